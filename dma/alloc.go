@@ -1,0 +1,69 @@
+package dma
+
+// Request is what a driver asks an allocator for.
+type Request struct {
+	Size     int64
+	Align    int64 // 0 or 1: no constraint beyond the allocator's own
+	Boundary int64 // 0: no boundary; else the block must not cross a multiple of it
+	GFP      GFP
+	Ctx      Context
+	Dev      *Device
+	Now      Time
+}
+
+// Block is memory handed out by an allocator: where the CPU sees it, where
+// the device sees it, and how many bytes it occupies.
+type Block struct {
+	CPU  uint64 // CPU (kernel virtual) address
+	DMA  uint64 // bus address the device uses
+	Size int64  // bytes the block occupies (>= the request)
+	Pool ID     // pool it came from, or NoPool
+	// Handle is private to the allocator that made the block.
+	Handle int32
+}
+
+// End returns the CPU address one past the block.
+func (b Block) End() uint64 { return b.CPU + uint64(b.Size) }
+
+// PoolSpec describes a pool as dma_pool_create/pci_pool_create receive it.
+type PoolSpec struct {
+	Name     string
+	Dev      *Device
+	Size     int64
+	Align    int64
+	Boundary int64 // "allocation" in the 2002 pci_pool API
+}
+
+// Allocator is a model of a DMA allocator. It serves requests from pools it
+// created and by size (pool NoPool). Allocators are used by one goroutine.
+//
+// Alloc returns ErrNoMem (possibly wrapped) when memory is short; the engine
+// counts it. Free must only be given blocks Alloc returned and not yet freed;
+// the engine checks that before calling it.
+type Allocator interface {
+	CreatePool(spec PoolSpec) (ID, error)
+	Alloc(pool ID, r *Request) (Block, error)
+	Free(b Block)
+}
+
+// PoolDestroyer is implemented by allocators whose pools can be destroyed.
+type PoolDestroyer interface {
+	DestroyPool(pool ID) error
+}
+
+// Stats is an allocator's own account of itself.
+type Stats struct {
+	Allocs     int64 // successful allocations
+	Frees      int64
+	Failures   int64 // allocations that returned an error
+	LiveBlocks int64
+	// ReservedBytes is what the allocator holds from the page allocator.
+	ReservedBytes int64
+	// IdlePages counts pages the allocator holds with no live block in them.
+	IdlePages int64
+}
+
+// StatsReporter is implemented by allocators that keep Stats.
+type StatsReporter interface {
+	Stats() Stats
+}

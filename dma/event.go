@@ -1,0 +1,102 @@
+package dma
+
+import "fmt"
+
+// ID is a dense object or pool identifier, unique among live objects of one
+// source. Ids are reused after free, so tables indexed by ID stay as small as
+// the live set.
+type ID int32
+
+// NoPool marks a request that is not served from a pool (dma_alloc,
+// dma_alloc_coherent).
+const NoPool ID = -1
+
+// Kind says what an event asks for.
+type Kind uint8
+
+// Event kinds.
+const (
+	KindNone Kind = iota
+	// PoolCreate creates pool ID with Name, Size, Align, Boundary for Dev.
+	PoolCreate
+	// PoolDestroy destroys pool ID.
+	PoolDestroy
+	// Alloc allocates object ID: from pool Pool, or by size when Pool is NoPool.
+	Alloc
+	// Free frees object ID.
+	Free
+	// Map maps a streaming buffer of Size bytes in direction Dir as ID.
+	Map
+	// Unmap unmaps mapping ID.
+	Unmap
+	// MapSG maps a scatterlist of Segs as ID.
+	MapSG
+	// UnmapSG unmaps scatterlist ID.
+	UnmapSG
+	// Sync syncs mapping ID for the CPU or the device.
+	Sync
+	kindCount
+)
+
+var kindNames = [...]string{"none", "pool_create", "pool_destroy", "alloc", "free", "map", "unmap", "map_sg", "unmap_sg", "sync"}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", k)
+}
+
+// NumKinds is the number of event kinds, for arrays indexed by Kind.
+const NumKinds = int(kindCount)
+
+// Event is one step of a workload in modeled time. Sources fill an Event in
+// place; strings and slices in it are owned by the source and stay valid
+// until the source's next Next call.
+type Event struct {
+	At   Time
+	Kind Kind
+	Ctx  Context
+	Dir  Dir
+	GFP  GFP
+	Dev  *Device
+	// ID is the object (alloc, map) or pool (pool create/destroy) the event
+	// creates or names.
+	ID ID
+	// Pool is the pool an alloc or free uses, or NoPool.
+	Pool ID
+	// Size is the requested bytes (alloc, map) or block size (pool create).
+	Size int64
+	// Align and Boundary: pool parameters (pool create) or request
+	// constraints (size-based alloc).
+	Align    int64
+	Boundary int64
+	// Name is the pool's name (pool create).
+	Name string
+	// Segs holds segment lengths of a scatterlist (map_sg).
+	Segs []int64
+}
+
+func (e *Event) String() string {
+	return fmt.Sprintf("t=%d %s id=%d pool=%d size=%d gfp=%s ctx=%s", e.At, e.Kind, e.ID, e.Pool, e.Size, e.GFP, e.Ctx)
+}
+
+// Source produces a workload's events in non-decreasing modeled time.
+// Next fills e and returns nil, or returns io.EOF at the end. A source that
+// has no natural end runs until the engine stops pulling.
+type Source interface {
+	Next(e *Event) error
+}
+
+// Feedback is implemented by sources whose next events depend on how the
+// last one went (a URB whose TD allocation failed is unwound, for example).
+// The engine calls Outcome after serving each event and before the next
+// call to Next on the same source; err is nil on success.
+type Feedback interface {
+	Outcome(e *Event, err error)
+}
+
+// Named is implemented by sources that can describe themselves.
+type Named interface {
+	Name() string
+}

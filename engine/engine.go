@@ -1,0 +1,339 @@
+// Package engine replays workload events against an allocator model on a
+// platform model. It pulls events from one or more sources in modeled-time
+// order, serves each through the platform and allocator, checks the event
+// against what is live (misuse is counted, never fatal) and hands every
+// outcome to a Recorder.
+//
+// The replay loop allocates nothing per event: live objects sit in slices
+// indexed by the sources' dense ids, and the Outcome handed to the Recorder
+// is reused. Host time is read once per batch of events, never per event.
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/dmabench/dmabench/dma"
+)
+
+// Misuse classifies an event that breaks the DMA API's rules, as the
+// kernel's DMA-API debugging would report it.
+type Misuse uint8
+
+// Kinds of misuse.
+const (
+	MisuseNone Misuse = iota
+	// MisuseUnknownFree: free or unmap of an id that was never live.
+	MisuseUnknownFree
+	// MisuseDoubleFree: free or unmap of an id already freed.
+	MisuseDoubleFree
+	// MisuseMismatch: unmap with another size or direction than the map,
+	// or free of a mapping / unmap of an allocation.
+	MisuseMismatch
+	// MisuseIDReused: alloc or map of an id that is still live.
+	MisuseIDReused
+	// MisuseUnknownPool: alloc from, or destroy of, a pool never created.
+	MisuseUnknownPool
+	NumMisuse
+)
+
+var misuseNames = [...]string{"none", "unknown_free", "double_free", "mismatch", "id_reused", "unknown_pool"}
+
+func (m Misuse) String() string { return misuseNames[m] }
+
+// Outcome is what happened to one event. The engine reuses one Outcome for
+// every event: a Recorder must copy what it keeps.
+type Outcome struct {
+	Event  *dma.Event
+	Source int
+	// Err is nil on success, else the allocator's or platform's error.
+	Err error
+	// Misuse is set when the event broke the API's rules; the event was
+	// then not passed to the allocator.
+	Misuse Misuse
+	// Cost is the modeled CPU time spent serving the event.
+	Cost dma.Time
+	// Bytes is the requested size an alloc or map made live, or that a
+	// free or unmap released.
+	Bytes int64
+	// Meter is the platform meter after the event.
+	Meter *dma.Meter
+}
+
+// Recorder receives every outcome.
+type Recorder interface {
+	Record(o *Outcome)
+}
+
+type state uint8
+
+const (
+	stNone state = iota
+	stAlloc
+	stMap
+	stFreed
+)
+
+type object struct {
+	blk  dma.Block
+	size int64
+	st   state
+	dir  dma.Dir
+}
+
+type poolRef struct {
+	id   dma.ID
+	live bool
+}
+
+type source struct {
+	src   dma.Source
+	fb    dma.Feedback
+	head  dma.Event
+	done  bool
+	objs  []object
+	pools []poolRef
+}
+
+// Engine replays events. It is used by one goroutine.
+type Engine struct {
+	srcs    []source
+	alloc   dma.Allocator
+	destroy dma.PoolDestroyer
+	plat    *dma.Platform
+	rec     Recorder
+	req     dma.Request
+	out     Outcome
+	// BatchSize is the number of events between host clock reads.
+	BatchSize int
+}
+
+// New returns an engine that serves srcs through alloc on plat.
+func New(plat *dma.Platform, alloc dma.Allocator, rec Recorder, srcs ...dma.Source) *Engine {
+	e := &Engine{alloc: alloc, plat: plat, rec: rec, BatchSize: 1 << 14}
+	e.destroy, _ = alloc.(dma.PoolDestroyer)
+	for _, s := range srcs {
+		st := source{src: s}
+		st.fb, _ = s.(dma.Feedback)
+		e.srcs = append(e.srcs, st)
+	}
+	return e
+}
+
+// Result summarises a replay.
+type Result struct {
+	// Events is the number of events served.
+	Events int64
+	// HostNS is host time spent in the replay loop, summed over batches.
+	HostNS int64
+	// Live is the number of objects still live at the end.
+	Live int64
+}
+
+// Run serves events until every source ends or limit events were served
+// (limit <= 0: no limit). It returns an error only when a source fails (a
+// malformed trace, say); allocation failures and misuse are outcomes.
+func (e *Engine) Run(limit int64) (Result, error) {
+	var res Result
+	for i := range e.srcs {
+		if err := e.pull(i); err != nil {
+			return res, err
+		}
+	}
+	for {
+		n := int64(e.BatchSize)
+		if limit > 0 && limit-res.Events < n {
+			n = limit - res.Events
+		}
+		if n <= 0 {
+			break
+		}
+		start := time.Now()
+		served, err := e.batch(n)
+		res.HostNS += time.Since(start).Nanoseconds()
+		res.Events += served
+		if err != nil {
+			return res, err
+		}
+		if served < n {
+			break
+		}
+	}
+	for i := range e.srcs {
+		for _, o := range e.srcs[i].objs {
+			if o.st == stAlloc || o.st == stMap {
+				res.Live++
+			}
+		}
+	}
+	return res, nil
+}
+
+// batch serves up to n events; it returns fewer only when all sources end.
+func (e *Engine) batch(n int64) (int64, error) {
+	for k := int64(0); k < n; k++ {
+		best := -1
+		for i := range e.srcs {
+			s := &e.srcs[i]
+			if s.done {
+				continue
+			}
+			if best < 0 || s.head.At < e.srcs[best].head.At {
+				best = i
+			}
+		}
+		if best < 0 {
+			return k, nil
+		}
+		s := &e.srcs[best]
+		e.serve(best, s)
+		if s.fb != nil {
+			s.fb.Outcome(&s.head, e.out.Err)
+		}
+		if err := e.pull(best); err != nil {
+			return k + 1, err
+		}
+	}
+	return n, nil
+}
+
+func (e *Engine) pull(i int) error {
+	s := &e.srcs[i]
+	if s.done {
+		return nil
+	}
+	err := s.src.Next(&s.head)
+	if errors.Is(err, io.EOF) {
+		s.done = true
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("source %d: %w", i, err)
+	}
+	if s.head.ID < 0 && s.head.Kind != dma.Sync {
+		return fmt.Errorf("source %d: event %s has negative id", i, s.head.Kind)
+	}
+	return nil
+}
+
+func grow[T any](s []T, id dma.ID) []T {
+	for int(id) >= len(s) {
+		var zero T
+		s = append(s, zero)
+	}
+	return s
+}
+
+// serve handles one event and records its outcome.
+func (e *Engine) serve(si int, s *source) {
+	ev := &s.head
+	m := e.plat.Meter
+	m.Cost = 0
+	o := &e.out
+	*o = Outcome{Event: ev, Source: si, Meter: m}
+	switch ev.Kind {
+	case dma.PoolCreate:
+		s.pools = grow(s.pools, ev.ID)
+		if s.pools[ev.ID].live {
+			o.Misuse = MisuseIDReused
+			break
+		}
+		id, err := e.alloc.CreatePool(dma.PoolSpec{Name: ev.Name, Dev: ev.Dev, Size: ev.Size, Align: ev.Align, Boundary: ev.Boundary})
+		o.Err = err
+		if err == nil {
+			s.pools[ev.ID] = poolRef{id: id, live: true}
+		}
+	case dma.PoolDestroy:
+		if int(ev.ID) >= len(s.pools) || !s.pools[ev.ID].live {
+			o.Misuse = MisuseUnknownPool
+			break
+		}
+		if e.destroy != nil {
+			o.Err = e.destroy.DestroyPool(s.pools[ev.ID].id)
+		}
+		s.pools[ev.ID].live = false
+	case dma.Alloc:
+		s.objs = grow(s.objs, ev.ID)
+		obj := &s.objs[ev.ID]
+		if obj.st == stAlloc || obj.st == stMap {
+			o.Misuse = MisuseIDReused
+			break
+		}
+		pool := dma.NoPool
+		if ev.Pool != dma.NoPool {
+			if ev.Pool < 0 || int(ev.Pool) >= len(s.pools) || !s.pools[ev.Pool].live {
+				o.Misuse = MisuseUnknownPool
+				break
+			}
+			pool = s.pools[ev.Pool].id
+		}
+		e.req = dma.Request{Size: ev.Size, Align: ev.Align, Boundary: ev.Boundary, GFP: ev.GFP, Ctx: ev.Ctx, Dev: ev.Dev, Now: ev.At}
+		blk, err := e.alloc.Alloc(pool, &e.req)
+		o.Err = err
+		if err == nil {
+			*obj = object{blk: blk, size: ev.Size, st: stAlloc}
+			o.Bytes = ev.Size
+		}
+	case dma.Free:
+		obj, mis := e.lookup(s, ev.ID, stAlloc)
+		if mis != MisuseNone {
+			o.Misuse = mis
+			break
+		}
+		e.alloc.Free(obj.blk)
+		obj.st = stFreed
+		o.Bytes = obj.size
+	case dma.Map:
+		s.objs = grow(s.objs, ev.ID)
+		obj := &s.objs[ev.ID]
+		if obj.st == stAlloc || obj.st == stMap {
+			o.Misuse = MisuseIDReused
+			break
+		}
+		blk, err := e.plat.Mapper.Map(ev.Dev, ev.Size, ev.Dir, ev.GFP)
+		o.Err = err
+		if err == nil {
+			*obj = object{blk: blk, size: ev.Size, st: stMap, dir: ev.Dir}
+			o.Bytes = ev.Size
+		}
+	case dma.Unmap:
+		obj, mis := e.lookup(s, ev.ID, stMap)
+		if mis != MisuseNone {
+			o.Misuse = mis
+			break
+		}
+		if obj.size != ev.Size || obj.dir != ev.Dir {
+			// Counted, and unmapped as mapped, as DMA-API debugging
+			// reports and lets the driver go on.
+			o.Misuse = MisuseMismatch
+		}
+		e.plat.Mapper.Unmap(obj.blk, obj.dir)
+		obj.st = stFreed
+		o.Bytes = obj.size
+	case dma.Sync:
+		// Cache maintenance is charged by non-coherent platforms; on the
+		// platforms modeled so far a sync costs nothing.
+	default:
+		o.Err = fmt.Errorf("%w: event kind %s is not supported yet", dma.ErrInvalid, ev.Kind)
+	}
+	o.Cost = m.Cost
+	e.rec.Record(o)
+}
+
+func (e *Engine) lookup(s *source, id dma.ID, want state) (*object, Misuse) {
+	if int(id) >= len(s.objs) {
+		return nil, MisuseUnknownFree
+	}
+	obj := &s.objs[id]
+	switch obj.st {
+	case stNone:
+		return nil, MisuseUnknownFree
+	case stFreed:
+		return nil, MisuseDoubleFree
+	case want:
+		return obj, MisuseNone
+	}
+	return nil, MisuseMismatch
+}

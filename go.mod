@@ -1,0 +1,3 @@
+module github.com/dmabench/dmabench
+
+go 1.26

@@ -1,0 +1,169 @@
+// Package metrics turns the engine's outcomes into a cell's numbers:
+// counts, failure rates, GFP_ATOMIC share, live and reserved bytes and the
+// fragmentation they imply, modeled throughput and host cost per operation.
+//
+// A Recorder keeps running totals only (no per-event storage), so recording
+// costs the same at any trace length and allocates nothing.
+package metrics
+
+import (
+	"errors"
+
+	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/engine"
+)
+
+// Recorder accumulates one cell's outcomes. It implements engine.Recorder.
+type Recorder struct {
+	Events      int64
+	ByKind      [dma.NumKinds]int64
+	Allocs      int64 // alloc events that reached the allocator
+	AllocOK     int64
+	AllocFail   int64
+	Frees       int64
+	Maps        int64
+	MapOK       int64
+	MapFailures int64 // ErrMapFailed: the mapping itself failed
+	MapNoMem    int64 // the data buffer could not be allocated
+	Unmaps      int64
+	AtomicAlloc int64 // alloc events with a non-sleeping gfp mask
+	PoolErrors  int64
+	Misuse      [engine.NumMisuse]int64
+
+	LiveBytes          int64
+	PeakLiveBytes      int64
+	PeakReservedBytes  int64
+	LiveAtReservedPeak int64
+	AtomicDips         int64
+
+	// OpCost is modeled CPU time over alloc, free, map and unmap events.
+	OpCost dma.Time
+	Ops    int64
+}
+
+var _ engine.Recorder = (*Recorder)(nil)
+
+// Record implements engine.Recorder.
+func (r *Recorder) Record(o *engine.Outcome) {
+	ev := o.Event
+	r.Events++
+	r.ByKind[ev.Kind]++
+	if o.Misuse != engine.MisuseNone {
+		r.Misuse[o.Misuse]++
+		return
+	}
+	switch ev.Kind {
+	case dma.Alloc:
+		r.Allocs++
+		r.Ops++
+		if ev.GFP.Atomic() {
+			r.AtomicAlloc++
+		}
+		if o.Err != nil {
+			r.AllocFail++
+		} else {
+			r.AllocOK++
+			r.LiveBytes += o.Bytes
+		}
+	case dma.Free:
+		r.Frees++
+		r.Ops++
+		r.LiveBytes -= o.Bytes
+	case dma.Map:
+		r.Maps++
+		r.Ops++
+		switch {
+		case o.Err == nil:
+			r.MapOK++
+			r.LiveBytes += o.Bytes
+		case errors.Is(o.Err, dma.ErrMapFailed):
+			r.MapFailures++
+		default:
+			r.MapNoMem++
+		}
+	case dma.Unmap:
+		r.Unmaps++
+		r.Ops++
+		r.LiveBytes -= o.Bytes
+	case dma.PoolCreate, dma.PoolDestroy:
+		if o.Err != nil {
+			r.PoolErrors++
+		}
+	}
+	r.OpCost += o.Cost
+	if r.LiveBytes > r.PeakLiveBytes {
+		r.PeakLiveBytes = r.LiveBytes
+	}
+	m := o.Meter
+	if m.CoherentBytes > r.PeakReservedBytes {
+		r.PeakReservedBytes = m.CoherentBytes
+		r.LiveAtReservedPeak = r.LiveBytes
+	}
+	r.AtomicDips = m.AtomicDips
+}
+
+// Host is the host-time measurement of a cell: the replay of the allocator
+// and of the null allocator over the same workload in the same process.
+type Host struct {
+	NS, Events         int64
+	NullNS, NullEvents int64
+}
+
+// NSPerOp returns host nanoseconds per allocator operation with the
+// harness's own cost per event (from the null run) subtracted. It is never
+// negative.
+func (h Host) NSPerOp(ops int64) float64 {
+	if ops == 0 || h.Events == 0 {
+		return 0
+	}
+	harness := 0.0
+	if h.NullEvents > 0 {
+		harness = float64(h.NullNS) / float64(h.NullEvents) * float64(h.Events)
+	}
+	return max(float64(h.NS)-harness, 0) / float64(ops)
+}
+
+func ratio(a, b int64) float64 {
+	if b == 0 {
+		return 0
+	}
+	return float64(a) / float64(b)
+}
+
+// Summary returns the cell's metrics by their stable names. Keys starting
+// with "host_" are host measurements; every other key is modeled and is the
+// same for the same config and seed on any machine.
+func (r *Recorder) Summary(h Host) map[string]float64 {
+	fragInternal := 0.0
+	if r.PeakReservedBytes > 0 {
+		fragInternal = 1 - float64(r.LiveAtReservedPeak)/float64(r.PeakReservedBytes)
+	}
+	opsPerSec := 0.0
+	if r.OpCost > 0 {
+		opsPerSec = float64(r.Ops) / float64(r.OpCost) * 1e9
+	}
+	s := map[string]float64{
+		"events":              float64(r.Events),
+		"allocs":              float64(r.AllocOK),
+		"frees":               float64(r.Frees),
+		"alloc_failures":      float64(r.AllocFail),
+		"failure_rate":        ratio(r.AllocFail, r.Allocs),
+		"atomic_share":        ratio(r.AtomicAlloc, r.Allocs),
+		"maps":                float64(r.MapOK),
+		"unmaps":              float64(r.Unmaps),
+		"map_failures":        float64(r.MapFailures),
+		"buffer_failures":     float64(r.MapNoMem),
+		"peak_live_bytes":     float64(r.PeakLiveBytes),
+		"peak_reserved_bytes": float64(r.PeakReservedBytes),
+		"frag_internal":       fragInternal,
+		"frag_peak_ratio":     ratio(r.PeakReservedBytes, r.PeakLiveBytes),
+		"atomic_reserve_dips": float64(r.AtomicDips),
+		"modeled_cpu_ns":      float64(r.OpCost),
+		"modeled_ops_per_sec": opsPerSec,
+		"host_ns_per_op":      h.NSPerOp(r.Ops),
+	}
+	for k := engine.MisuseUnknownFree; k < engine.NumMisuse; k++ {
+		s["misuse_"+k.String()] = float64(r.Misuse[k])
+	}
+	return s
+}

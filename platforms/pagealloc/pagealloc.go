@@ -1,0 +1,289 @@
+// Package pagealloc is the buddy page allocator every modeled platform
+// shares: orders 0 to dma.MaxOrder, zones with min/low/high watermarks
+// derived from min_free_kbytes, and the kernel's rules for which callers may
+// dip below them.
+//
+// Free lists are kept as in the kernel: doubly linked lists threaded through
+// a per-page array (next/prev page frame numbers), with a per-page order
+// marking the head of each free block. Nothing is allocated after New.
+//
+// An Allocator is used by one goroutine.
+package pagealloc
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/dmabench/dmabench/dma"
+)
+
+const none = -1
+
+// ZoneSpec names a zone and its size in pages. Zones are laid out from
+// physical address 0 in the order given (ZONE_DMA first).
+type ZoneSpec struct {
+	Name  string
+	Pages int64
+}
+
+// Zone is one memory zone with its buddy free lists and watermarks.
+type Zone struct {
+	Name       string
+	Start, End int32 // page frame range [Start, End)
+	head       [dma.MaxOrder + 1]int32
+	NrFree     [dma.MaxOrder + 1]int64 // free blocks per order
+	FreePages  int64
+	// Watermarks in pages.
+	Min, Low, High int64
+}
+
+// Allocator is a buddy allocator over a machine's RAM.
+type Allocator struct {
+	Zones []Zone
+	next  []int32
+	prev  []int32
+	order []int8 // order of the free block a page heads, or -1
+	// MinFreeKbytes is the value the watermarks were derived from.
+	MinFreeKbytes int64
+}
+
+// MinFreeKbytes returns the kernel's default min_free_kbytes for a machine
+// with lowmemKB of low memory: sqrt(lowmem_kB*16), clamped to [128, 65536].
+func MinFreeKbytes(lowmemKB int64) int64 {
+	v := int64(math.Sqrt(float64(lowmemKB * 16)))
+	return min(max(v, 128), 65536)
+}
+
+// New builds an allocator whose zones hold every page free.
+func New(zones []ZoneSpec) (*Allocator, error) {
+	var total int64
+	for _, z := range zones {
+		if z.Pages <= 0 {
+			return nil, fmt.Errorf("zone %s: %d pages", z.Name, z.Pages)
+		}
+		total += z.Pages
+	}
+	if total > math.MaxInt32/2 {
+		return nil, fmt.Errorf("%d pages is more than the model supports", total)
+	}
+	a := &Allocator{
+		next:  make([]int32, total),
+		prev:  make([]int32, total),
+		order: make([]int8, total),
+	}
+	for i := range a.order {
+		a.order[i] = none
+	}
+	a.MinFreeKbytes = MinFreeKbytes(total * dma.PageSize / 1024)
+	minPages := a.MinFreeKbytes * 1024 / dma.PageSize
+	var start int32
+	for _, zs := range zones {
+		z := Zone{Name: zs.Name, Start: start, End: start + int32(zs.Pages)}
+		for o := range z.head {
+			z.head[o] = none
+		}
+		// Each zone gets its share of min_free_kbytes by size, as
+		// __setup_per_zone_wmarks does for lowmem zones.
+		z.Min = minPages * zs.Pages / total
+		z.Low = z.Min + z.Min/4
+		z.High = z.Min + z.Min/2
+		a.Zones = append(a.Zones, z)
+		start = z.End
+	}
+	for zi := range a.Zones {
+		z := &a.Zones[zi]
+		pfn := z.Start
+		for pfn < z.End {
+			o := dma.MaxOrder
+			for o > 0 && (pfn&(1<<o-1) != 0 || pfn+1<<o > z.End) {
+				o--
+			}
+			a.push(z, pfn, o)
+			pfn += 1 << o
+		}
+	}
+	return a, nil
+}
+
+func (a *Allocator) push(z *Zone, pfn int32, o int) {
+	h := z.head[o]
+	a.next[pfn] = h
+	a.prev[pfn] = none
+	if h != none {
+		a.prev[h] = pfn
+	}
+	z.head[o] = pfn
+	a.order[pfn] = int8(o)
+	z.NrFree[o]++
+	z.FreePages += 1 << o
+}
+
+func (a *Allocator) unlink(z *Zone, pfn int32, o int) {
+	n, p := a.next[pfn], a.prev[pfn]
+	if p != none {
+		a.next[p] = n
+	} else {
+		z.head[o] = n
+	}
+	if n != none {
+		a.prev[n] = p
+	}
+	a.order[pfn] = none
+	z.NrFree[o]--
+	z.FreePages -= 1 << o
+}
+
+// Watermark selects which watermark a check is made against.
+type Watermark uint8
+
+// Watermarks.
+const (
+	WmarkMin Watermark = iota
+	WmarkLow
+	WmarkHigh
+)
+
+// Allowance says how far below the watermark a caller may go.
+type Allowance uint8
+
+// Allowances, as the kernel's ALLOC_HIGH and ALLOC_HARDER.
+const (
+	// AllocHigh: __GFP_HIGH callers may go to half the watermark.
+	AllocHigh Allowance = 1 << iota
+	// AllocHarder: atomic callers may go a further quarter lower.
+	AllocHarder
+)
+
+// AllowanceFor returns what the slow path grants a caller with gfp flags.
+func AllowanceFor(gfp dma.GFP) Allowance {
+	var al Allowance
+	if gfp&dma.GFPHigh != 0 {
+		al |= AllocHigh
+	}
+	if gfp.Atomic() {
+		al |= AllocHarder
+	}
+	return al
+}
+
+func (z *Zone) mark(w Watermark) int64 {
+	switch w {
+	case WmarkLow:
+		return z.Low
+	case WmarkHigh:
+		return z.High
+	}
+	return z.Min
+}
+
+// WatermarkOK is __zone_watermark_ok: may an order-o block be taken from z
+// without free pages falling to or below the watermark, as lowered by al?
+func (z *Zone) WatermarkOK(o int, w Watermark, al Allowance) bool {
+	m := z.mark(w)
+	if al&AllocHigh != 0 {
+		m -= m / 2
+	}
+	if al&AllocHarder != 0 {
+		m -= m / 4
+	}
+	free := z.FreePages - (1 << o) + 1
+	if free <= m {
+		return false
+	}
+	for k := o; k <= dma.MaxOrder; k++ {
+		if z.NrFree[k] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// Result says how an allocation was served.
+type Result struct {
+	Zone int
+	// Dipped: the allocation passed only because the caller may go below
+	// the min watermark (__GFP_HIGH or atomic).
+	Dipped bool
+}
+
+// Alloc takes an order-o block from the highest allowed zone (index
+// maxZone) down to zone 0, first against the low watermark (the fast path),
+// then against min as lowered for gfp (the slow path). It returns the first
+// page frame number, or dma.ErrNoMem.
+func (a *Allocator) Alloc(maxZone, o int, gfp dma.GFP) (int32, Result, error) {
+	if o < 0 || o > dma.MaxOrder {
+		return 0, Result{}, dma.ErrInvalid
+	}
+	for zi := maxZone; zi >= 0; zi-- {
+		z := &a.Zones[zi]
+		if z.WatermarkOK(o, WmarkLow, 0) {
+			return a.take(z, o), Result{Zone: zi}, nil
+		}
+	}
+	al := AllowanceFor(gfp)
+	for zi := maxZone; zi >= 0; zi-- {
+		z := &a.Zones[zi]
+		if z.WatermarkOK(o, WmarkMin, al) {
+			dipped := !z.WatermarkOK(o, WmarkMin, 0)
+			return a.take(z, o), Result{Zone: zi, Dipped: dipped}, nil
+		}
+	}
+	return 0, Result{}, dma.ErrNoMem
+}
+
+func (a *Allocator) take(z *Zone, o int) int32 {
+	k := o
+	for z.head[k] == none {
+		k++
+	}
+	pfn := z.head[k]
+	a.unlink(z, pfn, k)
+	for k > o {
+		k--
+		a.push(z, pfn+1<<k, k)
+	}
+	return pfn
+}
+
+// Free returns an order-o block starting at pfn, merging it with its free
+// buddies. Freeing a page that is not allocated is a bug in the caller and
+// panics.
+func (a *Allocator) Free(pfn int32, o int) {
+	zi := a.ZoneOf(pfn)
+	z := &a.Zones[zi]
+	if a.order[pfn] != none {
+		panic(fmt.Sprintf("pagealloc: double free of pfn %d", pfn))
+	}
+	for o < dma.MaxOrder {
+		buddy := pfn ^ (1 << o)
+		if buddy < z.Start || buddy+1<<o > z.End || int(a.order[buddy]) != o {
+			break
+		}
+		a.unlink(z, buddy, o)
+		pfn = min(pfn, buddy)
+		o++
+	}
+	a.push(z, pfn, o)
+}
+
+// ZoneOf returns the index of the zone holding pfn.
+func (a *Allocator) ZoneOf(pfn int32) int {
+	for i := range a.Zones {
+		if pfn < a.Zones[i].End {
+			return i
+		}
+	}
+	panic(fmt.Sprintf("pagealloc: pfn %d beyond RAM", pfn))
+}
+
+// Pages returns the number of pages the allocator manages.
+func (a *Allocator) Pages() int64 { return int64(len(a.order)) }
+
+// FreePages returns free pages over all zones.
+func (a *Allocator) FreePages() int64 {
+	var n int64
+	for i := range a.Zones {
+		n += a.Zones[i].FreePages
+	}
+	return n
+}
