@@ -30,7 +30,11 @@ type Recorder struct {
 	PoolErrors  int64
 	Misuse      [engine.NumMisuse]int64
 
+	// LiveBytes is bytes requested from the allocator and not yet freed;
+	// streaming buffers are counted apart, in MappedBytes.
 	LiveBytes          int64
+	MappedBytes        int64
+	PeakMappedBytes    int64
 	PeakLiveBytes      int64
 	PeakReservedBytes  int64
 	LiveAtReservedPeak int64
@@ -75,7 +79,8 @@ func (r *Recorder) Record(o *engine.Outcome) {
 		switch {
 		case o.Err == nil:
 			r.MapOK++
-			r.LiveBytes += o.Bytes
+			r.MappedBytes += o.Bytes
+			r.PeakMappedBytes = max(r.PeakMappedBytes, r.MappedBytes)
 		case errors.Is(o.Err, dma.ErrMapFailed):
 			r.MapFailures++
 		default:
@@ -84,7 +89,7 @@ func (r *Recorder) Record(o *engine.Outcome) {
 	case dma.Unmap:
 		r.Unmaps++
 		r.Ops++
-		r.LiveBytes -= o.Bytes
+		r.MappedBytes -= o.Bytes
 	case dma.PoolCreate, dma.PoolDestroy:
 		if o.Err != nil {
 			r.PoolErrors++
@@ -155,6 +160,7 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 		"buffer_failures":     float64(r.MapNoMem),
 		"peak_live_bytes":     float64(r.PeakLiveBytes),
 		"peak_reserved_bytes": float64(r.PeakReservedBytes),
+		"peak_mapped_bytes":   float64(r.PeakMappedBytes),
 		"frag_internal":       fragInternal,
 		"frag_peak_ratio":     ratio(r.PeakReservedBytes, r.PeakLiveBytes),
 		"atomic_reserve_dips": float64(r.AtomicDips),

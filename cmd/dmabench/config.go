@@ -1,0 +1,206 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/spf13/pflag"
+	"github.com/spf13/viper"
+	"gopkg.in/yaml.v3"
+
+	"github.com/dmabench/dmabench"
+	"github.com/dmabench/dmabench/allocators/dmapool"
+	"github.com/dmabench/dmabench/platforms/x86"
+	"github.com/dmabench/dmabench/workloads/usb"
+)
+
+// Config is a whole run: what to run and every model's knobs. It is filled
+// from the embedded config.yaml, then a config file, then DMABENCH_*
+// environment variables, then flags.
+type Config struct {
+	Workloads  []string `mapstructure:"workloads" json:"workloads"`
+	Allocators []string `mapstructure:"allocators" json:"allocators"`
+	Platforms  []string `mapstructure:"platforms" json:"platforms"`
+	Seeds      int      `mapstructure:"seeds" json:"seeds"`
+	Events     int64    `mapstructure:"events" json:"events"`
+	Jobs       int      `mapstructure:"jobs" json:"jobs"`
+	Format     string   `mapstructure:"format" json:"format"`
+	Out        string   `mapstructure:"out" json:"out"`
+	Name       string   `mapstructure:"name" json:"name"`
+
+	Platform struct {
+		X86 x86.Config `mapstructure:"x86" json:"x86"`
+	} `mapstructure:"platform" json:"platform"`
+	Allocator struct {
+		DMAPool dmapool.Config `mapstructure:"dmapool" json:"dmapool"`
+	} `mapstructure:"allocator" json:"allocator"`
+	Workload struct {
+		USB usb.Config `mapstructure:"usb" json:"usb"`
+	} `mapstructure:"workload" json:"workload"`
+}
+
+// Validate checks the run and every model's knobs.
+func (c *Config) Validate() error {
+	if err := checkNames("workload", c.Workloads, workloadNames()); err != nil {
+		return err
+	}
+	if err := checkNames("allocator", c.Allocators, allocatorNames()); err != nil {
+		return err
+	}
+	if err := checkNames("platform", c.Platforms, platformNames()); err != nil {
+		return err
+	}
+	switch {
+	case c.Seeds < 1 || c.Seeds > 1_000_000:
+		return usagef("seeds %d: want 1..1000000", c.Seeds)
+	case c.Events < 1:
+		return usagef("events %d: want at least 1", c.Events)
+	case c.Jobs < 0:
+		return usagef("jobs %d: want 0 (one per CPU) or more", c.Jobs)
+	case c.Format != "table" && c.Format != "json":
+		return usagef("format %q: valid formats are table, json", c.Format)
+	case c.Out == "":
+		return usagef("out: empty output folder")
+	case strings.ContainsAny(c.Name, `/\`):
+		return usagef("name %q: must not contain a path separator", c.Name)
+	}
+	for _, err := range []error{c.Platform.X86.Validate(), c.Allocator.DMAPool.Validate(), c.Workload.USB.Validate()} {
+		if err != nil {
+			return usageError{err}
+		}
+	}
+	return nil
+}
+
+// flagKeys maps run flags to config keys. Flags are bound one by one: binding
+// cobra's whole flag set would drag "help" into the config.
+var flagKeys = map[string]string{
+	"workload": "workloads", "allocator": "allocators", "platform": "platforms",
+	"seeds": "seeds", "events": "events", "jobs": "jobs", "format": "format",
+	"out": "out", "name": "name",
+}
+
+// loadConfig builds the run's config: embedded defaults < file < env < flags.
+func loadConfig(file string, flags *pflag.FlagSet) (*Config, error) {
+	v := viper.New()
+	v.SetConfigType("yaml")
+	if err := v.ReadConfig(bytes.NewReader(dmabench.DefaultConfig)); err != nil {
+		return nil, fmt.Errorf("embedded config.yaml: %w", err)
+	}
+	known := map[string]bool{}
+	for _, k := range v.AllKeys() {
+		known[k] = true
+		// Every prefix of a leaf key is a section.
+		for i := range k {
+			if k[i] == '.' {
+				known[k[:i]] = true
+			}
+		}
+	}
+	if file != "" {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			return nil, usagef("config: %v", err)
+		}
+		if err := checkKeys(file, data, known); err != nil {
+			return nil, err
+		}
+		if err := v.MergeConfig(bytes.NewReader(data)); err != nil {
+			return nil, usagef("config %s: %v", file, err)
+		}
+	}
+	if err := checkEnv(known); err != nil {
+		return nil, err
+	}
+	v.SetEnvPrefix("DMABENCH")
+	v.SetEnvKeyReplacer(strings.NewReplacer(".", "_"))
+	v.AutomaticEnv()
+	if flags != nil {
+		for name, key := range flagKeys {
+			if f := flags.Lookup(name); f != nil {
+				if err := v.BindPFlag(key, f); err != nil {
+					return nil, err
+				}
+			}
+		}
+	}
+	var cfg Config
+	if err := v.UnmarshalExact(&cfg); err != nil {
+		return nil, usagef("config: %v", err)
+	}
+	return &cfg, nil
+}
+
+// checkKeys rejects any key of a user's YAML file that the embedded config
+// does not have, naming the file, line and key.
+func checkKeys(file string, data []byte, known map[string]bool) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return usagef("config %s: %v", file, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	var walk func(n *yaml.Node, prefix string) error
+	walk = func(n *yaml.Node, prefix string) error {
+		if n.Kind != yaml.MappingNode {
+			if prefix == "" {
+				return usagef("config %s:%d: the top level must be a mapping of keys", file, n.Line)
+			}
+			return nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			key := strings.ToLower(k.Value)
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			if !known[key] {
+				return usagef("config %s:%d: unknown key %q (valid here: %s)", file, k.Line, key, strings.Join(siblings(known, prefix), ", "))
+			}
+			if err := walk(n.Content[i+1], key); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(doc.Content[0], "")
+}
+
+// siblings lists the known keys directly under prefix.
+func siblings(known map[string]bool, prefix string) []string {
+	var out []string
+	for k := range known {
+		rest := k
+		if prefix != "" {
+			if !strings.HasPrefix(k, prefix+".") {
+				continue
+			}
+			rest = k[len(prefix)+1:]
+		}
+		if !strings.Contains(rest, ".") {
+			out = append(out, rest)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// checkEnv rejects DMABENCH_* variables that name no config key: a typo in
+// CI must not be silently ignored.
+func checkEnv(known map[string]bool) error {
+	envKeys := map[string]bool{}
+	for k := range known {
+		envKeys["DMABENCH_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = true
+	}
+	for _, kv := range os.Environ() {
+		name, _, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(name, "DMABENCH_") && !envKeys[name] {
+			return usagef("environment variable %s names no config key (e.g. DMABENCH_SEEDS, DMABENCH_PLATFORM_X86_RAM_MIB)", name)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,54 @@
+package main
+
+import (
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+func newListCmd(stdout io.Writer) *cobra.Command {
+	return &cobra.Command{
+		Use:       "list [allocators|platforms|workloads]",
+		Short:     "List the models and workloads this build knows",
+		ValidArgs: []string{"allocators", "platforms", "workloads"},
+		Args:      cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			what := "all"
+			if len(args) == 1 {
+				what = args[0]
+			}
+			show := func(title string, rows [][2]string) {
+				fmt.Fprintf(stdout, "%s:\n", title)
+				for _, r := range rows {
+					fmt.Fprintf(stdout, "  %-12s %s\n", r[0], r[1])
+				}
+			}
+			var a, p, w [][2]string
+			for _, e := range allocators {
+				a = append(a, [2]string{e.name, e.doc})
+			}
+			for _, e := range platforms {
+				p = append(p, [2]string{e.name, e.doc})
+			}
+			for _, e := range workloads {
+				w = append(w, [2]string{e.name, e.doc})
+			}
+			switch what {
+			case "allocators":
+				show("allocators", a)
+			case "platforms":
+				show("platforms", p)
+			case "workloads":
+				show("workloads", w)
+			case "all":
+				show("allocators", a)
+				show("platforms", p)
+				show("workloads", w)
+			default:
+				return usagef("list: unknown kind %q (valid: allocators, platforms, workloads)", what)
+			}
+			return nil
+		},
+	}
+}

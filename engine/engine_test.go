@@ -1,0 +1,168 @@
+package engine
+
+import (
+	"errors"
+	"io"
+	"testing"
+
+	"github.com/dmabench/dmabench/dma"
+)
+
+// script is a source replaying a fixed list of events.
+type script struct {
+	evs []dma.Event
+	i   int
+}
+
+func (s *script) Next(e *dma.Event) error {
+	if s.i == len(s.evs) {
+		return io.EOF
+	}
+	*e = s.evs[s.i]
+	s.i++
+	return nil
+}
+
+// churn allocates and frees n-deep rings forever, like TD churn.
+type churn struct {
+	dev     dma.Device
+	t       dma.Time
+	k       int
+	ring    int
+	started bool
+}
+
+func (c *churn) Next(e *dma.Event) error {
+	c.t += 10
+	if !c.started {
+		c.started = true
+		*e = dma.Event{At: c.t, Kind: dma.PoolCreate, ID: 0, Pool: dma.NoPool, Size: 32, Align: 16, Dev: &c.dev, Name: "td"}
+		return nil
+	}
+	kind := dma.Alloc
+	if (c.k/c.ring)%2 == 1 {
+		kind = dma.Free
+	}
+	*e = dma.Event{At: c.t, Kind: kind, ID: dma.ID(c.k % c.ring), Pool: 0, Size: 32, GFP: dma.GFPAtomic, Dev: &c.dev}
+	c.k++
+	return nil
+}
+
+type tally struct {
+	events int
+	misuse [NumMisuse]int
+	errs   int
+	order  []dma.Time
+	srcs   []int
+}
+
+func (t *tally) Record(o *Outcome) {
+	t.events++
+	t.misuse[o.Misuse]++
+	if o.Err != nil {
+		t.errs++
+	}
+	t.order = append(t.order, o.Event.At)
+	t.srcs = append(t.srcs, o.Source)
+}
+
+var dev = &dma.Device{Name: "d", Mask: dma.BitMask(32)}
+
+func TestMisuseIsCountedNotFatal(t *testing.T) {
+	s := &script{evs: []dma.Event{
+		{At: 1, Kind: dma.Alloc, ID: 0, Pool: dma.NoPool, Size: 64, Dev: dev},
+		{At: 2, Kind: dma.Free, ID: 0, Pool: dma.NoPool, Dev: dev},
+		{At: 3, Kind: dma.Free, ID: 0, Pool: dma.NoPool, Dev: dev},                                 // double free
+		{At: 4, Kind: dma.Free, ID: 9, Pool: dma.NoPool, Dev: dev},                                 // unknown
+		{At: 5, Kind: dma.Map, ID: 1, Pool: dma.NoPool, Size: 2048, Dir: dma.ToDevice, Dev: dev},   //
+		{At: 6, Kind: dma.Unmap, ID: 1, Pool: dma.NoPool, Size: 1024, Dir: dma.ToDevice, Dev: dev}, // size mismatch
+		{At: 7, Kind: dma.Alloc, ID: 2, Pool: dma.NoPool, Size: 64, Dev: dev},
+		{At: 8, Kind: dma.Alloc, ID: 2, Pool: dma.NoPool, Size: 64, Dev: dev},  // id reused while live
+		{At: 9, Kind: dma.Alloc, ID: 3, Pool: 5, Size: 64, Dev: dev},           // unknown pool
+		{At: 10, Kind: dma.Unmap, ID: 2, Pool: dma.NoPool, Size: 64, Dev: dev}, // unmap of an allocation
+	}}
+	n, p := NewNull()
+	var rec tally
+	res, err := New(p, n, &rec, s).Run(0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Events != 10 || res.Live != 1 {
+		t.Fatalf("events %d live %d", res.Events, res.Live)
+	}
+	want := map[Misuse]int{MisuseDoubleFree: 1, MisuseUnknownFree: 1, MisuseMismatch: 2, MisuseIDReused: 1, MisuseUnknownPool: 1}
+	for k, v := range want {
+		if rec.misuse[k] != v {
+			t.Errorf("%s: %d, want %d", k, rec.misuse[k], v)
+		}
+	}
+}
+
+func TestMergesSourcesInModeledTime(t *testing.T) {
+	a := &script{evs: []dma.Event{{At: 1, Kind: dma.Sync}, {At: 5, Kind: dma.Sync}, {At: 9, Kind: dma.Sync}}}
+	b := &script{evs: []dma.Event{{At: 2, Kind: dma.Sync}, {At: 5, Kind: dma.Sync}, {At: 6, Kind: dma.Sync}}}
+	n, p := NewNull()
+	var rec tally
+	if _, err := New(p, n, &rec, a, b).Run(0); err != nil {
+		t.Fatal(err)
+	}
+	wantT := []dma.Time{1, 2, 5, 5, 6, 9}
+	wantS := []int{0, 1, 0, 1, 1, 0}
+	for i := range wantT {
+		if rec.order[i] != wantT[i] || rec.srcs[i] != wantS[i] {
+			t.Fatalf("event %d: t=%d src=%d, want t=%d src=%d", i, rec.order[i], rec.srcs[i], wantT[i], wantS[i])
+		}
+	}
+}
+
+func TestLimitAndSourceErrors(t *testing.T) {
+	n, p := NewNull()
+	res, err := New(p, n, &tally{}, &churn{ring: 8}).Run(1000)
+	if err != nil || res.Events != 1000 {
+		t.Fatalf("events %d err %v", res.Events, err)
+	}
+	bad := errors.New("line 7: bad field")
+	_, err = New(p, n, &tally{}, errSource{bad}).Run(0)
+	if !errors.Is(err, bad) {
+		t.Fatalf("source error not returned: %v", err)
+	}
+}
+
+type errSource struct{ err error }
+
+func (s errSource) Next(*dma.Event) error { return s.err }
+
+type countRec struct{ n, misuse int64 }
+
+func (c *countRec) Record(o *Outcome) {
+	c.n++
+	if o.Misuse != MisuseNone || o.Err != nil {
+		c.misuse++
+	}
+}
+
+func TestReplayLoopAllocatesNothing(t *testing.T) {
+	n, p := NewNull()
+	e := New(p, n, &countRec{}, &churn{ring: 64}, &churn{ring: 16})
+	rec := e.rec.(*countRec)
+	if _, err := e.Run(10_000); err != nil {
+		t.Fatal(err)
+	}
+	if rec.misuse != 0 {
+		t.Fatalf("%d events misused or failed", rec.misuse)
+	}
+	if a := testing.AllocsPerRun(20, func() { e.batch(4096) }); a != 0 {
+		t.Fatalf("%v allocations per 4096-event batch, want 0", a)
+	}
+}
+
+func BenchmarkReplayNull(b *testing.B) {
+	n, p := NewNull()
+	e := New(p, n, &countRec{}, &churn{ring: 128})
+	e.Run(10_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		e.batch(1)
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}

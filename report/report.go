@@ -1,0 +1,205 @@
+// Package report writes run results: the versioned JSON results document
+// (written atomically) and the terminal table.
+package report
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sort"
+	"strings"
+
+	"github.com/montanaflynn/stats"
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+
+	"github.com/dmabench/dmabench"
+	"github.com/dmabench/dmabench/matrix"
+)
+
+// Schema names the results document's version.
+const Schema = "dmabench/results/v1"
+
+// Tool describes the program that made a result.
+type Tool struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Go       string `json:"go"`
+	Revision string `json:"revision,omitempty"`
+}
+
+// Host describes the machine a result was measured on.
+type Host struct {
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+	CPUs     int    `json:"cpus"`
+	CPUModel string `json:"cpu_model,omitempty"`
+}
+
+// Document is the results file.
+type Document struct {
+	Schema string          `json:"schema"`
+	Tool   Tool            `json:"tool"`
+	Host   Host            `json:"host"`
+	Config any             `json:"config"`
+	Cells  []matrix.Result `json:"cells"`
+}
+
+// NewDocument wraps results with the config that produced them and the
+// facts of this tool and host.
+func NewDocument(config any, results []matrix.Result) *Document {
+	t := Tool{Name: "dmabench", Version: dmabench.Version, Go: runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				t.Revision = s.Value
+			}
+		}
+	}
+	return &Document{
+		Schema: Schema, Tool: t,
+		Host:   Host{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), CPUModel: cpuModel()},
+		Config: config, Cells: results,
+	}
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// EncodeJSON writes the document as indented JSON.
+func EncodeJSON(w io.Writer, doc *Document) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(doc)
+}
+
+// WriteJSON writes dir/name.json atomically: to a temporary file in dir,
+// then renamed, so a reader never sees half a result.
+func WriteJSON(dir, name string, doc *Document) (string, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	path := filepath.Join(dir, name+".json")
+	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
+	if err != nil {
+		return "", err
+	}
+	w := bufio.NewWriter(tmp)
+	err = EncodeJSON(w, doc)
+	if err == nil {
+		err = w.Flush()
+	}
+	if err == nil {
+		err = tmp.Close()
+	} else {
+		tmp.Close()
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+		return "", fmt.Errorf("writing %s: %w", path, err)
+	}
+	return path, nil
+}
+
+type group struct {
+	scenario, allocator, platform string
+	cells                         []map[string]float64
+}
+
+// groups gathers cells that differ only by seed, in first-seen order.
+func groups(results []matrix.Result) []*group {
+	var out []*group
+	index := map[string]*group{}
+	for _, r := range results {
+		key := r.Scenario + "\x00" + r.Allocator + "\x00" + r.Platform
+		g := index[key]
+		if g == nil {
+			g = &group{scenario: r.Scenario, allocator: r.Allocator, platform: r.Platform}
+			index[key] = g
+			out = append(out, g)
+		}
+		g.cells = append(g.cells, r.Metrics)
+	}
+	return out
+}
+
+func (g *group) values(key string) []float64 {
+	v := make([]float64, len(g.cells))
+	for i, c := range g.cells {
+		v[i] = c[key]
+	}
+	return v
+}
+
+func (g *group) mean(key string) float64 {
+	m, _ := stats.Mean(g.values(key))
+	return m
+}
+
+func (g *group) median(key string) float64 {
+	m, _ := stats.Median(g.values(key))
+	return m
+}
+
+// Table prints one row per scenario, allocator and platform: modeled
+// metrics are means over seeds, host ns/op the median over seeds.
+func Table(w io.Writer, results []matrix.Result) error {
+	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
+	t.Header("scenario", "allocator", "platform", "seeds", "events", "allocs", "fail %", "atomic %",
+		"peak live KiB", "peak rsvd KiB", "frag int", "rsvd/live", "modeled Mops/s", "host ns/op")
+	for _, g := range groups(results) {
+		if err := t.Append(g.scenario, g.allocator, g.platform, fmt.Sprint(len(g.cells)),
+			fmt.Sprintf("%.0f", g.mean("events")),
+			fmt.Sprintf("%.0f", g.mean("allocs")),
+			fmt.Sprintf("%.2f", 100*g.mean("failure_rate")),
+			fmt.Sprintf("%.1f", 100*g.mean("atomic_share")),
+			fmt.Sprintf("%.1f", g.mean("peak_live_bytes")/1024),
+			fmt.Sprintf("%.1f", g.mean("peak_reserved_bytes")/1024),
+			fmt.Sprintf("%.3f", g.mean("frag_internal")),
+			fmt.Sprintf("%.2f", g.mean("frag_peak_ratio")),
+			fmt.Sprintf("%.2f", g.mean("modeled_ops_per_sec")/1e6),
+			fmt.Sprintf("%.1f", g.median("host_ns_per_op")),
+		); err != nil {
+			return err
+		}
+	}
+	if err := t.Render(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintln(w, "modeled metrics: mean over seeds; host ns/op: median over seeds, harness cost (null allocator) subtracted")
+	return err
+}
+
+// MetricKeys returns the sorted metric names present in results.
+func MetricKeys(results []matrix.Result) []string {
+	seen := map[string]bool{}
+	for _, r := range results {
+		for k := range r.Metrics {
+			seen[k] = true
+		}
+	}
+	keys := make([]string, 0, len(seen))
+	for k := range seen {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
