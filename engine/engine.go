@@ -108,6 +108,7 @@ type Engine struct {
 	out     Outcome
 	// BatchSize is the number of events between host clock reads.
 	BatchSize int
+	started   bool
 }
 
 // New returns an engine that serves srcs through alloc on plat.
@@ -133,13 +134,16 @@ type Result struct {
 }
 
 // Run serves events until every source ends or limit events were served
-// (limit <= 0: no limit). It returns an error only when a source fails (a
+// (limit <= 0: no limit). Calling Run again goes on where it stopped. It returns an error only when a source fails (a
 // malformed trace, say); allocation failures and misuse are outcomes.
 func (e *Engine) Run(limit int64) (Result, error) {
 	var res Result
-	for i := range e.srcs {
-		if err := e.pull(i); err != nil {
-			return res, err
+	if !e.started {
+		e.started = true
+		for i := range e.srcs {
+			if err := e.pull(i); err != nil {
+				return res, err
+			}
 		}
 	}
 	for {

@@ -64,9 +64,15 @@ func names[T any](entries []T, name func(T) string) []string {
 	return out
 }
 
-func platformNames() []string  { return names(platforms, func(e platformEntry) string { return e.name }) }
-func allocatorNames() []string { return names(allocators, func(e allocatorEntry) string { return e.name }) }
-func workloadNames() []string  { return names(workloads, func(e workloadEntry) string { return e.name }) }
+func platformNames() []string {
+	return names(platforms, func(e platformEntry) string { return e.name })
+}
+func allocatorNames() []string {
+	return names(allocators, func(e allocatorEntry) string { return e.name })
+}
+func workloadNames() []string {
+	return names(workloads, func(e workloadEntry) string { return e.name })
+}
 
 // checkNames returns a usage error naming the first unknown name and the
 // valid ones.

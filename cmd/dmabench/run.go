@@ -93,4 +93,3 @@ func runMatrix(cfg *Config, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "dmabench: %d cells in %.1fs; results in %s\n", len(cs), time.Since(start).Seconds(), path)
 	return nil
 }
-

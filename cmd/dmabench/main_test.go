@@ -1,0 +1,295 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/dmabench/dmabench/allocators/conformance"
+	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/engine"
+	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/metrics"
+)
+
+func run(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code := Main(args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestList(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want []string
+	}{
+		{"allocators", []string{"dmapool"}},
+		{"platforms", []string{"x86"}},
+		{"workloads", []string{"usb-uhci", "usb-ohci", "usb-ehci"}},
+	} {
+		code, out, _ := run(t, "list", tc.arg)
+		if code != 0 {
+			t.Fatalf("list %s: exit %d", tc.arg, code)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(out, w) {
+				t.Errorf("list %s does not show %s:\n%s", tc.arg, w, out)
+			}
+		}
+	}
+	if code, _, _ := run(t, "list", "widgets"); code != 2 {
+		t.Fatalf("list widgets: exit %d, want 2", code)
+	}
+}
+
+type resultsFile struct {
+	Schema string          `json:"schema"`
+	Tool   map[string]any  `json:"tool"`
+	Host   map[string]any  `json:"host"`
+	Config map[string]any  `json:"config"`
+	Cells  []matrix.Result `json:"cells"`
+}
+
+func readResults(t *testing.T, path string) resultsFile {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var r resultsFile
+	if err := json.Unmarshal(data, &r); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+func TestRunWritesResults(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "run", "-n", "20000", "-s", "2", "--out", dir, "--name", "r")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "usb-uhci") || !strings.Contains(out, "modeled Mops/s") {
+		t.Fatalf("table missing rows or headers:\n%s", out)
+	}
+	r := readResults(t, filepath.Join(dir, "r.json"))
+	if r.Schema != "dmabench/results/v1" || r.Tool["version"] == "" || r.Host["cpus"] == nil {
+		t.Fatalf("header: %+v %+v %+v", r.Schema, r.Tool, r.Host)
+	}
+	if len(r.Cells) != 6 {
+		t.Fatalf("%d cells, want 3 workloads x 2 seeds", len(r.Cells))
+	}
+	keys := []string{"events", "allocs", "frees", "alloc_failures", "failure_rate", "atomic_share", "peak_live_bytes",
+		"peak_reserved_bytes", "frag_internal", "frag_peak_ratio", "host_ns_per_op", "modeled_ops_per_sec"}
+	for _, c := range r.Cells {
+		for _, k := range keys {
+			if _, ok := c.Metrics[k]; !ok {
+				t.Fatalf("cell %s lacks %s", c.Cell, k)
+			}
+		}
+		if c.Metrics["events"] != 20000 || c.Metrics["allocs"] == 0 {
+			t.Fatalf("cell %s: %v", c.Cell, c.Metrics)
+		}
+		if c.Scenario == "usb-uhci" && c.Metrics["atomic_share"] < 0.99 {
+			t.Fatalf("UHCI TDs are GFP_ATOMIC, atomic share %v", c.Metrics["atomic_share"])
+		}
+		if f := c.Metrics["frag_internal"]; f < 0 || f > 1 {
+			t.Fatalf("frag_internal %v out of [0,1]", f)
+		}
+	}
+	if r.Config["events"].(float64) != 20000 {
+		t.Fatalf("config in results does not show the flag's value: %v", r.Config["events"])
+	}
+	leftovers, _ := filepath.Glob(filepath.Join(dir, ".*tmp"))
+	if len(leftovers) > 0 {
+		t.Fatalf("temporary files left: %v", leftovers)
+	}
+}
+
+func modeled(t *testing.T, path string) []byte {
+	r := readResults(t, path)
+	for _, c := range r.Cells {
+		for k := range c.Metrics {
+			if strings.HasPrefix(k, "host_") {
+				delete(c.Metrics, k)
+			}
+		}
+	}
+	b, _ := json.Marshal(r.Cells)
+	return b
+}
+
+func TestSameSeedSameResultsAtAnyParallelism(t *testing.T) {
+	dir := t.TempDir()
+	for _, j := range []string{"1", "2"} {
+		if code, _, errs := run(t, "run", "-n", "30000", "-s", "2", "-j", j, "--out", dir, "--name", "j"+j, "-f", "json"); code != 0 {
+			t.Fatalf("-j%s: exit %d %s", j, code, errs)
+		}
+	}
+	a, b := modeled(t, filepath.Join(dir, "j1.json")), modeled(t, filepath.Join(dir, "j2.json"))
+	if !bytes.Equal(a, b) {
+		t.Fatalf("modeled metrics differ between -j1 and -j2:\n%s\n%s", a, b)
+	}
+}
+
+func TestBadInputExits2(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.yaml")
+	os.WriteFile(bad, []byte("seeds: 2\nplatform:\n  x86:\n    rma_mib: 128\n"), 0o644)
+	notYAML := filepath.Join(dir, "broken.yaml")
+	os.WriteFile(notYAML, []byte("seeds: [1,\n"), 0o644)
+	badValue := filepath.Join(dir, "value.yaml")
+	os.WriteFile(badValue, []byte("platform:\n  x86:\n    ram_mib: 1\n"), 0o644)
+	for _, tc := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"run", "-a", "nosuch"}, []string{`unknown allocator "nosuch"`, "dmapool"}},
+		{[]string{"run", "-w", "usb-xhci"}, []string{`unknown workload "usb-xhci"`, "usb-uhci, usb-ohci, usb-ehci"}},
+		{[]string{"run", "-p", "vax"}, []string{`unknown platform "vax"`, "x86"}},
+		{[]string{"run", "-c", bad}, []string{"bad.yaml:4", `"platform.x86.rma_mib"`, "ram_mib"}},
+		{[]string{"run", "-c", notYAML}, []string{"broken.yaml"}},
+		{[]string{"run", "-c", badValue}, []string{"ram_mib 1"}},
+		{[]string{"run", "-c", filepath.Join(dir, "missing.yaml")}, []string{"missing.yaml"}},
+		{[]string{"run", "--bogus"}, []string{"bogus"}},
+		{[]string{"run", "-s", "0"}, []string{"seeds 0"}},
+		{[]string{"run", "-f", "xml"}, []string{`format "xml"`, "table, json"}},
+		{[]string{"frobnicate"}, []string{"unknown command"}},
+	} {
+		code, _, errs := run(t, append(tc.args, "--out", filepath.Join(dir, "out"))...)
+		if tc.args[0] == "frobnicate" {
+			code, _, errs = run(t, tc.args...)
+		}
+		if code != 2 {
+			t.Errorf("%v: exit %d, want 2 (%s)", tc.args, code, errs)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(errs, w) {
+				t.Errorf("%v: message %q lacks %q", tc.args, errs, w)
+			}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "out")); err == nil {
+		t.Fatal("a failed run wrote results")
+	}
+}
+
+func TestPrecedence(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte("seeds: 2\nevents: 5000\nworkloads: [usb-ehci]\n"), 0o644)
+	t.Setenv("DMABENCH_SEEDS", "3")
+	t.Setenv("DMABENCH_PLATFORM_X86_RAM_MIB", "512")
+	code, _, errs := run(t, "run", "-c", file, "-n", "4000", "--out", dir, "--name", "p")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	r := readResults(t, filepath.Join(dir, "p.json"))
+	// flag (events) > env (seeds, ram) > file (workloads) > embedded.
+	if len(r.Cells) != 3 || r.Cells[0].Metrics["events"] != 4000 || r.Cells[0].Scenario != "usb-ehci" {
+		t.Fatalf("cells %d events %v scenario %s", len(r.Cells), r.Cells[0].Metrics["events"], r.Cells[0].Scenario)
+	}
+	ram := r.Config["platform"].(map[string]any)["x86"].(map[string]any)["ram_mib"]
+	if ram.(float64) != 512 {
+		t.Fatalf("env did not override the file: ram_mib %v", ram)
+	}
+	t.Setenv("DMABENCH_SEEDZ", "1")
+	if code, _, errs := run(t, "run", "--out", dir); code != 2 || !strings.Contains(errs, "DMABENCH_SEEDZ") {
+		t.Fatalf("misspelled env: exit %d %s", code, errs)
+	}
+}
+
+func defaultConfig(t testing.TB) *Config {
+	cfg, err := loadConfig("", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestConformanceEveryAllocatorEveryPlatform runs the shared conformance
+// suite for every allocator in the registry on every platform in it.
+func TestConformanceEveryAllocatorEveryPlatform(t *testing.T) {
+	cfg := defaultConfig(t)
+	ops := 100_000
+	if testing.Short() {
+		ops = 10_000
+	}
+	for _, pe := range platforms {
+		for _, ae := range allocators {
+			t.Run(ae.name+"/"+pe.name, func(t *testing.T) {
+				f := func() (conformance.Target, error) {
+					p, err := pe.build(cfg, &dma.Meter{})
+					if err != nil {
+						return conformance.Target{}, err
+					}
+					a, err := ae.build(cfg, p)
+					return conformance.Target{Alloc: a, Plat: p}, err
+				}
+				conformance.Run(t, ae.name+" on "+pe.name, f, conformance.Options{Ops: ops}, 1, 2, 3)
+			})
+		}
+	}
+}
+
+func newReplay(t testing.TB, workload, alloc, plat string) *engine.Engine {
+	b := builder{defaultConfig(t)}
+	c := matrix.Cell{Scenario: workload, Allocator: alloc, Platform: plat, Seed: 1}
+	srcs, err := b.Sources(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, a, err := b.Machine(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return engine.New(p, a, &metrics.Recorder{}, srcs...)
+}
+
+func TestReplayWithRealModelsAllocatesNothing(t *testing.T) {
+	for _, w := range []string{"usb-uhci", "usb-ohci", "usb-ehci"} {
+		e := newReplay(t, w, "dmapool", "x86")
+		if _, err := e.Run(200_000); err != nil {
+			t.Fatal(err)
+		}
+		if n := testing.AllocsPerRun(10, func() { e.Run(10_000) }); n != 0 {
+			t.Errorf("%s: %v allocations per 10000 events, want 0", w, n)
+		}
+	}
+}
+
+// BenchmarkReplay replays usb-uhci against dmapool on x86 with full
+// metrics, one event per iteration.
+func BenchmarkReplay(b *testing.B) {
+	for _, w := range []string{"usb-uhci", "usb-ehci"} {
+		b.Run(w+"/dmapool/x86", func(b *testing.B) {
+			e := newReplay(b, w, "dmapool", "x86")
+			e.Run(100_000)
+			b.ReportAllocs()
+			b.ResetTimer()
+			e.Run(int64(b.N))
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+func TestCellsOrder(t *testing.T) {
+	cfg := &Config{Workloads: []string{"a", "b"}, Allocators: []string{"x"}, Platforms: []string{"p", "q"}, Seeds: 2}
+	got := cells(cfg)
+	var want []matrix.Cell
+	for _, w := range []string{"a", "b"} {
+		for _, p := range []string{"p", "q"} {
+			for seed := uint64(1); seed <= 2; seed++ {
+				want = append(want, matrix.Cell{Scenario: w, Allocator: "x", Platform: p, Seed: seed})
+			}
+		}
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("cells %v", got)
+	}
+}

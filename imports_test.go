@@ -1,0 +1,112 @@
+package dmabench_test
+
+import (
+	"go/parser"
+	"go/token"
+	"io/fs"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+const module = "github.com/dmabench/dmabench"
+
+// allowed lists, per package directory pattern, the packages of this module
+// its non-test code may import. Imports point one way:
+// cmd -> report -> matrix -> metrics -> engine -> dma, and
+// cmd -> {allocators, platforms, workloads} -> dma. A pattern ending in /*
+// matches every package below that folder.
+var allowed = []struct {
+	pkg   string
+	may   []string
+	extra string // third-party rule
+}{
+	{pkg: ".", may: nil},
+	{pkg: "dma", may: nil},
+	{pkg: "engine", may: []string{"dma"}},
+	{pkg: "metrics", may: []string{"dma", "engine"}},
+	{pkg: "matrix", may: []string{"dma", "engine", "metrics"}},
+	{pkg: "report", may: []string{".", "dma", "engine", "metrics", "matrix"}},
+	{pkg: "allocators/*", may: []string{"dma"}},
+	{pkg: "platforms/pagealloc", may: []string{"dma"}},
+	{pkg: "platforms/*", may: []string{"dma", "platforms/pagealloc"}},
+	{pkg: "workloads/*", may: []string{"dma"}},
+	{pkg: "cmd/dmabench", may: []string{"*"}},
+}
+
+// onlyCmd are third-party packages only cmd/dmabench may use.
+var onlyCmd = []string{"github.com/spf13/viper", "github.com/spf13/cobra", "github.com/spf13/pflag"}
+
+func rulesFor(dir string) ([]string, bool) {
+	for _, r := range allowed {
+		if r.pkg == dir {
+			return r.may, true
+		}
+		if base, ok := strings.CutSuffix(r.pkg, "/*"); ok && strings.HasPrefix(dir, base+"/") {
+			return r.may, true
+		}
+	}
+	return nil, false
+}
+
+func TestImportDirection(t *testing.T) {
+	fset := token.NewFileSet()
+	checked := 0
+	err := filepath.WalkDir(".", func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() {
+			if name := d.Name(); path != "." && (strings.HasPrefix(name, ".") || name == "testdata") {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		if !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {
+			return nil
+		}
+		dir := filepath.ToSlash(filepath.Dir(path))
+		may, ok := rulesFor(dir)
+		if !ok {
+			t.Errorf("%s: package %s has no import rule; add it to the allowed table", path, dir)
+			return nil
+		}
+		f, err := parser.ParseFile(fset, path, nil, parser.ImportsOnly)
+		if err != nil {
+			return err
+		}
+		checked++
+		for _, imp := range f.Imports {
+			p, _ := strconv.Unquote(imp.Path.Value)
+			for _, c := range onlyCmd {
+				if strings.HasPrefix(p, c) && dir != "cmd/dmabench" {
+					t.Errorf("%s imports %s: only cmd/dmabench may", path, p)
+				}
+			}
+			if p != module && !strings.HasPrefix(p, module+"/") {
+				continue
+			}
+			rel := strings.TrimPrefix(strings.TrimPrefix(p, module), "/")
+			if rel == "" {
+				rel = "."
+			}
+			ok := false
+			for _, m := range may {
+				if m == "*" || m == rel {
+					ok = true
+				}
+			}
+			if !ok {
+				t.Errorf("%s imports %s: %s may import only %v", path, rel, dir, may)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if checked < 10 {
+		t.Fatalf("checked only %d files", checked)
+	}
+}
