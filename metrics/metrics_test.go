@@ -1,0 +1,58 @@
+package metrics
+
+import (
+	"errors"
+	"testing"
+
+	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/engine"
+)
+
+func TestFragmentationAtReservedPeak(t *testing.T) {
+	var r Recorder
+	m := &dma.Meter{}
+	step := func(kind dma.Kind, gfp dma.GFP, bytes, reserved int64, err error) {
+		m.CoherentBytes = reserved
+		r.Record(&engine.Outcome{Event: &dma.Event{Kind: kind, GFP: gfp}, Bytes: bytes, Meter: m, Err: err, Cost: 10})
+	}
+	step(dma.Alloc, dma.GFPAtomic, 100, 4096, nil)
+	step(dma.Alloc, dma.GFPKernel, 1000, 8192, nil) // reserved peaks with 1100 live
+	step(dma.Free, 0, 100, 8192, nil)
+	step(dma.Alloc, dma.GFPAtomic, 50, 8192, dma.ErrNoMem)
+	step(dma.Alloc, dma.GFPKernel, 2000, 8192, nil) // live peaks at 3000
+	s := r.Summary(Host{})
+	want := map[string]float64{
+		"allocs": 3, "frees": 1, "alloc_failures": 1, "failure_rate": 0.25, "atomic_share": 0.5,
+		"peak_live_bytes": 3000, "peak_reserved_bytes": 8192,
+		"frag_internal": 1 - 1100.0/8192, "frag_peak_ratio": 8192.0 / 3000,
+		"modeled_ops_per_sec": 5 / 50e-9,
+	}
+	for k, v := range want {
+		if d := s[k] - v; d > 1e-9 || d < -1e-9 {
+			t.Errorf("%s = %v, want %v", k, s[k], v)
+		}
+	}
+}
+
+func TestMapFailuresApart(t *testing.T) {
+	var r Recorder
+	m := &dma.Meter{}
+	for _, err := range []error{nil, dma.ErrMapFailed, errors.Join(dma.ErrNoMem)} {
+		r.Record(&engine.Outcome{Event: &dma.Event{Kind: dma.Map}, Bytes: 2048, Meter: m, Err: err})
+	}
+	s := r.Summary(Host{})
+	if s["maps"] != 1 || s["map_failures"] != 1 || s["buffer_failures"] != 1 || s["peak_live_bytes"] != 0 || s["peak_mapped_bytes"] != 2048 {
+		t.Fatalf("%v", s)
+	}
+}
+
+func TestHostSubtraction(t *testing.T) {
+	h := Host{NS: 3000, Events: 100, NullNS: 1000, NullEvents: 100}
+	if got := h.NSPerOp(50); got != 40 {
+		t.Fatalf("NSPerOp = %v, want (3000-1000)/50", got)
+	}
+	h.NullNS = 5000
+	if got := h.NSPerOp(50); got != 0 {
+		t.Fatalf("negative host cost not clamped: %v", got)
+	}
+}
