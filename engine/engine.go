@@ -259,10 +259,9 @@ func (e *Engine) serve(si int, s *source) {
 		}
 		s.pools[ev.ID].live = false
 	case dma.Alloc:
-		s.objs = grow(s.objs, ev.ID)
-		obj := &s.objs[ev.ID]
-		if obj.st == stAlloc || obj.st == stMap {
-			o.Misuse = MisuseIDReused
+		obj, mis := claim(s, ev.ID)
+		if mis != MisuseNone {
+			o.Misuse = mis
 			break
 		}
 		pool := dma.NoPool
@@ -290,10 +289,9 @@ func (e *Engine) serve(si int, s *source) {
 		obj.st = stFreed
 		o.Bytes = obj.size
 	case dma.Map:
-		s.objs = grow(s.objs, ev.ID)
-		obj := &s.objs[ev.ID]
-		if obj.st == stAlloc || obj.st == stMap {
-			o.Misuse = MisuseIDReused
+		obj, mis := claim(s, ev.ID)
+		if mis != MisuseNone {
+			o.Misuse = mis
 			break
 		}
 		blk, err := e.plat.Mapper.Map(ev.Dev, ev.Size, ev.Dir, ev.GFP)
@@ -324,6 +322,17 @@ func (e *Engine) serve(si int, s *source) {
 	}
 	o.Cost = m.Cost
 	e.rec.Record(o)
+}
+
+// claim returns the slot for a new object id, or MisuseIDReused when the
+// id is still live.
+func claim(s *source, id dma.ID) (*object, Misuse) {
+	s.objs = grow(s.objs, id)
+	obj := &s.objs[id]
+	if obj.st == stAlloc || obj.st == stMap {
+		return nil, MisuseIDReused
+	}
+	return obj, MisuseNone
 }
 
 func (e *Engine) lookup(s *source, id dma.ID, want state) (*object, Misuse) {
