@@ -9,6 +9,30 @@ type Request struct {
 	Ctx      Context
 	Dev      *Device
 	Now      Time
+	// Wait is filled in by an allocator that returns ErrWouldBlock.
+	Wait Wait
+}
+
+// WaitKind says why a sleeping caller sleeps.
+type WaitKind uint8
+
+// Kinds of sleep.
+const (
+	// WaitMempool: mempool_alloc found the reserve empty and waits for an
+	// element to come back (or its 5 s timeout).
+	WaitMempool WaitKind = iota + 1
+	// WaitPoolRetry: pci_pool_alloc with SLAB_KERNEL found no page and
+	// sleeps until a free in the pool or 100 ms pass, then retries.
+	WaitPoolRetry
+	NumWaitKinds
+)
+
+// Wait describes a sleep: the request is retried after Timeout, or sooner
+// when the allocator reports a wakeup for pool On (see Meter.Wake).
+type Wait struct {
+	Kind    WaitKind
+	Timeout Time
+	On      ID
 }
 
 // Block is memory handed out by an allocator: where the CPU sees it, where

@@ -14,6 +14,9 @@ type Meter struct {
 	// AtomicDips counts page allocations that succeeded only because the
 	// caller could go below the min watermark.
 	AtomicDips int64
+	// Wake is set by an allocator whose free woke sleepers on a pool:
+	// pool id + 1, or 0 for no wakeup. The engine clears it.
+	Wake ID
 }
 
 // Charge adds modeled CPU time.
@@ -51,7 +54,13 @@ type Platform struct {
 	// RAMBytes is the machine's memory.
 	RAMBytes int64
 
-	Pages  Pages
+	// Pages is dma_alloc_coherent at page granularity.
+	Pages Pages
+	// Kernel is the plain page allocator (__get_free_pages) for memory a
+	// kmem_cache hands out: the block's DMA address is its physical
+	// address, with no translation and no coherence guarantee. gfp's
+	// GFPDMA, or a device mask that needs it, selects ZONE_DMA.
+	Kernel Pages
 	Mapper Mapper
 	Meter  *Meter
 }

@@ -64,6 +64,9 @@ const (
 	GFPNoWarn
 	// GFPKswapd: wake kswapd (__GFP_KSWAPD_RECLAIM); informational.
 	GFPKswapd
+	// GFPNoMemalloc: never use the emergency reserves, even when atomic
+	// (__GFP_NOMEMALLOC; mempool sets it on its first try).
+	GFPNoMemalloc
 )
 
 // Composite flag sets as the kernel spells them.
@@ -88,6 +91,7 @@ var gfpBits = []struct {
 	{GFPWait, "__GFP_WAIT"}, {GFPHigh, "__GFP_HIGH"}, {GFPIO, "__GFP_IO"},
 	{GFPFS, "__GFP_FS"}, {GFPDMA, "__GFP_DMA"}, {GFPZero, "__GFP_ZERO"},
 	{GFPNoWarn, "__GFP_NOWARN"}, {GFPKswapd, "__GFP_KSWAPD_RECLAIM"},
+	{GFPNoMemalloc, "__GFP_NOMEMALLOC"},
 }
 
 var gfpNames = []struct {
@@ -243,4 +247,47 @@ var (
 	ErrBadPool = errors.New("unknown pool")
 	// ErrInvalid: the request breaks the API's rules (bad alignment, size 0).
 	ErrInvalid = errors.New("invalid request")
+	// ErrWouldBlock: the caller may sleep and must, until a wakeup or a
+	// timeout; the allocator says which in Request.Wait. The engine parks
+	// the request in modeled time and retries it.
+	ErrWouldBlock = errors.New("caller must sleep")
 )
+
+// CoherentGFP says which gfp flags a model passes to dma_alloc_coherent.
+type CoherentGFP uint8
+
+// Coherent allocation flag policies.
+const (
+	// CoherentCaller passes the caller's flags down (the change proposed in
+	// the 2002 thread, and what kernels do today).
+	CoherentCaller CoherentGFP = iota
+	// CoherentAtomic always asks with GFP_ATOMIC, as pci_alloc_consistent
+	// did in 2002, whatever the caller could tolerate.
+	CoherentAtomic
+)
+
+// ParseCoherentGFP reads "caller" or "atomic".
+func ParseCoherentGFP(s string) (CoherentGFP, error) {
+	switch s {
+	case "caller":
+		return CoherentCaller, nil
+	case "atomic":
+		return CoherentAtomic, nil
+	}
+	return 0, fmt.Errorf("coherent_gfp %q: valid values are atomic, caller", s)
+}
+
+// Apply returns the flags dma_alloc_coherent is called with.
+func (c CoherentGFP) Apply(g GFP) GFP {
+	if c == CoherentAtomic {
+		return GFPAtomic | g&GFPDMA
+	}
+	return g
+}
+
+func (c CoherentGFP) String() string {
+	if c == CoherentAtomic {
+		return "atomic"
+	}
+	return "caller"
+}

@@ -60,7 +60,15 @@ type Outcome struct {
 	Bytes int64
 	// Meter is the platform meter after the event.
 	Meter *dma.Meter
+	// Wait is how long a sleeping caller was parked before this attempt
+	// succeeded (or stalled), and WaitKind why; zero when it never slept.
+	Wait     dma.Time
+	WaitKind dma.WaitKind
 }
+
+// ErrStalled is the outcome of a request parked for longer than the
+// engine's StallAfter: the caller would sleep forever. Its source stops.
+var ErrStalled = errors.New("request stalled: parked past the stall limit")
 
 // Recorder receives every outcome.
 type Recorder interface {
@@ -95,6 +103,22 @@ type source struct {
 	done  bool
 	objs  []object
 	pools []poolRef
+	// clock is when this source's last event was served: a source whose
+	// caller slept cannot run its next event before it.
+	clock dma.Time
+	// A parked request is retried at wakeAt, or when pool waitOn wakes.
+	parked bool
+	since  dma.Time
+	wakeAt dma.Time
+	wait   dma.Wait
+}
+
+// key is the modeled time at which the source's head event runs.
+func (s *source) key() dma.Time {
+	if s.parked {
+		return s.wakeAt
+	}
+	return max(s.head.At, s.clock)
 }
 
 // Engine replays events. It is used by one goroutine.
@@ -108,12 +132,17 @@ type Engine struct {
 	out     Outcome
 	// BatchSize is the number of events between host clock reads.
 	BatchSize int
-	started   bool
+	// StallAfter is how long a request may stay parked before it is
+	// reported as a stall.
+	StallAfter dma.Time
+	// Retries counts attempts of parked requests that blocked again.
+	Retries int64
+	started bool
 }
 
 // New returns an engine that serves srcs through alloc on plat.
 func New(plat *dma.Platform, alloc dma.Allocator, rec Recorder, srcs ...dma.Source) *Engine {
-	e := &Engine{alloc: alloc, plat: plat, rec: rec, BatchSize: 1 << 14}
+	e := &Engine{alloc: alloc, plat: plat, rec: rec, BatchSize: 1 << 14, StallAfter: 60 * dma.Second}
 	e.destroy, _ = alloc.(dma.PoolDestroyer)
 	for _, s := range srcs {
 		st := source{src: s}
@@ -177,30 +206,71 @@ func (e *Engine) Run(limit int64) (Result, error) {
 
 // batch serves up to n events; it returns fewer only when all sources end.
 func (e *Engine) batch(n int64) (int64, error) {
-	for k := int64(0); k < n; k++ {
+	for k := int64(0); k < n; {
 		best := -1
+		var bestKey dma.Time
 		for i := range e.srcs {
 			s := &e.srcs[i]
 			if s.done {
 				continue
 			}
-			if best < 0 || s.head.At < e.srcs[best].head.At {
-				best = i
+			if key := s.key(); best < 0 || key < bestKey {
+				best, bestKey = i, key
 			}
 		}
 		if best < 0 {
 			return k, nil
 		}
 		s := &e.srcs[best]
-		e.serve(best, s)
+		s.head.At = bestKey
+		if !e.serve(best, s) {
+			continue // parked again: nothing served
+		}
+		k++
+		s.clock = bestKey
 		if s.fb != nil {
 			s.fb.Outcome(&s.head, e.out.Err)
 		}
+		if errors.Is(e.out.Err, ErrStalled) {
+			s.done = true
+			continue
+		}
 		if err := e.pull(best); err != nil {
-			return k + 1, err
+			return k, err
 		}
 	}
 	return n, nil
+}
+
+// wake lets requests parked on a pool retry now.
+func (e *Engine) wake(pool dma.ID, now dma.Time) {
+	for i := range e.srcs {
+		s := &e.srcs[i]
+		if s.parked && s.wait.On == pool && s.wakeAt > now {
+			s.wakeAt = now
+		}
+	}
+}
+
+// park puts a request to sleep as the allocator asked, or reports a stall
+// when it has slept too long. It returns true when an outcome is recorded.
+func (e *Engine) park(s *source, now dma.Time) bool {
+	if !s.parked {
+		s.parked = true
+		s.since = now
+	} else {
+		e.Retries++
+	}
+	s.wait = e.req.Wait
+	s.wakeAt = now + max(s.wait.Timeout, 1)
+	if s.wakeAt-s.since <= e.StallAfter {
+		return false
+	}
+	s.parked = false
+	e.out.Err = ErrStalled
+	e.out.Wait = now - s.since
+	e.out.WaitKind = s.wait.Kind
+	return true
 }
 
 func (e *Engine) pull(i int) error {
@@ -230,8 +300,9 @@ func grow[T any](s []T, id dma.ID) []T {
 	return s
 }
 
-// serve handles one event and records its outcome.
-func (e *Engine) serve(si int, s *source) {
+// serve handles one event and records its outcome. It returns false when
+// the event's caller was put to sleep and nothing was recorded.
+func (e *Engine) serve(si int, s *source) bool {
 	ev := &s.head
 	m := e.plat.Meter
 	m.Cost = 0
@@ -274,6 +345,17 @@ func (e *Engine) serve(si int, s *source) {
 		}
 		e.req = dma.Request{Size: ev.Size, Align: ev.Align, Boundary: ev.Boundary, GFP: ev.GFP, Ctx: ev.Ctx, Dev: ev.Dev, Now: ev.At}
 		blk, err := e.alloc.Alloc(pool, &e.req)
+		if err == dma.ErrWouldBlock {
+			if !e.park(s, ev.At) {
+				return false
+			}
+			break
+		}
+		if s.parked {
+			s.parked = false
+			o.Wait = ev.At - s.since
+			o.WaitKind = s.wait.Kind
+		}
 		o.Err = err
 		if err == nil {
 			*obj = object{blk: blk, size: ev.Size, st: stAlloc}
@@ -321,7 +403,12 @@ func (e *Engine) serve(si int, s *source) {
 		o.Err = fmt.Errorf("%w: event kind %s is not supported yet", dma.ErrInvalid, ev.Kind)
 	}
 	o.Cost = m.Cost
+	if m.Wake != 0 {
+		e.wake(m.Wake-1, ev.At)
+		m.Wake = 0
+	}
 	e.rec.Record(o)
+	return true
 }
 
 // claim returns the slot for a new object id, or MisuseIDReused when the

@@ -20,7 +20,7 @@ var (
 // NewNull returns a null allocator and the null platform it stands on.
 func NewNull() (*Null, *dma.Platform) {
 	n := &Null{next: 1 << 20}
-	p := &dma.Platform{Name: "null", Coherent: true, CacheLine: 64, Pages: n, Mapper: n, Meter: &n.meter}
+	p := &dma.Platform{Name: "null", Coherent: true, CacheLine: 64, Pages: n, Kernel: n, Mapper: n, Meter: &n.meter}
 	return n, p
 }
 

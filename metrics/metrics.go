@@ -43,6 +43,13 @@ type Recorder struct {
 	// OpCost is modeled CPU time over alloc, free, map and unmap events.
 	OpCost dma.Time
 	Ops    int64
+
+	// Latency is the modeled latency of each allocation attempt that
+	// reached the allocator: its CPU cost plus any time it slept.
+	Latency Hist
+	// Waits holds the sleep of each request that slept, by kind.
+	Waits  [dma.NumWaitKinds]Hist
+	Stalls int64
 }
 
 var _ engine.Recorder = (*Recorder)(nil)
@@ -62,6 +69,13 @@ func (r *Recorder) Record(o *engine.Outcome) {
 		r.Ops++
 		if ev.GFP.Atomic() {
 			r.AtomicAlloc++
+		}
+		r.Latency.Add(int64(o.Cost + o.Wait))
+		if o.WaitKind != 0 {
+			r.Waits[o.WaitKind].Add(int64(o.Wait))
+		}
+		if errors.Is(o.Err, engine.ErrStalled) {
+			r.Stalls++
 		}
 		if o.Err != nil {
 			r.AllocFail++
@@ -167,6 +181,14 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 		"modeled_cpu_ns":      float64(r.OpCost),
 		"modeled_ops_per_sec": opsPerSec,
 		"host_ns_per_op":      h.NSPerOp(r.Ops),
+		"latency_p50_ns":      float64(r.Latency.Quantile(0.50)),
+		"latency_p99_ns":      float64(r.Latency.Quantile(0.99)),
+		"latency_max_ns":      float64(r.Latency.Max),
+		"mempool_waits":       float64(r.Waits[dma.WaitMempool].N),
+		"mempool_wait_p99_ns": float64(r.Waits[dma.WaitMempool].Quantile(0.99)),
+		"pool_retry_sleeps":   float64(r.Waits[dma.WaitPoolRetry].N),
+		"wait_max_ns":         float64(max(r.Waits[dma.WaitMempool].Max, r.Waits[dma.WaitPoolRetry].Max)),
+		"stalls":              float64(r.Stalls),
 	}
 	for k := engine.MisuseUnknownFree; k < engine.NumMisuse; k++ {
 		s["misuse_"+k.String()] = float64(r.Misuse[k])

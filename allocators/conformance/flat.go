@@ -33,7 +33,7 @@ func NewFlat(ramMiB int64) *dma.Platform {
 	f.arenas[0] = arena{base: 0, top: 16 << 20, next: 0}
 	f.arenas[1] = arena{base: 16 << 20, top: uint64(max(ramMiB, 32)) << 20, next: 16 << 20}
 	return &dma.Platform{Name: "flat", Coherent: true, CacheLine: 64, PageOffset: FlatPageOffset,
-		RAMBytes: max(ramMiB, 32) << 20, Pages: f, Mapper: f, Meter: &f.meter}
+		RAMBytes: max(ramMiB, 32) << 20, Pages: f, Kernel: f, Mapper: f, Meter: &f.meter}
 }
 
 func (f *Flat) get(mask uint64, order int) (dma.Block, error) {

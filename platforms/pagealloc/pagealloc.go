@@ -150,7 +150,8 @@ type Allowance uint8
 const (
 	// AllocHigh: __GFP_HIGH callers may go to half the watermark.
 	AllocHigh Allowance = 1 << iota
-	// AllocHarder: atomic callers may go a further quarter lower.
+	// AllocHarder: atomic callers may go a further quarter lower (unless
+	// they set __GFP_NOMEMALLOC).
 	AllocHarder
 )
 
@@ -160,7 +161,7 @@ func AllowanceFor(gfp dma.GFP) Allowance {
 	if gfp&dma.GFPHigh != 0 {
 		al |= AllocHigh
 	}
-	if gfp.Atomic() {
+	if gfp.Atomic() && gfp&dma.GFPNoMemalloc == 0 {
 		al |= AllocHarder
 	}
 	return al

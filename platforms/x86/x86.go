@@ -92,7 +92,7 @@ func New(cfg Config, meter *dma.Meter) (*dma.Platform, *Machine, error) {
 	p := &dma.Platform{
 		Name: "x86", Coherent: true, CacheLine: cfg.CacheLine,
 		PageOffset: PageOffset, RAMBytes: cfg.RAMMiB << 20,
-		Pages: m, Mapper: m, Meter: meter,
+		Pages: m, Kernel: m, Mapper: m, Meter: meter,
 	}
 	return p, m, nil
 }

@@ -1,0 +1,64 @@
+package metrics
+
+import "math/bits"
+
+// Hist is a log-linear histogram of non-negative durations in ns: exact
+// below 16, then 16 buckets per power of two, so a bucket's upper bound is
+// within 6.25% of any value in it. It has a fixed size and never allocates.
+//
+// Percentiles use the nearest-rank method (the smallest recorded value v
+// such that at least p of the samples are <= v) on the buckets: the
+// reported value is the upper bound of the bucket holding that sample,
+// capped by the exact maximum.
+type Hist struct {
+	buckets [16 + 60*16]int64
+	N       int64
+	Max     int64
+	Sum     int64
+}
+
+func bucketOf(v int64) int {
+	if v < 16 {
+		return int(max(v, 0))
+	}
+	e := bits.Len64(uint64(v)) - 1 // v in [2^e, 2^(e+1))
+	sub := int(v>>(e-4)) & 15
+	return 16 + (e-4)*16 + sub
+}
+
+// upper returns the largest value that falls in bucket i.
+func upper(i int) int64 {
+	if i < 16 {
+		return int64(i)
+	}
+	e := (i-16)/16 + 4
+	sub := int64((i - 16) % 16)
+	return (16+sub+1)<<(e-4) - 1
+}
+
+// Add records one value.
+func (h *Hist) Add(v int64) {
+	v = max(v, 0)
+	h.buckets[bucketOf(v)]++
+	h.N++
+	h.Sum += v
+	h.Max = max(h.Max, v)
+}
+
+// Quantile returns the nearest-rank p-quantile (0 < p <= 1), or 0 when
+// the histogram is empty.
+func (h *Hist) Quantile(p float64) int64 {
+	if h.N == 0 {
+		return 0
+	}
+	rank := int64(p*float64(h.N) + 0.999999999)
+	rank = min(max(rank, 1), h.N)
+	var seen int64
+	for i, c := range h.buckets {
+		seen += c
+		if seen >= rank {
+			return min(upper(i), h.Max)
+		}
+	}
+	return h.Max
+}
