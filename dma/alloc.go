@@ -91,3 +91,9 @@ type Stats struct {
 type StatsReporter interface {
 	Stats() Stats
 }
+
+// Reporter is implemented by models with metrics of their own; the runner
+// adds them to the cell's results under the keys given.
+type Reporter interface {
+	Report(add func(key string, value float64))
+}

@@ -132,6 +132,9 @@ type Engine struct {
 	out     Outcome
 	// BatchSize is the number of events between host clock reads.
 	BatchSize int
+	// Clock, if set, replaces the wall clock for host time: it returns
+	// nanoseconds (a thread CPU clock, say). It is read once per batch.
+	Clock func() int64
 	// StallAfter is how long a request may stay parked before it is
 	// reported as a stall.
 	StallAfter dma.Time
@@ -183,9 +186,17 @@ func (e *Engine) Run(limit int64) (Result, error) {
 		if n <= 0 {
 			break
 		}
-		start := time.Now()
-		served, err := e.batch(n)
-		res.HostNS += time.Since(start).Nanoseconds()
+		var served int64
+		var err error
+		if e.Clock != nil {
+			start := e.Clock()
+			served, err = e.batch(n)
+			res.HostNS += e.Clock() - start
+		} else {
+			start := time.Now()
+			served, err = e.batch(n)
+			res.HostNS += time.Since(start).Nanoseconds()
+		}
 		res.Events += served
 		if err != nil {
 			return res, err

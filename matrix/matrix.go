@@ -82,13 +82,18 @@ func Run(cells []Cell, b Builder, opt Options) []Result {
 	return out
 }
 
-// RunCell replays one cell: the null allocator over the same workload (the
-// harness's own cost), the real models, then the null allocator again. The
-// faster null run is taken as the harness cost, so a cold first run does not
-// inflate it.
+// Batch is how many events RunCell replays at a time before switching
+// between the real and the null replay.
+const Batch = 1 << 14
+
+// RunCell replays one cell against the real models and, interleaved batch
+// by batch in the same goroutine, against the null allocator over the same
+// workload. The null replay measures what the harness itself costs; since
+// both replays alternate, both see the same machine (other cells, other
+// processes), and subtracting one from the other is fair.
 func RunCell(c Cell, b Builder, events int64) Result {
 	res := Result{Cell: c}
-	null1, err := runNull(c, b, events)
+	nullSrcs, err := b.Sources(c)
 	if err != nil {
 		res.Err = err
 		return res
@@ -104,33 +109,48 @@ func RunCell(c Cell, b Builder, events int64) Result {
 		return res
 	}
 	rec := &metrics.Recorder{}
-	r, err := engine.New(plat, alloc, rec, srcs...).Run(events)
-	if err != nil {
-		res.Err = fmt.Errorf("%s: %w", c, err)
-		return res
+	real := engine.New(plat, alloc, rec, srcs...)
+	nullAlloc, nullPlat := engine.NewNull()
+	null := engine.New(nullPlat, nullAlloc, &metrics.Recorder{}, nullSrcs...)
+	var h metrics.Host
+	var live int64
+	realDone, nullDone := false, false
+	for !realDone || !nullDone {
+		var pair metrics.Pair
+		if !realDone {
+			n := min(Batch, events-h.Events)
+			r, err := real.Run(n)
+			if err != nil {
+				res.Err = fmt.Errorf("%s: %w", c, err)
+				return res
+			}
+			h.NS += r.HostNS
+			h.Events += r.Events
+			pair.NS, pair.Events = r.HostNS, r.Events
+			live = r.Live
+			realDone = r.Events < n || h.Events >= events
+		}
+		if !nullDone {
+			n := min(Batch, events-h.NullEvents)
+			r, err := null.Run(n)
+			if err != nil {
+				res.Err = err
+				return res
+			}
+			h.NullNS += r.HostNS
+			h.NullEvents += r.Events
+			pair.NullNS, pair.NullEvents = r.HostNS, r.Events
+			nullDone = r.Events < n || h.NullEvents >= events
+		}
+		h.Pairs = append(h.Pairs, pair)
 	}
-	null2, err := runNull(c, b, events)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	null := null1
-	if null2.Events > 0 && (null1.Events == 0 || float64(null2.HostNS)/float64(null2.Events) < float64(null1.HostNS)/float64(null1.Events)) {
-		null = null2
-	}
-	res.Metrics = rec.Summary(metrics.Host{NS: r.HostNS, Events: r.Events, NullNS: null.HostNS, NullEvents: null.Events})
+	res.Metrics = rec.Summary(h)
 	if sr, ok := alloc.(dma.StatsReporter); ok {
 		res.Metrics["pages_held_idle"] = float64(sr.Stats().IdlePages)
 	}
-	res.Metrics["live_at_end"] = float64(r.Live)
-	return res
-}
-
-func runNull(c Cell, b Builder, events int64) (engine.Result, error) {
-	srcs, err := b.Sources(c)
-	if err != nil {
-		return engine.Result{}, err
+	if rp, ok := alloc.(dma.Reporter); ok {
+		rp.Report(func(k string, v float64) { res.Metrics[k] = v })
 	}
-	n, p := engine.NewNull()
-	return engine.New(p, n, &metrics.Recorder{}, srcs...).Run(events)
+	res.Metrics["live_at_end"] = float64(live)
+	return res
 }

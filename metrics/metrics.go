@@ -8,6 +8,7 @@ package metrics
 
 import (
 	"errors"
+	"sort"
 
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/engine"
@@ -121,25 +122,53 @@ func (r *Recorder) Record(o *engine.Outcome) {
 	r.AtomicDips = m.AtomicDips
 }
 
-// Host is the host-time measurement of a cell: the replay of the allocator
-// and of the null allocator over the same workload in the same process.
-type Host struct {
+// Pair is one batch of the real replay and the null-allocator batch run
+// right after it: both saw the same machine.
+type Pair struct {
 	NS, Events         int64
 	NullNS, NullEvents int64
 }
 
+// Host is the host-time measurement of a cell: the replay of the allocator
+// and, interleaved batch by batch, of the null allocator over the same
+// workload in the same goroutine.
+type Host struct {
+	NS, Events         int64
+	NullNS, NullEvents int64
+	Pairs              []Pair
+}
+
 // NSPerOp returns host nanoseconds per allocator operation with the
-// harness's own cost per event (from the null run) subtracted. It is never
-// negative.
+// harness's own cost per event (from the null replay) subtracted. With
+// batch pairs it is the median over pairs of the per-event difference,
+// which a burst of interference in a few batches does not move; the
+// per-event figure is then scaled to operations. It is never negative.
 func (h Host) NSPerOp(ops int64) float64 {
 	if ops == 0 || h.Events == 0 {
 		return 0
 	}
-	harness := 0.0
-	if h.NullEvents > 0 {
-		harness = float64(h.NullNS) / float64(h.NullEvents) * float64(h.Events)
+	perEvent := 0.0
+	var diffs []float64
+	for _, p := range h.Pairs {
+		if p.Events > 0 && p.NullEvents > 0 {
+			diffs = append(diffs, float64(p.NS)/float64(p.Events)-float64(p.NullNS)/float64(p.NullEvents))
+		}
 	}
-	return max(float64(h.NS)-harness, 0) / float64(ops)
+	if len(diffs) > 0 {
+		sort.Float64s(diffs)
+		m := len(diffs) / 2
+		perEvent = diffs[m]
+		if len(diffs)%2 == 0 {
+			perEvent = (diffs[m-1] + diffs[m]) / 2
+		}
+	} else {
+		harness := 0.0
+		if h.NullEvents > 0 {
+			harness = float64(h.NullNS) / float64(h.NullEvents)
+		}
+		perEvent = float64(h.NS)/float64(h.Events) - harness
+	}
+	return max(perEvent*float64(h.Events)/float64(ops), 0)
 }
 
 func ratio(a, b int64) float64 {

@@ -12,8 +12,14 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/dmabench/dmabench"
+	"github.com/dmabench/dmabench/allocators/coherent"
+	"github.com/dmabench/dmabench/allocators/dmaalloc"
 	"github.com/dmabench/dmabench/allocators/dmapool"
+	"github.com/dmabench/dmabench/allocators/mempool"
+	"github.com/dmabench/dmabench/allocators/pcipool"
+	"github.com/dmabench/dmabench/allocators/slab"
 	"github.com/dmabench/dmabench/platforms/x86"
+	"github.com/dmabench/dmabench/workloads/poolbench"
 	"github.com/dmabench/dmabench/workloads/usb"
 )
 
@@ -35,10 +41,17 @@ type Config struct {
 		X86 x86.Config `mapstructure:"x86" json:"x86"`
 	} `mapstructure:"platform" json:"platform"`
 	Allocator struct {
-		DMAPool dmapool.Config `mapstructure:"dmapool" json:"dmapool"`
+		PCIPool    pcipool.Config  `mapstructure:"pcipool" json:"pcipool"`
+		DMAPool    dmapool.Config  `mapstructure:"dmapool" json:"dmapool"`
+		Slab       slab.Config     `mapstructure:"slab" json:"slab"`
+		SlabDirect slab.Config     `mapstructure:"slab_direct" json:"slab_direct"`
+		Mempool    mempool.Config  `mapstructure:"mempool" json:"mempool"`
+		DMAAlloc   dmaalloc.Config `mapstructure:"dmaalloc" json:"dmaalloc"`
+		Coherent   coherent.Config `mapstructure:"coherent" json:"coherent"`
 	} `mapstructure:"allocator" json:"allocator"`
 	Workload struct {
-		USB usb.Config `mapstructure:"usb" json:"usb"`
+		USB       usb.Config       `mapstructure:"usb" json:"usb"`
+		Poolbench poolbench.Config `mapstructure:"poolbench" json:"poolbench"`
 	} `mapstructure:"workload" json:"workload"`
 }
 
@@ -67,10 +80,19 @@ func (c *Config) Validate() error {
 	case strings.ContainsAny(c.Name, `/\`):
 		return usagef("name %q: must not contain a path separator", c.Name)
 	}
-	for _, err := range []error{c.Platform.X86.Validate(), c.Allocator.DMAPool.Validate(), c.Workload.USB.Validate()} {
+	for _, err := range []error{
+		c.Platform.X86.Validate(),
+		c.Allocator.PCIPool.Validate(), c.Allocator.DMAPool.Validate(), c.Allocator.Slab.Validate(),
+		c.Allocator.SlabDirect.Validate(), c.Allocator.Mempool.Validate(), c.Allocator.DMAAlloc.Validate(),
+		c.Allocator.Coherent.Validate(),
+		c.Workload.USB.Validate(), c.Workload.Poolbench.Validate(),
+	} {
 		if err != nil {
 			return usageError{err}
 		}
+	}
+	if err := checkNames("allocator", []string{c.Allocator.Mempool.Over}, allocatorNames()); err != nil {
+		return usagef("allocator.mempool.over: %v", err)
 	}
 	return nil
 }

@@ -25,7 +25,7 @@ func newListCmd(stdout io.Writer) *cobra.Command {
 				}
 			}
 			var a, p, w [][2]string
-			for _, e := range allocators {
+			for _, e := range allocatorTable() {
 				a = append(a, [2]string{e.name, e.doc})
 			}
 			for _, e := range platforms {

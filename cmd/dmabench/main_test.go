@@ -221,7 +221,7 @@ func TestConformanceEveryAllocatorEveryPlatform(t *testing.T) {
 		ops = 10_000
 	}
 	for _, pe := range platforms {
-		for _, ae := range allocators {
+		for _, ae := range allocatorTable() {
 			t.Run(ae.name+"/"+pe.name, func(t *testing.T) {
 				f := func() (conformance.Target, error) {
 					p, err := pe.build(cfg, &dma.Meter{})

@@ -4,10 +4,16 @@ import (
 	"fmt"
 	"strings"
 
+	"github.com/dmabench/dmabench/allocators/coherent"
+	"github.com/dmabench/dmabench/allocators/dmaalloc"
 	"github.com/dmabench/dmabench/allocators/dmapool"
+	"github.com/dmabench/dmabench/allocators/mempool"
+	"github.com/dmabench/dmabench/allocators/pcipool"
+	"github.com/dmabench/dmabench/allocators/slab"
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/matrix"
 	"github.com/dmabench/dmabench/platforms/x86"
+	"github.com/dmabench/dmabench/workloads/poolbench"
 	"github.com/dmabench/dmabench/workloads/usb"
 )
 
@@ -22,11 +28,16 @@ type platformEntry struct {
 type allocatorEntry struct {
 	name, doc string
 	build     func(cfg *Config, p *dma.Platform) (dma.Allocator, error)
+	// cached: the model hands out cached kernel memory, so on a
+	// non-coherent machine its blocks must not share cache lines.
+	cached bool
 }
 
 type workloadEntry struct {
 	name, doc string
-	build     func(cfg *Config, seed uint64) ([]dma.Source, error)
+	// scenarios expands the workload into scenario names (nil: just name).
+	scenarios func(cfg *Config) []string
+	build     func(cfg *Config, scenario string, seed uint64) ([]dma.Source, error)
 }
 
 var platforms = []platformEntry{
@@ -37,23 +48,90 @@ var platforms = []platformEntry{
 		}},
 }
 
-var allocators = []allocatorEntry{
-	{"dmapool", "dma_pool as reworked in 2023: per-pool LIFO free stack, pages kept until destroy",
-		func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
-			return dmapool.New(p, cfg.Allocator.DMAPool)
-		}},
+// allocatorTable lists the allocator models. It is a function because
+// mempool and dmaalloc build their element allocators from it.
+func allocatorTable() []allocatorEntry {
+	return []allocatorEntry{
+		{name: "pcipool", doc: "pci_pool of 2002: per-chunk bitmaps, newest chunk scanned first, linear free lookup, SLAB_KERNEL sleeps 100 ms and retries",
+			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
+				return pcipool.New(p, cfg.Allocator.PCIPool)
+			}},
+		{name: "dmapool", doc: "dma_pool as reworked in 2023: per-pool LIFO free stack, pages kept until destroy",
+			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
+				return dmapool.New(p, cfg.Allocator.DMAPool)
+			}},
+		{name: "slab", doc: "kmem_cache per pool with slabs from dma_alloc_coherent: SLUB order rule, HWCACHE_ALIGN, empty slabs given back",
+			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) { return slab.New(p, cfg.Allocator.Slab) }},
+		{name: "slab-direct", doc: "kmem_cache memory whose DMA address is its physical address; refused behind an IOMMU", cached: true,
+			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
+				return slab.NewDirect(p, cfg.Allocator.SlabDirect)
+			}},
+		{name: "mempool", doc: "mempool_t reserve of min_nr elements over another allocator (allocator.mempool.over)",
+			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
+				inner, err := buildAllocator(cfg, cfg.Allocator.Mempool.Over, p)
+				if err != nil {
+					return nil, fmt.Errorf("mempool over %s: %w", cfg.Allocator.Mempool.Over, err)
+				}
+				return mempool.New(p, inner, cfg.Allocator.Mempool)
+			}},
+		{name: "dmaalloc", doc: "kmalloc-style dma_alloc(dev, size, flags) from size-class pools; a page or more from dma_alloc_coherent",
+			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
+				inner, err := buildAllocator(cfg, cfg.Allocator.DMAAlloc.Pools, p)
+				if err != nil {
+					return nil, err
+				}
+				return dmaalloc.New(p, inner, cfg.Allocator.DMAAlloc)
+			}},
+		{name: "coherent", doc: "every block its own dma_alloc_coherent of whole pages: the baseline",
+			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
+				return coherent.New(p, cfg.Allocator.Coherent)
+			}},
+	}
 }
 
-func usbWorkload(ctrl usb.Controller) func(cfg *Config, seed uint64) ([]dma.Source, error) {
-	return func(cfg *Config, seed uint64) ([]dma.Source, error) {
+// buildAllocator builds the named allocator on p.
+func buildAllocator(cfg *Config, name string, p *dma.Platform) (dma.Allocator, error) {
+	for _, e := range allocatorTable() {
+		if e.name == name {
+			return e.build(cfg, p)
+		}
+	}
+	return nil, usagef("unknown allocator %q (valid: %s)", name, strings.Join(allocatorNames(), ", "))
+}
+
+func usbWorkload(ctrl usb.Controller) func(cfg *Config, _ string, seed uint64) ([]dma.Source, error) {
+	return func(cfg *Config, _ string, seed uint64) ([]dma.Source, error) {
 		return []dma.Source{usb.New(ctrl, cfg.Workload.USB, seed)}, nil
 	}
 }
 
 var workloads = []workloadEntry{
-	{"usb-uhci", "USB bulk storage on UHCI: one 48-byte TD per 64-byte packet, always GFP_ATOMIC", usbWorkload(usb.UHCI)},
-	{"usb-ohci", "USB bulk storage on OHCI: one 64-byte TD per 4 KiB, the URB's gfp flags", usbWorkload(usb.OHCI)},
-	{"usb-ehci", "USB bulk storage on EHCI: one 96-byte qTD per 16 KiB, 4 KiB boundary", usbWorkload(usb.EHCI)},
+	{name: "usb-uhci", doc: "USB bulk storage on UHCI: one 48-byte TD per 64-byte packet, always GFP_ATOMIC", build: usbWorkload(usb.UHCI)},
+	{name: "usb-ohci", doc: "USB bulk storage on OHCI: one 64-byte TD per 4 KiB, the URB's gfp flags", build: usbWorkload(usb.OHCI)},
+	{name: "usb-ehci", doc: "USB bulk storage on EHCI: one 96-byte qTD per 16 KiB, 4 KiB boundary", build: usbWorkload(usb.EHCI)},
+	{name: "poolbench", doc: "the kernel's dmapool_test: allocate clamp(4096/size*512, 1024, 8192) blocks, free them, 100 rounds; one scenario per size",
+		scenarios: func(cfg *Config) []string {
+			var out []string
+			for _, size := range cfg.Workload.Poolbench.Sizes {
+				out = append(out, poolbench.Scenario(size))
+			}
+			return out
+		},
+		build: func(cfg *Config, scenario string, _ uint64) ([]dma.Source, error) {
+			size, err := poolbench.ParseScenario(scenario)
+			if err != nil {
+				return nil, err
+			}
+			return []dma.Source{poolbench.New(size, cfg.Workload.Poolbench.Rounds)}, nil
+		}},
+}
+
+// scenarios returns the scenario names a workload runs as.
+func (w *workloadEntry) scenarioNames(cfg *Config) []string {
+	if w.scenarios == nil {
+		return []string{w.name}
+	}
+	return w.scenarios(cfg)
 }
 
 func names[T any](entries []T, name func(T) string) []string {
@@ -68,7 +146,7 @@ func platformNames() []string {
 	return names(platforms, func(e platformEntry) string { return e.name })
 }
 func allocatorNames() []string {
-	return names(allocators, func(e allocatorEntry) string { return e.name })
+	return names(allocatorTable(), func(e allocatorEntry) string { return e.name })
 }
 func workloadNames() []string {
 	return names(workloads, func(e workloadEntry) string { return e.name })
@@ -106,31 +184,36 @@ func (b builder) Machine(c matrix.Cell) (*dma.Platform, dma.Allocator, error) {
 			pe = &platforms[i]
 		}
 	}
-	var ae *allocatorEntry
-	for i := range allocators {
-		if allocators[i].name == c.Allocator {
-			ae = &allocators[i]
-		}
-	}
-	if pe == nil || ae == nil {
-		return nil, nil, fmt.Errorf("cell %s: unknown platform or allocator", c)
+	if pe == nil {
+		return nil, nil, fmt.Errorf("cell %s: unknown platform", c)
 	}
 	p, err := pe.build(b.cfg, &dma.Meter{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("platform %s: %w", c.Platform, err)
 	}
-	a, err := ae.build(b.cfg, p)
+	a, err := buildAllocator(b.cfg, c.Allocator, p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("allocator %s on %s: %w", c.Allocator, c.Platform, err)
 	}
 	return p, a, nil
 }
 
-func (b builder) Sources(c matrix.Cell) ([]dma.Source, error) {
-	for _, w := range workloads {
-		if w.name == c.Scenario {
-			return w.build(b.cfg, c.Seed)
+// workloadOf returns the workload a scenario belongs to.
+func (b builder) workloadOf(scenario string) *workloadEntry {
+	for i := range workloads {
+		for _, s := range workloads[i].scenarioNames(b.cfg) {
+			if s == scenario {
+				return &workloads[i]
+			}
 		}
 	}
-	return nil, fmt.Errorf("cell %s: unknown workload", c)
+	return nil
+}
+
+func (b builder) Sources(c matrix.Cell) ([]dma.Source, error) {
+	w := b.workloadOf(c.Scenario)
+	if w == nil {
+		return nil, fmt.Errorf("cell %s: unknown scenario", c)
+	}
+	return w.build(b.cfg, c.Scenario, c.Seed)
 }

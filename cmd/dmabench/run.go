@@ -51,10 +51,18 @@ version, host facts and every cell's metrics.`,
 func cells(cfg *Config) []matrix.Cell {
 	var out []matrix.Cell
 	for _, w := range cfg.Workloads {
-		for _, a := range cfg.Allocators {
-			for _, p := range cfg.Platforms {
-				for s := 1; s <= cfg.Seeds; s++ {
-					out = append(out, matrix.Cell{Scenario: w, Allocator: a, Platform: p, Seed: uint64(s)})
+		scenarios := []string{w}
+		for i := range workloads {
+			if workloads[i].name == w {
+				scenarios = workloads[i].scenarioNames(cfg)
+			}
+		}
+		for _, sc := range scenarios {
+			for _, a := range cfg.Allocators {
+				for _, p := range cfg.Platforms {
+					for s := 1; s <= cfg.Seeds; s++ {
+						out = append(out, matrix.Cell{Scenario: sc, Allocator: a, Platform: p, Seed: uint64(s)})
+					}
 				}
 			}
 		}

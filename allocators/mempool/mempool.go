@@ -1,0 +1,242 @@
+// Package mempool models mempool_t over any element allocator: each pool
+// keeps a reserve of min_nr elements allocated when it is created.
+//
+// Allocation follows mempool_alloc: first the element allocator without
+// sleeping or I/O and without the emergency reserves (__GFP_NOMEMALLOC);
+// then an element from the reserve; then, if the caller may not sleep,
+// failure; else the allocator again with the caller's flags, and if that
+// fails too the caller sleeps until an element comes back to the reserve
+// (or a 5 s timeout passes) and starts over. A sleeping caller never fails.
+// Free refills the reserve while it is below min_nr (waking sleepers), and
+// otherwise gives the element back to the allocator.
+//
+// The element allocator is any dma.Allocator, passed in: mempool does not
+// know which model it sits on.
+package mempool
+
+import (
+	"fmt"
+
+	"github.com/dmabench/dmabench/dma"
+)
+
+// Config holds the model's knobs.
+type Config struct {
+	// MinNr is the reserve size per pool.
+	MinNr int `mapstructure:"min_nr" json:"min_nr"`
+	// Over names the element allocator (wired by the command line).
+	Over string `mapstructure:"over" json:"over"`
+	// TimeoutMS is the sleep before a retry without a wakeup (5*HZ).
+	TimeoutMS int64 `mapstructure:"timeout_ms" json:"timeout_ms"`
+	// ReserveNS is the modeled cost of taking or returning a reserve
+	// element (estimate).
+	ReserveNS int64 `mapstructure:"reserve_ns" json:"reserve_ns"`
+}
+
+// DefaultConfig returns the defaults documented in config.yaml.
+func DefaultConfig() Config {
+	return Config{MinNr: 16, Over: "dmapool", TimeoutMS: 5000, ReserveNS: 10}
+}
+
+// Validate checks the knobs.
+func (c Config) Validate() error {
+	if c.MinNr < 1 || c.MinNr > 1<<20 {
+		return fmt.Errorf("mempool.min_nr %d: want 1..1048576", c.MinNr)
+	}
+	if c.TimeoutMS <= 0 || c.ReserveNS < 0 {
+		return fmt.Errorf("mempool: timeout_ms must be positive and reserve_ns not negative")
+	}
+	if c.Over == "mempool" {
+		return fmt.Errorf("mempool.over: a mempool over a mempool is not a model of anything")
+	}
+	return nil
+}
+
+type pool struct {
+	inner   dma.ID
+	spec    dma.PoolSpec
+	reserve []dma.Block
+	low     int // lowest reserve level seen
+	dead    bool
+}
+
+// Allocator is the mempool model. It is used by one goroutine.
+type Allocator struct {
+	cfg   Config
+	inner dma.Allocator
+	meter *dma.Meter
+	pools []pool
+	stats dma.Stats
+}
+
+var (
+	_ dma.Allocator     = (*Allocator)(nil)
+	_ dma.PoolDestroyer = (*Allocator)(nil)
+	_ dma.StatsReporter = (*Allocator)(nil)
+	_ dma.Reporter      = (*Allocator)(nil)
+)
+
+// New returns a mempool over inner, an allocator on platform p.
+func New(p *dma.Platform, inner dma.Allocator, cfg Config) (*Allocator, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Allocator{cfg: cfg, inner: inner, meter: p.Meter}, nil
+}
+
+// CreatePool is mempool_create over a pool of the element allocator: the
+// reserve is filled with GFP_KERNEL, and creation fails if it cannot be.
+func (a *Allocator) CreatePool(spec dma.PoolSpec) (dma.ID, error) {
+	in, err := a.inner.CreatePool(spec)
+	if err != nil {
+		return dma.NoPool, err
+	}
+	p := pool{inner: in, spec: spec, low: a.cfg.MinNr}
+	r := dma.Request{Size: spec.Size, GFP: dma.GFPKernel, Dev: spec.Dev}
+	for len(p.reserve) < a.cfg.MinNr {
+		b, err := a.inner.Alloc(in, &r)
+		if err != nil {
+			for _, b := range p.reserve {
+				a.inner.Free(b)
+			}
+			return dma.NoPool, fmt.Errorf("mempool_create %q: filling the reserve: %w", spec.Name, dma.ErrNoMem)
+		}
+		p.reserve = append(p.reserve, b)
+	}
+	a.pools = append(a.pools, p)
+	return dma.ID(len(a.pools) - 1), nil
+}
+
+// DestroyPool is mempool_destroy: the reserve goes back, then the pool.
+func (a *Allocator) DestroyPool(id dma.ID) error {
+	if id < 0 || int(id) >= len(a.pools) || a.pools[id].dead {
+		return dma.ErrBadPool
+	}
+	p := &a.pools[id]
+	for _, b := range p.reserve {
+		a.inner.Free(b)
+	}
+	p.reserve = nil
+	p.dead = true
+	if d, ok := a.inner.(dma.PoolDestroyer); ok {
+		return d.DestroyPool(p.inner)
+	}
+	return nil
+}
+
+// Alloc is mempool_alloc (size-based requests go straight to the element
+// allocator: a mempool reserves elements of one size).
+func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
+	if id == dma.NoPool {
+		b, err := a.inner.Alloc(id, r)
+		a.count(err)
+		return b, err
+	}
+	if id < 0 || int(id) >= len(a.pools) || a.pools[id].dead {
+		a.stats.Failures++
+		return dma.Block{}, dma.ErrBadPool
+	}
+	p := &a.pools[id]
+	gfp := r.GFP | dma.GFPNoMemalloc | dma.GFPNoWarn
+	first := *r
+	first.GFP = gfp &^ (dma.GFPWait | dma.GFPIO)
+	b, err := a.inner.Alloc(p.inner, &first)
+	if err == nil {
+		return a.give(id, b), nil
+	}
+	if n := len(p.reserve); n > 0 {
+		a.meter.Charge(dma.Time(a.cfg.ReserveNS))
+		b := p.reserve[n-1]
+		p.reserve = p.reserve[:n-1]
+		p.low = min(p.low, len(p.reserve))
+		return a.give(id, b), nil
+	}
+	if !r.GFP.CanSleep() {
+		a.stats.Failures++
+		return dma.Block{}, dma.ErrNoMem
+	}
+	second := *r
+	second.GFP = gfp
+	b, err = a.inner.Alloc(p.inner, &second)
+	if err == nil {
+		return a.give(id, b), nil
+	}
+	if err == dma.ErrWouldBlock {
+		// The element allocator sleeps inside (pci_pool's SLAB_KERNEL
+		// retry loop): the caller waits on it, under our pool's name.
+		r.Wait = second.Wait
+		r.Wait.On = id
+		return dma.Block{}, err
+	}
+	r.Wait = dma.Wait{Kind: dma.WaitMempool, Timeout: dma.Time(a.cfg.TimeoutMS) * dma.Millisecond, On: id}
+	return dma.Block{}, dma.ErrWouldBlock
+}
+
+func (a *Allocator) count(err error) {
+	if err == nil {
+		a.stats.Allocs++
+		a.stats.LiveBlocks++
+	} else if err != dma.ErrWouldBlock {
+		a.stats.Failures++
+	}
+}
+
+// give hands a block out under the mempool's pool id.
+func (a *Allocator) give(id dma.ID, b dma.Block) dma.Block {
+	a.count(nil)
+	b.Pool = id
+	return b
+}
+
+// Free is mempool_free.
+func (a *Allocator) Free(b dma.Block) {
+	a.stats.Frees++
+	a.stats.LiveBlocks--
+	if b.Pool == dma.NoPool {
+		a.inner.Free(b)
+		return
+	}
+	id := b.Pool
+	p := &a.pools[id]
+	b.Pool = p.inner
+	if len(p.reserve) < a.cfg.MinNr {
+		a.meter.Charge(dma.Time(a.cfg.ReserveNS))
+		p.reserve = append(p.reserve, b)
+		a.meter.Wake = id + 1
+		return
+	}
+	a.inner.Free(b)
+	if a.meter.Wake == p.inner+1 {
+		// The element allocator woke sleepers on its pool: they sleep
+		// under our pool's id.
+		a.meter.Wake = id + 1
+	}
+}
+
+// Stats returns the mempool's view: allocations its callers made, and
+// what the element allocator holds from the page allocator.
+func (a *Allocator) Stats() dma.Stats {
+	s := a.stats
+	if sr, ok := a.inner.(dma.StatsReporter); ok {
+		in := sr.Stats()
+		s.ReservedBytes = in.ReservedBytes
+		s.IdlePages = in.IdlePages
+	}
+	return s
+}
+
+// ReserveMin returns the lowest reserve level any pool reached.
+func (a *Allocator) ReserveMin() int {
+	low := a.cfg.MinNr
+	for i := range a.pools {
+		if !a.pools[i].dead {
+			low = min(low, a.pools[i].low)
+		}
+	}
+	return low
+}
+
+// Report adds the mempool's own metrics.
+func (a *Allocator) Report(add func(key string, value float64)) {
+	add("mempool_reserve_min", float64(a.ReserveMin()))
+}
