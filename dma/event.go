@@ -96,6 +96,16 @@ type Feedback interface {
 	Outcome(e *Event, err error)
 }
 
+// Threads is implemented by a workload made of several threads of one
+// driver (a process-context submitter and the interrupt handler that
+// completes its requests, say). The engine runs each thread as a source of
+// its own, in modeled-time order, but all of them share one space of pool
+// and object ids: one thread may free what another allocated, and a thread
+// that sleeps in an allocation does not hold the others back.
+type Threads interface {
+	Threads() []Source
+}
+
 // Named is implemented by sources that can describe themselves.
 type Named interface {
 	Name() string

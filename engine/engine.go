@@ -96,13 +96,19 @@ type poolRef struct {
 	live bool
 }
 
-type source struct {
-	src   dma.Source
-	fb    dma.Feedback
-	head  dma.Event
-	done  bool
+// space holds the live objects and pools of one workload; the threads of a
+// dma.Threads workload share one.
+type space struct {
 	objs  []object
 	pools []poolRef
+}
+
+type source struct {
+	src  dma.Source
+	fb   dma.Feedback
+	head dma.Event
+	done bool
+	sp   *space
 	// clock is when this source's last event was served: a source whose
 	// caller slept cannot run its next event before it.
 	clock dma.Time
@@ -148,9 +154,16 @@ func New(plat *dma.Platform, alloc dma.Allocator, rec Recorder, srcs ...dma.Sour
 	e := &Engine{alloc: alloc, plat: plat, rec: rec, BatchSize: 1 << 14, StallAfter: 60 * dma.Second}
 	e.destroy, _ = alloc.(dma.PoolDestroyer)
 	for _, s := range srcs {
-		st := source{src: s}
-		st.fb, _ = s.(dma.Feedback)
-		e.srcs = append(e.srcs, st)
+		sp := &space{}
+		threads := []dma.Source{s}
+		if t, ok := s.(dma.Threads); ok {
+			threads = t.Threads()
+		}
+		for _, th := range threads {
+			st := source{src: th, sp: sp}
+			st.fb, _ = th.(dma.Feedback)
+			e.srcs = append(e.srcs, st)
+		}
 	}
 	return e
 }
@@ -205,8 +218,14 @@ func (e *Engine) Run(limit int64) (Result, error) {
 			break
 		}
 	}
+	seen := map[*space]bool{}
 	for i := range e.srcs {
-		for _, o := range e.srcs[i].objs {
+		sp := e.srcs[i].sp
+		if seen[sp] {
+			continue
+		}
+		seen[sp] = true
+		for _, o := range sp.objs {
 			if o.st == stAlloc || o.st == stMap {
 				res.Live++
 			}
@@ -321,25 +340,25 @@ func (e *Engine) serve(si int, s *source) bool {
 	*o = Outcome{Event: ev, Source: si, Meter: m}
 	switch ev.Kind {
 	case dma.PoolCreate:
-		s.pools = grow(s.pools, ev.ID)
-		if s.pools[ev.ID].live {
+		s.sp.pools = grow(s.sp.pools, ev.ID)
+		if s.sp.pools[ev.ID].live {
 			o.Misuse = MisuseIDReused
 			break
 		}
 		id, err := e.alloc.CreatePool(dma.PoolSpec{Name: ev.Name, Dev: ev.Dev, Size: ev.Size, Align: ev.Align, Boundary: ev.Boundary})
 		o.Err = err
 		if err == nil {
-			s.pools[ev.ID] = poolRef{id: id, live: true}
+			s.sp.pools[ev.ID] = poolRef{id: id, live: true}
 		}
 	case dma.PoolDestroy:
-		if int(ev.ID) >= len(s.pools) || !s.pools[ev.ID].live {
+		if int(ev.ID) >= len(s.sp.pools) || !s.sp.pools[ev.ID].live {
 			o.Misuse = MisuseUnknownPool
 			break
 		}
 		if e.destroy != nil {
-			o.Err = e.destroy.DestroyPool(s.pools[ev.ID].id)
+			o.Err = e.destroy.DestroyPool(s.sp.pools[ev.ID].id)
 		}
-		s.pools[ev.ID].live = false
+		s.sp.pools[ev.ID].live = false
 	case dma.Alloc:
 		obj, mis := claim(s, ev.ID)
 		if mis != MisuseNone {
@@ -348,11 +367,11 @@ func (e *Engine) serve(si int, s *source) bool {
 		}
 		pool := dma.NoPool
 		if ev.Pool != dma.NoPool {
-			if ev.Pool < 0 || int(ev.Pool) >= len(s.pools) || !s.pools[ev.Pool].live {
+			if ev.Pool < 0 || int(ev.Pool) >= len(s.sp.pools) || !s.sp.pools[ev.Pool].live {
 				o.Misuse = MisuseUnknownPool
 				break
 			}
-			pool = s.pools[ev.Pool].id
+			pool = s.sp.pools[ev.Pool].id
 		}
 		e.req = dma.Request{Size: ev.Size, Align: ev.Align, Boundary: ev.Boundary, GFP: ev.GFP, Ctx: ev.Ctx, Dev: ev.Dev, Now: ev.At}
 		blk, err := e.alloc.Alloc(pool, &e.req)
@@ -425,8 +444,8 @@ func (e *Engine) serve(si int, s *source) bool {
 // claim returns the slot for a new object id, or MisuseIDReused when the
 // id is still live.
 func claim(s *source, id dma.ID) (*object, Misuse) {
-	s.objs = grow(s.objs, id)
-	obj := &s.objs[id]
+	s.sp.objs = grow(s.sp.objs, id)
+	obj := &s.sp.objs[id]
 	if obj.st == stAlloc || obj.st == stMap {
 		return nil, MisuseIDReused
 	}
@@ -434,10 +453,10 @@ func claim(s *source, id dma.ID) (*object, Misuse) {
 }
 
 func (e *Engine) lookup(s *source, id dma.ID, want state) (*object, Misuse) {
-	if int(id) >= len(s.objs) {
+	if int(id) >= len(s.sp.objs) {
 		return nil, MisuseUnknownFree
 	}
-	obj := &s.objs[id]
+	obj := &s.sp.objs[id]
 	switch obj.st {
 	case stNone:
 		return nil, MisuseUnknownFree

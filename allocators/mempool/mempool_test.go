@@ -1,0 +1,139 @@
+package mempool
+
+import (
+	"testing"
+
+	"github.com/dmabench/dmabench/allocators/conformance"
+	"github.com/dmabench/dmabench/allocators/dmapool"
+	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/engine"
+)
+
+type rec struct{ outs []engine.Outcome }
+
+func (r *rec) Record(o *engine.Outcome) {
+	c := *o
+	ev := *o.Event
+	c.Event = &ev
+	r.outs = append(r.outs, c)
+}
+
+func (r *rec) find(id dma.ID) *engine.Outcome {
+	for i := range r.outs {
+		if o := &r.outs[i]; o.Event.ID == id && o.Event.Kind == dma.Alloc {
+			return o
+		}
+	}
+	return nil
+}
+
+func newPool(t testing.TB, minNr int) (*Allocator, *dma.Platform) {
+	p := conformance.NewFlat(256)
+	inner, err := dmapool.New(p, dmapool.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.MinNr = minNr
+	a, err := New(p, inner, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, p
+}
+
+// fill uses up the 16 MiB ISA arena with 1 MiB elements: the pool's
+// reserve of 2 takes two, 14 more come from the element allocator and the
+// last 2 from the reserve.
+func fill(isa *dma.Device) []dma.Event {
+	evs := []dma.Event{{Kind: dma.PoolCreate, ID: 0, Pool: dma.NoPool, Dev: isa, Size: 1 << 20, Name: "big"}}
+	for i := 0; i < 16; i++ {
+		evs = append(evs, dma.Event{Kind: dma.Alloc, ID: dma.ID(i), Pool: 0, Size: 1 << 20, GFP: dma.GFPKernel, Dev: isa})
+	}
+	return evs
+}
+
+func TestSleeperParkedUntilFreeAtomicFails(t *testing.T) {
+	a, p := newPool(t, 2)
+	isa := &dma.Device{Name: "isa", Mask: dma.BitMask(24)}
+	callers := &conformance.Script{Events: []dma.Event{
+		{At: 10, Kind: dma.Alloc, ID: 20, Pool: 0, Size: 1 << 20, GFP: dma.GFPAtomic, Dev: isa, Ctx: dma.SoftIRQ},
+		{At: 20, Kind: dma.Alloc, ID: 21, Pool: 0, Size: 1 << 20, GFP: dma.GFPKernel, Dev: isa},
+	}}
+	irq := &conformance.Script{Events: []dma.Event{{At: 700 * dma.Millisecond, Kind: dma.Free, ID: 4, Pool: 0, Dev: isa, Ctx: dma.HardIRQ}}}
+	var r rec
+	e := engine.New(p, a, &r, conformance.Group{&conformance.Script{Events: fill(isa)}, callers, irq})
+	if _, err := e.Run(0); err != nil {
+		t.Fatal(err)
+	}
+	for i := dma.ID(0); i < 16; i++ {
+		if o := r.find(i); o == nil || o.Err != nil {
+			t.Fatalf("element %d: %+v", i, o)
+		}
+	}
+	if a.ReserveMin() != 0 {
+		t.Fatalf("reserve low-water mark %d, want 0", a.ReserveMin())
+	}
+	if o := r.find(20); o == nil || o.Err != dma.ErrNoMem || o.Wait != 0 {
+		t.Fatalf("GFP_ATOMIC with allocator and reserve empty: %+v, want an immediate failure", o)
+	}
+	o := r.find(21)
+	if o == nil || o.Err != nil {
+		t.Fatalf("GFP_KERNEL caller: %+v, want success: a sleeping caller never fails", o)
+	}
+	if o.Event.At != 700*dma.Millisecond || o.Wait != 700*dma.Millisecond-20 || o.WaitKind != dma.WaitMempool {
+		t.Fatalf("served at %d after %d, want at the free (700 ms), woken by the reserve refill", o.Event.At, o.Wait)
+	}
+}
+
+func TestTimeoutRetriesTheAllocator(t *testing.T) {
+	a, p := newPool(t, 2)
+	isa := &dma.Device{Name: "isa", Mask: dma.BitMask(24)}
+	// Memory comes back outside the pool (no wakeup): the sleeper finds it
+	// when its 5 s timeout runs out.
+	evs := fill(isa)
+	evs = append(evs, dma.Event{Kind: dma.Alloc, ID: 30, Pool: dma.NoPool, Size: 4096, GFP: dma.GFPKernel, Dev: isa})
+	callers := &conformance.Script{Events: []dma.Event{{At: 20, Kind: dma.Alloc, ID: 21, Pool: 0, Size: 1 << 20, GFP: dma.GFPKernel, Dev: isa}}}
+	other := &conformance.Script{Events: []dma.Event{{At: dma.Second, Kind: dma.Free, ID: 30, Pool: dma.NoPool, Dev: isa}}}
+	var r rec
+	e := engine.New(p, a, &r, conformance.Group{&conformance.Script{Events: evs}, callers, other})
+	e.Run(0)
+	_ = r
+	// The 4 KiB block only lets a page through, not a 1 MiB element: the
+	// caller keeps sleeping in 5 s steps until the stall limit.
+	if o := r.find(21); o == nil || o.Err != engine.ErrStalled {
+		t.Fatalf("%+v: want a stall", o)
+	}
+	if e.Retries < 10 {
+		t.Fatalf("%d retries in 60 s, want one per 5 s timeout", e.Retries)
+	}
+}
+
+func TestFreeRefillsReserveFirst(t *testing.T) {
+	a, p := newPool(t, 4)
+	dev := &dma.Device{Name: "d", Mask: dma.BitMask(32)}
+	id, err := a.CreatePool(dma.PoolSpec{Name: "td", Dev: dev, Size: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(a.pools[id].reserve) != 4 || p.Meter.CoherentBytes != 4096 {
+		t.Fatalf("reserve %d, held %d", len(a.pools[id].reserve), p.Meter.CoherentBytes)
+	}
+	r := &dma.Request{Size: 64, GFP: dma.GFPAtomic, Dev: dev}
+	b, _ := a.Alloc(id, r) // from the element allocator
+	a.pools[id].reserve = a.pools[id].reserve[:3]
+	a.Free(b) // refills the reserve
+	if len(a.pools[id].reserve) != 4 || p.Meter.Wake != id+1 {
+		t.Fatalf("reserve %d wake %d", len(a.pools[id].reserve), p.Meter.Wake)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	f := func() (conformance.Target, error) {
+		p := conformance.NewFlat(256)
+		inner, _ := dmapool.New(p, dmapool.DefaultConfig())
+		a, err := New(p, inner, DefaultConfig())
+		return conformance.Target{Alloc: a, Plat: p}, err
+	}
+	conformance.Run(t, "mempool", f, conformance.Options{Ops: 100_000}, 1, 2, 3)
+}
