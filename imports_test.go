@@ -24,6 +24,7 @@ var allowed = []struct {
 }{
 	{pkg: ".", may: nil},
 	{pkg: "dma", may: nil},
+	{pkg: "ftrace", may: nil},
 	{pkg: "engine", may: []string{"dma"}},
 	{pkg: "metrics", may: []string{"dma", "engine"}},
 	{pkg: "matrix", may: []string{"dma", "engine", "metrics"}},

@@ -28,9 +28,9 @@ func TestList(t *testing.T) {
 		arg  string
 		want []string
 	}{
-		{"allocators", []string{"dmapool"}},
+		{"allocators", []string{"pcipool", "dmapool", "slab", "slab-direct", "mempool", "dmaalloc", "coherent"}},
 		{"platforms", []string{"x86"}},
-		{"workloads", []string{"usb-uhci", "usb-ohci", "usb-ehci"}},
+		{"workloads", []string{"usb-uhci", "usb-ohci", "usb-ehci", "poolbench"}},
 	} {
 		code, out, _ := run(t, "list", tc.arg)
 		if code != 0 {
@@ -223,13 +223,27 @@ func TestConformanceEveryAllocatorEveryPlatform(t *testing.T) {
 	for _, pe := range platforms {
 		for _, ae := range allocatorTable() {
 			t.Run(ae.name+"/"+pe.name, func(t *testing.T) {
+				p, err := pe.build(cfg, &dma.Meter{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := ae.build(cfg, p); err != nil {
+					if p.IOMMU && ae.name == "slab-direct" {
+						t.Skipf("refused as it must be: %v", err)
+					}
+					t.Fatal(err)
+				}
 				f := func() (conformance.Target, error) {
 					p, err := pe.build(cfg, &dma.Meter{})
 					if err != nil {
 						return conformance.Target{}, err
 					}
 					a, err := ae.build(cfg, p)
-					return conformance.Target{Alloc: a, Plat: p}, err
+					tg := conformance.Target{Alloc: a, Plat: p}
+					if ae.cached && !p.Coherent {
+						tg.CacheLine = p.CacheLine
+					}
+					return tg, err
 				}
 				conformance.Run(t, ae.name+" on "+pe.name, f, conformance.Options{Ops: ops}, 1, 2, 3)
 			})
