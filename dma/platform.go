@@ -1,5 +1,7 @@
 package dma
 
+import "fmt"
+
 // Meter accumulates what the platform and allocator models did, in modeled
 // terms, while the engine serves one event. The engine owns it, resets Cost
 // before each event and reads it after.
@@ -17,6 +19,47 @@ type Meter struct {
 	// Wake is set by an allocator whose free woke sleepers on a pool:
 	// pool id + 1, or 0 for no wakeup. The engine clears it.
 	Wake ID
+	// Now is the modeled time of the event being served; the engine sets
+	// it so platforms can advance background activity.
+	Now Time
+	// Platform counters, for the results.
+	BounceMaps   int64 // streaming maps that bounced
+	BounceBytes  int64 // bytes copied through bounce buffers
+	IOTLBFlushes int64 // IOTLB invalidations issued
+	IOVABytes    int64 // IOVA space in use
+	IOVAPeak     int64
+}
+
+// Frag is the kernel's external fragmentation view (as in
+// /sys/kernel/debug/extfrag) per order 0..MaxOrder.
+type Frag struct {
+	// Unusable is the unusable free space index.
+	Unusable [MaxOrder + 1]float64 `json:"unusable"`
+	// Index is the fragmentation index (-1: the order would succeed).
+	Index [MaxOrder + 1]float64 `json:"index"`
+}
+
+// MapPolicy says what a failed streaming map does.
+type MapPolicy uint8
+
+// Map failure policies: the two sides of the 2002 argument.
+const (
+	// MapError: the map returns an error the driver handles.
+	MapError MapPolicy = iota
+	// MapBug: the old pci_ API had no error return; a failed map is fatal
+	// and the cell stops, reported as crashed.
+	MapBug
+)
+
+// ParseMapPolicy reads "error" or "bug".
+func ParseMapPolicy(s string) (MapPolicy, error) {
+	switch s {
+	case "error":
+		return MapError, nil
+	case "bug":
+		return MapBug, nil
+	}
+	return 0, fmt.Errorf("map_failure %q: valid values are bug, error", s)
 }
 
 // Charge adds modeled CPU time.
@@ -63,4 +106,15 @@ type Platform struct {
 	Kernel Pages
 	Mapper Mapper
 	Meter  *Meter
+	// MapFailure is what a failed streaming map does.
+	MapFailure MapPolicy
+	// Reachable, if set, says whether a device may be given this bus
+	// range (DMA-able memory, the IOMMU aperture); nil means anywhere
+	// within the device's mask.
+	Reachable func(addr uint64, size int64) bool
+	// Frag, if set, reports the page allocator's fragmentation indices.
+	Frag func() Frag
+	// MinHeadroom, if set, reports the lowest (free - min watermark) pages
+	// seen so far.
+	MinHeadroom func() int64
 }

@@ -145,8 +145,10 @@ type Engine struct {
 	// reported as a stall.
 	StallAfter dma.Time
 	// Retries counts attempts of parked requests that blocked again.
-	Retries int64
-	started bool
+	Retries   int64
+	started   bool
+	crashed   bool
+	crashedAt dma.Time
 }
 
 // New returns an engine that serves srcs through alloc on plat.
@@ -176,6 +178,10 @@ type Result struct {
 	HostNS int64
 	// Live is the number of objects still live at the end.
 	Live int64
+	// Crashed is set when a map failed on a platform whose policy makes
+	// that fatal (the old pci_ API); CrashedAt is the modeled time.
+	Crashed   bool
+	CrashedAt dma.Time
 }
 
 // Run serves events until every source ends or limit events were served
@@ -191,7 +197,7 @@ func (e *Engine) Run(limit int64) (Result, error) {
 			}
 		}
 	}
-	for {
+	for !e.crashed {
 		n := int64(e.BatchSize)
 		if limit > 0 && limit-res.Events < n {
 			n = limit - res.Events
@@ -218,6 +224,7 @@ func (e *Engine) Run(limit int64) (Result, error) {
 			break
 		}
 	}
+	res.Crashed, res.CrashedAt = e.crashed, e.crashedAt
 	seen := map[*space]bool{}
 	for i := range e.srcs {
 		sp := e.srcs[i].sp
@@ -264,6 +271,9 @@ func (e *Engine) batch(n int64) (int64, error) {
 		if errors.Is(e.out.Err, ErrStalled) {
 			s.done = true
 			continue
+		}
+		if e.crashed {
+			return k, nil
 		}
 		if err := e.pull(best); err != nil {
 			return k, err
@@ -336,6 +346,7 @@ func (e *Engine) serve(si int, s *source) bool {
 	ev := &s.head
 	m := e.plat.Meter
 	m.Cost = 0
+	m.Now = ev.At
 	o := &e.out
 	*o = Outcome{Event: ev, Source: si, Meter: m}
 	switch ev.Kind {
@@ -408,6 +419,9 @@ func (e *Engine) serve(si int, s *source) bool {
 		}
 		blk, err := e.plat.Mapper.Map(ev.Dev, ev.Size, ev.Dir, ev.GFP)
 		o.Err = err
+		if err != nil && e.plat.MapFailure == dma.MapBug && errors.Is(err, dma.ErrMapFailed) {
+			e.crashed, e.crashedAt = true, ev.At
+		}
 		if err == nil {
 			*obj = object{blk: blk, size: ev.Size, st: stMap, dir: ev.Dir}
 			o.Bytes = ev.Size

@@ -40,6 +40,9 @@ type Builder interface {
 type Result struct {
 	Cell
 	Metrics map[string]float64 `json:"metrics"`
+	// Extfrag is the page allocator's fragmentation at the end of the
+	// cell, per order, when the platform reports it.
+	Extfrag *dma.Frag `json:"extfrag,omitempty"`
 	// Err is set when the cell could not run (a source failed, say).
 	Err error `json:"-"`
 }
@@ -114,6 +117,9 @@ func RunCell(c Cell, b Builder, events int64) Result {
 	null := engine.New(nullPlat, nullAlloc, &metrics.Recorder{}, nullSrcs...)
 	var h metrics.Host
 	var live int64
+	var crashed bool
+	var crashedAt dma.Time
+	unusableMax := 0.0
 	realDone, nullDone := false, false
 	for !realDone || !nullDone {
 		var pair metrics.Pair
@@ -128,7 +134,11 @@ func RunCell(c Cell, b Builder, events int64) Result {
 			h.Events += r.Events
 			pair.NS, pair.Events = r.HostNS, r.Events
 			live = r.Live
-			realDone = r.Events < n || h.Events >= events
+			crashed, crashedAt = r.Crashed, r.CrashedAt
+			realDone = r.Events < n || h.Events >= events || r.Crashed
+			if plat.Frag != nil {
+				unusableMax = max(unusableMax, plat.Frag().Unusable[CostlyOrder])
+			}
 		}
 		if !nullDone {
 			n := min(Batch, events-h.NullEvents)
@@ -152,5 +162,24 @@ func RunCell(c Cell, b Builder, events int64) Result {
 		rp.Report(func(k string, v float64) { res.Metrics[k] = v })
 	}
 	res.Metrics["live_at_end"] = float64(live)
+	rec.Platform(res.Metrics)
+	res.Metrics["crashed"] = 0
+	if crashed {
+		res.Metrics["crashed"] = 1
+		res.Metrics["crash_time_ns"] = float64(crashedAt)
+	}
+	if plat.Frag != nil {
+		f := plat.Frag()
+		res.Extfrag = &f
+		res.Metrics["unusable_index_max"] = unusableMax
+	}
+	if plat.MinHeadroom != nil {
+		res.Metrics["min_free_headroom_pages"] = float64(plat.MinHeadroom())
+	}
 	return res
 }
+
+// CostlyOrder is PAGE_ALLOC_COSTLY_ORDER: the largest order the kernel
+// tries hard to satisfy. unusable_index_max samples the unusable free space
+// index at this order after every batch.
+const CostlyOrder = 3

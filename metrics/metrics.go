@@ -28,8 +28,11 @@ type Recorder struct {
 	MapNoMem    int64 // the data buffer could not be allocated
 	Unmaps      int64
 	AtomicAlloc int64 // alloc events with a non-sleeping gfp mask
-	PoolErrors  int64
-	Misuse      [engine.NumMisuse]int64
+	// AtomicFail counts non-sleeping allocations (and map buffers) that
+	// failed.
+	AtomicFail int64
+	PoolErrors int64
+	Misuse     [engine.NumMisuse]int64
 
 	// LiveBytes is bytes requested from the allocator and not yet freed;
 	// streaming buffers are counted apart, in MappedBytes.
@@ -51,6 +54,8 @@ type Recorder struct {
 	// Waits holds the sleep of each request that slept, by kind.
 	Waits  [dma.NumWaitKinds]Hist
 	Stalls int64
+
+	meter *dma.Meter
 }
 
 var _ engine.Recorder = (*Recorder)(nil)
@@ -80,6 +85,9 @@ func (r *Recorder) Record(o *engine.Outcome) {
 		}
 		if o.Err != nil {
 			r.AllocFail++
+			if ev.GFP.Atomic() {
+				r.AtomicFail++
+			}
 		} else {
 			r.AllocOK++
 			r.LiveBytes += o.Bytes
@@ -100,6 +108,9 @@ func (r *Recorder) Record(o *engine.Outcome) {
 			r.MapFailures++
 		default:
 			r.MapNoMem++
+			if ev.GFP.Atomic() {
+				r.AtomicFail++
+			}
 		}
 	case dma.Unmap:
 		r.Unmaps++
@@ -120,6 +131,19 @@ func (r *Recorder) Record(o *engine.Outcome) {
 		r.LiveAtReservedPeak = r.LiveBytes
 	}
 	r.AtomicDips = m.AtomicDips
+	r.meter = m
+}
+
+// Platform adds the platform's own counters, read from the meter the
+// recorder last saw, to a summary.
+func (r *Recorder) Platform(s map[string]float64) {
+	if r.meter == nil {
+		return
+	}
+	s["bounce_maps"] = float64(r.meter.BounceMaps)
+	s["bounce_bytes"] = float64(r.meter.BounceBytes)
+	s["iotlb_flushes"] = float64(r.meter.IOTLBFlushes)
+	s["iova_peak_bytes"] = float64(r.meter.IOVAPeak)
 }
 
 // Pair is one batch of the real replay and the null-allocator batch run
@@ -207,6 +231,7 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 		"frag_internal":       fragInternal,
 		"frag_peak_ratio":     ratio(r.PeakReservedBytes, r.PeakLiveBytes),
 		"atomic_reserve_dips": float64(r.AtomicDips),
+		"atomic_failures":     float64(r.AtomicFail),
 		"modeled_cpu_ns":      float64(r.OpCost),
 		"modeled_ops_per_sec": opsPerSec,
 		"host_ns_per_op":      h.NSPerOp(r.Ops),

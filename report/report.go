@@ -185,7 +185,32 @@ func Table(w io.Writer, results []matrix.Result) error {
 		return err
 	}
 	_, err := fmt.Fprintln(w, "modeled metrics: mean over seeds; host ns/op: median over seeds, harness cost (null allocator) subtracted")
-	return err
+	if err != nil {
+		return err
+	}
+	return strictLazy(w, groups(results))
+}
+
+// strictLazy prints, for each scenario and allocator run both behind the
+// strict and the lazy IOMMU, the ratio of their modeled throughput.
+func strictLazy(w io.Writer, gs []*group) error {
+	for _, s := range gs {
+		if s.platform != "iommu" {
+			continue
+		}
+		for _, l := range gs {
+			if l.platform == "iommu-lazy" && l.scenario == s.scenario && l.allocator == s.allocator {
+				st, lz := s.mean("modeled_ops_per_sec"), l.mean("modeled_ops_per_sec")
+				if st > 0 {
+					if _, err := fmt.Fprintf(w, "%s/%s: iommu strict %.2f Mops/s, lazy %.2f Mops/s: lazy/strict = %.2f\n",
+						s.scenario, s.allocator, st/1e6, lz/1e6, lz/st); err != nil {
+						return err
+					}
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // MetricKeys returns the sorted metric names present in results.

@@ -18,6 +18,10 @@ import (
 	"github.com/dmabench/dmabench/allocators/mempool"
 	"github.com/dmabench/dmabench/allocators/pcipool"
 	"github.com/dmabench/dmabench/allocators/slab"
+	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/platforms/iommu"
+	"github.com/dmabench/dmabench/platforms/pagealloc"
+	"github.com/dmabench/dmabench/platforms/sa1111"
 	"github.com/dmabench/dmabench/platforms/x86"
 	"github.com/dmabench/dmabench/workloads/poolbench"
 	"github.com/dmabench/dmabench/workloads/usb"
@@ -38,7 +42,11 @@ type Config struct {
 	Name       string   `mapstructure:"name" json:"name"`
 
 	Platform struct {
-		X86 x86.Config `mapstructure:"x86" json:"x86"`
+		MapFailure string             `mapstructure:"map_failure" json:"map_failure"`
+		Pressure   pagealloc.Pressure `mapstructure:"pressure" json:"pressure"`
+		X86        x86.Config         `mapstructure:"x86" json:"x86"`
+		IOMMU      iommu.Config       `mapstructure:"iommu" json:"iommu"`
+		SA1111     sa1111.Config      `mapstructure:"sa1111" json:"sa1111"`
 	} `mapstructure:"platform" json:"platform"`
 	Allocator struct {
 		PCIPool    pcipool.Config  `mapstructure:"pcipool" json:"pcipool"`
@@ -81,7 +89,7 @@ func (c *Config) Validate() error {
 		return usagef("name %q: must not contain a path separator", c.Name)
 	}
 	for _, err := range []error{
-		c.Platform.X86.Validate(),
+		c.Platform.X86.Validate(), c.Platform.IOMMU.Validate(), c.Platform.SA1111.Validate(), c.Platform.Pressure.Validate(),
 		c.Allocator.PCIPool.Validate(), c.Allocator.DMAPool.Validate(), c.Allocator.Slab.Validate(),
 		c.Allocator.SlabDirect.Validate(), c.Allocator.Mempool.Validate(), c.Allocator.DMAAlloc.Validate(),
 		c.Allocator.Coherent.Validate(),
@@ -90,6 +98,9 @@ func (c *Config) Validate() error {
 		if err != nil {
 			return usageError{err}
 		}
+	}
+	if _, err := dma.ParseMapPolicy(c.Platform.MapFailure); err != nil {
+		return usagef("platform.%v", err)
 	}
 	if err := checkNames("allocator", []string{c.Allocator.Mempool.Over}, allocatorNames()); err != nil {
 		return usagef("allocator.mempool.over: %v", err)

@@ -29,7 +29,7 @@ func TestList(t *testing.T) {
 		want []string
 	}{
 		{"allocators", []string{"pcipool", "dmapool", "slab", "slab-direct", "mempool", "dmaalloc", "coherent"}},
-		{"platforms", []string{"x86"}},
+		{"platforms", []string{"x86", "iommu", "sa1111"}},
 		{"workloads", []string{"usb-uhci", "usb-ohci", "usb-ehci", "poolbench"}},
 	} {
 		code, out, _ := run(t, "list", tc.arg)
@@ -239,7 +239,7 @@ func TestConformanceEveryAllocatorEveryPlatform(t *testing.T) {
 						return conformance.Target{}, err
 					}
 					a, err := ae.build(cfg, p)
-					tg := conformance.Target{Alloc: a, Plat: p}
+					tg := conformance.Target{Alloc: a, Plat: p, Region: p.Reachable}
 					if ae.cached && !p.Coherent {
 						tg.CacheLine = p.CacheLine
 					}

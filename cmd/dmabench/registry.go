@@ -12,6 +12,8 @@ import (
 	"github.com/dmabench/dmabench/allocators/slab"
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/platforms/iommu"
+	"github.com/dmabench/dmabench/platforms/sa1111"
 	"github.com/dmabench/dmabench/platforms/x86"
 	"github.com/dmabench/dmabench/workloads/poolbench"
 	"github.com/dmabench/dmabench/workloads/usb"
@@ -43,9 +45,42 @@ type workloadEntry struct {
 var platforms = []platformEntry{
 	{"x86", "i386 PC: cache-coherent, no IOMMU, 16 MiB ZONE_DMA, free and infallible streaming maps",
 		func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
-			p, _, err := x86.New(cfg.Platform.X86, m)
-			return p, err
+			p, _, err := x86.New(cfg.Platform.X86, cfg.Platform.Pressure, m)
+			return withPolicy(cfg, p, err)
 		}},
+	{"iommu", "behind an IOMMU: IOVA space per map and coherent allocation, strict or lazy IOTLB invalidation, maps can fail",
+		func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
+			p, _, err := iommu.New(cfg.Platform.IOMMU, cfg.Platform.Pressure, m)
+			return withPolicy(cfg, p, err)
+		}},
+	{"iommu-lazy", "the iommu platform with lazy invalidation (flush queue), whatever platform.iommu.mode says",
+		func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
+			c := cfg.Platform.IOMMU
+			c.Mode = "lazy"
+			p, _, err := iommu.New(c, cfg.Platform.Pressure, m)
+			if p != nil {
+				p.Name = "iommu-lazy"
+			}
+			return withPolicy(cfg, p, err)
+		}},
+	{"sa1111", "SA-1100 + SA-1111: non-coherent 32-byte lines, DMA only to part of RAM, bounce pools, maps can fail",
+		func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
+			p, _, err := sa1111.New(cfg.Platform.SA1111, cfg.Platform.Pressure, m)
+			return withPolicy(cfg, p, err)
+		}},
+}
+
+// withPolicy applies the map failure policy shared by all platforms.
+func withPolicy(cfg *Config, p *dma.Platform, err error) (*dma.Platform, error) {
+	if err != nil {
+		return nil, err
+	}
+	pol, err := dma.ParseMapPolicy(cfg.Platform.MapFailure)
+	if err != nil {
+		return nil, err
+	}
+	p.MapFailure = pol
+	return p, nil
 }
 
 // allocatorTable lists the allocator models. It is a function because

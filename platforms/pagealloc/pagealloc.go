@@ -35,6 +35,9 @@ type Zone struct {
 	FreePages  int64
 	// Watermarks in pages.
 	Min, Low, High int64
+	// LowmemReserve is kept free against allocations that could have
+	// used a higher zone (lowmem_reserve_ratio: higher zones' pages / 256).
+	LowmemReserve int64
 }
 
 // Allocator is a buddy allocator over a machine's RAM.
@@ -89,6 +92,11 @@ func New(zones []ZoneSpec) (*Allocator, error) {
 		z.High = z.Min + z.Min/2
 		a.Zones = append(a.Zones, z)
 		start = z.End
+	}
+	var above int64
+	for zi := len(a.Zones) - 1; zi >= 0; zi-- {
+		a.Zones[zi].LowmemReserve = above / 256
+		above += int64(a.Zones[zi].End - a.Zones[zi].Start)
 	}
 	for zi := range a.Zones {
 		z := &a.Zones[zi]
@@ -180,6 +188,10 @@ func (z *Zone) mark(w Watermark) int64 {
 // WatermarkOK is __zone_watermark_ok: may an order-o block be taken from z
 // without free pages falling to or below the watermark, as lowered by al?
 func (z *Zone) WatermarkOK(o int, w Watermark, al Allowance) bool {
+	return z.watermarkOK(o, w, al, 0)
+}
+
+func (z *Zone) watermarkOK(o int, w Watermark, al Allowance, reserve int64) bool {
 	m := z.mark(w)
 	if al&AllocHigh != 0 {
 		m -= m / 2
@@ -188,7 +200,7 @@ func (z *Zone) WatermarkOK(o int, w Watermark, al Allowance) bool {
 		m -= m / 4
 	}
 	free := z.FreePages - (1 << o) + 1
-	if free <= m {
+	if free <= m+reserve {
 		return false
 	}
 	for k := o; k <= dma.MaxOrder; k++ {
@@ -208,28 +220,66 @@ type Result struct {
 }
 
 // Alloc takes an order-o block from the highest allowed zone (index
-// maxZone) down to zone 0, first against the low watermark (the fast path),
-// then against min as lowered for gfp (the slow path). It returns the first
-// page frame number, or dma.ErrNoMem.
+// maxZone) down to zone 0; see AllocZones.
 func (a *Allocator) Alloc(maxZone, o int, gfp dma.GFP) (int32, Result, error) {
+	var zones [16]int
+	n := 0
+	for zi := maxZone; zi >= 0 && n < len(zones); zi-- {
+		zones[n] = zi
+		n++
+	}
+	return a.AllocZones(zones[:n], o, gfp)
+}
+
+// AllocZones takes an order-o block from the first zone in zones that
+// passes, first against the low watermark (the fast path), then against
+// min as lowered for gfp (the slow path). A zone other than the first
+// (a fallback) must also keep its lowmem_reserve. It returns the first page
+// frame number, or dma.ErrNoMem.
+func (a *Allocator) AllocZones(zones []int, o int, gfp dma.GFP) (int32, Result, error) {
 	if o < 0 || o > dma.MaxOrder {
 		return 0, Result{}, dma.ErrInvalid
 	}
-	for zi := maxZone; zi >= 0; zi-- {
-		z := &a.Zones[zi]
-		if z.WatermarkOK(o, WmarkLow, 0) {
-			return a.take(z, o), Result{Zone: zi}, nil
-		}
+	if pfn, res, ok := a.fast(zones, o); ok {
+		return pfn, res, nil
 	}
 	al := AllowanceFor(gfp)
-	for zi := maxZone; zi >= 0; zi-- {
+	for i, zi := range zones {
 		z := &a.Zones[zi]
-		if z.WatermarkOK(o, WmarkMin, al) {
-			dipped := !z.WatermarkOK(o, WmarkMin, 0)
+		reserve := a.reserve(zones, i)
+		if z.watermarkOK(o, WmarkMin, al, reserve) {
+			dipped := !z.watermarkOK(o, WmarkMin, 0, reserve)
 			return a.take(z, o), Result{Zone: zi, Dipped: dipped}, nil
 		}
 	}
 	return 0, Result{}, dma.ErrNoMem
+}
+
+// AllocFast is the fast path only: a block is taken only while the zone
+// stays above its low watermark. Background users (the page cache) use it.
+func (a *Allocator) AllocFast(zones []int, o int) (int32, bool) {
+	pfn, _, ok := a.fast(zones, o)
+	return pfn, ok
+}
+
+func (a *Allocator) fast(zones []int, o int) (int32, Result, bool) {
+	for i, zi := range zones {
+		z := &a.Zones[zi]
+		if z.watermarkOK(o, WmarkLow, 0, a.reserve(zones, i)) {
+			return a.take(z, o), Result{Zone: zi}, true
+		}
+	}
+	return 0, Result{}, false
+}
+
+// reserve is the lowmem_reserve zones[i] keeps against this request: zero
+// for the first (preferred) zone, the zone's reserve for a fallback to a
+// lower zone.
+func (a *Allocator) reserve(zones []int, i int) int64 {
+	if i == 0 || zones[i] > zones[0] {
+		return 0
+	}
+	return a.Zones[zones[i]].LowmemReserve
 }
 
 func (a *Allocator) take(z *Zone, o int) int32 {
@@ -265,6 +315,63 @@ func (a *Allocator) Free(pfn int32, o int) {
 		o++
 	}
 	a.push(z, pfn, o)
+}
+
+// ContigInfo is fill_contig_page_info: free pages, free blocks of any order
+// and free blocks usable for an order-o request (counted in order-o units),
+// summed over zones.
+type ContigInfo struct {
+	FreePages, FreeBlocksTotal, FreeBlocksSuitable int64
+}
+
+// Contig returns ContigInfo for order o over the given zones (all if nil).
+func (a *Allocator) Contig(o int, zones []int) ContigInfo {
+	var ci ContigInfo
+	add := func(z *Zone) {
+		for k := 0; k <= dma.MaxOrder; k++ {
+			n := z.NrFree[k]
+			ci.FreeBlocksTotal += n
+			ci.FreePages += n << k
+			if k >= o {
+				ci.FreeBlocksSuitable += n << (k - o)
+			}
+		}
+	}
+	if zones == nil {
+		for i := range a.Zones {
+			add(&a.Zones[i])
+		}
+	} else {
+		for _, zi := range zones {
+			add(&a.Zones[zi])
+		}
+	}
+	return ci
+}
+
+// Unusable is the kernel's unusable free space index for order o, in
+// [0, 1]: the share of free memory in blocks too small for the order
+// (1 when nothing is free).
+func (ci ContigInfo) Unusable(o int) float64 {
+	if ci.FreePages == 0 {
+		return 1
+	}
+	return float64((ci.FreePages-ci.FreeBlocksSuitable<<o)*1000/ci.FreePages) / 1000
+}
+
+// FragIndex is the kernel's fragmentation index for order o: -1 when an
+// order-o request would succeed, else in [0, 1], towards 0 when it would
+// fail for lack of memory and towards 1 when for fragmentation. The kernel
+// computes it in thousandths with integer division; so does this.
+func (ci ContigInfo) FragIndex(o int) float64 {
+	if ci.FreeBlocksTotal == 0 {
+		return 0
+	}
+	if ci.FreeBlocksSuitable > 0 {
+		return -1
+	}
+	requested := int64(1) << o
+	return float64(1000-(1000+ci.FreePages*1000/requested)/ci.FreeBlocksTotal) / 1000
 }
 
 // ZoneOf returns the index of the zone holding pfn.

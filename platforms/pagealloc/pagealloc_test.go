@@ -152,3 +152,78 @@ func TestZoneFallback(t *testing.T) {
 		t.Fatalf("ZONE_DMA allocation came from pfn %d", pfn)
 	}
 }
+
+// TestFragmentationIndices checks the kernel's two indices against values
+// computed by hand for a few free-list states.
+func TestFragmentationIndices(t *testing.T) {
+	cases := []struct {
+		nrFree             map[int]int64
+		order              int
+		unusable, fragment float64
+	}{
+		// 8 free order-0 pages: an order-2 request fails for fragmentation:
+		// unusable = (8 - 0)/8 = 1; index = 1 - (1 + 8/4)/8 = 0.625.
+		{map[int]int64{0: 8}, 2, 1, 0.625},
+		// one order-3 block: order 2 would succeed (-1), nothing unusable.
+		{map[int]int64{3: 1}, 2, 0, -1},
+		// 4 order-0 + 1 order-1 (6 pages), order 1: suitable 1 block of
+		// order 1 = 2 pages: unusable = (6-2)/6 = 0.666; index -1.
+		{map[int]int64{0: 4, 1: 1}, 1, 0.666, -1},
+		// 2 order-0 pages, order 4 (16): index = 1 - (1 + 2*1000/16 / 1000)/2
+		// = 1000 - (1000+125)/2 = 437.5 -> 438 thousandths (integer
+		// division in the kernel: 1125/2 = 562, 1000-562 = 438).
+		{map[int]int64{0: 2}, 4, 1, 0.438},
+		// nothing free: unusable 1 by definition, index 0.
+		{map[int]int64{}, 0, 1, 0},
+	}
+	for i, tc := range cases {
+		a := &Allocator{Zones: []Zone{{}}}
+		for o, n := range tc.nrFree {
+			a.Zones[0].NrFree[o] = n
+		}
+		ci := a.Contig(tc.order, nil)
+		if u := ci.Unusable(tc.order); u != tc.unusable {
+			t.Errorf("case %d: unusable %v, want %v", i, u, tc.unusable)
+		}
+		if f := ci.FragIndex(tc.order); f != tc.fragment {
+			t.Errorf("case %d: fragmentation index %v, want %v", i, f, tc.fragment)
+		}
+	}
+}
+
+func TestPressureAndReclaim(t *testing.T) {
+	a, _ := New([]ZoneSpec{{"Normal", 16384}})
+	var meter dma.Meter
+	m := NewMemory(a, Pressure{FillMiBPerS: 1000, ReclaimMiBPerS: 10, StallUS: 1000, Batch: 32}, &meter)
+	z := &a.Zones[0]
+	m.Advance(0)
+	m.Advance(dma.Second) // the page cache fills to the low watermark
+	if z.FreePages > z.Low+1 || m.CachePages() == 0 {
+		t.Fatalf("free %d (low %d), cache %d", z.FreePages, z.Low, m.CachePages())
+	}
+	// Atomic callers may go down to 3/8 of min and never reclaim.
+	for {
+		if _, _, err := m.Alloc([]int{0}, 0, dma.GFPAtomic); err != nil {
+			break
+		}
+	}
+	if m.Stalls != 0 || meter.AtomicDips == 0 || m.MinHeadroom >= 0 {
+		t.Fatalf("stalls %d dips %d headroom %d", m.Stalls, meter.AtomicDips, m.MinHeadroom)
+	}
+	// A sleeping caller reclaims page cache in batches, stalling, and gets
+	// its page.
+	meter.Cost = 0
+	if _, _, err := m.Alloc([]int{0}, 0, dma.GFPKernel); err != nil {
+		t.Fatalf("GFP_KERNEL with reclaimable page cache failed: %v", err)
+	}
+	if m.Stalls == 0 || meter.Cost < dma.Millisecond {
+		t.Fatalf("no reclaim stall: stalls %d cost %d", m.Stalls, meter.Cost)
+	}
+	// kswapd, woken below low, reclaims up to the high watermark (with the
+	// page cache no longer growing).
+	m.cfg.FillMiBPerS = 0
+	m.Advance(100 * dma.Second)
+	if z.FreePages < z.High {
+		t.Fatalf("kswapd left %d free, high is %d", z.FreePages, z.High)
+	}
+}

@@ -66,18 +66,28 @@ const (
 // dma.Mapper.
 type Machine struct {
 	cfg   Config
-	pages *pagealloc.Allocator
+	mem   *pagealloc.Memory
 	meter *dma.Meter
 }
+
+// Zone lists: ZONE_DMA only, or Normal falling back to DMA.
+var (
+	dmaZones = []int{zoneDMA}
+	anyZones = []int{zoneNormal, zoneDMA}
+)
 
 var (
 	_ dma.Pages  = (*Machine)(nil)
 	_ dma.Mapper = (*Machine)(nil)
 )
 
-// New builds the machine; meter receives modeled costs.
-func New(cfg Config, meter *dma.Meter) (*dma.Platform, *Machine, error) {
+// New builds the machine under background pressure pr; meter receives
+// modeled costs.
+func New(cfg Config, pr pagealloc.Pressure, meter *dma.Meter) (*dma.Platform, *Machine, error) {
 	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if err := pr.Validate(); err != nil {
 		return nil, nil, err
 	}
 	const mib = 1 << 20 / dma.PageSize
@@ -88,41 +98,39 @@ func New(cfg Config, meter *dma.Meter) (*dma.Platform, *Machine, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	m := &Machine{cfg: cfg, pages: pa, meter: meter}
+	m := &Machine{cfg: cfg, mem: pagealloc.NewMemory(pa, pr, meter), meter: meter}
 	p := &dma.Platform{
 		Name: "x86", Coherent: true, CacheLine: cfg.CacheLine,
 		PageOffset: PageOffset, RAMBytes: cfg.RAMMiB << 20,
 		Pages: m, Kernel: m, Mapper: m, Meter: meter,
+		Frag: m.mem.Frag, MinHeadroom: func() int64 { return m.mem.MinHeadroom },
 	}
 	return p, m, nil
 }
 
-// PageAllocator exposes the buddy allocator for inspection.
-func (m *Machine) PageAllocator() *pagealloc.Allocator { return m.pages }
+// Memory exposes the page allocator and page cache for inspection.
+func (m *Machine) Memory() *pagealloc.Memory { return m.mem }
 
-// zoneFor picks the highest zone a device with mask may use: devices that
-// cannot reach all 32 bits get ZONE_DMA, as i386's dma_alloc_coherent does.
-func zoneFor(mask uint64, gfp dma.GFP) int {
+// zonesFor picks the zones a device with mask may use: devices that cannot
+// reach all 32 bits get ZONE_DMA, as i386's dma_alloc_coherent does.
+func zonesFor(mask uint64, gfp dma.GFP) []int {
 	if gfp&dma.GFPDMA != 0 || mask < dma.BitMask(32) {
-		return zoneDMA
+		return dmaZones
 	}
-	return zoneNormal
+	return anyZones
 }
 
 func (m *Machine) alloc(mask uint64, order int, gfp dma.GFP) (dma.Block, error) {
 	m.meter.Charge(dma.Time(m.cfg.PageAllocNS + int64(order)*m.cfg.PageAllocOrderNS))
-	pfn, res, err := m.pages.Alloc(zoneFor(mask, gfp), order, gfp)
+	pfn, _, err := m.mem.Alloc(zonesFor(mask, gfp), order, gfp)
 	if err != nil {
 		return dma.Block{}, err
-	}
-	if res.Dipped {
-		m.meter.AtomicDips++
 	}
 	phys := uint64(pfn) << dma.PageShift
 	size := dma.PageSize << order
 	if phys+uint64(size)-1 > mask {
 		// The device cannot reach even ZONE_DMA (a mask below 24 bits).
-		m.pages.Free(pfn, order)
+		m.mem.Free(pfn, order)
 		return dma.Block{}, dma.ErrNoMem
 	}
 	return dma.Block{CPU: PageOffset + phys, DMA: phys, Size: size, Pool: dma.NoPool, Handle: int32(order)}, nil
@@ -130,7 +138,7 @@ func (m *Machine) alloc(mask uint64, order int, gfp dma.GFP) (dma.Block, error) 
 
 func (m *Machine) free(b dma.Block) {
 	m.meter.Charge(dma.Time(m.cfg.PageFreeNS))
-	m.pages.Free(int32(b.DMA>>dma.PageShift), int(b.Handle))
+	m.mem.Free(int32(b.DMA>>dma.PageShift), int(b.Handle))
 }
 
 // AllocPages is dma_alloc_coherent at page granularity.

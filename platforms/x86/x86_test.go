@@ -4,11 +4,12 @@ import (
 	"testing"
 
 	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/platforms/pagealloc"
 )
 
 func TestZoneDMAForNarrowMasks(t *testing.T) {
 	var m dma.Meter
-	p, _, err := New(DefaultConfig(), &m)
+	p, _, err := New(DefaultConfig(), pagealloc.DefaultPressure(), &m)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,7 +38,7 @@ func TestZoneDMAForNarrowMasks(t *testing.T) {
 
 func TestMapsAreFreeAndInfallible(t *testing.T) {
 	var m dma.Meter
-	p, _, _ := New(DefaultConfig(), &m)
+	p, _, _ := New(DefaultConfig(), pagealloc.DefaultPressure(), &m)
 	dev := &dma.Device{Name: "nic", Mask: dma.BitMask(32)}
 	for i := 0; i < 1000; i++ {
 		b, err := p.Mapper.Map(dev, 2048, dma.FromDevice, dma.GFPAtomic)
