@@ -29,17 +29,22 @@ type Config struct {
 	FreeNS  int64 `mapstructure:"free_ns" json:"free_ns"`
 	// PageInitNS is the cost per block of linking a new page's blocks.
 	PageInitNS int64 `mapstructure:"page_init_ns" json:"page_init_ns"`
+	// CoherentGFP: "caller" (what dma_pool does) or "atomic" (2002).
+	CoherentGFP string `mapstructure:"coherent_gfp" json:"coherent_gfp"`
 }
 
 // DefaultConfig returns the defaults documented in config.yaml.
-func DefaultConfig() Config { return Config{AllocNS: 20, FreeNS: 15, PageInitNS: 2} }
+func DefaultConfig() Config {
+	return Config{AllocNS: 20, FreeNS: 15, PageInitNS: 2, CoherentGFP: "caller"}
+}
 
 // Validate checks the knobs.
 func (c Config) Validate() error {
 	if c.AllocNS < 0 || c.FreeNS < 0 || c.PageInitNS < 0 {
 		return fmt.Errorf("dmapool: costs must not be negative")
 	}
-	return nil
+	_, err := dma.ParseCoherentGFP(c.CoherentGFP)
+	return err
 }
 
 // Layout is a pool's geometry as dma_pool_create computes it.
@@ -110,12 +115,13 @@ type pool struct {
 // Allocator is the dma_pool model over a platform. It is used by one
 // goroutine.
 type Allocator struct {
-	cfg    Config
-	plat   *dma.Platform
-	meter  *dma.Meter
-	pools  []pool
-	direct int64 // bytes in direct (non-pool) coherent allocations
-	stats  dma.Stats
+	cfg      Config
+	coherent dma.CoherentGFP
+	plat     *dma.Platform
+	meter    *dma.Meter
+	pools    []pool
+	direct   int64 // bytes in direct (non-pool) coherent allocations
+	stats    dma.Stats
 }
 
 var (
@@ -129,7 +135,8 @@ func New(p *dma.Platform, cfg Config) (*Allocator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Allocator{cfg: cfg, plat: p, meter: p.Meter}, nil
+	cg, _ := dma.ParseCoherentGFP(cfg.CoherentGFP)
+	return &Allocator{cfg: cfg, coherent: cg, plat: p, meter: p.Meter}, nil
 }
 
 // CreatePool is dma_pool_create.
@@ -191,7 +198,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 // grow is pool_alloc_page + pool_initialise_page: a new allocation whose
 // blocks come off the stack lowest address first.
 func (a *Allocator) grow(p *pool, gfp dma.GFP) error {
-	pg, err := a.plat.Pages.AllocPages(p.spec.Dev, p.order, gfp)
+	pg, err := a.plat.Pages.AllocPages(p.spec.Dev, p.order, a.coherent.Apply(gfp))
 	if err != nil {
 		return err
 	}
@@ -219,7 +226,7 @@ func (a *Allocator) allocDirect(r *dma.Request) (dma.Block, error) {
 		a.stats.Failures++
 		return dma.Block{}, dma.ErrNoMem
 	}
-	b, err := a.plat.Pages.AllocPages(r.Dev, o, r.GFP)
+	b, err := a.plat.Pages.AllocPages(r.Dev, o, a.coherent.Apply(r.GFP))
 	if err != nil {
 		a.stats.Failures++
 		return dma.Block{}, err

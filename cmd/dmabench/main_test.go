@@ -307,3 +307,56 @@ func TestCellsOrder(t *testing.T) {
 		t.Fatalf("cells %v", got)
 	}
 }
+
+// TestCoherentGFPShowsInAtomicDips: a pool that asks dma_alloc_coherent
+// with GFP_ATOMIC (2002) dips into the atomic reserves where one passing
+// the caller's GFP_KERNEL down does not.
+func TestCoherentGFPShowsInAtomicDips(t *testing.T) {
+	dips := map[string]int64{}
+	for _, mode := range []string{"caller", "atomic"} {
+		cfg := defaultConfig(t)
+		cfg.Platform.X86.RAMMiB = 32
+		cfg.Allocator.DMAPool.CoherentGFP = mode
+		p, err := platforms[0].build(cfg, &dma.Meter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := buildAllocator(cfg, "dmapool", p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev := &dma.Device{Name: "d", Mask: dma.BitMask(32)}
+		id, _ := a.CreatePool(dma.PoolSpec{Name: "big", Dev: dev, Size: 4096})
+		for i := 0; i < 10000; i++ {
+			if _, err := a.Alloc(id, &dma.Request{Size: 4096, GFP: dma.GFPKernel, Dev: dev}); err != nil {
+				break
+			}
+		}
+		dips[mode] = p.Meter.AtomicDips
+	}
+	if dips["caller"] != 0 || dips["atomic"] == 0 {
+		t.Fatalf("atomic reserve dips: %v; want none when the caller's GFP_KERNEL is passed down", dips)
+	}
+}
+
+// TestMapFailurePolicy: with policy bug a failed map stops the cell and
+// reports when; with error the cell goes on and counts it.
+func TestMapFailurePolicy(t *testing.T) {
+	res := map[string]matrix.Result{}
+	for _, pol := range []string{"bug", "error"} {
+		cfg := defaultConfig(t)
+		cfg.Platform.MapFailure = pol
+		cfg.Platform.SA1111.Mode = "first-1mib"
+		cfg.Platform.SA1111.RAMMiB = 8
+		cfg.Workload.USB.TransferBytes = 65536
+		cfg.Workload.USB.QueueDepth = 64
+		res[pol] = matrix.RunCell(matrix.Cell{Scenario: "usb-ehci", Allocator: "dmapool", Platform: "sa1111", Seed: 1}, builder{cfg}, 50_000)
+	}
+	bug, errp := res["bug"].Metrics, res["error"].Metrics
+	if _, ok := bug["crash_time_ns"]; bug["crashed"] != 1 || !ok || bug["events"] >= 50_000 || bug["map_failures"] != 1 {
+		t.Fatalf("bug policy: %v", bug)
+	}
+	if errp["crashed"] != 0 || errp["events"] != 50_000 || errp["map_failures"] < 1 {
+		t.Fatalf("error policy: crashed %v events %v map failures %v", errp["crashed"], errp["events"], errp["map_failures"])
+	}
+}

@@ -153,6 +153,14 @@ func New(cfg Config, pr pagealloc.Pressure, meter *dma.Meter) (*dma.Platform, *M
 	if err != nil {
 		return nil, nil, err
 	}
+	if m.slices {
+		// The slices are one zone in the kernel; they are zones here only
+		// so DMA-able memory can be asked for. No lowmem_reserve between
+		// them.
+		for i := range pa.Zones {
+			pa.Zones[i].LowmemReserve = 0
+		}
+	}
 	m.mem = pagealloc.NewMemory(pa, pr, meter)
 	large := cfg.LargeBounce
 	if large == 0 {
