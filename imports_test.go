@@ -32,7 +32,8 @@ var allowed = []struct {
 	{pkg: "allocators/*", may: []string{"dma"}},
 	{pkg: "platforms/pagealloc", may: []string{"dma"}},
 	{pkg: "platforms/*", may: []string{"dma", "platforms/pagealloc"}},
-	{pkg: "workloads/*", may: []string{"dma"}},
+	{pkg: "workloads/driver", may: []string{"dma"}},
+	{pkg: "workloads/*", may: []string{"dma", "workloads/driver"}},
 	{pkg: "cmd/dmabench", may: []string{"*"}},
 }
 

@@ -1,6 +1,9 @@
 package dma
 
-import "fmt"
+import (
+	"errors"
+	"fmt"
+)
 
 // ID is a dense object or pool identifier, unique among live objects of one
 // source. Ids are reused after free, so tables indexed by ID stay as small as
@@ -83,10 +86,16 @@ func (e *Event) String() string {
 
 // Source produces a workload's events in non-decreasing modeled time.
 // Next fills e and returns nil, or returns io.EOF at the end. A source that
-// has no natural end runs until the engine stops pulling.
+// has no natural end runs until the engine stops pulling. A thread of a
+// Threads workload that has nothing to do until another thread acts
+// returns ErrIdle; the engine asks it again after every event it serves.
 type Source interface {
 	Next(e *Event) error
 }
+
+// ErrIdle is returned by a thread that has no event until another thread
+// of its workload schedules one.
+var ErrIdle = errors.New("thread idle")
 
 // Feedback is implemented by sources whose next events depend on how the
 // last one went (a URB whose TD allocation failed is unwound, for example).

@@ -108,6 +108,7 @@ type source struct {
 	fb   dma.Feedback
 	head dma.Event
 	done bool
+	idle bool // no event until another thread acts
 	sp   *space
 	// clock is when this source's last event was served: a source whose
 	// caller slept cannot run its next event before it.
@@ -146,6 +147,7 @@ type Engine struct {
 	StallAfter dma.Time
 	// Retries counts attempts of parked requests that blocked again.
 	Retries   int64
+	nIdle     int
 	started   bool
 	crashed   bool
 	crashedAt dma.Time
@@ -248,7 +250,7 @@ func (e *Engine) batch(n int64) (int64, error) {
 		var bestKey dma.Time
 		for i := range e.srcs {
 			s := &e.srcs[i]
-			if s.done {
+			if s.done || s.idle {
 				continue
 			}
 			if key := s.key(); best < 0 || key < bestKey {
@@ -277,6 +279,18 @@ func (e *Engine) batch(n int64) (int64, error) {
 		}
 		if err := e.pull(best); err != nil {
 			return k, err
+		}
+		if e.nIdle > 0 {
+			// Another thread may have scheduled work for an idle one.
+			for i := range e.srcs {
+				if e.srcs[i].idle {
+					e.srcs[i].idle = false
+					e.nIdle--
+					if err := e.pull(i); err != nil {
+						return k, err
+					}
+				}
+			}
 		}
 	}
 	return n, nil
@@ -319,6 +333,11 @@ func (e *Engine) pull(i int) error {
 		return nil
 	}
 	err := s.src.Next(&s.head)
+	if err == dma.ErrIdle {
+		s.idle = true
+		e.nIdle++
+		return nil
+	}
 	if errors.Is(err, io.EOF) {
 		s.done = true
 		return nil

@@ -163,6 +163,11 @@ func RunCell(c Cell, b Builder, events int64) Result {
 	}
 	res.Metrics["live_at_end"] = float64(live)
 	rec.Platform(res.Metrics)
+	for _, s := range srcs {
+		if rp, ok := s.(dma.Reporter); ok {
+			rp.Report(func(k string, v float64) { res.Metrics[k] += v })
+		}
+	}
 	res.Metrics["crashed"] = 0
 	if crashed {
 		res.Metrics["crashed"] = 1

@@ -348,8 +348,8 @@ func TestMapFailurePolicy(t *testing.T) {
 		cfg.Platform.MapFailure = pol
 		cfg.Platform.SA1111.Mode = "first-1mib"
 		cfg.Platform.SA1111.RAMMiB = 8
-		cfg.Workload.USB.TransferBytes = 65536
-		cfg.Workload.USB.QueueDepth = 64
+		cfg.Workload.USB.Storage.TransferBytes = 65536
+		cfg.Workload.USB.Storage.QueueDepth = 64
 		res[pol] = matrix.RunCell(matrix.Cell{Scenario: "usb-ehci", Allocator: "dmapool", Platform: "sa1111", Seed: 1}, builder{cfg}, 50_000)
 	}
 	bug, errp := res["bug"].Metrics, res["error"].Metrics

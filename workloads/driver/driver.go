@@ -1,0 +1,163 @@
+// Package driver is what the synthetic workloads are built from: a
+// driver's threads (process context, softirq, the interrupt handler), each
+// a queue of actions scheduled in modeled time that it expands, one at a
+// time, into the events the engine serves; and the dense ids they give the
+// objects they allocate.
+//
+// A thread emits the events of one action in order. When the engine
+// reports that an allocation failed, the workload's handler may drop the
+// action's remaining events and emit others instead (freeing what the
+// action had allocated, say). Threads of one workload share state freely:
+// the engine serves them from one goroutine.
+package driver
+
+import "github.com/dmabench/dmabench/dma"
+
+// Action is work a thread will do at a modeled time.
+type Action struct {
+	At   dma.Time
+	Kind uint8
+	Arg  int32
+	seq  uint64
+}
+
+// Handler expands a thread's actions into events and hears how they went.
+type Handler interface {
+	// Expand emits the events of action a on t (with t.Emit).
+	Expand(t *Thread, a Action)
+	// Outcome is called after each event is served; err is nil on success.
+	Outcome(t *Thread, e *dma.Event, err error)
+}
+
+// Thread is one thread of a driver. It implements dma.Source and
+// dma.Feedback. It never ends: with nothing scheduled it is idle
+// (dma.ErrIdle) until another thread schedules work for it.
+type Thread struct {
+	h    Handler
+	name string
+	buf  []dma.Event
+	pos  int
+	acts []Action // binary min-heap by (At, seq)
+	seq  uint64
+	// Now is the time of the action being expanded.
+	Now dma.Time
+}
+
+var (
+	_ dma.Source   = (*Thread)(nil)
+	_ dma.Feedback = (*Thread)(nil)
+)
+
+// NewThread returns a thread driven by h.
+func NewThread(name string, h Handler) *Thread { return &Thread{h: h, name: name} }
+
+// Name returns the thread's name.
+func (t *Thread) Name() string { return t.name }
+
+func (t *Thread) less(i, j int) bool {
+	a, b := &t.acts[i], &t.acts[j]
+	return a.At < b.At || (a.At == b.At && a.seq < b.seq)
+}
+
+// Schedule queues an action; actions at the same time run in the order
+// they were scheduled.
+func (t *Thread) Schedule(a Action) {
+	t.seq++
+	a.seq = t.seq
+	t.acts = append(t.acts, a)
+	for i := len(t.acts) - 1; i > 0; {
+		p := (i - 1) / 2
+		if !t.less(i, p) {
+			break
+		}
+		t.acts[i], t.acts[p] = t.acts[p], t.acts[i]
+		i = p
+	}
+}
+
+func (t *Thread) pop() Action {
+	a := t.acts[0]
+	n := len(t.acts) - 1
+	t.acts[0] = t.acts[n]
+	t.acts = t.acts[:n]
+	for i := 0; ; {
+		l, r, m := 2*i+1, 2*i+2, i
+		if l < n && t.less(l, m) {
+			m = l
+		}
+		if r < n && t.less(r, m) {
+			m = r
+		}
+		if m == i {
+			break
+		}
+		t.acts[i], t.acts[m] = t.acts[m], t.acts[i]
+		i = m
+	}
+	return a
+}
+
+// Pending returns the number of scheduled actions.
+func (t *Thread) Pending() int { return len(t.acts) }
+
+// Emit appends an event to the current action; its time is the action's
+// unless set later.
+func (t *Thread) Emit(e dma.Event) {
+	if e.At < t.Now {
+		e.At = t.Now
+	}
+	t.buf = append(t.buf, e)
+}
+
+// Drop discards the current action's events not yet handed out.
+func (t *Thread) Drop() { t.buf = t.buf[:t.pos] }
+
+// Next implements dma.Source.
+func (t *Thread) Next(e *dma.Event) error {
+	for t.pos == len(t.buf) {
+		if len(t.acts) == 0 {
+			return dma.ErrIdle
+		}
+		t.buf, t.pos = t.buf[:0], 0
+		a := t.pop()
+		t.Now = a.At
+		t.h.Expand(t, a)
+	}
+	*e = t.buf[t.pos]
+	t.pos++
+	return nil
+}
+
+// Outcome implements dma.Feedback.
+func (t *Thread) Outcome(e *dma.Event, err error) { t.h.Outcome(t, e, err) }
+
+// IDs hands out dense object ids, reusing freed ones.
+type IDs struct {
+	free []dma.ID
+	next dma.ID
+}
+
+// Get returns an unused id.
+func (d *IDs) Get() dma.ID {
+	if n := len(d.free); n > 0 {
+		id := d.free[n-1]
+		d.free = d.free[:n-1]
+		return id
+	}
+	d.next++
+	return d.next - 1
+}
+
+// Put returns an id once the event freeing its object has been emitted.
+func (d *IDs) Put(id dma.ID) { d.free = append(d.free, id) }
+
+// Group is a workload of several threads. It implements dma.Threads.
+type Group []dma.Source
+
+var _ dma.Threads = Group(nil)
+
+// Threads implements dma.Threads.
+func (g Group) Threads() []dma.Source { return g }
+
+// Next is never called: the engine runs the threads.
+func (g Group) Next(*dma.Event) error { return dma.ErrIdle }
