@@ -16,6 +16,9 @@ type Meter struct {
 	// AtomicDips counts page allocations that succeeded only because the
 	// caller could go below the min watermark.
 	AtomicDips int64
+	// AtomicFailures counts page allocations by callers that may not
+	// sleep that failed (pool growth, buffers, bounce buffers alike).
+	AtomicFailures int64
 	// Wake is set by an allocator whose free woke sleepers on a pool:
 	// pool id + 1, or 0 for no wakeup. The engine clears it.
 	Wake ID
@@ -28,6 +31,8 @@ type Meter struct {
 	IOTLBFlushes int64 // IOTLB invalidations issued
 	IOVABytes    int64 // IOVA space in use
 	IOVAPeak     int64
+	SGSegments   int64 // scatterlist segments mapped
+	SGEntries    int64 // DMA segments they became after merging
 }
 
 // Frag is the kernel's external fragmentation view (as in
@@ -79,6 +84,16 @@ type Pages interface {
 type Mapper interface {
 	Map(dev *Device, size int64, dir Dir, gfp GFP) (Block, error)
 	Unmap(b Block, dir Dir)
+}
+
+// SGMapper is implemented by platforms that map a scatterlist as a whole
+// (an IOMMU merging segments into one IOVA range). out has one block per
+// segment; MapSG returns the number of DMA segments after merging. On
+// error nothing stays mapped. Platforms without it get each segment mapped
+// by Map.
+type SGMapper interface {
+	MapSG(dev *Device, segs []int64, dir Dir, gfp GFP, out []Block) (int, error)
+	UnmapSG(blocks []Block, dir Dir)
 }
 
 // Platform is a modeled machine as allocators and the engine see it.

@@ -82,6 +82,7 @@ const (
 	stAlloc
 	stMap
 	stFreed
+	stSG
 )
 
 type object struct {
@@ -89,6 +90,7 @@ type object struct {
 	size int64
 	st   state
 	dir  dma.Dir
+	sg   int32 // scatterlist slot, for stSG
 }
 
 type poolRef struct {
@@ -101,6 +103,25 @@ type poolRef struct {
 type space struct {
 	objs  []object
 	pools []poolRef
+	// sgs holds mapped scatterlists' blocks, by slot; slots are reused.
+	sgs    [][]dma.Block
+	sgFree []int32
+}
+
+func (sp *space) sgSlot(n int) int32 {
+	var i int32
+	if k := len(sp.sgFree); k > 0 {
+		i = sp.sgFree[k-1]
+		sp.sgFree = sp.sgFree[:k-1]
+	} else {
+		sp.sgs = append(sp.sgs, nil)
+		i = int32(len(sp.sgs) - 1)
+	}
+	if cap(sp.sgs[i]) < n {
+		sp.sgs[i] = make([]dma.Block, n)
+	}
+	sp.sgs[i] = sp.sgs[i][:n]
+	return i
 }
 
 type source struct {
@@ -134,6 +155,7 @@ type Engine struct {
 	alloc   dma.Allocator
 	destroy dma.PoolDestroyer
 	plat    *dma.Platform
+	sgm     dma.SGMapper
 	rec     Recorder
 	req     dma.Request
 	out     Outcome
@@ -156,6 +178,7 @@ type Engine struct {
 // New returns an engine that serves srcs through alloc on plat.
 func New(plat *dma.Platform, alloc dma.Allocator, rec Recorder, srcs ...dma.Source) *Engine {
 	e := &Engine{alloc: alloc, plat: plat, rec: rec, BatchSize: 1 << 14, StallAfter: 60 * dma.Second}
+	e.sgm, _ = plat.Mapper.(dma.SGMapper)
 	e.destroy, _ = alloc.(dma.PoolDestroyer)
 	for _, s := range srcs {
 		sp := &space{}
@@ -235,7 +258,7 @@ func (e *Engine) Run(limit int64) (Result, error) {
 		}
 		seen[sp] = true
 		for _, o := range sp.objs {
-			if o.st == stAlloc || o.st == stMap {
+			if o.st == stAlloc || o.st == stMap || o.st == stSG {
 				res.Live++
 			}
 		}
@@ -459,6 +482,52 @@ func (e *Engine) serve(si int, s *source) bool {
 		e.plat.Mapper.Unmap(obj.blk, obj.dir)
 		obj.st = stFreed
 		o.Bytes = obj.size
+	case dma.MapSG:
+		obj, mis := claim(s, ev.ID)
+		if mis != MisuseNone {
+			o.Misuse = mis
+			break
+		}
+		if len(ev.Segs) == 0 {
+			o.Err = fmt.Errorf("%w: map_sg with no segments", dma.ErrInvalid)
+			break
+		}
+		slot := s.sp.sgSlot(len(ev.Segs))
+		err := e.mapSG(ev, s.sp.sgs[slot])
+		o.Err = err
+		if err != nil {
+			s.sp.sgFree = append(s.sp.sgFree, slot)
+			if e.plat.MapFailure == dma.MapBug && errors.Is(err, dma.ErrMapFailed) {
+				e.crashed, e.crashedAt = true, ev.At
+			}
+			break
+		}
+		var total int64
+		for _, n := range ev.Segs {
+			total += n
+		}
+		*obj = object{size: total, st: stSG, dir: ev.Dir, sg: slot, blk: dma.Block{Size: int64(len(ev.Segs))}}
+		o.Bytes = total
+	case dma.UnmapSG:
+		obj, mis := e.lookup(s, ev.ID, stSG)
+		if mis != MisuseNone {
+			o.Misuse = mis
+			break
+		}
+		if int64(len(ev.Segs)) != obj.blk.Size || obj.dir != ev.Dir {
+			o.Misuse = MisuseMismatch
+		}
+		blocks := s.sp.sgs[obj.sg]
+		if e.sgm != nil {
+			e.sgm.UnmapSG(blocks, obj.dir)
+		} else {
+			for _, b := range blocks {
+				e.plat.Mapper.Unmap(b, obj.dir)
+			}
+		}
+		s.sp.sgFree = append(s.sp.sgFree, obj.sg)
+		obj.st = stFreed
+		o.Bytes = obj.size
 	case dma.Sync:
 		// Cache maintenance is charged by non-coherent platforms; on the
 		// platforms modeled so far a sync costs nothing.
@@ -474,12 +543,41 @@ func (e *Engine) serve(si int, s *source) bool {
 	return true
 }
 
+// mapSG maps a scatterlist through the platform, segment by segment when
+// it cannot map one whole; a failure unmaps what was mapped.
+func (e *Engine) mapSG(ev *dma.Event, out []dma.Block) error {
+	m := e.plat.Meter
+	m.SGSegments += int64(len(ev.Segs))
+	if e.sgm != nil {
+		n, err := e.sgm.MapSG(ev.Dev, ev.Segs, ev.Dir, ev.GFP, out)
+		if err == nil {
+			m.SGEntries += int64(n)
+		} else {
+			m.SGSegments -= int64(len(ev.Segs))
+		}
+		return err
+	}
+	for i, n := range ev.Segs {
+		b, err := e.plat.Mapper.Map(ev.Dev, n, ev.Dir, ev.GFP)
+		if err != nil {
+			for _, done := range out[:i] {
+				e.plat.Mapper.Unmap(done, ev.Dir)
+			}
+			m.SGSegments -= int64(len(ev.Segs))
+			return err
+		}
+		out[i] = b
+	}
+	m.SGEntries += int64(len(ev.Segs))
+	return nil
+}
+
 // claim returns the slot for a new object id, or MisuseIDReused when the
 // id is still live.
 func claim(s *source, id dma.ID) (*object, Misuse) {
 	s.sp.objs = grow(s.sp.objs, id)
 	obj := &s.sp.objs[id]
-	if obj.st == stAlloc || obj.st == stMap {
+	if obj.st == stAlloc || obj.st == stMap || obj.st == stSG {
 		return nil, MisuseIDReused
 	}
 	return obj, MisuseNone

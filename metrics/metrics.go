@@ -96,7 +96,7 @@ func (r *Recorder) Record(o *engine.Outcome) {
 		r.Frees++
 		r.Ops++
 		r.LiveBytes -= o.Bytes
-	case dma.Map:
+	case dma.Map, dma.MapSG:
 		r.Maps++
 		r.Ops++
 		switch {
@@ -112,7 +112,7 @@ func (r *Recorder) Record(o *engine.Outcome) {
 				r.AtomicFail++
 			}
 		}
-	case dma.Unmap:
+	case dma.Unmap, dma.UnmapSG:
 		r.Unmaps++
 		r.Ops++
 		r.MappedBytes -= o.Bytes
@@ -140,10 +140,13 @@ func (r *Recorder) Platform(s map[string]float64) {
 	if r.meter == nil {
 		return
 	}
+	s["atomic_failures"] = float64(r.meter.AtomicFailures)
 	s["bounce_maps"] = float64(r.meter.BounceMaps)
 	s["bounce_bytes"] = float64(r.meter.BounceBytes)
 	s["iotlb_flushes"] = float64(r.meter.IOTLBFlushes)
 	s["iova_peak_bytes"] = float64(r.meter.IOVAPeak)
+	s["sg_segments"] = float64(r.meter.SGSegments)
+	s["sg_entries"] = float64(r.meter.SGEntries)
 }
 
 // Pair is one batch of the real replay and the null-allocator batch run
@@ -215,34 +218,34 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 		opsPerSec = float64(r.Ops) / float64(r.OpCost) * 1e9
 	}
 	s := map[string]float64{
-		"events":              float64(r.Events),
-		"allocs":              float64(r.AllocOK),
-		"frees":               float64(r.Frees),
-		"alloc_failures":      float64(r.AllocFail),
-		"failure_rate":        ratio(r.AllocFail, r.Allocs),
-		"atomic_share":        ratio(r.AtomicAlloc, r.Allocs),
-		"maps":                float64(r.MapOK),
-		"unmaps":              float64(r.Unmaps),
-		"map_failures":        float64(r.MapFailures),
-		"buffer_failures":     float64(r.MapNoMem),
-		"peak_live_bytes":     float64(r.PeakLiveBytes),
-		"peak_reserved_bytes": float64(r.PeakReservedBytes),
-		"peak_mapped_bytes":   float64(r.PeakMappedBytes),
-		"frag_internal":       fragInternal,
-		"frag_peak_ratio":     ratio(r.PeakReservedBytes, r.PeakLiveBytes),
-		"atomic_reserve_dips": float64(r.AtomicDips),
-		"atomic_failures":     float64(r.AtomicFail),
-		"modeled_cpu_ns":      float64(r.OpCost),
-		"modeled_ops_per_sec": opsPerSec,
-		"host_ns_per_op":      h.NSPerOp(r.Ops),
-		"latency_p50_ns":      float64(r.Latency.Quantile(0.50)),
-		"latency_p99_ns":      float64(r.Latency.Quantile(0.99)),
-		"latency_max_ns":      float64(r.Latency.Max),
-		"mempool_waits":       float64(r.Waits[dma.WaitMempool].N),
-		"mempool_wait_p99_ns": float64(r.Waits[dma.WaitMempool].Quantile(0.99)),
-		"pool_retry_sleeps":   float64(r.Waits[dma.WaitPoolRetry].N),
-		"wait_max_ns":         float64(max(r.Waits[dma.WaitMempool].Max, r.Waits[dma.WaitPoolRetry].Max)),
-		"stalls":              float64(r.Stalls),
+		"events":                float64(r.Events),
+		"allocs":                float64(r.AllocOK),
+		"frees":                 float64(r.Frees),
+		"alloc_failures":        float64(r.AllocFail),
+		"failure_rate":          ratio(r.AllocFail, r.Allocs),
+		"atomic_share":          ratio(r.AtomicAlloc, r.Allocs),
+		"maps":                  float64(r.MapOK),
+		"unmaps":                float64(r.Unmaps),
+		"map_failures":          float64(r.MapFailures),
+		"buffer_failures":       float64(r.MapNoMem),
+		"peak_live_bytes":       float64(r.PeakLiveBytes),
+		"peak_reserved_bytes":   float64(r.PeakReservedBytes),
+		"peak_mapped_bytes":     float64(r.PeakMappedBytes),
+		"frag_internal":         fragInternal,
+		"frag_peak_ratio":       ratio(r.PeakReservedBytes, r.PeakLiveBytes),
+		"atomic_reserve_dips":   float64(r.AtomicDips),
+		"atomic_alloc_failures": float64(r.AtomicFail),
+		"modeled_cpu_ns":        float64(r.OpCost),
+		"modeled_ops_per_sec":   opsPerSec,
+		"host_ns_per_op":        h.NSPerOp(r.Ops),
+		"latency_p50_ns":        float64(r.Latency.Quantile(0.50)),
+		"latency_p99_ns":        float64(r.Latency.Quantile(0.99)),
+		"latency_max_ns":        float64(r.Latency.Max),
+		"mempool_waits":         float64(r.Waits[dma.WaitMempool].N),
+		"mempool_wait_p99_ns":   float64(r.Waits[dma.WaitMempool].Quantile(0.99)),
+		"pool_retry_sleeps":     float64(r.Waits[dma.WaitPoolRetry].N),
+		"wait_max_ns":           float64(max(r.Waits[dma.WaitMempool].Max, r.Waits[dma.WaitPoolRetry].Max)),
+		"stalls":                float64(r.Stalls),
 	}
 	for k := engine.MisuseUnknownFree; k < engine.NumMisuse; k++ {
 		s["misuse_"+k.String()] = float64(r.Misuse[k])

@@ -23,7 +23,9 @@ import (
 	"github.com/dmabench/dmabench/platforms/pagealloc"
 	"github.com/dmabench/dmabench/platforms/sa1111"
 	"github.com/dmabench/dmabench/platforms/x86"
+	"github.com/dmabench/dmabench/workloads/netrx"
 	"github.com/dmabench/dmabench/workloads/poolbench"
+	"github.com/dmabench/dmabench/workloads/scsi"
 	"github.com/dmabench/dmabench/workloads/usb"
 )
 
@@ -59,14 +61,40 @@ type Config struct {
 	} `mapstructure:"allocator" json:"allocator"`
 	Workload struct {
 		USB       usb.Config       `mapstructure:"usb" json:"usb"`
+		SCSI      scsi.Config      `mapstructure:"scsi" json:"scsi"`
+		NetRX     netrx.Config     `mapstructure:"netrx" json:"netrx"`
 		Poolbench poolbench.Config `mapstructure:"poolbench" json:"poolbench"`
 	} `mapstructure:"workload" json:"workload"`
+	// Scenario names sets of workloads that run together on one platform.
+	Scenario map[string]Scenario `mapstructure:"scenario" json:"scenario"`
+}
+
+// Scenario is workloads sharing one machine, with its own background
+// memory pressure.
+type Scenario struct {
+	Workloads []string `mapstructure:"workloads" json:"workloads"`
+	// FillMiBPerS overrides platform.pressure.fill_mib_per_s (-1: keep it).
+	FillMiBPerS float64 `mapstructure:"fill_mib_per_s" json:"fill_mib_per_s"`
+	// RxBuffers overrides workload.netrx.rx_buffers ("": keep it).
+	RxBuffers string `mapstructure:"rx_buffers" json:"rx_buffers"`
 }
 
 // Validate checks the run and every model's knobs.
 func (c *Config) Validate() error {
-	if err := checkNames("workload", c.Workloads, workloadNames()); err != nil {
+	if err := checkNames("workload", c.Workloads, append(workloadNames(), scenarioNames(c)...)); err != nil {
 		return err
+	}
+	for _, name := range scenarioNames(c) {
+		sc := c.Scenario[name]
+		if err := checkNames("workload", sc.Workloads, workloadNames()); err != nil {
+			return usagef("scenario.%s.workloads: %v", name, err)
+		}
+		if sc.FillMiBPerS != -1 && (sc.FillMiBPerS < 0 || sc.FillMiBPerS > 1e6) {
+			return usagef("scenario.%s.fill_mib_per_s %g: want -1 (the platform's) or 0..1e6", name, sc.FillMiBPerS)
+		}
+		if sc.RxBuffers != "" && sc.RxBuffers != "map" && sc.RxBuffers != "pool" {
+			return usagef("scenario.%s.rx_buffers %q: valid values are map, pool (or empty)", name, sc.RxBuffers)
+		}
 	}
 	if err := checkNames("allocator", c.Allocators, allocatorNames()); err != nil {
 		return err
@@ -93,7 +121,7 @@ func (c *Config) Validate() error {
 		c.Allocator.PCIPool.Validate(), c.Allocator.DMAPool.Validate(), c.Allocator.Slab.Validate(),
 		c.Allocator.SlabDirect.Validate(), c.Allocator.Mempool.Validate(), c.Allocator.DMAAlloc.Validate(),
 		c.Allocator.Coherent.Validate(),
-		c.Workload.USB.Validate(), c.Workload.Poolbench.Validate(),
+		c.Workload.USB.Validate(), c.Workload.SCSI.Validate(), c.Workload.NetRX.Validate(), c.Workload.Poolbench.Validate(),
 	} {
 		if err != nil {
 			return usageError{err}
@@ -191,7 +219,7 @@ func checkKeys(file string, data []byte, known map[string]bool) error {
 			if prefix != "" {
 				key = prefix + "." + key
 			}
-			if !known[key] {
+			if !known[key] && !scenarioKey(key) {
 				return usagef("config %s:%d: unknown key %q (valid here: %s)", file, k.Line, key, strings.Join(siblings(known, prefix), ", "))
 			}
 			if err := walk(n.Content[i+1], key); err != nil {
@@ -201,6 +229,21 @@ func checkKeys(file string, data []byte, known map[string]bool) error {
 		return nil
 	}
 	return walk(doc.Content[0], "")
+}
+
+// scenarioKey accepts the keys of a user-defined scenario.
+func scenarioKey(key string) bool {
+	parts := strings.Split(key, ".")
+	if parts[0] != "scenario" {
+		return false
+	}
+	switch len(parts) {
+	case 2:
+		return parts[1] != ""
+	case 3:
+		return parts[2] == "workloads" || parts[2] == "fill_mib_per_s" || parts[2] == "rx_buffers"
+	}
+	return false
 }
 
 // siblings lists the known keys directly under prefix.

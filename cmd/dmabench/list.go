@@ -3,12 +3,14 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/spf13/cobra"
 )
 
 func newListCmd(stdout io.Writer) *cobra.Command {
-	return &cobra.Command{
+	var configFile string
+	cmd := &cobra.Command{
 		Use:       "list [allocators|platforms|workloads]",
 		Short:     "List the models and workloads this build knows",
 		ValidArgs: []string{"allocators", "platforms", "workloads"},
@@ -21,8 +23,12 @@ func newListCmd(stdout io.Writer) *cobra.Command {
 			show := func(title string, rows [][2]string) {
 				fmt.Fprintf(stdout, "%s:\n", title)
 				for _, r := range rows {
-					fmt.Fprintf(stdout, "  %-12s %s\n", r[0], r[1])
+					fmt.Fprintf(stdout, "  %-15s %s\n", r[0], r[1])
 				}
+			}
+			cfg, err := loadConfig(configFile, nil)
+			if err != nil {
+				return err
 			}
 			var a, p, w [][2]string
 			for _, e := range allocatorTable() {
@@ -33,6 +39,14 @@ func newListCmd(stdout io.Writer) *cobra.Command {
 			}
 			for _, e := range workloads {
 				w = append(w, [2]string{e.name, e.doc})
+			}
+			for _, name := range scenarioNames(cfg) {
+				sc := cfg.Scenario[name]
+				doc := "scenario: " + strings.Join(sc.Workloads, " + ") + " on one machine"
+				if sc.FillMiBPerS > 0 {
+					doc += fmt.Sprintf(", page cache filling at %g MiB/s", sc.FillMiBPerS)
+				}
+				w = append(w, [2]string{name, doc})
 			}
 			switch what {
 			case "allocators":
@@ -51,4 +65,6 @@ func newListCmd(stdout io.Writer) *cobra.Command {
 			return nil
 		},
 	}
+	cmd.Flags().StringVarP(&configFile, "config", "c", "", "config file whose scenarios to list too")
+	return cmd
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 
 	"github.com/dmabench/dmabench/allocators/coherent"
@@ -15,7 +16,9 @@ import (
 	"github.com/dmabench/dmabench/platforms/iommu"
 	"github.com/dmabench/dmabench/platforms/sa1111"
 	"github.com/dmabench/dmabench/platforms/x86"
+	"github.com/dmabench/dmabench/workloads/netrx"
 	"github.com/dmabench/dmabench/workloads/poolbench"
+	"github.com/dmabench/dmabench/workloads/scsi"
 	"github.com/dmabench/dmabench/workloads/usb"
 )
 
@@ -144,6 +147,14 @@ var workloads = []workloadEntry{
 	{name: "usb-uhci", doc: "USB bulk storage on UHCI: one 48-byte TD per 64-byte packet, always GFP_ATOMIC", build: usbWorkload(usb.UHCI)},
 	{name: "usb-ohci", doc: "USB bulk storage on OHCI: one 64-byte TD per 4 KiB, the URB's gfp flags", build: usbWorkload(usb.OHCI)},
 	{name: "usb-ehci", doc: "USB bulk storage on EHCI: one 96-byte qTD per 16 KiB, 4 KiB boundary", build: usbWorkload(usb.EHCI)},
+	{name: "scsi", doc: "SCSI host adapter: a control block and a dma_map_sg'ed scatterlist per command, requeued when memory or mapping fails",
+		build: func(cfg *Config, _ string, seed uint64) ([]dma.Source, error) {
+			return []dma.Source{scsi.New(cfg.Workload.SCSI, seed)}, nil
+		}},
+	{name: "netrx", doc: "network rx ring: one coherent descriptor ring, 2 KiB buffers refilled GFP_ATOMIC in softirq; a failed refill drops packets",
+		build: func(cfg *Config, _ string, seed uint64) ([]dma.Source, error) {
+			return []dma.Source{netrx.New(cfg.Workload.NetRX, seed)}, nil
+		}},
 	{name: "poolbench", doc: "the kernel's dmapool_test: allocate clamp(4096/size*512, 1024, 8192) blocks, free them, 100 rounds; one scenario per size",
 		scenarios: func(cfg *Config) []string {
 			var out []string
@@ -222,11 +233,18 @@ func (b builder) Machine(c matrix.Cell) (*dma.Platform, dma.Allocator, error) {
 	if pe == nil {
 		return nil, nil, fmt.Errorf("cell %s: unknown platform", c)
 	}
-	p, err := pe.build(b.cfg, &dma.Meter{})
+	cfg := b.cfg
+	if sc, ok := b.cfg.Scenario[c.Scenario]; ok && sc.FillMiBPerS >= 0 {
+		// The scenario sets its own background pressure.
+		cc := *b.cfg
+		cc.Platform.Pressure.FillMiBPerS = sc.FillMiBPerS
+		cfg = &cc
+	}
+	p, err := pe.build(cfg, &dma.Meter{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("platform %s: %w", c.Platform, err)
 	}
-	a, err := buildAllocator(b.cfg, c.Allocator, p)
+	a, err := buildAllocator(cfg, c.Allocator, p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("allocator %s on %s: %w", c.Allocator, c.Platform, err)
 	}
@@ -246,9 +264,39 @@ func (b builder) workloadOf(scenario string) *workloadEntry {
 }
 
 func (b builder) Sources(c matrix.Cell) ([]dma.Source, error) {
+	if sc, ok := b.cfg.Scenario[c.Scenario]; ok {
+		cfg := *b.cfg
+		if sc.RxBuffers != "" {
+			cfg.Workload.NetRX.RxBuffers = sc.RxBuffers
+		}
+		var all []dma.Source
+		for i, w := range sc.Workloads {
+			we := b.workloadOf(w)
+			if we == nil {
+				return nil, fmt.Errorf("scenario %s: unknown workload %q", c.Scenario, w)
+			}
+			// Each workload gets its own random stream.
+			srcs, err := we.build(&cfg, w, c.Seed*1000003+uint64(i))
+			if err != nil {
+				return nil, err
+			}
+			all = append(all, srcs...)
+		}
+		return all, nil
+	}
 	w := b.workloadOf(c.Scenario)
 	if w == nil {
 		return nil, fmt.Errorf("cell %s: unknown scenario", c)
 	}
 	return w.build(b.cfg, c.Scenario, c.Seed)
+}
+
+// scenarioNames lists the configured scenarios, sorted.
+func scenarioNames(cfg *Config) []string {
+	var out []string
+	for name := range cfg.Scenario {
+		out = append(out, name)
+	}
+	sort.Strings(out)
+	return out
 }

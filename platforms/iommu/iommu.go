@@ -322,3 +322,53 @@ func (k kernelPages) FreePages(b dma.Block) {
 	k.m.meter.CoherentBytes -= b.Size
 	k.m.mem.Free(k.m.physOf(b), int(b.Handle))
 }
+
+var _ dma.SGMapper = (*Machine)(nil)
+
+// MapSG maps a scatterlist into one contiguous IOVA range, as dma-iommu
+// does: every segment is whole pages here, so all of them merge into one
+// DMA segment, and the unmap needs one invalidation.
+func (m *Machine) MapSG(dev *dma.Device, segs []int64, dir dma.Dir, gfp dma.GFP, out []dma.Block) (int, error) {
+	var pages uint64
+	for i, n := range segs {
+		order := dma.Order(n)
+		pfn, err := m.pages(order, gfp)
+		if err != nil {
+			m.freeBuffers(out[:i])
+			return 0, err
+		}
+		out[i] = m.block(pfn, order, 0)
+		pages += 1 << order
+	}
+	iova, ok := m.iova(pages, dev.Mask)
+	if !ok {
+		m.freeBuffers(out[:len(segs)])
+		return 0, fmt.Errorf("%w: no IOVA range for a %d-page scatterlist", dma.ErrMapFailed, pages)
+	}
+	m.mapCost(pages)
+	off := iova << dma.PageShift
+	for i := range segs {
+		out[i].DMA = off
+		off += uint64(out[i].Size)
+		m.meter.BufferBytes += out[i].Size
+	}
+	return 1, nil
+}
+
+func (m *Machine) freeBuffers(bs []dma.Block) {
+	for _, b := range bs {
+		m.mem.Free(m.physOf(b), int(b.Handle))
+	}
+}
+
+// UnmapSG unmaps the scatterlist's IOVA range and frees its buffers.
+func (m *Machine) UnmapSG(blocks []dma.Block, dir dma.Dir) {
+	var pages uint64
+	for _, b := range blocks {
+		pages += uint64(b.Size) >> dma.PageShift
+		m.meter.BufferBytes -= b.Size
+	}
+	m.unmapIOVA(blocks[0].DMA>>dma.PageShift, pages)
+	m.meter.Charge(dma.Time(int64(len(blocks)) * m.cfg.PageFreeNS))
+	m.freeBuffers(blocks)
+}

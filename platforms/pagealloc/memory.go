@@ -179,6 +179,8 @@ func (m *Memory) Alloc(zones []int, o int, gfp dma.GFP) (int32, Result, error) {
 			m.meter.AtomicDips++
 		}
 		m.MinHeadroom = min(m.MinHeadroom, m.headroom())
+	} else if gfp.Atomic() {
+		m.meter.AtomicFailures++
 	}
 	if !m.kswapd && m.belowLow() {
 		m.kswapd = true

@@ -34,6 +34,7 @@ type Handler interface {
 // (dma.ErrIdle) until another thread schedules work for it.
 type Thread struct {
 	h    Handler
+	ids  *IDs
 	name string
 	buf  []dma.Event
 	pos  int
@@ -48,8 +49,12 @@ var (
 	_ dma.Feedback = (*Thread)(nil)
 )
 
-// NewThread returns a thread driven by h.
-func NewThread(name string, h Handler) *Thread { return &Thread{h: h, name: name} }
+// NewThread returns a thread driven by h. Objects it frees (free, unmap,
+// unmap_sg) give their ids back to ids once the engine has served the
+// event, so no other thread can reuse an id still live.
+func NewThread(name string, h Handler, ids *IDs) *Thread {
+	return &Thread{h: h, ids: ids, name: name}
+}
 
 // Name returns the thread's name.
 func (t *Thread) Name() string { return t.name }
@@ -129,7 +134,15 @@ func (t *Thread) Next(e *dma.Event) error {
 }
 
 // Outcome implements dma.Feedback.
-func (t *Thread) Outcome(e *dma.Event, err error) { t.h.Outcome(t, e, err) }
+func (t *Thread) Outcome(e *dma.Event, err error) {
+	switch e.Kind {
+	case dma.Free, dma.Unmap, dma.UnmapSG:
+		if t.ids != nil {
+			t.ids.Put(e.ID)
+		}
+	}
+	t.h.Outcome(t, e, err)
+}
 
 // IDs hands out dense object ids, reusing freed ones.
 type IDs struct {
@@ -148,7 +161,8 @@ func (d *IDs) Get() dma.ID {
 	return d.next - 1
 }
 
-// Put returns an id once the event freeing its object has been emitted.
+// Put returns an id whose object is not live (never allocated, or freed
+// and the free served).
 func (d *IDs) Put(id dma.ID) { d.free = append(d.free, id) }
 
 // Group is a workload of several threads. It implements dma.Threads.

@@ -268,8 +268,8 @@ func New(ctrl Controller, cfg Config, seed uint64) *Bus {
 		dev: dma.Device{Name: ctrl.String() + "_hcd", Mask: dma.BitMask(32)},
 		rng: rand.New(rand.NewPCG(seed, 0x05b0_0d1e_ca5e_0001)),
 	}
-	b.proc = driver.NewThread(b.Name()+"/process", handler{b, 0})
-	b.irq = driver.NewThread(b.Name()+"/irq", handler{b, 1})
+	b.proc = driver.NewThread(b.Name()+"/process", handler{b, 0}, &b.ids)
+	b.irq = driver.NewThread(b.Name()+"/irq", handler{b, 1}, &b.ids)
 	bulkMbps := float64(h.BusMbps)
 	if cfg.Audio.Enabled {
 		bulkMbps -= float64(cfg.Audio.FrameBytes*8) / 1000 // isochronous bandwidth is reserved
@@ -444,7 +444,6 @@ func (b *Bus) submitted(t *driver.Thread, th, ui int, e *dma.Event, err error) {
 	t.Drop()
 	for k := got - 1; k >= 0; k-- {
 		t.Emit(dma.Event{Kind: dma.Free, Ctx: e.Ctx, Dev: &b.dev, ID: u.tds[k], Pool: u.pool, Size: u.tdSize})
-		b.ids.Put(u.tds[k])
 	}
 	b.Stats.SubmitFailures++
 	t.Schedule(driver.Action{At: t.Now + dma.Time(b.cfg.RetryNS), Kind: actSubmit, Arg: int32(ui)})
@@ -477,11 +476,9 @@ func (b *Bus) complete(t *driver.Thread, th, ui int) {
 	b.Stats.Completions++
 	if u.kind == bulk {
 		t.Emit(dma.Event{Kind: dma.Unmap, Ctx: dma.HardIRQ, Dir: u.dir, Dev: &b.dev, ID: u.buf, Pool: dma.NoPool, Size: b.cfg.Storage.TransferBytes})
-		b.ids.Put(u.buf)
 	}
 	for k := 0; k < u.n; k++ {
 		t.Emit(dma.Event{Kind: dma.Free, Ctx: dma.HardIRQ, Dev: &b.dev, ID: u.tds[k], Pool: u.pool, Size: u.tdSize})
-		b.ids.Put(u.tds[k])
 	}
 	if u.kind == bulk {
 		think := dma.Time(float64(b.cfg.Storage.ThinkNS) * (0.5 + b.rng.Float64()))
