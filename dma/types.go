@@ -247,6 +247,9 @@ var (
 	ErrBadPool = errors.New("unknown pool")
 	// ErrInvalid: the request breaks the API's rules (bad alignment, size 0).
 	ErrInvalid = errors.New("invalid request")
+	// ErrUnsupported: a model refuses to run on a platform (slab-direct
+	// behind an IOMMU): the cell is reported as refused, with the reason.
+	ErrUnsupported = errors.New("refused")
 	// ErrWouldBlock: the caller may sleep and must, until a wakeup or a
 	// timeout; the allocator says which in Request.Wait. The engine parks
 	// the request in modeled time and retries it.

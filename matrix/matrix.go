@@ -6,6 +6,7 @@
 package matrix
 
 import (
+	"errors"
 	"fmt"
 	"runtime"
 	"sync"
@@ -43,6 +44,9 @@ type Result struct {
 	// Extfrag is the page allocator's fragmentation at the end of the
 	// cell, per order, when the platform reports it.
 	Extfrag *dma.Frag `json:"extfrag,omitempty"`
+	// Refused says why a model refused to run on the platform; such a
+	// cell has no metrics.
+	Refused string `json:"refused,omitempty"`
 	// Err is set when the cell could not run (a source failed, say).
 	Err error `json:"-"`
 }
@@ -107,6 +111,10 @@ func RunCell(c Cell, b Builder, events int64) Result {
 		return res
 	}
 	plat, alloc, err := b.Machine(c)
+	if errors.Is(err, dma.ErrUnsupported) {
+		res.Refused = err.Error()
+		return res
+	}
 	if err != nil {
 		res.Err = err
 		return res

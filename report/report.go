@@ -122,6 +122,7 @@ func WriteJSON(dir, name string, doc *Document) (string, error) {
 type group struct {
 	scenario, allocator, platform string
 	cells                         []map[string]float64
+	refused                       string
 }
 
 // groups gathers cells that differ only by seed, in first-seen order.
@@ -135,6 +136,10 @@ func groups(results []matrix.Result) []*group {
 			g = &group{scenario: r.Scenario, allocator: r.Allocator, platform: r.Platform}
 			index[key] = g
 			out = append(out, g)
+		}
+		if r.Refused != "" {
+			g.refused = r.Refused
+			continue
 		}
 		g.cells = append(g.cells, r.Metrics)
 	}
@@ -166,6 +171,12 @@ func Table(w io.Writer, results []matrix.Result) error {
 	t.Header("scenario", "allocator", "platform", "seeds", "events", "allocs", "fail %", "atomic %",
 		"peak live KiB", "peak rsvd KiB", "frag int", "rsvd/live", "modeled Mops/s", "host ns/op")
 	for _, g := range groups(results) {
+		if len(g.cells) == 0 {
+			if err := t.Append(g.scenario, g.allocator, g.platform, "refused", "", "", "", "", "", "", "", "", "", ""); err != nil {
+				return err
+			}
+			continue
+		}
 		if err := t.Append(g.scenario, g.allocator, g.platform, fmt.Sprint(len(g.cells)),
 			fmt.Sprintf("%.0f", g.mean("events")),
 			fmt.Sprintf("%.0f", g.mean("allocs")),

@@ -70,7 +70,7 @@ func readResults(t *testing.T, path string) resultsFile {
 
 func TestRunWritesResults(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errs := run(t, "run", "-n", "20000", "-s", "2", "--out", dir, "--name", "r")
+	code, out, errs := run(t, "run", "-w", "usb-uhci,usb-ohci,usb-ehci", "-a", "dmapool", "-p", "x86", "-n", "20000", "-s", "2", "--out", dir, "--name", "r")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -127,7 +127,7 @@ func modeled(t *testing.T, path string) []byte {
 func TestSameSeedSameResultsAtAnyParallelism(t *testing.T) {
 	dir := t.TempDir()
 	for _, j := range []string{"1", "2"} {
-		if code, _, errs := run(t, "run", "-n", "30000", "-s", "2", "-j", j, "--out", dir, "--name", "j"+j, "-f", "json"); code != 0 {
+		if code, _, errs := run(t, "run", "-w", "usb-uhci,scsi,netrx,mixed-pressure", "-p", "x86,iommu,sa1111", "-n", "30000", "-s", "2", "-j", j, "--out", dir, "--name", "j"+j, "-f", "json"); code != 0 {
 			t.Fatalf("-j%s: exit %d %s", j, code, errs)
 		}
 	}
@@ -182,7 +182,7 @@ func TestBadInputExits2(t *testing.T) {
 func TestPrecedence(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "c.yaml")
-	os.WriteFile(file, []byte("seeds: 2\nevents: 5000\nworkloads: [usb-ehci]\n"), 0o644)
+	os.WriteFile(file, []byte("seeds: 2\nevents: 5000\nworkloads: [usb-ehci]\nallocators: [dmapool]\nplatforms: [x86]\n"), 0o644)
 	t.Setenv("DMABENCH_SEEDS", "3")
 	t.Setenv("DMABENCH_PLATFORM_X86_RAM_MIB", "512")
 	code, _, errs := run(t, "run", "-c", file, "-n", "4000", "--out", dir, "--name", "p")
