@@ -118,7 +118,7 @@ func New(p *dma.Platform, cfg Config) (*Allocator, error) {
 }
 
 // ErrBehindIOMMU is returned by NewDirect on a platform with an IOMMU.
-var ErrBehindIOMMU = fmt.Errorf("%w: slab-direct hands out kmem_cache memory with its physical address as the DMA address; " +
+var ErrBehindIOMMU = fmt.Errorf("%w: slab-direct hands out kmem_cache memory with its physical address as the DMA address; "+
 	"behind an IOMMU the device sees only mapped bus addresses, so every block would need a mapping", dma.ErrUnsupported)
 
 // NewDirect returns the slab-direct model: kmem_cache memory from the
