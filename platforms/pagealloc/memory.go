@@ -21,12 +21,16 @@ type Pressure struct {
 	StallUS int64 `mapstructure:"reclaim_stall_us" json:"reclaim_stall_us"`
 	// Batch is the pages one direct-reclaim batch frees (SWAP_CLUSTER_MAX).
 	Batch int `mapstructure:"reclaim_batch" json:"reclaim_batch"`
+	// StartFull: with pressure on, the machine has been running: the page
+	// cache already fills free memory down to the low watermark when the
+	// workloads start.
+	StartFull bool `mapstructure:"start_full" json:"start_full"`
 }
 
 // DefaultPressure returns no background pressure, with the kernel's
 // reclaim batch and a 1 ms stall per batch.
 func DefaultPressure() Pressure {
-	return Pressure{FillMiBPerS: 0, ReclaimMiBPerS: 200, StallUS: 1000, Batch: 32}
+	return Pressure{FillMiBPerS: 0, ReclaimMiBPerS: 200, StallUS: 1000, Batch: 32, StartFull: true}
 }
 
 // Validate checks the knobs.
@@ -92,6 +96,15 @@ const pagesPerMiB = float64(1<<20) / float64(dma.PageSize)
 func (m *Memory) Advance(now dma.Time) {
 	if !m.started {
 		m.started, m.last = true, now
+		if m.cfg.StartFull && m.cfg.FillMiBPerS > 0 {
+			for {
+				pfn, ok := m.A.AllocFast(m.all, 0)
+				if !ok {
+					break
+				}
+				m.cache = append(m.cache, pfn)
+			}
+		}
 		return
 	}
 	dt := float64(now-m.last) / 1e9
