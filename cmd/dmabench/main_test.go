@@ -360,3 +360,50 @@ func TestMapFailurePolicy(t *testing.T) {
 		t.Fatalf("error policy: crashed %v events %v map failures %v", errp["crashed"], errp["events"], errp["map_failures"])
 	}
 }
+
+// TestPressureShowsWhereItShould pins the platform behaviours under the
+// mixed scenarios: background pressure makes atomic callers dip into the
+// reserves on every platform; only the SA-1111, whose bounce buffers come
+// from a little DMA-able memory with GFP_ATOMIC, fails.
+func TestPressureShowsWhereItShould(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1M-event cells")
+	}
+	b := builder{defaultConfig(t)}
+	get := func(sc, plat string) map[string]float64 {
+		r := matrix.RunCell(matrix.Cell{Scenario: sc, Allocator: "dmapool", Platform: plat, Seed: 1}, b, 1_000_000)
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		return r.Metrics
+	}
+	for _, plat := range []string{"x86", "iommu", "sa1111"} {
+		calm, loaded := get("mixed", plat), get("mixed-pressure", plat)
+		if loaded["atomic_reserve_dips"] <= calm["atomic_reserve_dips"] {
+			t.Errorf("%s: %v atomic reserve dips under pressure, %v without", plat, loaded["atomic_reserve_dips"], calm["atomic_reserve_dips"])
+		}
+		failed := loaded["atomic_failures"] + loaded["rx_drops"]
+		if plat == "sa1111" && failed == 0 {
+			t.Errorf("sa1111 under pressure: no atomic failures or rx drops")
+		}
+		if plat != "sa1111" && failed != 0 {
+			t.Errorf("%s under pressure: %v atomic failures, %v rx drops", plat, loaded["atomic_failures"], loaded["rx_drops"])
+		}
+	}
+}
+
+func TestLazyBeatsStrict(t *testing.T) {
+	b := builder{defaultConfig(t)}
+	ops := map[string]float64{}
+	for _, plat := range []string{"iommu", "iommu-lazy"} {
+		r := matrix.RunCell(matrix.Cell{Scenario: "usb-ehci", Allocator: "dmapool", Platform: plat, Seed: 1}, b, 200_000)
+		ops[plat] = r.Metrics["modeled_ops_per_sec"]
+		if plat == "iommu" && r.Metrics["iotlb_flushes"] < r.Metrics["unmaps"] {
+			t.Fatalf("strict: %v flushes for %v unmaps", r.Metrics["iotlb_flushes"], r.Metrics["unmaps"])
+		}
+	}
+	if ops["iommu-lazy"] <= ops["iommu"] {
+		t.Fatalf("lazy %v ops/s, strict %v", ops["iommu-lazy"], ops["iommu"])
+	}
+	t.Logf("lazy/strict modeled throughput: %.2f", ops["iommu-lazy"]/ops["iommu"])
+}

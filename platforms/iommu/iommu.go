@@ -49,7 +49,7 @@ type Config struct {
 // DefaultConfig returns the defaults documented in config.yaml.
 func DefaultConfig() Config {
 	return Config{
-		RAMMiB: 1024, ApertureMiB: 4096, Mode: "strict", FlushQueue: 256, FlushMS: 10, RCache: true,
+		RAMMiB: 256, ApertureMiB: 4096, Mode: "strict", FlushQueue: 256, FlushMS: 10, RCache: true,
 		MapNS: 100, MapPageNS: 20, UnmapNS: 100, InvNS: 500, FlushNS: 2000, IOVANS: 30,
 		PageAllocNS: 200, PageAllocOrderNS: 100, PageFreeNS: 100, CacheLine: 64,
 	}
