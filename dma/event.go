@@ -78,6 +78,11 @@ type Event struct {
 	Name string
 	// Segs holds segment lengths of a scatterlist (map_sg).
 	Segs []int64
+	// Line is the event's line in a trace file (0 for synthetic events).
+	Line int64
+	// Kernel is what the traced kernel allocated for this request
+	// (kmalloc's bytes_alloc), when the trace says; 0 otherwise.
+	Kernel int64
 }
 
 func (e *Event) String() string {

@@ -48,6 +48,9 @@ func (m Misuse) String() string { return misuseNames[m] }
 type Outcome struct {
 	Event  *dma.Event
 	Source int
+	// Workload is the index of the workload (its id space) the source
+	// belongs to: threads of one workload share it.
+	Workload int
 	// Err is nil on success, else the allocator's or platform's error.
 	Err error
 	// Misuse is set when the event broke the API's rules; the event was
@@ -58,6 +61,8 @@ type Outcome struct {
 	// Bytes is the requested size an alloc or map made live, or that a
 	// free or unmap released.
 	Bytes int64
+	// Block is what an alloc or map returned.
+	Block dma.Block
 	// Meter is the platform meter after the event.
 	Meter *dma.Meter
 	// Wait is how long a sleeping caller was parked before this attempt
@@ -88,6 +93,7 @@ const (
 type object struct {
 	blk  dma.Block
 	size int64
+	line int64 // trace line that made it live
 	st   state
 	dir  dma.Dir
 	sg   int32 // scatterlist slot, for stSG
@@ -126,6 +132,7 @@ func (sp *space) sgSlot(n int) int32 {
 
 type source struct {
 	src  dma.Source
+	ws   int // workload index
 	fb   dma.Feedback
 	head dma.Event
 	done bool
@@ -180,19 +187,55 @@ func New(plat *dma.Platform, alloc dma.Allocator, rec Recorder, srcs ...dma.Sour
 	e := &Engine{alloc: alloc, plat: plat, rec: rec, BatchSize: 1 << 14, StallAfter: 60 * dma.Second}
 	e.sgm, _ = plat.Mapper.(dma.SGMapper)
 	e.destroy, _ = alloc.(dma.PoolDestroyer)
-	for _, s := range srcs {
+	for wi, s := range srcs {
 		sp := &space{}
 		threads := []dma.Source{s}
 		if t, ok := s.(dma.Threads); ok {
 			threads = t.Threads()
 		}
 		for _, th := range threads {
-			st := source{src: th, sp: sp}
+			st := source{src: th, sp: sp, ws: wi}
 			st.fb, _ = th.(dma.Feedback)
 			e.srcs = append(e.srcs, st)
 		}
 	}
 	return e
+}
+
+// Leak is an object still live when every source had ended.
+type Leak struct {
+	Workload int    `json:"workload"`
+	ID       dma.ID `json:"id"`
+	Line     int64  `json:"line,omitempty"` // trace line of its allocation or map
+}
+
+// Leaks lists up to max objects still live, in workload and id order.
+func (e *Engine) Leaks(max int) []Leak {
+	var out []Leak
+	seen := map[*space]bool{}
+	for i := range e.srcs {
+		sp := e.srcs[i].sp
+		if seen[sp] {
+			continue
+		}
+		seen[sp] = true
+		for id, o := range sp.objs {
+			if (o.st == stAlloc || o.st == stMap || o.st == stSG) && len(out) < max {
+				out = append(out, Leak{Workload: e.srcs[i].ws, ID: dma.ID(id), Line: o.line})
+			}
+		}
+	}
+	return out
+}
+
+// Ended reports whether every source has ended.
+func (e *Engine) Ended() bool {
+	for i := range e.srcs {
+		if !e.srcs[i].done {
+			return false
+		}
+	}
+	return true
 }
 
 // Result summarises a replay.
@@ -390,7 +433,7 @@ func (e *Engine) serve(si int, s *source) bool {
 	m.Cost = 0
 	m.Now = ev.At
 	o := &e.out
-	*o = Outcome{Event: ev, Source: si, Meter: m}
+	*o = Outcome{Event: ev, Source: si, Workload: s.ws, Meter: m}
 	switch ev.Kind {
 	case dma.PoolCreate:
 		s.sp.pools = grow(s.sp.pools, ev.ID)
@@ -441,8 +484,9 @@ func (e *Engine) serve(si int, s *source) bool {
 		}
 		o.Err = err
 		if err == nil {
-			*obj = object{blk: blk, size: ev.Size, st: stAlloc}
+			*obj = object{blk: blk, size: ev.Size, st: stAlloc, line: ev.Line}
 			o.Bytes = ev.Size
+			o.Block = blk
 		}
 	case dma.Free:
 		obj, mis := e.lookup(s, ev.ID, stAlloc)
@@ -465,7 +509,7 @@ func (e *Engine) serve(si int, s *source) bool {
 			e.crashed, e.crashedAt = true, ev.At
 		}
 		if err == nil {
-			*obj = object{blk: blk, size: ev.Size, st: stMap, dir: ev.Dir}
+			*obj = object{blk: blk, size: ev.Size, st: stMap, dir: ev.Dir, line: ev.Line}
 			o.Bytes = ev.Size
 		}
 	case dma.Unmap:
@@ -506,7 +550,7 @@ func (e *Engine) serve(si int, s *source) bool {
 		for _, n := range ev.Segs {
 			total += n
 		}
-		*obj = object{size: total, st: stSG, dir: ev.Dir, sg: slot, blk: dma.Block{Size: int64(len(ev.Segs))}}
+		*obj = object{size: total, st: stSG, dir: ev.Dir, sg: slot, blk: dma.Block{Size: int64(len(ev.Segs))}, line: ev.Line}
 		o.Bytes = total
 	case dma.UnmapSG:
 		obj, mis := e.lookup(s, ev.ID, stSG)

@@ -44,6 +44,11 @@ type Result struct {
 	// Extfrag is the page allocator's fragmentation at the end of the
 	// cell, per order, when the platform reports it.
 	Extfrag *dma.Frag `json:"extfrag,omitempty"`
+	// Misuse lists the first events that broke the DMA API's rules, with
+	// their trace lines; Leaks the objects still live when a finite
+	// workload (a trace) ended.
+	Misuse []metrics.MisuseEntry `json:"misuse,omitempty"`
+	Leaks  []engine.Leak         `json:"leaks,omitempty"`
 	// Refused says why a model refused to run on the platform; such a
 	// cell has no metrics.
 	Refused string `json:"refused,omitempty"`
@@ -170,6 +175,13 @@ func RunCell(c Cell, b Builder, events int64) Result {
 		rp.Report(func(k string, v float64) { res.Metrics[k] = v })
 	}
 	res.Metrics["live_at_end"] = float64(live)
+	res.Metrics["leaks"] = 0
+	if real.Ended() {
+		// A workload that ended by itself left these objects behind.
+		res.Metrics["leaks"] = float64(live)
+		res.Leaks = real.Leaks(100)
+	}
+	res.Misuse = rec.MisuseList
 	rec.Platform(res.Metrics)
 	for _, s := range srcs {
 		if rp, ok := s.(dma.Reporter); ok {

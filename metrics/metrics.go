@@ -54,9 +54,26 @@ type Recorder struct {
 	// Waits holds the sleep of each request that slept, by kind.
 	Waits  [dma.NumWaitKinds]Hist
 	Stalls int64
+	// KernelCompared and KernelDiffers: allocations whose trace records
+	// what the kernel allocated, and those where the model's block size
+	// differs from it.
+	KernelCompared, KernelDiffers int64
+	// MisuseList holds the first misuse events, with their trace lines.
+	MisuseList []MisuseEntry
 
 	meter *dma.Meter
 }
+
+// MisuseEntry is one misuse event, as DMA-API debugging would print it.
+type MisuseEntry struct {
+	Line int64  `json:"line,omitempty"`
+	Kind string `json:"kind"`
+	ID   dma.ID `json:"id"`
+	What string `json:"event"`
+}
+
+// MaxMisuseList bounds the misuse events kept for the results.
+const MaxMisuseList = 100
 
 var _ engine.Recorder = (*Recorder)(nil)
 
@@ -67,7 +84,16 @@ func (r *Recorder) Record(o *engine.Outcome) {
 	r.ByKind[ev.Kind]++
 	if o.Misuse != engine.MisuseNone {
 		r.Misuse[o.Misuse]++
+		if len(r.MisuseList) < MaxMisuseList {
+			r.MisuseList = append(r.MisuseList, MisuseEntry{Line: ev.Line, Kind: o.Misuse.String(), ID: ev.ID, What: ev.Kind.String()})
+		}
 		return
+	}
+	if ev.Kernel > 0 && ev.Kind == dma.Alloc {
+		r.KernelCompared++
+		if o.Err == nil && o.Block.Size != ev.Kernel {
+			r.KernelDiffers++
+		}
 	}
 	switch ev.Kind {
 	case dma.Alloc:

@@ -43,11 +43,13 @@ type Host struct {
 
 // Document is the results file.
 type Document struct {
-	Schema string          `json:"schema"`
-	Tool   Tool            `json:"tool"`
-	Host   Host            `json:"host"`
-	Config any             `json:"config"`
-	Cells  []matrix.Result `json:"cells"`
+	Schema string `json:"schema"`
+	Tool   Tool   `json:"tool"`
+	Host   Host   `json:"host"`
+	Config any    `json:"config"`
+	// Traces names each replayed trace file with its checksum.
+	Traces map[string]string `json:"traces,omitempty"`
+	Cells  []matrix.Result   `json:"cells"`
 }
 
 // NewDocument wraps results with the config that produced them and the

@@ -81,8 +81,20 @@ type Scenario struct {
 
 // Validate checks the run and every model's knobs.
 func (c *Config) Validate() error {
-	if err := checkNames("workload", c.Workloads, append(workloadNames(), scenarioNames(c)...)); err != nil {
-		return err
+	var named []string
+	for _, w := range c.Workloads {
+		if path, ok := strings.CutPrefix(w, tracePrefix); ok {
+			if _, err := os.Stat(path); err != nil {
+				return usagef("workload %s: %v", w, err)
+			}
+			continue
+		}
+		named = append(named, w)
+	}
+	if len(named) > 0 || len(c.Workloads) == 0 {
+		if err := checkNames("workload", named, append(workloadNames(), scenarioNames(c)...)); err != nil {
+			return err
+		}
 	}
 	for _, name := range scenarioNames(c) {
 		sc := c.Scenario[name]

@@ -48,11 +48,12 @@ func TestList(t *testing.T) {
 }
 
 type resultsFile struct {
-	Schema string          `json:"schema"`
-	Tool   map[string]any  `json:"tool"`
-	Host   map[string]any  `json:"host"`
-	Config map[string]any  `json:"config"`
-	Cells  []matrix.Result `json:"cells"`
+	Traces map[string]string `json:"traces"`
+	Schema string            `json:"schema"`
+	Tool   map[string]any    `json:"tool"`
+	Host   map[string]any    `json:"host"`
+	Config map[string]any    `json:"config"`
+	Cells  []matrix.Result   `json:"cells"`
 }
 
 func readResults(t *testing.T, path string) resultsFile {

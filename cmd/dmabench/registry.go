@@ -264,6 +264,13 @@ func (b builder) workloadOf(scenario string) *workloadEntry {
 }
 
 func (b builder) Sources(c matrix.Cell) ([]dma.Source, error) {
+	if path, ok := strings.CutPrefix(c.Scenario, tracePrefix); ok {
+		src, err := openTrace(path)
+		if err != nil {
+			return nil, err
+		}
+		return []dma.Source{src}, nil
+	}
 	if sc, ok := b.cfg.Scenario[c.Scenario]; ok {
 		cfg := *b.cfg
 		if sc.RxBuffers != "" {

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"time"
 
@@ -76,7 +77,7 @@ func runMatrix(cfg *Config, stdout, stderr io.Writer) error {
 	results := matrix.Run(cs, builder{cfg}, matrix.Options{Events: cfg.Events, Jobs: cfg.Jobs})
 	for _, r := range results {
 		if r.Err != nil {
-			return fmt.Errorf("cell %s: %w", r.Cell, r.Err)
+			return traceErr(fmt.Errorf("cell %s: %w", r.Cell, r.Err))
 		}
 	}
 	name := cfg.Name
@@ -84,6 +85,18 @@ func runMatrix(cfg *Config, stdout, stderr io.Writer) error {
 		name = start.UTC().Format("20060102T150405Z")
 	}
 	doc := report.NewDocument(cfg, results)
+	for _, w := range cfg.Workloads {
+		if path, ok := strings.CutPrefix(w, tracePrefix); ok {
+			sum, err := fileSHA256(path)
+			if err != nil {
+				return err
+			}
+			if doc.Traces == nil {
+				doc.Traces = map[string]string{}
+			}
+			doc.Traces[path] = "sha256:" + sum
+		}
+	}
 	path, err := report.WriteJSON(cfg.Out, name, doc)
 	if err != nil {
 		return err

@@ -1,0 +1,199 @@
+package main
+
+import (
+	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dmabench/dmabench"
+	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/engine"
+	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/workloads/trace"
+)
+
+// tracePrefix names a trace as a workload: trace:FILE.
+const tracePrefix = "trace:"
+
+// traceSource reads a trace file and closes it at the end.
+type traceSource struct {
+	*trace.Reader
+	f *os.File
+}
+
+func (t *traceSource) Next(e *dma.Event) error {
+	err := t.Reader.Next(e)
+	if err != nil && t.f != nil {
+		t.f.Close()
+		t.f = nil
+	}
+	return err
+}
+
+func openTrace(path string) (dma.Source, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	r, err := trace.NewReader(path, f)
+	if err != nil {
+		f.Close()
+		return nil, usageError{err}
+	}
+	return &traceSource{Reader: r, f: f}, nil
+}
+
+// fileSHA256 returns the hex SHA-256 of a file.
+func fileSHA256(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", usageError{err}
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// atomicFile writes path through a temporary file renamed on success.
+func atomicFile(path string, write func(io.Writer) error) error {
+	dir := filepath.Dir(path)
+	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	var w io.Writer = tmp
+	var zw *gzip.Writer
+	if strings.HasSuffix(path, ".gz") {
+		zw = gzip.NewWriter(tmp)
+		w = zw
+	}
+	err = write(w)
+	if err == nil && zw != nil {
+		err = zw.Close()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
+
+// tapeRecorder writes every served event into a trace.
+type tapeRecorder struct{ r *trace.Recorder }
+
+func (t tapeRecorder) Record(o *engine.Outcome) {
+	if o.Misuse != engine.MisuseNone {
+		return
+	}
+	k := o.Event.Kind
+	failed := o.Err != nil && (k == dma.Alloc || k == dma.Map || k == dma.MapSG)
+	t.r.Record(o.Workload, o.Source, o.Event, failed)
+}
+
+func newRecordCmd(stdout io.Writer) *cobra.Command {
+	var workload, platform, allocator, out, configFile string
+	var events int64
+	var seed uint64
+	cmd := &cobra.Command{
+		Use:   "record -w WORKLOAD -o FILE",
+		Short: "Write the event stream of a synthetic workload or scenario as a trace",
+		Long: `record runs a workload (or scenario) on a platform and allocator and writes
+every event it served, in order, as a dmabench trace (gzip when FILE ends
+in .gz). Replaying the trace on the same platform and allocator gives the
+same modeled metrics as running the workload.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(configFile, nil)
+			if err != nil {
+				return err
+			}
+			cfg.Workloads, cfg.Allocators, cfg.Platforms = []string{workload}, []string{allocator}, []string{platform}
+			if err := cfg.Validate(); err != nil {
+				return err
+			}
+			if out == "" {
+				return usagef("record: -o FILE is required")
+			}
+			if events < 1 {
+				return usagef("record: -n %d: want at least 1 event", events)
+			}
+			b := builder{cfg}
+			c := matrix.Cell{Scenario: workload, Allocator: allocator, Platform: platform, Seed: seed}
+			srcs, err := b.Sources(c)
+			if err != nil {
+				return err
+			}
+			plat, alloc, err := b.Machine(c)
+			if err != nil {
+				return err
+			}
+			var written int64
+			err = atomicFile(out, func(w io.Writer) error {
+				tw := trace.NewWriter(w)
+				tw.Comment(fmt.Sprintf("recorded by dmabench %s: workload %s, platform %s, allocator %s, seed %d", dmabench.Version, workload, platform, allocator, seed))
+				rec := trace.NewRecorder(tw)
+				if _, err := engine.New(plat, alloc, tapeRecorder{rec}, srcs...).Run(events); err != nil {
+					return err
+				}
+				written = rec.Written
+				return tw.Flush()
+			})
+			if err != nil {
+				return traceErr(err)
+			}
+			fmt.Fprintf(stdout, "%s: %d events of %s (platform %s, allocator %s, seed %d)\n", out, written, workload, platform, allocator, seed)
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringVarP(&configFile, "config", "c", "", "config file (YAML) overriding the embedded config.yaml")
+	f.StringVarP(&workload, "workload", "w", "", "workload or scenario to record")
+	f.StringVarP(&platform, "platform", "p", "x86", "platform to run it on")
+	f.StringVarP(&allocator, "allocator", "a", "dmapool", "allocator to run it against")
+	f.Int64VarP(&events, "events", "n", 10000, "events to record")
+	f.Uint64VarP(&seed, "seed", "s", 1, "seed")
+	f.StringVarP(&out, "output", "o", "", "trace file to write (.gz: compressed)")
+	return cmd
+}
+
+func newReplayCmd(stdout, stderr io.Writer) *cobra.Command {
+	run := newRunCmd(stdout, stderr)
+	cmd := &cobra.Command{
+		Use:   "replay FILE",
+		Short: "Replay a trace against allocators and platforms (as run -w trace:FILE)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := cmd.Flags().Set("workload", tracePrefix+args[0]); err != nil {
+				return err
+			}
+			return run.RunE(cmd, nil)
+		},
+	}
+	cmd.Flags().AddFlagSet(run.Flags())
+	return cmd
+}
+
+// traceErr marks malformed trace input as a usage error (exit 2).
+func traceErr(err error) error {
+	var te *trace.Error
+	if errors.As(err, &te) {
+		return usageError{err}
+	}
+	return err
+}

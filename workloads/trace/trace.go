@@ -1,0 +1,615 @@
+// Package trace reads and writes dmabench's trace format: a versioned,
+// line-oriented text file of events (see traces/README.md), gzip
+// compressed or not. A Reader is a workload source: it streams, keeping
+// only the devices and the set of live ids, so memory grows with live
+// objects, not with trace length. A Writer turns any event stream into a
+// trace.
+package trace
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+
+	"github.com/dmabench/dmabench/dma"
+)
+
+// Header is the first line of every trace.
+const Header = "dmabench-trace 1"
+
+// MaxID bounds ids: they index dense tables, so a trace must reuse them.
+const MaxID = 1 << 26
+
+// MaxSize bounds sizes a trace may ask for (1 GiB).
+const MaxSize = 1 << 30
+
+// Error is a problem in a trace, with where it is.
+type Error struct {
+	File  string
+	Line  int64
+	Field string
+	Msg   string
+}
+
+func (e *Error) Error() string {
+	if e.Field != "" {
+		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+}
+
+var kinds = map[string]dma.Kind{
+	"pool_create": dma.PoolCreate, "pool_destroy": dma.PoolDestroy, "alloc": dma.Alloc, "free": dma.Free,
+	"map": dma.Map, "unmap": dma.Unmap, "map_sg": dma.MapSG, "unmap_sg": dma.UnmapSG, "sync": dma.Sync,
+}
+
+var dirs = map[string]dma.Dir{"bidirectional": dma.Bidirectional, "to_device": dma.ToDevice, "from_device": dma.FromDevice, "none": dma.NoDir}
+
+// Reader reads a trace. It implements dma.Source; Next returns an *Error
+// for malformed input and io.EOF at the end.
+type Reader struct {
+	name    string
+	br      *bufio.Reader
+	line    int64
+	devs    []*dma.Device
+	live    []uint64 // bitset of live object ids
+	pools   []uint64 // bitset of live pool ids
+	last    dma.Time
+	segs    []int64
+	gflags  map[string]dma.GFP
+	started bool
+	// Bytes counts the bytes read.
+	Bytes int64
+}
+
+var _ dma.Source = (*Reader)(nil)
+
+// NewReader reads a trace named name (for messages) from r, which may be
+// gzip-compressed.
+func NewReader(name string, r io.Reader) (*Reader, error) {
+	br := bufio.NewReaderSize(r, 1<<16)
+	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
+		zr, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, &Error{File: name, Line: 1, Msg: "bad gzip: " + err.Error()}
+		}
+		br = bufio.NewReaderSize(zr, 1<<16)
+	}
+	return &Reader{name: name, br: br, gflags: map[string]dma.GFP{}}, nil
+}
+
+func (r *Reader) errf(field, format string, args ...any) error {
+	return &Error{File: r.name, Line: r.line, Field: field, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (r *Reader) readLine() ([]byte, error) {
+	b, err := r.br.ReadSlice('\n')
+	if err == bufio.ErrBufferFull {
+		return nil, r.errf("", "line longer than 64 KiB")
+	}
+	if err != nil && err != io.EOF {
+		return nil, &Error{File: r.name, Line: r.line + 1, Msg: "read: " + err.Error()}
+	}
+	if len(b) == 0 && err == io.EOF {
+		return nil, io.EOF
+	}
+	r.line++
+	r.Bytes += int64(len(b))
+	if n := len(b); n > 0 && b[n-1] == '\n' {
+		b = b[:n-1]
+		if n > 1 && b[n-2] == '\r' {
+			b = b[:n-2]
+		}
+	}
+	return b, nil
+}
+
+// Next implements dma.Source.
+func (r *Reader) Next(e *dma.Event) error {
+	if !r.started {
+		b, err := r.readLine()
+		if err == io.EOF {
+			return &Error{File: r.name, Line: 1, Msg: "empty trace: want the header " + strconv.Quote(Header)}
+		}
+		if err != nil {
+			return err
+		}
+		if string(b) != Header {
+			return r.errf("header", "want %q, got %.40q", Header, b)
+		}
+		r.started = true
+	}
+	for {
+		b, err := r.readLine()
+		if err != nil {
+			return err
+		}
+		if len(b) == 0 || b[0] == '#' {
+			continue
+		}
+		if bytes.HasPrefix(b, []byte("dev ")) {
+			if err := r.device(b); err != nil {
+				return err
+			}
+			continue
+		}
+		return r.event(b, e)
+	}
+}
+
+// fields splits on single spaces without allocating.
+func next(b []byte) (tok, rest []byte) {
+	for len(b) > 0 && b[0] == ' ' {
+		b = b[1:]
+	}
+	i := bytes.IndexByte(b, ' ')
+	if i < 0 {
+		return b, nil
+	}
+	return b[:i], b[i+1:]
+}
+
+func (r *Reader) num(field string, v []byte, limit int64) (int64, error) {
+	var n int64
+	if len(v) == 0 {
+		return 0, r.errf(field, "empty value")
+	}
+	for _, c := range v {
+		if c < '0' || c > '9' {
+			return 0, r.errf(field, "%q is not a non-negative integer", v)
+		}
+		n = n*10 + int64(c-'0')
+		if n > limit {
+			return 0, r.errf(field, "%s exceeds %d", v, limit)
+		}
+	}
+	return n, nil
+}
+
+func (r *Reader) device(b []byte) error {
+	_, b = next(b)
+	idTok, b := next(b)
+	id, err := r.num("dev", idTok, 1<<16)
+	if err != nil {
+		return err
+	}
+	name, b := next(b)
+	if len(name) == 0 {
+		return r.errf("dev", "no name")
+	}
+	d := &dma.Device{Name: string(name)}
+	for len(b) > 0 {
+		var kv []byte
+		kv, b = next(b)
+		k, v, ok := bytes.Cut(kv, []byte("="))
+		if !ok {
+			return r.errf("dev", "%q is not key=value", kv)
+		}
+		m, err := strconv.ParseUint(string(v), 0, 64)
+		if err != nil {
+			return r.errf(string(k), "%q is not a mask", v)
+		}
+		switch string(k) {
+		case "mask":
+			d.Mask = m
+		case "cmask":
+			d.CoherentMask = m
+		default:
+			return r.errf(string(k), "unknown device field")
+		}
+	}
+	if d.Mask == 0 {
+		return r.errf("mask", "device %d has no DMA mask", id)
+	}
+	for int64(len(r.devs)) <= id {
+		r.devs = append(r.devs, nil)
+	}
+	if r.devs[id] != nil {
+		return r.errf("dev", "device %d declared twice", id)
+	}
+	r.devs[id] = d
+	return nil
+}
+
+func bit(set []uint64, id int64) bool {
+	w := id >> 6
+	return w < int64(len(set)) && set[w]&(1<<(id&63)) != 0
+}
+
+func setBit(set *[]uint64, id int64, on bool) {
+	w := id >> 6
+	for int64(len(*set)) <= w {
+		*set = append(*set, 0)
+	}
+	if on {
+		(*set)[w] |= 1 << (id & 63)
+	} else {
+		(*set)[w] &^= 1 << (id & 63)
+	}
+}
+
+// event parses "<t> <thread> <ctx> <kind> key=value...".
+func (r *Reader) event(b []byte, e *dma.Event) error {
+	*e = dma.Event{Pool: dma.NoPool, Line: r.line}
+	tTok, b := next(b)
+	t, err := r.num("time", tTok, 1<<62)
+	if err != nil {
+		return err
+	}
+	if dma.Time(t) < r.last {
+		return r.errf("time", "%d goes back in time (previous %d)", t, r.last)
+	}
+	r.last, e.At = dma.Time(t), dma.Time(t)
+	thTok, b := next(b)
+	if _, err := r.num("thread", thTok, 1<<16); err != nil {
+		return err
+	}
+	ctxTok, b := next(b)
+	switch string(ctxTok) {
+	case "process":
+		e.Ctx = dma.Process
+	case "softirq":
+		e.Ctx = dma.SoftIRQ
+	case "hardirq":
+		e.Ctx = dma.HardIRQ
+	default:
+		return r.errf("context", "%q is not process, softirq or hardirq", ctxTok)
+	}
+	kindTok, b := next(b)
+	k, ok := kinds[string(kindTok)]
+	if !ok {
+		return r.errf("kind", "unknown event %.30q", kindTok)
+	}
+	e.Kind = k
+	have := uint32(0)
+	const (
+		fID = 1 << iota
+		fDev
+		fSize
+		fPool
+	)
+	r.segs = r.segs[:0]
+	for len(b) > 0 {
+		var kv []byte
+		kv, b = next(b)
+		if len(kv) == 0 {
+			continue
+		}
+		key, v, ok := bytes.Cut(kv, []byte("="))
+		if !ok {
+			return r.errf("", "%.40q is not key=value", kv)
+		}
+		switch string(key) {
+		case "id":
+			n, err := r.num("id", v, MaxID-1)
+			if err != nil {
+				return err
+			}
+			e.ID = dma.ID(n)
+			have |= fID
+		case "pool":
+			if string(v) == "-" {
+				e.Pool = dma.NoPool
+			} else {
+				n, err := r.num("pool", v, MaxID-1)
+				if err != nil {
+					return err
+				}
+				e.Pool = dma.ID(n)
+			}
+			have |= fPool
+		case "dev":
+			n, err := r.num("dev", v, 1<<16)
+			if err != nil {
+				return err
+			}
+			if n >= int64(len(r.devs)) || r.devs[n] == nil {
+				return r.errf("dev", "device %d not declared", n)
+			}
+			e.Dev = r.devs[n]
+			have |= fDev
+		case "size":
+			n, err := r.num("size", v, MaxSize)
+			if err != nil {
+				return err
+			}
+			e.Size = n
+			have |= fSize
+		case "align", "boundary":
+			n, err := r.num(string(key), v, MaxSize)
+			if err != nil {
+				return err
+			}
+			if n&(n-1) != 0 {
+				return r.errf(string(key), "%d is not a power of two", n)
+			}
+			if key[0] == 'a' {
+				e.Align = n
+			} else {
+				e.Boundary = n
+			}
+		case "kernel":
+			n, err := r.num("kernel", v, MaxSize)
+			if err != nil {
+				return err
+			}
+			e.Kernel = n
+		case "gfp":
+			g, ok := r.gflags[string(v)]
+			if !ok {
+				var err error
+				if g, err = dma.ParseGFP(string(v)); err != nil {
+					return r.errf("gfp", "%v", err)
+				}
+				r.gflags[string(v)] = g
+			}
+			e.GFP = g
+		case "dir":
+			d, ok := dirs[string(v)]
+			if !ok {
+				return r.errf("dir", "%q is not bidirectional, to_device, from_device or none", v)
+			}
+			e.Dir = d
+		case "name":
+			e.Name = string(v)
+		case "segs":
+			for len(v) > 0 {
+				i := bytes.IndexByte(v, ',')
+				tok := v
+				if i >= 0 {
+					tok, v = v[:i], v[i+1:]
+				} else {
+					v = nil
+				}
+				n, err := r.num("segs", tok, MaxSize)
+				if err != nil {
+					return err
+				}
+				if n == 0 {
+					return r.errf("segs", "empty segment")
+				}
+				if len(r.segs) == 4096 {
+					return r.errf("segs", "more than 4096 segments")
+				}
+				r.segs = append(r.segs, n)
+			}
+			e.Segs = r.segs
+		default:
+			return r.errf(string(key), "unknown field")
+		}
+	}
+	need := func(mask uint32, what string) error {
+		if have&mask != mask {
+			return r.errf(what, "missing for %s", kindTok)
+		}
+		return nil
+	}
+	if err := need(fID, "id"); err != nil {
+		return err
+	}
+	id := int64(e.ID)
+	switch k {
+	case dma.PoolCreate:
+		if err := need(fDev|fSize, "dev and size"); err != nil {
+			return err
+		}
+		if e.Size == 0 {
+			return r.errf("size", "pool of 0-byte blocks")
+		}
+		if bit(r.pools, id) {
+			return r.errf("id", "pool %d created while it exists", id)
+		}
+		setBit(&r.pools, id, true)
+	case dma.PoolDestroy:
+		setBit(&r.pools, id, false)
+	case dma.Alloc, dma.Map, dma.MapSG:
+		if err := need(fDev, "dev"); err != nil {
+			return err
+		}
+		if k != dma.MapSG {
+			if err := need(fSize, "size"); err != nil {
+				return err
+			}
+			if e.Size == 0 {
+				return r.errf("size", "0-byte %s", kindTok)
+			}
+		} else if len(e.Segs) == 0 {
+			return r.errf("segs", "missing for map_sg")
+		}
+		if k == dma.Alloc && e.Pool != dma.NoPool && !bit(r.pools, int64(e.Pool)) {
+			return r.errf("pool", "pool %d does not exist", e.Pool)
+		}
+		if bit(r.live, id) {
+			return r.errf("id", "id %d reused while live (allocated and not yet freed)", id)
+		}
+		setBit(&r.live, id, true)
+	case dma.Free, dma.Unmap, dma.UnmapSG:
+		// Frees of ids that are not live are misuse, found by the engine
+		// and reported with this line; they are not malformed input.
+		setBit(&r.live, id, false)
+	}
+	return nil
+}
+
+// Writer writes events as a trace. It is not safe for concurrent use.
+type Writer struct {
+	w    *bufio.Writer
+	devs map[*dma.Device]int
+	buf  []byte
+	err  error
+}
+
+// NewWriter writes the header to w and returns a Writer.
+func NewWriter(w io.Writer) *Writer {
+	tw := &Writer{w: bufio.NewWriterSize(w, 1<<16), devs: map[*dma.Device]int{}}
+	tw.w.WriteString(Header + "\n")
+	return tw
+}
+
+var ctxNames = [...]string{"process", "softirq", "hardirq"}
+
+// Write appends one event, declaring its device first if new. thread
+// numbers the driver thread it came from.
+func (tw *Writer) Write(thread int, e *dma.Event) {
+	if tw.err != nil {
+		return
+	}
+	dev := -1
+	if e.Dev != nil {
+		var ok bool
+		if dev, ok = tw.devs[e.Dev]; !ok {
+			dev = len(tw.devs)
+			tw.devs[e.Dev] = dev
+			fmt.Fprintf(tw.w, "dev %d %s mask=%#x", dev, e.Dev.Name, e.Dev.Mask)
+			if e.Dev.CoherentMask != 0 {
+				fmt.Fprintf(tw.w, " cmask=%#x", e.Dev.CoherentMask)
+			}
+			tw.w.WriteByte('\n')
+		}
+	}
+	b := tw.buf[:0]
+	b = strconv.AppendInt(b, int64(e.At), 10)
+	b = append(b, ' ')
+	b = strconv.AppendInt(b, int64(thread), 10)
+	b = append(b, ' ')
+	b = append(b, ctxNames[e.Ctx]...)
+	b = append(b, ' ')
+	b = append(b, e.Kind.String()...)
+	b = append(b, " id="...)
+	b = strconv.AppendInt(b, int64(e.ID), 10)
+	switch e.Kind {
+	case dma.PoolCreate:
+		b = fmt.Appendf(b, " dev=%d size=%d align=%d boundary=%d name=%s", dev, e.Size, max(e.Align, 0), max(e.Boundary, 0), e.Name)
+	case dma.Alloc:
+		if e.Pool == dma.NoPool {
+			b = append(b, " pool=-"...)
+		} else {
+			b = fmt.Appendf(b, " pool=%d", e.Pool)
+		}
+		b = fmt.Appendf(b, " dev=%d size=%d gfp=%s", dev, e.Size, e.GFP)
+		if e.Align > 1 {
+			b = fmt.Appendf(b, " align=%d", e.Align)
+		}
+		if e.Kernel > 0 {
+			b = fmt.Appendf(b, " kernel=%d", e.Kernel)
+		}
+	case dma.Map:
+		b = fmt.Appendf(b, " dev=%d size=%d dir=%s gfp=%s", dev, e.Size, e.Dir, e.GFP)
+	case dma.Unmap:
+		b = fmt.Appendf(b, " size=%d dir=%s", e.Size, e.Dir)
+	case dma.MapSG, dma.UnmapSG:
+		if e.Kind == dma.MapSG {
+			b = fmt.Appendf(b, " dev=%d gfp=%s", dev, e.GFP)
+		}
+		b = fmt.Appendf(b, " dir=%s segs=", e.Dir)
+		for i, n := range e.Segs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = strconv.AppendInt(b, n, 10)
+		}
+	case dma.Sync:
+		b = fmt.Appendf(b, " dir=%s", e.Dir)
+	}
+	b = append(b, '\n')
+	_, tw.err = tw.w.Write(b)
+	tw.buf = b
+}
+
+// Comment writes a comment line.
+func (tw *Writer) Comment(s string) {
+	if tw.err == nil {
+		_, tw.err = fmt.Fprintf(tw.w, "# %s\n", s)
+	}
+}
+
+// Flush writes out buffered data and returns the first error.
+func (tw *Writer) Flush() error {
+	if tw.err != nil {
+		return tw.err
+	}
+	return tw.w.Flush()
+}
+
+// ErrNotTrace reports a file that is not a trace at all.
+var ErrNotTrace = errors.New("not a dmabench trace")
+
+// Recorder turns served events of several workloads into one trace: each
+// workload's object and pool ids are mapped to trace ids; an id returns to
+// use once its free is written; the id of an allocation that failed is
+// never reused (replayed elsewhere it may succeed and stay live).
+type Recorder struct {
+	W       *Writer
+	objs    [][]int32 // per workload: its id -> trace id + 1
+	pools   [][]int32
+	free    []int32
+	next    int32
+	nextP   int32
+	Written int64
+}
+
+// NewRecorder writes to w.
+func NewRecorder(w *Writer) *Recorder { return &Recorder{W: w} }
+
+func slot(m *[][]int32, ws int, id dma.ID) *int32 {
+	for len(*m) <= ws {
+		*m = append(*m, nil)
+	}
+	for int(id) >= len((*m)[ws]) {
+		(*m)[ws] = append((*m)[ws], 0)
+	}
+	return &(*m)[ws][id]
+}
+
+func (r *Recorder) newID() int32 {
+	if n := len(r.free); n > 0 {
+		id := r.free[n-1]
+		r.free = r.free[:n-1]
+		return id
+	}
+	r.next++
+	return r.next - 1
+}
+
+// Record writes one served event of workload ws from thread th; failed
+// reports whether an alloc or map failed. Events that broke the rules
+// (misuse) are for the caller to leave out.
+func (r *Recorder) Record(ws, th int, e *dma.Event, failed bool) {
+	ev := *e
+	switch e.Kind {
+	case dma.PoolCreate:
+		p := slot(&r.pools, ws, e.ID)
+		*p = r.nextP + 1
+		r.nextP++
+		ev.ID = dma.ID(*p - 1)
+	case dma.PoolDestroy:
+		ev.ID = dma.ID(*slot(&r.pools, ws, e.ID) - 1)
+	case dma.Alloc, dma.Map, dma.MapSG:
+		if e.Kind == dma.Alloc && e.Pool != dma.NoPool {
+			ev.Pool = dma.ID(*slot(&r.pools, ws, e.Pool) - 1)
+		}
+		if failed {
+			ev.ID = dma.ID(r.next)
+			r.next++ // retired: never reused
+			break
+		}
+		o := slot(&r.objs, ws, e.ID)
+		id := r.newID()
+		*o = id + 1
+		ev.ID = dma.ID(id)
+	case dma.Free, dma.Unmap, dma.UnmapSG, dma.Sync:
+		o := slot(&r.objs, ws, e.ID)
+		id := *o - 1
+		ev.ID = dma.ID(id)
+		if e.Kind != dma.Sync {
+			*o = 0
+			r.free = append(r.free, id)
+		}
+	}
+	r.W.Write(th, &ev)
+	r.Written++
+}
