@@ -276,5 +276,9 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 	for k := engine.MisuseUnknownFree; k < engine.NumMisuse; k++ {
 		s["misuse_"+k.String()] = float64(r.Misuse[k])
 	}
+	if r.KernelCompared > 0 {
+		s["kernel_compared"] = float64(r.KernelCompared)
+		s["kernel_size_differences"] = float64(r.KernelDiffers)
+	}
 	return s
 }

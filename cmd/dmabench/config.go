@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 
@@ -92,8 +93,22 @@ func (c *Config) Validate() error {
 		named = append(named, w)
 	}
 	if len(named) > 0 || len(c.Workloads) == 0 {
-		if err := checkNames("workload", named, append(workloadNames(), scenarioNames(c)...)); err != nil {
-			return err
+		valid := append(workloadNames(), scenarioNames(c)...)
+		var expanded []string // poolbench/size=N and the like
+		for i := range workloads {
+			if workloads[i].scenarios != nil {
+				expanded = append(expanded, workloads[i].scenarioNames(c)...)
+			}
+		}
+		for _, w := range named {
+			if !slices.Contains(expanded, w) {
+				if err := checkNames("workload", []string{w}, valid); err != nil {
+					return err
+				}
+			}
+		}
+		if len(named) == 0 {
+			return checkNames("workload", named, valid)
 		}
 	}
 	for _, name := range scenarioNames(c) {

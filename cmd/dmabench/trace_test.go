@@ -1,12 +1,16 @@
 package main
 
 import (
+	"bytes"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/workloads/trace"
 )
 
 // engineKeys are the metrics a trace reproduces (workload counters such as
@@ -105,4 +109,99 @@ dev 0 nic mask=0xffffffff
 	if len(r.Cells[0].Leaks) != 1 || r.Cells[0].Leaks[0].Line != 9 {
 		t.Fatalf("leaks %+v, want the alloc on line 9", r.Cells[0].Leaks)
 	}
+}
+
+// TestShippedTracesReplay: every trace in traces/ replays on the default
+// build without errors or misuse.
+func TestShippedTracesReplay(t *testing.T) {
+	files, _ := filepath.Glob("../../traces/*.trace.gz")
+	if len(files) < 9 {
+		t.Fatalf("%d shipped traces, want one per synthetic workload and the kernel boot trace", len(files))
+	}
+	dir := t.TempDir()
+	for _, f := range files {
+		code, _, errs := run(t, "replay", f, "-a", "dmapool,dmaalloc", "-p", "x86,sa1111", "--out", dir, "--name", "s")
+		if code != 0 {
+			t.Fatalf("%s: %s", f, errs)
+		}
+		for _, c := range readResults(t, filepath.Join(dir, "s.json")).Cells {
+			for _, k := range []string{"misuse_unknown_free", "misuse_double_free", "misuse_mismatch", "misuse_id_reused"} {
+				if c.Metrics[k] != 0 {
+					t.Errorf("%s on %s/%s: %s = %v", f, c.Allocator, c.Platform, k, c.Metrics[k])
+				}
+			}
+		}
+	}
+}
+
+func TestImportCorpus(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		in   string
+		want []string
+	}{
+		{"testdata/kmem-slab-3.6-i386.log.gz", []string{"converted kmalloc                2088", "converted kmem_cache_alloc       5561",
+			"converted kmem_cache_free        2453", "converted kfree                  110", "kfree: free of a null pointer                                244"}},
+		{"testdata/firewire-gfp-atomic-6.2.txt", []string{"converted kmalloc                14", "converted kfree                  14"}},
+		{"testdata/ath12k-dma-iommu-6.12.txt", []string{"converted dma_alloc              1", "converted dma_free               1",
+			"converted map                    1", "converted unmap                  1", "io_page_fault: event not modeled"}},
+	} {
+		out := filepath.Join(dir, filepath.Base(tc.in)+".trace.gz")
+		code, stdout, errs := run(t, "import", "ftrace", tc.in, "-o", out)
+		if code != 0 {
+			t.Fatalf("%s: %s", tc.in, errs)
+		}
+		for _, w := range tc.want {
+			if !strings.Contains(stdout, w) {
+				t.Errorf("%s: output lacks %q:\n%s", tc.in, w, stdout)
+			}
+		}
+		if code, _, errs := run(t, "replay", out, "-a", "dmaalloc", "-p", "x86", "--out", dir, "--name", "i"); code != 0 {
+			t.Fatalf("replaying %s: %s", out, errs)
+		}
+	}
+	// The SLAB boot trace through dmaalloc with the SLAB classes of a
+	// 64-byte-line machine: the model allocates what the kernel did.
+	t.Setenv("DMABENCH_ALLOCATOR_DMAALLOC_SIZES", "slab")
+	t.Setenv("DMABENCH_ALLOCATOR_DMAALLOC_CACHE_LINE", "64")
+	out := filepath.Join(dir, "kmem-slab-3.6-i386.log.gz.trace.gz")
+	if code, _, errs := run(t, "replay", out, "-a", "dmaalloc", "-p", "x86", "--out", dir, "--name", "k"); code != 0 {
+		t.Fatal(errs)
+	}
+	m := readResults(t, filepath.Join(dir, "k.json")).Cells[0].Metrics
+	if m["kernel_compared"] != 2088 || m["kernel_size_differences"] != 0 {
+		t.Fatalf("compared %v, differences %v", m["kernel_compared"], m["kernel_size_differences"])
+	}
+}
+
+// FuzzImport: whatever text comes in, the importer does not panic and what
+// it writes is a trace the reader accepts.
+func FuzzImport(f *testing.F) {
+	for _, name := range []string{"testdata/firewire-gfp-atomic-6.2.txt", "testdata/ath12k-dma-iommu-6.12.txt"} {
+		data, _ := os.ReadFile(name)
+		f.Add(data)
+	}
+	f.Add([]byte(" a b-1 [0] 1.0: kfree: ptr=  (null)\nx-2 [1] d..1 2.5: kmalloc: ptr=0x10 bytes_req=8 bytes_alloc=8 gfp_flags=0x400\n"))
+	f.Add([]byte("t-1 [0] 1.0: dma_map_sg: dev dir=TO_DEVICE sizes={4096,512} phys_addrs={0x1,0x2}\nt-1 [0] 2.0: dma_unmap_sg: dev dir=TO_DEVICE phys_addrs={0x1,0x2}\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var out bytes.Buffer
+		var st importStats
+		if err := importFtrace("fuzz", bytes.NewReader(data), &out, &st); err != nil {
+			return
+		}
+		r, err := trace.NewReader("imported", bytes.NewReader(out.Bytes()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for {
+			var e dma.Event
+			err := r.Next(&e)
+			if err == io.EOF {
+				return
+			}
+			if err != nil {
+				t.Fatalf("the importer wrote a trace the reader rejects: %v\n%s", err, out.Bytes())
+			}
+		}
+	})
 }
