@@ -307,3 +307,44 @@ func checkEnv(known map[string]bool) error {
 	}
 	return nil
 }
+
+// locate adds the config file and line to a validation error when the
+// offending key was set in that file: the deepest key whose name the
+// message mentions.
+func locate(file string, err error) error {
+	if file == "" || err == nil {
+		return err
+	}
+	data, rerr := os.ReadFile(file)
+	if rerr != nil {
+		return err
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return err
+	}
+	msg := err.Error()
+	bestLine, bestDepth, bestKey := 0, -1, ""
+	var walk func(n *yaml.Node, prefix string, depth int)
+	walk = func(n *yaml.Node, prefix string, depth int) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			key := k.Value
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			if strings.Contains(msg, k.Value) && depth > bestDepth {
+				bestLine, bestDepth, bestKey = k.Line, depth, key
+			}
+			walk(n.Content[i+1], key, depth+1)
+		}
+	}
+	walk(doc.Content[0], "", 0)
+	if bestLine == 0 {
+		return usagef("config %s: %v", file, err)
+	}
+	return usagef("config %s:%d: %s: %v", file, bestLine, bestKey, err)
+}

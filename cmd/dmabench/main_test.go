@@ -155,7 +155,7 @@ func TestBadInputExits2(t *testing.T) {
 		{[]string{"run", "-p", "vax"}, []string{`unknown platform "vax"`, "x86"}},
 		{[]string{"run", "-c", bad}, []string{"bad.yaml:4", `"platform.x86.rma_mib"`, "ram_mib"}},
 		{[]string{"run", "-c", notYAML}, []string{"broken.yaml"}},
-		{[]string{"run", "-c", badValue}, []string{"ram_mib 1"}},
+		{[]string{"run", "-c", badValue}, []string{"value.yaml:3: platform.x86.ram_mib:", "ram_mib 1"}},
 		{[]string{"run", "-c", filepath.Join(dir, "missing.yaml")}, []string{"missing.yaml"}},
 		{[]string{"run", "--bogus"}, []string{"bogus"}},
 		{[]string{"run", "-s", "0"}, []string{"seeds 0"}},

@@ -29,7 +29,7 @@ version, host facts and every cell's metrics.`,
 				return err
 			}
 			if err := cfg.Validate(); err != nil {
-				return err
+				return locate(configFile, err)
 			}
 			return runMatrix(cfg, stdout, stderr)
 		},

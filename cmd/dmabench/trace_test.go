@@ -205,3 +205,22 @@ func FuzzImport(f *testing.F) {
 		}
 	})
 }
+
+// TestBrokenTracesFromTheCLI feeds every broken trace: exit 2, a message
+// naming the file and line, and no results file.
+func TestBrokenTracesFromTheCLI(t *testing.T) {
+	files, _ := filepath.Glob("../../workloads/trace/testdata/bad/*")
+	if len(files) < 10 {
+		t.Fatalf("only %d broken traces", len(files))
+	}
+	for _, f := range files {
+		out := filepath.Join(t.TempDir(), "out")
+		code, _, errs := run(t, "replay", f, "-a", "dmapool", "-p", "x86", "--out", out)
+		if code != 2 || !strings.Contains(errs, filepath.Base(f)+":") {
+			t.Errorf("%s: exit %d, message %q", filepath.Base(f), code, errs)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%s: results written", filepath.Base(f))
+		}
+	}
+}
