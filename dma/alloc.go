@@ -97,3 +97,30 @@ type StatsReporter interface {
 type Reporter interface {
 	Report(add func(key string, value float64))
 }
+
+// AllocWholePages serves a by-size request the way dma_alloc_coherent
+// does: 2^order whole pages from pages, with gfp. It keeps st's counts.
+func AllocWholePages(pages Pages, st *Stats, dev *Device, size int64, gfp GFP) (Block, error) {
+	o := Order(size)
+	if size <= 0 || o > MaxOrder {
+		st.Failures++
+		return Block{}, ErrNoMem
+	}
+	b, err := pages.AllocPages(dev, o, gfp)
+	if err != nil {
+		st.Failures++
+		return Block{}, err
+	}
+	st.Allocs++
+	st.LiveBlocks++
+	st.ReservedBytes += b.Size
+	return b, nil
+}
+
+// FreeWholePages gives back a block AllocWholePages made.
+func FreeWholePages(pages Pages, st *Stats, b Block) {
+	st.Frees++
+	st.LiveBlocks--
+	st.ReservedBytes -= b.Size
+	pages.FreePages(b)
+}

@@ -68,29 +68,15 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		s := a.specs[id]
 		size, align, dev = s.Size, s.Align, s.Dev
 	}
-	o := dma.Order(max(size, align))
-	if size <= 0 || o > dma.MaxOrder {
+	if size <= 0 {
 		a.stats.Failures++
 		return dma.Block{}, dma.ErrNoMem
 	}
-	b, err := a.plat.Pages.AllocPages(dev, o, a.coherent.Apply(r.GFP))
-	if err != nil {
-		a.stats.Failures++
-		return dma.Block{}, err
-	}
-	a.stats.Allocs++
-	a.stats.LiveBlocks++
-	a.stats.ReservedBytes += b.Size
-	return b, nil
+	return dma.AllocWholePages(a.plat.Pages, &a.stats, dev, max(size, align), a.coherent.Apply(r.GFP))
 }
 
 // Free is dma_free_coherent.
-func (a *Allocator) Free(b dma.Block) {
-	a.stats.Frees++
-	a.stats.LiveBlocks--
-	a.stats.ReservedBytes -= b.Size
-	a.plat.Pages.FreePages(b)
-}
+func (a *Allocator) Free(b dma.Block) { dma.FreeWholePages(a.plat.Pages, &a.stats, b) }
 
 // Stats returns the model's counters.
 func (a *Allocator) Stats() dma.Stats { return a.stats }

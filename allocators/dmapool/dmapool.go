@@ -217,36 +217,18 @@ func (a *Allocator) grow(p *pool, gfp dma.GFP) error {
 }
 
 func (a *Allocator) allocDirect(r *dma.Request) (dma.Block, error) {
-	if r.Size <= 0 {
-		a.stats.Failures++
-		return dma.Block{}, dma.ErrInvalid
-	}
-	o := dma.Order(r.Size)
-	if o > dma.MaxOrder {
-		a.stats.Failures++
-		return dma.Block{}, dma.ErrNoMem
-	}
-	b, err := a.plat.Pages.AllocPages(r.Dev, o, a.coherent.Apply(r.GFP))
-	if err != nil {
-		a.stats.Failures++
-		return dma.Block{}, err
-	}
-	a.stats.Allocs++
-	a.stats.LiveBlocks++
-	a.stats.ReservedBytes += b.Size
-	return b, nil
+	return dma.AllocWholePages(a.plat.Pages, &a.stats, r.Dev, r.Size, a.coherent.Apply(r.GFP))
 }
 
 // Free is dma_pool_free (or dma_free_coherent for direct blocks): the block
 // goes on top of the pool's free stack; its page stays with the pool.
 func (a *Allocator) Free(b dma.Block) {
-	a.stats.Frees++
-	a.stats.LiveBlocks--
 	if b.Pool == dma.NoPool {
-		a.stats.ReservedBytes -= b.Size
-		a.plat.Pages.FreePages(b)
+		dma.FreeWholePages(a.plat.Pages, &a.stats, b)
 		return
 	}
+	a.stats.Frees++
+	a.stats.LiveBlocks--
 	p := &a.pools[b.Pool]
 	a.meter.Charge(dma.Time(a.cfg.FreeNS))
 	bpp := int32(len(p.layout.Offsets))

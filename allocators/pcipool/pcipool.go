@@ -208,32 +208,18 @@ func (a *Allocator) take(p *pool, id dma.ID, ci, b int) dma.Block {
 }
 
 func (a *Allocator) allocDirect(r *dma.Request) (dma.Block, error) {
-	o := dma.Order(r.Size)
-	if r.Size <= 0 || o > dma.MaxOrder {
-		a.stats.Failures++
-		return dma.Block{}, dma.ErrNoMem
-	}
-	b, err := a.plat.Pages.AllocPages(r.Dev, o, a.coherent.Apply(r.GFP))
-	if err != nil {
-		a.stats.Failures++
-		return dma.Block{}, err
-	}
-	a.stats.Allocs++
-	a.stats.LiveBlocks++
-	a.stats.ReservedBytes += b.Size
-	return b, nil
+	return dma.AllocWholePages(a.plat.Pages, &a.stats, r.Dev, r.Size, a.coherent.Apply(r.GFP))
 }
 
 // Free is pci_pool_free: find the chunk by walking the list newest first,
 // set the block's bit, wake sleepers. The chunk stays with the pool.
 func (a *Allocator) Free(b dma.Block) {
-	a.stats.Frees++
-	a.stats.LiveBlocks--
 	if b.Pool == dma.NoPool {
-		a.stats.ReservedBytes -= b.Size
-		a.plat.Pages.FreePages(b)
+		dma.FreeWholePages(a.plat.Pages, &a.stats, b)
 		return
 	}
+	a.stats.Frees++
+	a.stats.LiveBlocks--
 	p := &a.pools[b.Pool]
 	a.meter.Charge(dma.Time(a.cfg.FreeNS))
 	alloc := uint64(p.layout.Allocation)

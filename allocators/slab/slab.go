@@ -308,33 +308,19 @@ func (a *Allocator) grow(c *cache, id dma.ID, gfp dma.GFP) error {
 }
 
 func (a *Allocator) allocPages(r *dma.Request) (dma.Block, error) {
-	o := dma.Order(r.Size)
-	if r.Size <= 0 || o > dma.MaxOrder {
-		a.stats.Failures++
-		return dma.Block{}, dma.ErrNoMem
-	}
-	b, err := a.pages.AllocPages(r.Dev, o, a.coherent.Apply(r.GFP))
-	if err != nil {
-		a.stats.Failures++
-		return dma.Block{}, err
-	}
-	a.stats.Allocs++
-	a.stats.LiveBlocks++
-	a.stats.ReservedBytes += b.Size
-	return b, nil
+	return dma.AllocWholePages(a.pages, &a.stats, r.Dev, r.Size, a.coherent.Apply(r.GFP))
 }
 
 // Free is kmem_cache_free: into the magazine if it has room, else back to
 // its slab; an empty slab goes back to the page allocator once the cache
 // already holds min_partial partial slabs.
 func (a *Allocator) Free(b dma.Block) {
-	a.stats.Frees++
-	a.stats.LiveBlocks--
 	if b.Pool == dma.NoPool {
-		a.stats.ReservedBytes -= b.Size
-		a.pages.FreePages(b)
+		dma.FreeWholePages(a.pages, &a.stats, b)
 		return
 	}
+	a.stats.Frees++
+	a.stats.LiveBlocks--
 	c := &a.caches[b.Pool]
 	a.meter.Charge(dma.Time(a.cfg.FreeNS))
 	if a.cfg.Magazine > 0 {
