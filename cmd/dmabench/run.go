@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"path/filepath"
 	"strings"
 
 	"time"
@@ -41,7 +42,7 @@ version, host facts and every cell's metrics.`,
 	f.StringSliceP("platform", "p", nil, "platform models (comma-separated; see `dmabench list platforms`)")
 	f.IntP("seeds", "s", 0, "run seeds 1..N for every cell")
 	f.Int64P("events", "n", 0, "events replayed per cell")
-	f.StringP("format", "f", "", "terminal output: table or json")
+	f.StringP("format", "f", "", "output: table, markdown, csv, json or benchfmt")
 	f.String("out", "", "folder for the results file (default results/)")
 	f.String("name", "", "results file name without extension (default: UTC timestamp)")
 	f.IntP("jobs", "j", 0, "cells run in parallel (0: one per CPU)")
@@ -101,15 +102,23 @@ func runMatrix(cfg *Config, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	if err := atomicFile(filepath.Join(cfg.Out, name+".bench"), func(w io.Writer) error { return report.WriteBench(w, doc) }); err != nil {
+		return err
+	}
 	switch cfg.Format {
 	case "json":
-		if err := report.EncodeJSON(stdout, doc); err != nil {
-			return err
-		}
+		err = report.EncodeJSON(stdout, doc)
+	case "benchfmt":
+		err = report.WriteBench(stdout, doc)
+	case "csv":
+		err = report.WriteCSV(stdout, doc)
+	case "markdown":
+		err = report.WriteMarkdown(stdout, doc)
 	default:
-		if err := report.Table(stdout, results); err != nil {
-			return err
-		}
+		err = report.Table(stdout, results)
+	}
+	if err != nil {
+		return err
 	}
 	fmt.Fprintf(stderr, "dmabench: %d cells in %.1fs; results in %s\n", len(cs), time.Since(start).Seconds(), path)
 	return nil

@@ -1,0 +1,71 @@
+package main
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dmabench/dmabench/report"
+)
+
+// errRegression makes compare exit 1.
+type errRegression struct{ what []string }
+
+func (e errRegression) Error() string {
+	return fmt.Sprintf("%d significant regressions: %s", len(e.what), strings.Join(e.what, "; "))
+}
+
+func newCompareCmd(stdout io.Writer) *cobra.Command {
+	var metrics []string
+	var threshold, alpha float64
+	cmd := &cobra.Command{
+		Use:   "compare OLD.json NEW.json",
+		Short: "Compare two results and fail on a significant regression",
+		Long: `compare matches the cells of two results and compares each metric's
+per-seed samples: modeled metrics exactly (they are deterministic for a
+seed), host timings with a Mann-Whitney U test, as benchstat does
+(golang.org/x/perf). It prints old, new, delta and p per cell ("~": no
+significant change) and a geometric mean per metric. Exit status: 1 when a
+chosen metric got significantly worse by more than --threshold percent, 2
+when the results cannot be compared (cells that do not match are listed),
+0 otherwise.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(_ *cobra.Command, args []string) error {
+			if alpha <= 0 || alpha >= 1 || threshold < 0 {
+				return usagef("compare: --alpha must be in (0,1) and --threshold >= 0")
+			}
+			old, err := report.ReadDocument(args[0])
+			if err != nil {
+				return usageError{err}
+			}
+			new, err := report.ReadDocument(args[1])
+			if err != nil {
+				return usageError{err}
+			}
+			changes, missing := report.Compare(old, new, report.CompareOptions{Metrics: metrics, Threshold: threshold, Alpha: alpha})
+			if len(missing) > 0 {
+				return usagef("compare: cells do not match:\n  %s", strings.Join(missing, "\n  "))
+			}
+			if err := report.CompareTable(stdout, changes, metrics); err != nil {
+				return err
+			}
+			var bad []string
+			for _, c := range changes {
+				if c.Worse && c.OverThreshold {
+					bad = append(bad, fmt.Sprintf("%s %s %+.1f%%", c.Cell, c.Metric, 100*c.Delta))
+				}
+			}
+			if len(bad) > 0 {
+				return errRegression{bad}
+			}
+			return nil
+		},
+	}
+	f := cmd.Flags()
+	f.StringSliceVar(&metrics, "metric", []string{"modeled_ops_per_sec", "failure_rate", "peak_reserved_bytes", "latency_p99_ns", "host_ns_per_op"}, "metrics to compare")
+	f.Float64Var(&threshold, "threshold", 5, "percent a metric may get worse before compare fails")
+	f.Float64Var(&alpha, "alpha", 0.05, "significance level")
+	return cmd
+}

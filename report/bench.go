@@ -1,0 +1,169 @@
+package report
+
+import (
+	"crypto/sha256"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"runtime"
+	"strings"
+
+	"github.com/dmabench/dmabench"
+)
+
+// Metric describes how a metric is compared: which way is better, and
+// whether it is deterministic (modeled) or measured (host).
+type Metric struct {
+	Key    string
+	Unit   string // benchmark-format unit
+	Higher bool   // higher is better
+	Exact  bool   // deterministic for a config and seed
+}
+
+// BenchMetrics are the metrics written in the Go benchmark format.
+var BenchMetrics = []Metric{
+	{"modeled_ops_per_sec", "modeled-ops/s", true, true},
+	{"failure_rate", "failure-rate", false, true},
+	{"atomic_share", "atomic-share", false, true},
+	{"peak_live_bytes", "peak-live-B", false, true},
+	{"peak_reserved_bytes", "peak-reserved-B", false, true},
+	{"frag_internal", "frag-internal", false, true},
+	{"latency_p99_ns", "latency-p99-ns", false, true},
+	{"atomic_reserve_dips", "atomic-dips", false, true},
+	{"atomic_failures", "atomic-failures", false, true},
+	{"map_failures", "map-failures", false, true},
+	{"host_ns_per_op", "host-ns/op", false, false},
+}
+
+// MetricInfo returns how key is compared (unknown keys: lower is better,
+// exact unless host_).
+func MetricInfo(key string) Metric {
+	for _, m := range BenchMetrics {
+		if m.Key == key {
+			return m
+		}
+	}
+	return Metric{Key: key, Unit: strings.ReplaceAll(key, "_", "-"), Exact: !strings.HasPrefix(key, "host_")}
+}
+
+// ConfigHash identifies what a result measured: the SHA-256 of the config
+// without the keys that only steer the run (seeds, jobs, output), so runs
+// with other seeds compare as the same configuration.
+func ConfigHash(config any) string {
+	b, _ := json.Marshal(config)
+	var m map[string]any
+	if json.Unmarshal(b, &m) == nil {
+		for _, k := range []string{"seeds", "jobs", "out", "name", "format"} {
+			delete(m, k)
+		}
+		b, _ = json.Marshal(m)
+	}
+	sum := sha256.Sum256(b)
+	return fmt.Sprintf("sha256:%x", sum[:8])
+}
+
+// benchName is a cell's benchmark name; '/'-separated key=value parts as
+// benchstat reads them.
+func benchName(scenario, allocator, platform string) string {
+	clean := func(s string) string { return strings.NewReplacer(" ", "_", "/", "|").Replace(s) }
+	return fmt.Sprintf("BenchmarkDMA/scenario=%s/allocator=%s/platform=%s", clean(scenario), clean(allocator), clean(platform))
+}
+
+// WriteBench writes results in the Go benchmark format, laid out as go test
+// -bench prints it, so benchstat and other tools read it as it is: one line
+// per cell and seed, modeled metrics declared assume=exact.
+func WriteBench(w io.Writer, doc *Document) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "goos: %s\ngoarch: %s\npkg: github.com/dmabench/dmabench\n", runtime.GOOS, runtime.GOARCH)
+	if doc.Host.CPUModel != "" {
+		fmt.Fprintf(&b, "cpu: %s\n", doc.Host.CPUModel)
+	}
+	fmt.Fprintf(&b, "dmabench-version: %s\nconfig-hash: %s\n", dmabench.Version, ConfigHash(doc.Config))
+	for _, m := range BenchMetrics {
+		better := "lower"
+		if m.Higher {
+			better = "higher"
+		}
+		assume := "nothing"
+		if m.Exact {
+			assume = "exact"
+		}
+		fmt.Fprintf(&b, "Unit %s better=%s assume=%s\n", m.Unit, better, assume)
+	}
+	for _, c := range doc.Cells {
+		if c.Metrics == nil {
+			continue
+		}
+		fmt.Fprintf(&b, "%s\t%d", benchName(c.Scenario, c.Allocator, c.Platform), max(int64(c.Metrics["events"]), 1))
+		for _, m := range BenchMetrics {
+			v, ok := c.Metrics[m.Key]
+			if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
+				continue
+			}
+			fmt.Fprintf(&b, "\t%s %s", formatValue(v), m.Unit)
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("PASS\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func formatValue(v float64) string {
+	if v == math.Trunc(v) && math.Abs(v) < 1e15 {
+		return fmt.Sprintf("%.0f", v)
+	}
+	return fmt.Sprintf("%.6g", v)
+}
+
+// WriteCSV writes one row per cell and seed with every metric.
+func WriteCSV(w io.Writer, doc *Document) error {
+	keys := MetricKeys(doc.Cells)
+	var b strings.Builder
+	b.WriteString("scenario,allocator,platform,seed")
+	for _, k := range keys {
+		b.WriteString("," + k)
+	}
+	b.WriteString("\n")
+	for _, c := range doc.Cells {
+		fmt.Fprintf(&b, "%s,%s,%s,%d", csvField(c.Scenario), c.Allocator, c.Platform, c.Seed)
+		for _, k := range keys {
+			if v, ok := c.Metrics[k]; ok {
+				b.WriteString("," + formatValue(v))
+			} else {
+				b.WriteString(",")
+			}
+		}
+		b.WriteString("\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func csvField(s string) string {
+	if strings.ContainsAny(s, ",\"\n") {
+		return `"` + strings.ReplaceAll(s, `"`, `""`) + `"`
+	}
+	return s
+}
+
+// WriteMarkdown writes the terminal table's rows as a Markdown table.
+func WriteMarkdown(w io.Writer, doc *Document) error {
+	var b strings.Builder
+	b.WriteString("| scenario | allocator | platform | seeds | allocs | fail % | atomic % | peak live KiB | peak rsvd KiB | frag int | modeled Mops/s | host ns/op |\n")
+	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	for _, g := range groups(doc.Cells) {
+		if len(g.cells) == 0 {
+			fmt.Fprintf(&b, "| %s | %s | %s | refused | | | | | | | | |\n", g.scenario, g.allocator, g.platform)
+			continue
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.2f | %.1f | %.1f | %.1f | %.3f | %.2f | %.1f |\n",
+			g.scenario, g.allocator, g.platform, len(g.cells), g.mean("allocs"), 100*g.mean("failure_rate"),
+			100*g.mean("atomic_share"), g.mean("peak_live_bytes")/1024, g.mean("peak_reserved_bytes")/1024,
+			g.mean("frag_internal"), g.mean("modeled_ops_per_sec")/1e6, g.median("host_ns_per_op"))
+	}
+	b.WriteString("\nModeled metrics: mean over seeds. Host ns/op: median over seeds.\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}

@@ -1,0 +1,193 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"sort"
+
+	"github.com/olekukonko/tablewriter"
+	"github.com/olekukonko/tablewriter/tw"
+	"golang.org/x/perf/benchmath"
+
+	"github.com/dmabench/dmabench/matrix"
+)
+
+// ReadDocument reads a results file.
+func ReadDocument(path string) (*Document, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var doc struct {
+		Schema string          `json:"schema"`
+		Cells  []matrix.Result `json:"cells"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %v", path, err)
+	}
+	if doc.Schema != Schema {
+		return nil, fmt.Errorf("%s: schema %q, want %q", path, doc.Schema, Schema)
+	}
+	return &Document{Schema: doc.Schema, Cells: doc.Cells}, nil
+}
+
+// Change is one compared metric of one cell group.
+type Change struct {
+	Cell          string
+	Metric        string
+	Old, New      float64 // medians over seeds
+	Delta         float64 // (new-old)/old
+	P             float64
+	Significant   bool
+	Worse         bool
+	OverThreshold bool
+	N1, N2        int
+}
+
+// CompareOptions select what compare looks at.
+type CompareOptions struct {
+	Metrics   []string
+	Threshold float64 // percent
+	Alpha     float64
+}
+
+type key struct{ scenario, allocator, platform string }
+
+func samples(doc *Document) (map[key]map[string][]float64, []key) {
+	out := map[key]map[string][]float64{}
+	var order []key
+	for _, c := range doc.Cells {
+		if c.Metrics == nil {
+			continue
+		}
+		k := key{c.Scenario, c.Allocator, c.Platform}
+		if out[k] == nil {
+			out[k] = map[string][]float64{}
+			order = append(order, k)
+		}
+		for m, v := range c.Metrics {
+			out[k][m] = append(out[k][m], v)
+		}
+	}
+	return out, order
+}
+
+// Compare matches cells of two results and compares each chosen metric's
+// per-seed samples: exact comparison for modeled metrics (deterministic
+// for a seed), a Mann-Whitney U test for host timings, as benchstat does.
+// It returns the changes and the cells present in only one result.
+func Compare(old, new *Document, opt CompareOptions) ([]Change, []string) {
+	os, order := samples(old)
+	ns, _ := samples(new)
+	var missing []string
+	for _, k := range order {
+		if ns[k] == nil {
+			missing = append(missing, fmt.Sprintf("%s/%s/%s only in the old result", k.scenario, k.allocator, k.platform))
+		}
+	}
+	for k := range ns {
+		if os[k] == nil {
+			missing = append(missing, fmt.Sprintf("%s/%s/%s only in the new result", k.scenario, k.allocator, k.platform))
+		}
+	}
+	sort.Strings(missing)
+	thr := benchmath.DefaultThresholds
+	thr.CompareAlpha = opt.Alpha
+	var out []Change
+	for _, k := range order {
+		if ns[k] == nil {
+			continue
+		}
+		for _, m := range opt.Metrics {
+			a, b := os[k][m], ns[k][m]
+			if len(a) == 0 || len(b) == 0 {
+				continue
+			}
+			info := MetricInfo(m)
+			var assume benchmath.Assumption = benchmath.AssumeNothing
+			if info.Exact {
+				assume = benchmath.AssumeExact
+			}
+			sa, sb := benchmath.NewSample(a, &thr), benchmath.NewSample(b, &thr)
+			cmp := assume.Compare(sa, sb)
+			ch := Change{Cell: fmt.Sprintf("%s/%s/%s", k.scenario, k.allocator, k.platform), Metric: m,
+				Old: assume.Summary(sa, 0.95).Center, New: assume.Summary(sb, 0.95).Center, P: cmp.P, N1: cmp.N1, N2: cmp.N2}
+			if info.Exact {
+				// Deterministic for a seed: any difference is real
+				// (benchmath reports P=0, "an exact result").
+				ch.Significant = !sameValues(a, b)
+			} else {
+				ch.Significant = cmp.P < opt.Alpha
+			}
+			if ch.Old != 0 {
+				ch.Delta = (ch.New - ch.Old) / math.Abs(ch.Old)
+			} else if ch.New != 0 {
+				ch.Delta = math.Inf(1)
+			}
+			ch.Worse = ch.Significant && ((info.Higher && ch.New < ch.Old) || (!info.Higher && ch.New > ch.Old))
+			ch.OverThreshold = math.Abs(ch.Delta)*100 > opt.Threshold
+			out = append(out, ch)
+		}
+	}
+	return out, missing
+}
+
+// CompareTable prints old, new, delta and p per cell and metric ("~" for
+// no significant change) and a geometric-mean row per metric.
+func CompareTable(w io.Writer, changes []Change, metrics []string) error {
+	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
+	t.Header("cell", "metric", "old", "new", "delta", "p")
+	for _, c := range changes {
+		delta := "~"
+		if c.Significant {
+			delta = fmt.Sprintf("%+.2f%%", 100*c.Delta)
+			if c.Worse {
+				delta += " worse"
+			}
+		}
+		p := fmt.Sprintf("p=%.3f n=%d+%d", c.P, c.N1, c.N2)
+		if MetricInfo(c.Metric).Exact {
+			p = fmt.Sprintf("exact n=%d+%d", c.N1, c.N2)
+		}
+		if err := t.Append(c.Cell, c.Metric, formatValue(c.Old), formatValue(c.New), delta, p); err != nil {
+			return err
+		}
+	}
+	for _, m := range metrics {
+		var lo, ln float64
+		n := 0
+		for _, c := range changes {
+			if c.Metric == m && c.Old > 0 && c.New > 0 {
+				lo += math.Log(c.Old)
+				ln += math.Log(c.New)
+				n++
+			}
+		}
+		if n == 0 {
+			continue
+		}
+		go_, gn := math.Exp(lo/float64(n)), math.Exp(ln/float64(n))
+		if err := t.Append("geomean", m, formatValue(go_), formatValue(gn), fmt.Sprintf("%+.2f%%", 100*(gn-go_)/go_), ""); err != nil {
+			return err
+		}
+	}
+	return t.Render()
+}
+
+func sameValues(a, b []float64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	x, y := append([]float64(nil), a...), append([]float64(nil), b...)
+	sort.Float64s(x)
+	sort.Float64s(y)
+	for i := range x {
+		if x[i] != y[i] {
+			return false
+		}
+	}
+	return true
+}
