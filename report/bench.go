@@ -167,3 +167,40 @@ func WriteMarkdown(w io.Writer, doc *Document) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// GHAEntry is one value in github-action-benchmark's custom JSON format.
+type GHAEntry struct {
+	Name  string  `json:"name"`
+	Unit  string  `json:"unit"`
+	Value float64 `json:"value"`
+	Range string  `json:"range,omitempty"`
+}
+
+// GHA returns github-action-benchmark entries, one per cell group and
+// metric (the median over seeds, its range as min..max): bigger-is-better
+// metrics and smaller-is-better ones apart, as the action wants one file
+// for each.
+func GHA(doc *Document) (bigger, smaller []GHAEntry) {
+	for _, g := range groups(doc.Cells) {
+		if len(g.cells) == 0 {
+			continue
+		}
+		for _, m := range BenchMetrics {
+			vals := g.values(m.Key)
+			lo, hi := vals[0], vals[0]
+			for _, v := range vals {
+				lo, hi = min(lo, v), max(hi, v)
+			}
+			e := GHAEntry{Name: fmt.Sprintf("%s/%s/%s %s", g.scenario, g.allocator, g.platform, m.Key), Unit: m.Unit, Value: g.median(m.Key)}
+			if len(vals) > 1 {
+				e.Range = fmt.Sprintf("%s..%s", formatValue(lo), formatValue(hi))
+			}
+			if m.Higher {
+				bigger = append(bigger, e)
+			} else {
+				smaller = append(smaller, e)
+			}
+		}
+	}
+	return bigger, smaller
+}

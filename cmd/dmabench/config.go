@@ -136,8 +136,8 @@ func (c *Config) Validate() error {
 		return usagef("events %d: want at least 1", c.Events)
 	case c.Jobs < 0:
 		return usagef("jobs %d: want 0 (one per CPU) or more", c.Jobs)
-	case !slices.Contains([]string{"table", "markdown", "csv", "json", "benchfmt"}, c.Format):
-		return usagef("format %q: valid formats are table, markdown, csv, json, benchfmt", c.Format)
+	case !slices.Contains([]string{"table", "markdown", "csv", "json", "benchfmt", "gha"}, c.Format):
+		return usagef("format %q: valid formats are table, markdown, csv, json, benchfmt, gha", c.Format)
 	case c.Out == "":
 		return usagef("out: empty output folder")
 	case strings.ContainsAny(c.Name, `/\`):

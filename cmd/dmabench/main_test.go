@@ -159,7 +159,7 @@ func TestBadInputExits2(t *testing.T) {
 		{[]string{"run", "-c", filepath.Join(dir, "missing.yaml")}, []string{"missing.yaml"}},
 		{[]string{"run", "--bogus"}, []string{"bogus"}},
 		{[]string{"run", "-s", "0"}, []string{"seeds 0"}},
-		{[]string{"run", "-f", "xml"}, []string{`format "xml"`, "table, markdown, csv, json, benchfmt"}},
+		{[]string{"run", "-f", "xml"}, []string{`format "xml"`, "table, markdown, csv, json, benchfmt, gha"}},
 		{[]string{"frobnicate"}, []string{"unknown command"}},
 	} {
 		code, _, errs := run(t, append(tc.args, "--out", filepath.Join(dir, "out"))...)

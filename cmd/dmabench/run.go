@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"path/filepath"
@@ -114,6 +115,8 @@ func runMatrix(cfg *Config, stdout, stderr io.Writer) error {
 		err = report.WriteCSV(stdout, doc)
 	case "markdown":
 		err = report.WriteMarkdown(stdout, doc)
+	case "gha":
+		err = writeGHA(cfg.Out, name, stdout, doc)
 	default:
 		err = report.Table(stdout, results)
 	}
@@ -121,5 +124,26 @@ func runMatrix(cfg *Config, stdout, stderr io.Writer) error {
 		return err
 	}
 	fmt.Fprintf(stderr, "dmabench: %d cells in %.1fs; results in %s\n", len(cs), time.Since(start).Seconds(), path)
+	return nil
+}
+
+// writeGHA writes github-action-benchmark's two files (bigger and smaller
+// is better) beside the results and names them.
+func writeGHA(dir, name string, stdout io.Writer, doc *report.Document) error {
+	bigger, smaller := report.GHA(doc)
+	for _, f := range []struct {
+		suffix  string
+		entries []report.GHAEntry
+	}{{"-bigger.json", bigger}, {"-smaller.json", smaller}} {
+		path := filepath.Join(dir, name+f.suffix)
+		if err := atomicFile(path, func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(f.entries)
+		}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d entries (github-action-benchmark customBiggerIsBetter/customSmallerIsBetter)\n", path, len(f.entries))
+	}
 	return nil
 }
