@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -73,5 +74,47 @@ func TestCompareGate(t *testing.T) {
 	code, _, errs = run(t, "compare", old, filepath.Join(dir, "other.json"))
 	if code != 2 || !strings.Contains(errs, "only in the old result") {
 		t.Fatalf("mismatched cells: exit %d %q", code, errs)
+	}
+}
+
+func TestShardsMergeToTheWhole(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"run", "-w", "usb-ehci,scsi,netrx", "-a", "dmapool,slab", "-p", "x86,iommu", "-s", "2", "-n", "10000", "--out", dir}
+	if code, _, errs := run(t, append(args, "--name", "whole")...); code != 0 {
+		t.Fatal(errs)
+	}
+	var shards []string
+	for i := 1; i <= 3; i++ {
+		name := fmt.Sprintf("shard%d", i)
+		if code, _, errs := run(t, append(args, "--name", name, "--shard", fmt.Sprintf("%d/3", i))...); code != 0 {
+			t.Fatal(errs)
+		}
+		shards = append(shards, filepath.Join(dir, name+".json"))
+	}
+	// The index may come from an indexed Job's environment.
+	t.Setenv("JOB_COMPLETION_INDEX", "1")
+	if code, _, errs := run(t, append(args, "--name", "envshard", "--shard", "3")...); code != 0 {
+		t.Fatal(errs)
+	}
+	if a, b := modeled(t, filepath.Join(dir, "envshard.json")), modeled(t, shards[1]); string(a) != string(b) {
+		t.Fatal("JOB_COMPLETION_INDEX=1 with --shard 3 is not shard 2/3")
+	}
+	merged := filepath.Join(dir, "merged.json")
+	if code, _, errs := run(t, append([]string{"merge", "-o", merged}, shards...)...); code != 0 {
+		t.Fatal(errs)
+	}
+	if a, b := modeled(t, filepath.Join(dir, "whole.json")), modeled(t, merged); string(a) != string(b) {
+		t.Fatalf("merged shards differ from the whole run:\n%s\n%s", a, b)
+	}
+	code, _, errs := run(t, "merge", "-o", filepath.Join(dir, "partial.json"), shards[0], shards[2])
+	if code != 2 || !strings.Contains(errs, "cells missing") || !strings.Contains(errs, "seed=") {
+		t.Fatalf("merge with a shard missing: exit %d %q", code, errs)
+	}
+	// Resume: the first shard's file is completed with the rest.
+	if code, _, errs := run(t, append(args, "--name", "shard1", "--resume")...); code != 0 {
+		t.Fatal(errs)
+	}
+	if a, b := modeled(t, filepath.Join(dir, "whole.json")), modeled(t, shards[0]); string(a) != string(b) {
+		t.Fatal("resume did not complete the sweep to the whole run")
 	}
 }

@@ -16,7 +16,8 @@ import (
 )
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
-	var configFile string
+	var configFile, shard string
+	var resume bool
 	cmd := &cobra.Command{
 		Use:   "run",
 		Short: "Replay workloads against allocator models on modeled platforms",
@@ -33,7 +34,14 @@ version, host facts and every cell's metrics.`,
 			if err := cfg.Validate(); err != nil {
 				return locate(configFile, err)
 			}
-			return runMatrix(cfg, stdout, stderr)
+			si, sn, err := parseShard(shard)
+			if err != nil {
+				return err
+			}
+			if resume && cfg.Name == "" {
+				return usagef("--resume needs --name: the results file to complete")
+			}
+			return runMatrix(cfg, runOptions{shardI: si, shardN: sn, resume: resume}, stdout, stderr)
 		},
 	}
 	f := cmd.Flags()
@@ -47,6 +55,8 @@ version, host facts and every cell's metrics.`,
 	f.String("out", "", "folder for the results file (default results/)")
 	f.String("name", "", "results file name without extension (default: UTC timestamp)")
 	f.IntP("jobs", "j", 0, "cells run in parallel (0: one per CPU)")
+	f.StringVar(&shard, "shard", "", "run shard i of N (i/N), or N with i from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID")
+	f.BoolVar(&resume, "resume", false, "skip cells already in DIR/NAME.json and add the rest to it")
 	return cmd
 }
 
@@ -73,8 +83,36 @@ func cells(cfg *Config) []matrix.Cell {
 	return out
 }
 
-func runMatrix(cfg *Config, stdout, stderr io.Writer) error {
-	cs := cells(cfg)
+type runOptions struct {
+	shardI, shardN int
+	resume         bool
+}
+
+func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
+	all := cells(cfg)
+	cs := all
+	if opt.shardN > 1 {
+		cs = shardCells(all, opt.shardI, opt.shardN)
+	}
+	var kept []matrix.Result
+	if opt.resume {
+		prev, err := existingCells(filepath.Join(cfg.Out, cfg.Name+".json"))
+		if err != nil {
+			return usageError{err}
+		}
+		done := map[matrix.Cell]bool{}
+		for _, r := range prev {
+			done[r.Cell] = true
+		}
+		var todo []matrix.Cell
+		for _, c := range cs {
+			if done[c] {
+				continue
+			}
+			todo = append(todo, c)
+		}
+		kept, cs = prev, todo
+	}
 	start := time.Now()
 	results := matrix.Run(cs, builder{cfg}, matrix.Options{Events: cfg.Events, Jobs: cfg.Jobs})
 	for _, r := range results {
@@ -85,6 +123,9 @@ func runMatrix(cfg *Config, stdout, stderr io.Writer) error {
 	name := cfg.Name
 	if name == "" {
 		name = start.UTC().Format("20060102T150405Z")
+	}
+	if opt.resume {
+		results = order(all, append(kept, results...))
 	}
 	doc := report.NewDocument(cfg, results)
 	for _, w := range cfg.Workloads {
