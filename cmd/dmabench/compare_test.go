@@ -118,3 +118,24 @@ func TestShardsMergeToTheWhole(t *testing.T) {
 		t.Fatal("resume did not complete the sweep to the whole run")
 	}
 }
+
+func TestProgressModes(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"run", "-w", "usb-ehci,scsi", "-a", "dmapool", "-p", "x86,sa1111", "-n", "20000", "--out", dir}
+	// stderr is a buffer, not a terminal: auto gives plain lines.
+	code, _, errs := run(t, append(args, "--progress", "auto")...)
+	if code != 0 || strings.ContainsAny(errs, "\r\x1b") || !strings.Contains(errs, "4/4 cells (100%)") {
+		t.Fatalf("auto to a pipe: exit %d %q", code, errs)
+	}
+	code, _, errs = run(t, append(args, "--progress", "bar")...)
+	if code != 0 || !strings.Contains(errs, "cells 4/4 [") || !strings.Contains(errs, "100 %") {
+		t.Fatalf("bar: exit %d %q", code, errs)
+	}
+	code, _, errs = run(t, append(args, "--progress", "none")...)
+	if code != 0 || strings.Contains(errs, "cells (") {
+		t.Fatalf("none: %q", errs)
+	}
+	if code, _, _ := run(t, append(args, "--progress", "sparkles")...); code != 2 {
+		t.Fatalf("bad --progress: exit %d", code)
+	}
+}

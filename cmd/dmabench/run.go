@@ -16,7 +16,7 @@ import (
 )
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
-	var configFile, shard string
+	var configFile, shard, progressMode string
 	var resume bool
 	cmd := &cobra.Command{
 		Use:   "run",
@@ -41,7 +41,7 @@ version, host facts and every cell's metrics.`,
 			if resume && cfg.Name == "" {
 				return usagef("--resume needs --name: the results file to complete")
 			}
-			return runMatrix(cfg, runOptions{shardI: si, shardN: sn, resume: resume}, stdout, stderr)
+			return runMatrix(cfg, runOptions{shardI: si, shardN: sn, resume: resume, progress: progressMode}, stdout, stderr)
 		},
 	}
 	f := cmd.Flags()
@@ -57,6 +57,7 @@ version, host facts and every cell's metrics.`,
 	f.IntP("jobs", "j", 0, "cells run in parallel (0: one per CPU)")
 	f.StringVar(&shard, "shard", "", "run shard i of N (i/N), or N with i from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID")
 	f.BoolVar(&resume, "resume", false, "skip cells already in DIR/NAME.json and add the rest to it")
+	f.StringVar(&progressMode, "progress", "auto", "progress on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain, none")
 	return cmd
 }
 
@@ -86,6 +87,7 @@ func cells(cfg *Config) []matrix.Cell {
 type runOptions struct {
 	shardI, shardN int
 	resume         bool
+	progress       string
 }
 
 func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
@@ -113,8 +115,18 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 		}
 		kept, cs = prev, todo
 	}
+	mode := opt.progress
+	if mode == "" {
+		mode = "none"
+	}
+	pr, err := newProgress(mode, stderr, len(cs))
+	if err != nil {
+		return err
+	}
 	start := time.Now()
-	results := matrix.Run(cs, builder{cfg}, matrix.Options{Events: cfg.Events, Jobs: cfg.Jobs})
+	results := matrix.Run(cs, builder{cfg}, matrix.Options{Events: cfg.Events, Jobs: cfg.Jobs,
+		Done: func(int, *matrix.Result) { pr.cell() }})
+	pr.wait()
 	for _, r := range results {
 		if r.Err != nil {
 			return traceErr(fmt.Errorf("cell %s: %w", r.Cell, r.Err))
