@@ -107,6 +107,9 @@ func WriteJSON(dir, name string, doc *Document) (string, error) {
 		err = w.Flush()
 	}
 	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if err == nil {
 		err = tmp.Close()
 	} else {
 		tmp.Close()

@@ -82,6 +82,9 @@ func atomicFile(path string, write func(io.Writer) error) error {
 	if err == nil && zw != nil {
 		err = zw.Close()
 	}
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
