@@ -1,0 +1,122 @@
+package main
+
+import (
+	"image"
+	"image/png"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/dmabench/dmabench/report"
+)
+
+func chromium(t *testing.T) string {
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	if os.Getenv("CI") != "" {
+		t.Fatal("no Chromium: .ci/run installs Debian's chromium package")
+	}
+	t.Skip("no Chromium on this machine (apt-get install chromium)")
+	return ""
+}
+
+func TestReportRendersOffline(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := run(t, "run", "-w", "usb-ehci,netrx,mixed-pressure", "-a", "dmapool,slab,coherent", "-p", "x86,sa1111", "-n", "20000", "--out", dir, "--name", "r"); code != 0 {
+		t.Fatal(errs)
+	}
+	page := filepath.Join(dir, "report.html")
+	if code, _, errs := run(t, "report", filepath.Join(dir, "r.json"), "-o", page); code != 0 {
+		t.Fatal(errs)
+	}
+	data, _ := os.ReadFile(page)
+	if regexp.MustCompile(`(?i)(https?:|//[a-z0-9.-]+\.[a-z]{2,}|<script|<link|<img)`).Match(data) {
+		t.Fatal("the report refers to something outside itself")
+	}
+	if n := strings.Count(string(data), "<svg"); n < 6 {
+		t.Fatalf("%d charts", n)
+	}
+	// Markdown links the SVGs written beside it.
+	md := filepath.Join(dir, "report.md")
+	if code, _, errs := run(t, "report", filepath.Join(dir, "r.json"), "-o", md); code != 0 {
+		t.Fatal(errs)
+	}
+	mdata, _ := os.ReadFile(md)
+	links := regexp.MustCompile(`!\[[^\]]*\]\(([^)]+)\)`).FindAllSubmatch(mdata, -1)
+	if len(links) < 6 {
+		t.Fatalf("%d images in the Markdown report", len(links))
+	}
+	for _, l := range links {
+		if _, err := os.Stat(filepath.Join(dir, string(l[1]))); err != nil {
+			t.Fatalf("image %s: %v", l[1], err)
+		}
+	}
+
+	// Render the page and check the charts are there: their bar colours
+	// must cover a good part of the screenshot.
+	bin := chromium(t)
+	shot := filepath.Join(dir, "shot.png")
+	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
+		"--user-data-dir="+filepath.Join(dir, "profile"), "--window-size=1200,4000", "--screenshot="+shot, "file://"+page)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("chromium: %v\n%s", err, out)
+	}
+	f, err := os.Open(shot)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	counts := colourCounts(img, report.Palette()[:3])
+	for i, n := range counts {
+		if n < 2000 {
+			t.Fatalf("colour %s covers %d pixels: the charts did not render (%v)", report.Palette()[i], n, counts)
+		}
+	}
+}
+
+func colourCounts(img image.Image, hex []string) []int {
+	type rgb struct{ r, g, b uint8 }
+	want := make([]rgb, len(hex))
+	for i, h := range hex {
+		var c rgb
+		for k, p := range []*uint8{&c.r, &c.g, &c.b} {
+			var v uint8
+			for _, ch := range h[1+2*k : 3+2*k] {
+				v = v*16 + uint8(strings.IndexRune("0123456789abcdef", ch))
+			}
+			*p = v
+		}
+		want[i] = c
+	}
+	counts := make([]int, len(hex))
+	bnd := img.Bounds()
+	for y := bnd.Min.Y; y < bnd.Max.Y; y++ {
+		for x := bnd.Min.X; x < bnd.Max.X; x++ {
+			r, g, b, _ := img.At(x, y).RGBA()
+			for i, w := range want {
+				if abs(int(r>>8)-int(w.r)) < 6 && abs(int(g>>8)-int(w.g)) < 6 && abs(int(b>>8)-int(w.b)) < 6 {
+					counts[i]++
+				}
+			}
+		}
+	}
+	return counts
+}
+
+func abs(x int) int {
+	if x < 0 {
+		return -x
+	}
+	return x
+}

@@ -1,0 +1,507 @@
+package report
+
+import (
+	"fmt"
+	"html"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/dmabench/dmabench"
+	"github.com/dmabench/dmabench/matrix"
+)
+
+// palette colours the series of every chart.
+var palette = []string{"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"}
+
+// Palette returns the chart colours (tests look for them in screenshots).
+func Palette() []string { return palette }
+
+type series struct {
+	name   string
+	values []float64
+}
+
+type chart struct {
+	file, title, svg string
+}
+
+func svgText(s string) string { return html.EscapeString(s) }
+
+func fmtTick(v float64) string {
+	switch a := math.Abs(v); {
+	case a >= 1e9:
+		return fmt.Sprintf("%.3gG", v/1e9)
+	case a >= 1e6:
+		return fmt.Sprintf("%.3gM", v/1e6)
+	case a >= 1e3:
+		return fmt.Sprintf("%.3gk", v/1e3)
+	case a == 0:
+		return "0"
+	case a < 0.01:
+		return fmt.Sprintf("%.2g", v)
+	}
+	return fmt.Sprintf("%.3g", v)
+}
+
+// barChart draws grouped bars: one group per label, one bar per series.
+// With logScale the axis is log10 (values <= 0 draw no bar).
+func barChart(title, unit string, labels []string, ss []series, logScale bool) string {
+	const w, h, left, right, top, bottom = 760, 320, 70, 20, 50, 70
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`, w, h, w, h)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#ffffff"/><text x="%d" y="18" font-size="14" font-weight="bold">%s</text>`, w, h, left, svgText(title))
+	maxV, minV := 0.0, math.Inf(1)
+	for _, s := range ss {
+		for _, v := range s.values {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				continue // a refused cell: no bar
+			}
+			maxV = max(maxV, v)
+			if v > 0 {
+				minV = min(minV, v)
+			}
+		}
+	}
+	if maxV <= 0 {
+		maxV = 1
+	}
+	lo, hi := 0.0, maxV
+	scale := func(v float64) float64 { return (v - lo) / (hi - lo) }
+	if logScale {
+		if math.IsInf(minV, 1) {
+			minV = 1
+		}
+		lo, hi = math.Floor(math.Log10(minV)), math.Ceil(math.Log10(maxV))
+		if hi <= lo {
+			hi = lo + 1
+		}
+		scale = func(v float64) float64 {
+			if v <= 0 {
+				return 0
+			}
+			return (math.Log10(v) - lo) / (hi - lo)
+		}
+	}
+	ph := float64(h - top - bottom)
+	y := func(f float64) float64 { return float64(h-bottom) - f*ph }
+	// Axis and ticks.
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`, left, top, left, h-bottom)
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`, left, h-bottom, w-right, h-bottom)
+	for k := 0; k <= 4; k++ {
+		f := float64(k) / 4
+		v := lo + f*(hi-lo)
+		if logScale {
+			v = math.Pow(10, v)
+		}
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" text-anchor="end">%s</text>`,
+			left, y(f), w-right, y(f), left-4, y(f)+4, fmtTick(v))
+	}
+	fmt.Fprintf(&b, `<text x="14" y="%d" transform="rotate(-90 14 %d)" text-anchor="middle">%s</text>`, top+int(ph/2), top+int(ph/2), svgText(unit))
+	// Legend.
+	for i, s := range ss {
+		x := left + i*92
+		fmt.Fprintf(&b, `<rect x="%d" y="28" width="10" height="10" fill="%s"/><text x="%d" y="37">%s</text>`, x, palette[i%len(palette)], x+14, svgText(s.name))
+	}
+	// Bars.
+	gw := float64(w-left-right) / float64(max(len(labels), 1))
+	bw := gw * 0.8 / float64(max(len(ss), 1))
+	for g, label := range labels {
+		x0 := float64(left) + float64(g)*gw + gw*0.1
+		for i, s := range ss {
+			if g >= len(s.values) || math.IsNaN(s.values[g]) || math.IsInf(s.values[g], 0) {
+				continue
+			}
+			f := math.Max(scale(s.values[g]), 0)
+			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
+				x0+float64(i)*bw, y(f), math.Max(bw-1, 1), f*ph, palette[i%len(palette)], svgText(label), svgText(s.name), fmtTick(s.values[g]))
+		}
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="end" transform="rotate(-30 %.1f %d)">%s</text>`, x0+gw*0.4, h-bottom+14, x0+gw*0.4, h-bottom+14, svgText(label))
+	}
+	b.WriteString(`</svg>`)
+	return b.String()
+}
+
+// lineChart draws one line per series over x = 0..len-1.
+func lineChart(title, xLabel, yLabel string, ss []series, yMax float64) string {
+	const w, h, left, right, top, bottom = 760, 300, 70, 20, 50, 50
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`, w, h, w, h)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#ffffff"/><text x="%d" y="18" font-size="14" font-weight="bold">%s</text>`, w, h, left, svgText(title))
+	n := 0
+	for _, s := range ss {
+		n = max(n, len(s.values))
+	}
+	pw, ph := float64(w-left-right), float64(h-top-bottom)
+	x := func(i int) float64 { return float64(left) + pw*float64(i)/float64(max(n-1, 1)) }
+	y := func(v float64) float64 { return float64(h-bottom) - ph*math.Min(math.Max(v/yMax, 0), 1) }
+	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/><line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`,
+		left, top, left, h-bottom, left, h-bottom, w-right, h-bottom)
+	for k := 0; k <= 4; k++ {
+		v := yMax * float64(k) / 4
+		fmt.Fprintf(&b, `<line x1="%d" y1="%.1f" x2="%d" y2="%.1f" stroke="#ddd"/><text x="%d" y="%.1f" text-anchor="end">%s</text>`, left, y(v), w-right, y(v), left-4, y(v)+4, fmtTick(v))
+	}
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%d</text>`, x(i), h-bottom+14, i)
+	}
+	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text><text x="14" y="%d" transform="rotate(-90 14 %d)" text-anchor="middle">%s</text>`,
+		float64(left)+pw/2, h-8, svgText(xLabel), top+int(ph/2), top+int(ph/2), svgText(yLabel))
+	for i, s := range ss {
+		c := palette[i%len(palette)]
+		var pts []string
+		for k, v := range s.values {
+			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(k), y(v)))
+		}
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2.5" points="%s"/>`, c, strings.Join(pts, " "))
+		fmt.Fprintf(&b, `<rect x="%d" y="28" width="10" height="10" fill="%s"/><text x="%d" y="37">%s</text>`, left+i*110, c, left+i*110+14, svgText(s.name))
+	}
+	b.WriteString(`</svg>`)
+	return b.String()
+}
+
+// view is the report's digest of the results.
+type view struct {
+	cells                            []matrix.Result
+	scenarios, allocators, platforms []string
+	groups                           map[key][]map[string]float64
+	frag                             map[[2]string][]float64 // (allocator, platform) -> mean unusable index per order
+}
+
+func newView(docs []*Document) *view {
+	v := &view{groups: map[key][]map[string]float64{}, frag: map[[2]string][]float64{}}
+	seen := map[string]map[string]bool{"s": {}, "a": {}, "p": {}}
+	add := func(set string, list *[]string, x string) {
+		if !seen[set][x] {
+			seen[set][x] = true
+			*list = append(*list, x)
+		}
+	}
+	fragN := map[[2]string]int{}
+	for _, d := range docs {
+		for _, c := range d.Cells {
+			if c.Metrics == nil {
+				continue
+			}
+			v.cells = append(v.cells, c)
+			add("s", &v.scenarios, c.Scenario)
+			add("a", &v.allocators, c.Allocator)
+			add("p", &v.platforms, c.Platform)
+			k := key{c.Scenario, c.Allocator, c.Platform}
+			v.groups[k] = append(v.groups[k], c.Metrics)
+			if c.Extfrag != nil {
+				fk := [2]string{c.Allocator, c.Platform}
+				if v.frag[fk] == nil {
+					v.frag[fk] = make([]float64, len(c.Extfrag.Unusable))
+				}
+				for o, u := range c.Extfrag.Unusable {
+					v.frag[fk][o] += u
+				}
+				fragN[fk]++
+			}
+		}
+	}
+	for k, n := range fragN {
+		for o := range v.frag[k] {
+			v.frag[k][o] /= float64(n)
+		}
+	}
+	return v
+}
+
+func meanOf(ms []map[string]float64, m string) float64 {
+	if len(ms) == 0 {
+		return math.NaN()
+	}
+	s := 0.0
+	for _, x := range ms {
+		s += x[m]
+	}
+	return s / float64(len(ms))
+}
+
+// overScenarios aggregates a metric for an allocator on a platform over
+// scenarios: the geometric mean when every value is positive, else the
+// arithmetic mean.
+func (v *view) overScenarios(m, a, p string) float64 {
+	var vals []float64
+	for _, s := range v.scenarios {
+		if ms := v.groups[key{s, a, p}]; len(ms) > 0 {
+			vals = append(vals, meanOf(ms, m))
+		}
+	}
+	if len(vals) == 0 {
+		return math.NaN()
+	}
+	geo, sum := 0.0, 0.0
+	pos := true
+	for _, x := range vals {
+		sum += x
+		if x <= 0 {
+			pos = false
+		} else {
+			geo += math.Log(x)
+		}
+	}
+	if pos {
+		return math.Exp(geo / float64(len(vals)))
+	}
+	return sum / float64(len(vals))
+}
+
+func (v *view) byPlatform(m string, scale float64) []series {
+	var ss []series
+	for _, p := range v.platforms {
+		s := series{name: p}
+		for _, a := range v.allocators {
+			s.values = append(s.values, v.overScenarios(m, a, p)*scale)
+		}
+		ss = append(ss, s)
+	}
+	return ss
+}
+
+// summaryMetrics are what the summary names a winner for.
+var summaryMetrics = []Metric{
+	{"modeled_ops_per_sec", "Mops/s", true, true},
+	{"peak_reserved_bytes", "KiB", false, true},
+	{"frag_internal", "", false, true},
+	{"latency_p99_ns", "ns", false, true},
+	{"failure_rate", "", false, true},
+	{"atomic_reserve_dips", "", false, true},
+}
+
+func (v *view) charts() []chart {
+	var cs []chart
+	add := func(file, title, svg string) { cs = append(cs, chart{file, title, svg}) }
+	add("throughput", "Modeled throughput", barChart("Modeled throughput by allocator and platform (geometric mean over scenarios)", "Mops/s", v.allocators, v.byPlatform("modeled_ops_per_sec", 1e-6), false))
+	add("reserved", "Peak reserved memory", barChart("Peak memory held from the page allocator (geometric mean over scenarios)", "KiB", v.allocators, v.byPlatform("peak_reserved_bytes", 1.0/1024), true))
+	add("frag", "Internal fragmentation", barChart("Internal fragmentation at the reserved peak (1 - live/reserved)", "share", v.allocators, v.byPlatform("frag_internal", 1), false))
+	for _, p := range v.platforms {
+		var ss []series
+		for _, q := range []struct{ m, name string }{{"latency_p50_ns", "p50"}, {"latency_p99_ns", "p99"}, {"latency_max_ns", "max"}} {
+			s := series{name: q.name}
+			for _, a := range v.allocators {
+				s.values = append(s.values, v.overScenarios(q.m, a, p))
+			}
+			ss = append(ss, s)
+		}
+		add("latency-"+p, "Allocation latency on "+p, barChart("Modeled allocation latency on "+p+" (nearest-rank percentiles)", "ns (log)", v.allocators, ss, true))
+	}
+	for _, p := range v.platforms {
+		var ss []series
+		for _, a := range v.allocators {
+			if f := v.frag[[2]string{a, p}]; f != nil {
+				ss = append(ss, series{name: a, values: f})
+			}
+		}
+		if len(ss) > 0 {
+			add("extfrag-"+p, "Fragmentation by order on "+p, lineChart("Unusable free space index by order at the end of the run, "+p, "order", "unusable index", ss, 1))
+		}
+	}
+	add("atomic-dips", "GFP_ATOMIC pressure", barChart("Atomic allocations served below the min watermark (mean over scenarios)", "dips", v.allocators, v.byPlatformMean("atomic_reserve_dips"), false))
+	add("atomic-failures", "GFP_ATOMIC failures", barChart("Failed atomic page allocations (mean over scenarios)", "failures", v.allocators, v.byPlatformMean("atomic_failures"), false))
+	return cs
+}
+
+func (v *view) byPlatformMean(m string) []series {
+	var ss []series
+	for _, p := range v.platforms {
+		s := series{name: p}
+		for _, a := range v.allocators {
+			sum, n := 0.0, 0
+			for _, sc := range v.scenarios {
+				if ms := v.groups[key{sc, a, p}]; len(ms) > 0 {
+					sum += meanOf(ms, m)
+					n++
+				}
+			}
+			s.values = append(s.values, sum/float64(max(n, 1)))
+		}
+		ss = append(ss, s)
+	}
+	return ss
+}
+
+// winners returns, per platform and summary metric, the best allocator.
+func (v *view) winners() [][]string {
+	var rows [][]string
+	for _, p := range v.platforms {
+		row := []string{p}
+		for _, m := range summaryMetrics {
+			best, bestV := "", math.NaN()
+			for _, a := range v.allocators {
+				x := v.overScenarios(m.Key, a, p)
+				if math.IsNaN(x) {
+					continue
+				}
+				if best == "" || (m.Higher && x > bestV) || (!m.Higher && x < bestV) {
+					best, bestV = a, x
+				}
+			}
+			scale := 1.0
+			switch m.Key {
+			case "modeled_ops_per_sec":
+				scale = 1e-6
+			case "peak_reserved_bytes":
+				scale = 1.0 / 1024
+			}
+			row = append(row, fmt.Sprintf("%s (%s)", best, fmtTick(bestV*scale)))
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// WriteReport writes a design comparison report: self-contained HTML with
+// inline SVG charts, or Markdown (for a .md path) with the charts as SVG
+// files in a folder beside it.
+func WriteReport(path string, docs []*Document, inputs []string) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	v := newView(docs)
+	if len(v.cells) == 0 {
+		return fmt.Errorf("report: no cells with metrics in %s", strings.Join(inputs, ", "))
+	}
+	cs := v.charts()
+	md := strings.HasSuffix(path, ".md")
+	var b strings.Builder
+	heads := []string{"platform"}
+	for _, m := range summaryMetrics {
+		h := strings.ReplaceAll(m.Key, "_", " ")
+		if m.Unit != "" {
+			h += " (" + m.Unit + ")"
+		}
+		if m.Higher {
+			h += " ↑"
+		} else {
+			h += " ↓"
+		}
+		heads = append(heads, h)
+	}
+	tables := v.metricTables()
+	if md {
+		dir := strings.TrimSuffix(path, ".md") + "-charts"
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return err
+		}
+		fmt.Fprintf(&b, "# dmabench design comparison\n\nGenerated by dmabench %s from %s. %d cells: %d scenarios, %d allocators, %d platforms. "+
+			"Modeled metrics are means over seeds, aggregated over scenarios by geometric mean; percentiles are nearest-rank.\n\n## Which allocator wins\n\n",
+			dmabench.Version, strings.Join(inputs, ", "), len(v.cells), len(v.scenarios), len(v.allocators), len(v.platforms))
+		mdTable(&b, heads, v.winners())
+		b.WriteString("\n## Charts\n\n")
+		for i, c := range cs {
+			name := fmt.Sprintf("%02d-%s.svg", i+1, c.file)
+			if err := os.WriteFile(filepath.Join(dir, name), []byte(c.svg), 0o644); err != nil {
+				return err
+			}
+			fmt.Fprintf(&b, "![%s](%s/%s)\n\n", c.title, filepath.Base(dir), name)
+		}
+		for _, t := range tables {
+			fmt.Fprintf(&b, "## %s\n\n", t.title)
+			mdTable(&b, t.heads, t.rows)
+			b.WriteString("\n")
+		}
+	} else {
+		fmt.Fprintf(&b, `<!DOCTYPE html><html><head><meta charset="utf-8"><title>dmabench design comparison</title><style>
+body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}table{border-collapse:collapse;margin:8px 0 24px}
+td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+figure{margin:0 0 24px}</style></head><body><h1>dmabench design comparison</h1>
+<p>Generated by dmabench %s from %s. %d cells: %d scenarios, %d allocators, %d platforms. Modeled metrics are means over seeds, aggregated over scenarios by geometric mean; percentiles are nearest-rank.</p><h2>Which allocator wins</h2>`,
+			html.EscapeString(dmabench.Version), html.EscapeString(strings.Join(inputs, ", ")), len(v.cells), len(v.scenarios), len(v.allocators), len(v.platforms))
+		htmlTable(&b, heads, v.winners())
+		b.WriteString("<h2>Charts</h2>")
+		for _, c := range cs {
+			// Inline SVG needs no namespace: the page names no URL at all.
+			fmt.Fprintf(&b, `<figure class="chart">%s</figure>`, strings.Replace(c.svg, ` xmlns="http://www.w3.org/2000/svg"`, "", 1))
+		}
+		for _, t := range tables {
+			fmt.Fprintf(&b, "<h2>%s</h2>", html.EscapeString(t.title))
+			htmlTable(&b, t.heads, t.rows)
+		}
+		b.WriteString("</body></html>\n")
+	}
+	return writeFileAtomic(path, b.String())
+}
+
+type table struct {
+	title string
+	heads []string
+	rows  [][]string
+}
+
+func (v *view) metricTables() []table {
+	var out []table
+	for _, m := range summaryMetrics {
+		t := table{title: m.Key + " by scenario and allocator", heads: append([]string{"scenario", "allocator"}, v.platforms...)}
+		for _, s := range v.scenarios {
+			for _, a := range v.allocators {
+				row := []string{s, a}
+				any := false
+				for _, p := range v.platforms {
+					if ms := v.groups[key{s, a, p}]; len(ms) > 0 {
+						row = append(row, fmtTick(meanOf(ms, m.Key)))
+						any = true
+					} else {
+						row = append(row, "")
+					}
+				}
+				if any {
+					t.rows = append(t.rows, row)
+				}
+			}
+		}
+		out = append(out, t)
+	}
+	return out
+}
+
+func mdTable(b *strings.Builder, heads []string, rows [][]string) {
+	b.WriteString("| " + strings.Join(heads, " | ") + " |\n|")
+	for range heads {
+		b.WriteString("---|")
+	}
+	b.WriteString("\n")
+	for _, r := range rows {
+		b.WriteString("| " + strings.Join(r, " | ") + " |\n")
+	}
+}
+
+func htmlTable(b *strings.Builder, heads []string, rows [][]string) {
+	b.WriteString("<table><tr>")
+	for _, h := range heads {
+		fmt.Fprintf(b, "<th>%s</th>", html.EscapeString(h))
+	}
+	b.WriteString("</tr>")
+	for _, r := range rows {
+		b.WriteString("<tr>")
+		for _, c := range r {
+			fmt.Fprintf(b, "<td>%s</td>", html.EscapeString(c))
+		}
+		b.WriteString("</tr>")
+	}
+	b.WriteString("</table>")
+}
+
+func writeFileAtomic(path, data string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	_, err = io.WriteString(tmp, data)
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), path)
+	}
+	if err != nil {
+		os.Remove(tmp.Name())
+	}
+	return err
+}
