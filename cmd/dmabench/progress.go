@@ -10,6 +10,7 @@ import (
 	"github.com/mattn/go-isatty"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
+	"golang.org/x/term"
 )
 
 // progress reports cells done: a bar with an ETA on a terminal, plain
@@ -37,6 +38,10 @@ func newProgress(mode string, w io.Writer, total int) (*progress, error) {
 		f, ok := w.(*os.File)
 		if !ok || !isatty.IsTerminal(f.Fd()) {
 			pr.plain = true
+			return pr, nil
+		}
+		if cols, _, err := term.GetSize(int(f.Fd())); err != nil || cols < 20 {
+			pr.plain = true // a terminal without a width: no room for a bar
 			return pr, nil
 		}
 	case "plain":
