@@ -336,7 +336,7 @@ func (e *Engine) batch(n int64) (int64, error) {
 		if s.fb != nil {
 			s.fb.Outcome(&s.head, e.out.Err)
 		}
-		if errors.Is(e.out.Err, ErrStalled) {
+		if e.out.Err != nil && errors.Is(e.out.Err, ErrStalled) {
 			s.done = true
 			continue
 		}
@@ -399,6 +399,12 @@ func (e *Engine) pull(i int) error {
 		return nil
 	}
 	err := s.src.Next(&s.head)
+	if err == nil {
+		if s.head.ID < 0 && s.head.Kind != dma.Sync {
+			return fmt.Errorf("source %d: event %s has negative id", i, s.head.Kind)
+		}
+		return nil
+	}
 	if err == dma.ErrIdle {
 		s.idle = true
 		e.nIdle++

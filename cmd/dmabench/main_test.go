@@ -408,3 +408,18 @@ func TestLazyBeatsStrict(t *testing.T) {
 	}
 	t.Logf("lazy/strict modeled throughput: %.2f", ops["iommu-lazy"]/ops["iommu"])
 }
+
+// BenchmarkAllocators replays usb-ehci on x86 against each allocator
+// model, one event per iteration, with full metrics.
+func BenchmarkAllocators(b *testing.B) {
+	for _, ae := range allocatorTable() {
+		b.Run(ae.name, func(b *testing.B) {
+			e := newReplay(b, "usb-ehci", ae.name, "x86")
+			e.Run(100_000)
+			b.ReportAllocs()
+			b.ResetTimer()
+			e.Run(int64(b.N))
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
