@@ -80,6 +80,7 @@ type Allocator struct {
 	specs    []spec // pools created through CreatePool
 	direct   int64
 	stats    dma.Stats
+	req      dma.Request // passed on to the class pools, reused
 }
 
 var (
@@ -196,12 +197,12 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		a.stats.Failures++
 		return dma.Block{}, err
 	}
-	inner := *r
-	inner.Size = a.classes[ci]
-	b, err := a.inner.Alloc(pool, &inner)
+	a.req = *r
+	a.req.Size = a.classes[ci]
+	b, err := a.inner.Alloc(pool, &a.req)
 	if err != nil {
 		if err == dma.ErrWouldBlock {
-			r.Wait = inner.Wait
+			r.Wait = a.req.Wait
 			return b, err
 		}
 		a.stats.Failures++

@@ -64,6 +64,9 @@ type pool struct {
 type Allocator struct {
 	cfg   Config
 	inner dma.Allocator
+	// req is the request passed on to the element allocator, reused so
+	// that nothing is allocated per call.
+	req   dma.Request
 	meter *dma.Meter
 	pools []pool
 	stats dma.Stats
@@ -138,9 +141,9 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	}
 	p := &a.pools[id]
 	gfp := r.GFP | dma.GFPNoMemalloc | dma.GFPNoWarn
-	first := *r
-	first.GFP = gfp &^ (dma.GFPWait | dma.GFPIO)
-	b, err := a.inner.Alloc(p.inner, &first)
+	a.req = *r
+	a.req.GFP = gfp &^ (dma.GFPWait | dma.GFPIO)
+	b, err := a.inner.Alloc(p.inner, &a.req)
 	if err == nil {
 		return a.give(id, b), nil
 	}
@@ -155,16 +158,16 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		a.stats.Failures++
 		return dma.Block{}, dma.ErrNoMem
 	}
-	second := *r
-	second.GFP = gfp
-	b, err = a.inner.Alloc(p.inner, &second)
+	a.req = *r
+	a.req.GFP = gfp
+	b, err = a.inner.Alloc(p.inner, &a.req)
 	if err == nil {
 		return a.give(id, b), nil
 	}
 	if err == dma.ErrWouldBlock {
 		// The element allocator sleeps inside (pci_pool's SLAB_KERNEL
 		// retry loop): the caller waits on it, under our pool's name.
-		r.Wait = second.Wait
+		r.Wait = a.req.Wait
 		r.Wait.On = id
 		return dma.Block{}, err
 	}

@@ -267,13 +267,17 @@ func newReplay(t testing.TB, workload, alloc, plat string) *engine.Engine {
 }
 
 func TestReplayWithRealModelsAllocatesNothing(t *testing.T) {
-	for _, w := range []string{"usb-uhci", "usb-ohci", "usb-ehci"} {
-		e := newReplay(t, w, "dmapool", "x86")
-		if _, err := e.Run(200_000); err != nil {
-			t.Fatal(err)
-		}
-		if n := testing.AllocsPerRun(10, func() { e.Run(10_000) }); n != 0 {
-			t.Errorf("%s: %v allocations per 10000 events, want 0", w, n)
+	for _, w := range []string{"usb-uhci", "usb-ohci", "usb-ehci", "scsi", "netrx"} {
+		for _, ae := range allocatorTable() {
+			for _, p := range []string{"x86", "sa1111"} {
+				e := newReplay(t, w, ae.name, p)
+				if _, err := e.Run(200_000); err != nil {
+					t.Fatal(err)
+				}
+				if n := testing.AllocsPerRun(5, func() { e.Run(10_000) }); n != 0 {
+					t.Errorf("%s/%s/%s: %v allocations per 10000 events, want 0", w, ae.name, p, n)
+				}
+			}
 		}
 	}
 }
