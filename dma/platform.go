@@ -86,6 +86,12 @@ type Mapper interface {
 	Unmap(b Block, dir Dir)
 }
 
+// Syncer is implemented by platforms where dma_sync_* has work to do:
+// cache maintenance on a non-coherent machine, a copy for a bounced buffer.
+type Syncer interface {
+	Sync(b Block, dir Dir)
+}
+
 // SGMapper is implemented by platforms that map a scatterlist as a whole
 // (an IOMMU merging segments into one IOVA range). out has one block per
 // segment; MapSG returns the number of DMA segments after merging. On

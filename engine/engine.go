@@ -163,6 +163,7 @@ type Engine struct {
 	destroy dma.PoolDestroyer
 	plat    *dma.Platform
 	sgm     dma.SGMapper
+	sync    dma.Syncer
 	rec     Recorder
 	req     dma.Request
 	out     Outcome
@@ -186,6 +187,7 @@ type Engine struct {
 func New(plat *dma.Platform, alloc dma.Allocator, rec Recorder, srcs ...dma.Source) *Engine {
 	e := &Engine{alloc: alloc, plat: plat, rec: rec, BatchSize: 1 << 14, StallAfter: 60 * dma.Second}
 	e.sgm, _ = plat.Mapper.(dma.SGMapper)
+	e.sync, _ = plat.Mapper.(dma.Syncer)
 	e.destroy, _ = alloc.(dma.PoolDestroyer)
 	for wi, s := range srcs {
 		sp := &space{}
@@ -579,8 +581,16 @@ func (e *Engine) serve(si int, s *source) bool {
 		obj.st = stFreed
 		o.Bytes = obj.size
 	case dma.Sync:
-		// Cache maintenance is charged by non-coherent platforms; on the
-		// platforms modeled so far a sync costs nothing.
+		// dma_sync_* of a live mapping: cache maintenance (and a copy,
+		// if it bounced) on platforms that need it, nothing elsewhere.
+		obj, mis := e.lookup(s, ev.ID, stMap)
+		if mis != MisuseNone {
+			o.Misuse = mis
+			break
+		}
+		if e.sync != nil {
+			e.sync.Sync(obj.blk, ev.Dir)
+		}
 	default:
 		o.Err = fmt.Errorf("%w: event kind %s is not supported yet", dma.ErrInvalid, ev.Kind)
 	}

@@ -364,3 +364,15 @@ func (k kernelPages) AllocPages(dev *dma.Device, order int, gfp dma.GFP) (dma.Bl
 }
 
 func (k kernelPages) FreePages(b dma.Block) { k.m.FreePages(b) }
+
+var _ dma.Syncer = (*Machine)(nil)
+
+// Sync is dma_sync_single_for_cpu/for_device: the mapping's lines are
+// cleaned or invalidated; a bounced buffer is copied (to the CPU's copy
+// for from_device, to the bounce buffer for to_device).
+func (m *Machine) Sync(b dma.Block, dir dma.Dir) {
+	m.maintain(b.Size, dir)
+	if int(b.Handle>>8)&3 != bounceNone {
+		m.copyCost(b.Size)
+	}
+}

@@ -113,3 +113,20 @@ func TestNarrowMaskReachesNothing(t *testing.T) {
 		t.Fatalf("24-bit device: %v", err)
 	}
 }
+
+func TestSyncCosts(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Mode = "first-1mib"
+	p, m := newMachine(t, cfg)
+	dev := &dma.Device{Name: "nic", Mask: dma.BitMask(32)}
+	b, err := p.Mapper.Map(dev, 2048, dma.FromDevice, dma.GFPAtomic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.Meter.Cost = 0
+	m.Sync(b, dma.FromDevice)
+	// 64 lines invalidated + 2 KiB copied back from the bounce buffer.
+	if want := dma.Time(64*40 + 2048*1000/100); p.Meter.Cost != want {
+		t.Fatalf("sync cost %d, want %d", p.Meter.Cost, want)
+	}
+}
