@@ -9,11 +9,25 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dmabench/dmabench/allocators/coherent"
 	"github.com/dmabench/dmabench/allocators/conformance"
+	"github.com/dmabench/dmabench/allocators/dmaalloc"
+	"github.com/dmabench/dmabench/allocators/dmapool"
+	"github.com/dmabench/dmabench/allocators/mempool"
+	"github.com/dmabench/dmabench/allocators/pcipool"
+	"github.com/dmabench/dmabench/allocators/slab"
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/engine"
 	"github.com/dmabench/dmabench/matrix"
 	"github.com/dmabench/dmabench/metrics"
+	"github.com/dmabench/dmabench/platforms/iommu"
+	"github.com/dmabench/dmabench/platforms/pagealloc"
+	"github.com/dmabench/dmabench/platforms/sa1111"
+	"github.com/dmabench/dmabench/platforms/x86"
+	"github.com/dmabench/dmabench/workloads/netrx"
+	"github.com/dmabench/dmabench/workloads/poolbench"
+	"github.com/dmabench/dmabench/workloads/scsi"
+	"github.com/dmabench/dmabench/workloads/usb"
 )
 
 func run(t *testing.T, args ...string) (int, string, string) {
@@ -425,5 +439,36 @@ func BenchmarkAllocators(b *testing.B) {
 			e.Run(int64(b.N))
 			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 		})
+	}
+}
+
+// TestEmbeddedConfigHasEveryKnob: the embedded config.yaml must set every
+// knob to the model's documented default; a knob missing from it would
+// silently decode as zero.
+func TestEmbeddedConfigHasEveryKnob(t *testing.T) {
+	cfg := defaultConfig(t)
+	for _, tc := range []struct {
+		name      string
+		got, want any
+	}{
+		{"platform.x86", cfg.Platform.X86, x86.DefaultConfig()},
+		{"platform.iommu", cfg.Platform.IOMMU, iommu.DefaultConfig()},
+		{"platform.sa1111", cfg.Platform.SA1111, sa1111.DefaultConfig()},
+		{"platform.pressure", cfg.Platform.Pressure, pagealloc.DefaultPressure()},
+		{"allocator.pcipool", cfg.Allocator.PCIPool, pcipool.DefaultConfig()},
+		{"allocator.dmapool", cfg.Allocator.DMAPool, dmapool.DefaultConfig()},
+		{"allocator.slab", cfg.Allocator.Slab, slab.DefaultConfig()},
+		{"allocator.slab_direct", cfg.Allocator.SlabDirect, slab.DefaultConfig()},
+		{"allocator.mempool", cfg.Allocator.Mempool, mempool.DefaultConfig()},
+		{"allocator.dmaalloc", cfg.Allocator.DMAAlloc, dmaalloc.DefaultConfig()},
+		{"allocator.coherent", cfg.Allocator.Coherent, coherent.DefaultConfig()},
+		{"workload.usb", cfg.Workload.USB, usb.DefaultConfig()},
+		{"workload.scsi", cfg.Workload.SCSI, scsi.DefaultConfig()},
+		{"workload.netrx", cfg.Workload.NetRX, netrx.DefaultConfig()},
+		{"workload.poolbench", cfg.Workload.Poolbench, poolbench.DefaultConfig()},
+	} {
+		if !reflect.DeepEqual(tc.got, tc.want) {
+			t.Errorf("%s in config.yaml:\n  %+v\nDefaultConfig():\n  %+v", tc.name, tc.got, tc.want)
+		}
 	}
 }

@@ -34,8 +34,12 @@ type Config struct {
 	// Load is the mean link utilisation; BurstPackets the mean burst.
 	Load         float64 `mapstructure:"load" json:"load"`
 	BurstPackets float64 `mapstructure:"burst_packets" json:"burst_packets"`
-	// Budget is the most slots one poll refills (NAPI weight 64).
+	// Budget is the most packets one poll passes up and the most slots it
+	// refills (NAPI weight 64).
 	Budget int `mapstructure:"budget" json:"budget"`
+	// PollUS is the interrupt coalescing delay: the NAPI poll runs this
+	// long after the first packet it will find.
+	PollUS int64 `mapstructure:"poll_us" json:"poll_us"`
 	// RxBuffers is "map" (per-packet streaming maps) or "pool".
 	RxBuffers string `mapstructure:"rx_buffers" json:"rx_buffers"`
 	MaskBits  int    `mapstructure:"mask_bits" json:"mask_bits"`
@@ -44,7 +48,7 @@ type Config struct {
 // DefaultConfig returns the defaults documented in config.yaml.
 func DefaultConfig() Config {
 	return Config{RingSize: 256, DescBytes: 16, BufBytes: 2048, LineMbps: 1000, PacketBytes: 1500,
-		Load: 0.3, BurstPackets: 32, Budget: 64, RxBuffers: "map", MaskBits: 32}
+		Load: 0.3, BurstPackets: 32, Budget: 64, PollUS: 50, RxBuffers: "map", MaskBits: 32}
 }
 
 // Validate checks the knobs.
@@ -58,8 +62,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("netrx: line_mbps positive, packet_bytes 1..buf_bytes")
 	case c.Load <= 0 || c.Load > 1 || c.BurstPackets < 1:
 		return fmt.Errorf("netrx: load in (0,1], burst_packets >= 1")
-	case c.Budget < 1:
-		return fmt.Errorf("netrx.budget must be positive")
+	case c.Budget < 1 || c.PollUS < 0:
+		return fmt.Errorf("netrx.budget must be positive and poll_us not negative")
 	case c.RxBuffers != "map" && c.RxBuffers != "pool":
 		return fmt.Errorf("netrx.rx_buffers %q: valid values are map, pool", c.RxBuffers)
 	case c.MaskBits < 24 || c.MaskBits > 64:
@@ -74,6 +78,7 @@ const BufPool dma.ID = 0
 const (
 	actSetup uint8 = iota
 	actPacket
+	actPoll
 )
 
 // Stats counts what the ring saw.
@@ -93,6 +98,9 @@ type NIC struct {
 	th      *driver.Thread
 	slots   []dma.ID // buffer in each slot, or -1
 	head    int      // next slot the card fills
+	clean   int      // next filled slot the poll passes up
+	filled  int      // slots the card filled that the poll has not seen
+	polling bool     // a poll is scheduled
 	tail    int      // next slot to refill
 	pending []int    // slots of this poll's refill events, in order
 	next    int      // the pending refill whose outcome comes next
@@ -156,6 +164,8 @@ func (n *NIC) Expand(t *driver.Thread, a driver.Action) {
 	case actPacket:
 		n.packet(t)
 		n.th.Schedule(driver.Action{At: t.Now + n.nextGap(), Kind: actPacket})
+	case actPoll:
+		n.poll(t)
 	}
 }
 
@@ -170,23 +180,46 @@ func (n *NIC) nextGap() dma.Time {
 	return dma.Time(n.pktTime)
 }
 
-// packet: the card wrote into slot head, or found it empty and dropped the
-// packet; the poll passes the buffer up and refills.
+// packet: the card writes into slot head if it holds a buffer, else the
+// packet is dropped; either way the interrupt schedules a NAPI poll
+// (coalesced). Nothing is allocated here: the card does DMA.
 func (n *NIC) packet(t *driver.Thread) {
-	id := n.slots[n.head]
-	if id < 0 {
+	if n.slots[n.head] < 0 || n.filled == len(n.slots) {
+		// No buffer: dropped. The card raises its "out of rx buffers"
+		// interrupt, so a poll comes to refill.
 		n.Stats.Drops++
 	} else {
 		n.Stats.Packets++
+		n.filled++
+		n.head = (n.head + 1) % len(n.slots)
+	}
+	if !n.polling {
+		n.polling = true
+		n.th.Schedule(driver.Action{At: t.Now + dma.Time(n.cfg.PollUS)*dma.Microsecond, Kind: actPoll})
+	}
+}
+
+// poll is the NAPI poll in softirq: it passes up to budget received
+// packets up the stack (unmapping their buffers), then refills empty slots
+// with GFP_ATOMIC. Packets left over get another poll.
+func (n *NIC) poll(t *driver.Thread) {
+	n.polling = false
+	for k := 0; k < n.cfg.Budget && n.filled > 0; k++ {
+		id := n.slots[n.clean]
 		if n.pool {
 			t.Emit(dma.Event{Kind: dma.Free, Ctx: dma.SoftIRQ, Dev: &n.dev, ID: id, Pool: BufPool, Size: n.cfg.BufBytes})
 		} else {
 			t.Emit(dma.Event{Kind: dma.Unmap, Ctx: dma.SoftIRQ, Dir: dma.FromDevice, Dev: &n.dev, ID: id, Pool: dma.NoPool, Size: n.cfg.BufBytes})
 		}
-		n.slots[n.head] = -1
-		n.head = (n.head + 1) % len(n.slots)
+		n.slots[n.clean] = -1
+		n.clean = (n.clean + 1) % len(n.slots)
+		n.filled--
 	}
 	n.refill(t, dma.SoftIRQ, dma.GFPAtomic, n.cfg.Budget)
+	if n.filled > 0 {
+		n.polling = true
+		n.th.Schedule(driver.Action{At: t.Now + dma.Microsecond, Kind: actPoll})
+	}
 }
 
 // refill emits buffers for empty slots from tail, at most budget.
