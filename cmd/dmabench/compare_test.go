@@ -139,3 +139,18 @@ func TestProgressModes(t *testing.T) {
 		t.Fatalf("bad --progress: exit %d", code)
 	}
 }
+
+func TestBenchCommand(t *testing.T) {
+	code, out, errs := run(t, "bench", "-n", "20000", "-w", "usb-ehci")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	for _, want := range []string{"(the limit)", "100.0%", "null allocator with full metrics", "dmapool on x86", "coherent on x86", "trace parsing", "MB/s", "peak RSS"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("bench output lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, _ := run(t, "bench", "-n", "5"); code != 2 {
+		t.Fatalf("-n 5: exit %d", code)
+	}
+}

@@ -35,7 +35,7 @@ GFP_ATOMIC pressure.`,
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
-	root.AddCommand(newRunCmd(stdout, stderr), newListCmd(stdout), newValidateCmd(stdout), newRecordCmd(stdout), newReplayCmd(stdout, stderr), newImportCmd(stdout), newCompareCmd(stdout), newMergeCmd(stdout), newReportCmd(stdout))
+	root.AddCommand(newRunCmd(stdout, stderr), newListCmd(stdout), newValidateCmd(stdout), newRecordCmd(stdout), newReplayCmd(stdout, stderr), newImportCmd(stdout), newCompareCmd(stdout), newMergeCmd(stdout), newReportCmd(stdout), newBenchCmd(stdout))
 	err := root.Execute()
 	if err == nil {
 		return 0
