@@ -105,14 +105,20 @@ func (t *Thread) pop() Action {
 // Pending returns the number of scheduled actions.
 func (t *Thread) Pending() int { return len(t.acts) }
 
-// Emit appends an event to the current action; its time is the action's
-// unless set later.
-func (t *Thread) Emit(e dma.Event) {
-	if e.At < t.Now {
-		e.At = t.Now
+// New appends a zeroed event to the current action and returns it for
+// the caller to fill in place (no copies: `*t.New() = dma.Event{...}`).
+// Its time is the action's unless set later.
+func (t *Thread) New() *dma.Event {
+	if len(t.buf) < cap(t.buf) {
+		t.buf = t.buf[:len(t.buf)+1]
+	} else {
+		t.buf = append(t.buf, dma.Event{})
 	}
-	t.buf = append(t.buf, e)
+	return &t.buf[len(t.buf)-1]
 }
+
+// Emit appends a copy of e to the current action.
+func (t *Thread) Emit(e dma.Event) { *t.New() = e }
 
 // Drop discards the current action's events not yet handed out.
 func (t *Thread) Drop() { t.buf = t.buf[:t.pos] }
@@ -129,6 +135,9 @@ func (t *Thread) Next(e *dma.Event) error {
 		t.h.Expand(t, a)
 	}
 	*e = t.buf[t.pos]
+	if e.At < t.Now {
+		e.At = t.Now
+	}
 	t.pos++
 	return nil
 }

@@ -155,9 +155,9 @@ func (n *NIC) Ring() int { return len(n.slots) }
 func (n *NIC) Expand(t *driver.Thread, a driver.Action) {
 	switch a.Kind {
 	case actSetup:
-		t.Emit(dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &n.dev, ID: n.ids.Get(), Pool: dma.NoPool, Size: int64(n.cfg.RingSize) * n.cfg.DescBytes})
+		*t.New() = dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &n.dev, ID: n.ids.Get(), Pool: dma.NoPool, Size: int64(n.cfg.RingSize) * n.cfg.DescBytes}
 		if n.pool {
-			t.Emit(dma.Event{Kind: dma.PoolCreate, Dev: &n.dev, ID: BufPool, Pool: dma.NoPool, Name: "rx_buf", Size: n.cfg.BufBytes, Align: 64})
+			*t.New() = dma.Event{Kind: dma.PoolCreate, Dev: &n.dev, ID: BufPool, Pool: dma.NoPool, Name: "rx_buf", Size: n.cfg.BufBytes, Align: 64}
 		}
 		n.refill(t, dma.Process, dma.GFPKernel, n.cfg.RingSize)
 		n.th.Schedule(driver.Action{At: t.Now + dma.Microsecond, Kind: actPacket})
@@ -207,9 +207,9 @@ func (n *NIC) poll(t *driver.Thread) {
 	for k := 0; k < n.cfg.Budget && n.filled > 0; k++ {
 		id := n.slots[n.clean]
 		if n.pool {
-			t.Emit(dma.Event{Kind: dma.Free, Ctx: dma.SoftIRQ, Dev: &n.dev, ID: id, Pool: BufPool, Size: n.cfg.BufBytes})
+			*t.New() = dma.Event{Kind: dma.Free, Ctx: dma.SoftIRQ, Dev: &n.dev, ID: id, Pool: BufPool, Size: n.cfg.BufBytes}
 		} else {
-			t.Emit(dma.Event{Kind: dma.Unmap, Ctx: dma.SoftIRQ, Dir: dma.FromDevice, Dev: &n.dev, ID: id, Pool: dma.NoPool, Size: n.cfg.BufBytes})
+			*t.New() = dma.Event{Kind: dma.Unmap, Ctx: dma.SoftIRQ, Dir: dma.FromDevice, Dev: &n.dev, ID: id, Pool: dma.NoPool, Size: n.cfg.BufBytes}
 		}
 		n.slots[n.clean] = -1
 		n.clean = (n.clean + 1) % len(n.slots)
@@ -228,9 +228,9 @@ func (n *NIC) refill(t *driver.Thread, ctx dma.Context, gfp dma.GFP, budget int)
 	for k, s := 0, n.tail; k < budget && n.slots[s] == -1; k++ {
 		id := n.ids.Get()
 		if n.pool {
-			t.Emit(dma.Event{Kind: dma.Alloc, Ctx: ctx, GFP: gfp, Dev: &n.dev, ID: id, Pool: BufPool, Size: n.cfg.BufBytes})
+			*t.New() = dma.Event{Kind: dma.Alloc, Ctx: ctx, GFP: gfp, Dev: &n.dev, ID: id, Pool: BufPool, Size: n.cfg.BufBytes}
 		} else {
-			t.Emit(dma.Event{Kind: dma.Map, Ctx: ctx, GFP: gfp, Dir: dma.FromDevice, Dev: &n.dev, ID: id, Pool: dma.NoPool, Size: n.cfg.BufBytes})
+			*t.New() = dma.Event{Kind: dma.Map, Ctx: ctx, GFP: gfp, Dir: dma.FromDevice, Dev: &n.dev, ID: id, Pool: dma.NoPool, Size: n.cfg.BufBytes}
 		}
 		n.pending = append(n.pending, s)
 		n.slots[s] = -2 - id // reserved for this refill

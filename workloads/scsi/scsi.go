@@ -160,7 +160,7 @@ func (hd handler) Expand(t *driver.Thread, a driver.Action) {
 	h.cur[hd.th] = -1
 	switch a.Kind {
 	case actSetup:
-		t.Emit(dma.Event{Kind: dma.PoolCreate, Dev: &h.dev, ID: BlockPool, Pool: dma.NoPool, Name: "scsi_cmd_block", Size: h.cfg.BlockSize, Align: h.cfg.BlockAlign})
+		*t.New() = dma.Event{Kind: dma.PoolCreate, Dev: &h.dev, ID: BlockPool, Pool: dma.NoPool, Name: "scsi_cmd_block", Size: h.cfg.BlockSize, Align: h.cfg.BlockAlign}
 		for i := range h.cmds {
 			h.disp.Schedule(driver.Action{At: t.Now, Kind: actSubmit, Arg: int32(i)})
 		}
@@ -202,11 +202,11 @@ func (h *Host) submit(t *driver.Thread, th, ci int) {
 		c.dir = dma.FromDevice
 	}
 	c.block, c.sg = h.ids.Get(), h.ids.Get()
-	t.Emit(dma.Event{Kind: dma.Alloc, Ctx: dma.SoftIRQ, GFP: dma.GFPAtomic, Dev: &h.dev, ID: c.block, Pool: BlockPool, Size: h.cfg.BlockSize})
+	*t.New() = dma.Event{Kind: dma.Alloc, Ctx: dma.SoftIRQ, GFP: dma.GFPAtomic, Dev: &h.dev, ID: c.block, Pool: BlockPool, Size: h.cfg.BlockSize}
 	// The data pages are page-cache pages the filesystem allocated with
 	// GFP_NOIO before the request reached the driver; only what the
 	// mapping itself needs (bounce buffers) is atomic.
-	t.Emit(dma.Event{Kind: dma.MapSG, Ctx: dma.SoftIRQ, GFP: dma.GFPNoIO, Dir: c.dir, Dev: &h.dev, ID: c.sg, Pool: dma.NoPool, Segs: c.segs})
+	*t.New() = dma.Event{Kind: dma.MapSG, Ctx: dma.SoftIRQ, GFP: dma.GFPNoIO, Dir: c.dir, Dev: &h.dev, ID: c.sg, Pool: dma.NoPool, Segs: c.segs}
 }
 
 func (hd handler) Outcome(t *driver.Thread, e *dma.Event, err error) {
@@ -231,7 +231,7 @@ func (hd handler) Outcome(t *driver.Thread, e *dma.Event, err error) {
 	t.Drop()
 	h.ids.Put(c.sg) // failed or dropped: never live
 	if e.Kind == dma.MapSG {
-		t.Emit(dma.Event{Kind: dma.Free, Ctx: dma.SoftIRQ, Dev: &h.dev, ID: c.block, Pool: BlockPool, Size: h.cfg.BlockSize})
+		*t.New() = dma.Event{Kind: dma.Free, Ctx: dma.SoftIRQ, Dev: &h.dev, ID: c.block, Pool: BlockPool, Size: h.cfg.BlockSize}
 	} else {
 		h.ids.Put(c.block)
 	}
@@ -244,7 +244,7 @@ func (hd handler) Outcome(t *driver.Thread, e *dma.Event, err error) {
 func (h *Host) complete(t *driver.Thread, ci int) {
 	c := &h.cmds[ci]
 	h.Stats.Completions++
-	t.Emit(dma.Event{Kind: dma.UnmapSG, Ctx: dma.HardIRQ, Dir: c.dir, Dev: &h.dev, ID: c.sg, Pool: dma.NoPool, Segs: c.segs})
-	t.Emit(dma.Event{Kind: dma.Free, Ctx: dma.HardIRQ, Dev: &h.dev, ID: c.block, Pool: BlockPool, Size: h.cfg.BlockSize})
+	*t.New() = dma.Event{Kind: dma.UnmapSG, Ctx: dma.HardIRQ, Dir: c.dir, Dev: &h.dev, ID: c.sg, Pool: dma.NoPool, Segs: c.segs}
+	*t.New() = dma.Event{Kind: dma.Free, Ctx: dma.HardIRQ, Dev: &h.dev, ID: c.block, Pool: BlockPool, Size: h.cfg.BlockSize}
 	h.disp.Schedule(driver.Action{At: t.Now, Kind: actSubmit, Arg: int32(ci)})
 }

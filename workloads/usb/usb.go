@@ -355,13 +355,13 @@ func (h handler) Outcome(t *driver.Thread, e *dma.Event, err error) {
 func (b *Bus) setup(t *driver.Thread) {
 	names := [...][3]string{{"uhci_td", "uhci_qh", ""}, {"ohci_td", "ohci_ed", ""}, {"ehci_qtd", "ehci_qh", "ehci_itd"}}[b.ctrl]
 	h := b.hcd
-	t.Emit(dma.Event{Kind: dma.PoolCreate, Dev: &b.dev, ID: TDPool, Pool: dma.NoPool, Name: names[0], Size: h.TDSize, Align: h.TDAlign, Boundary: h.TDBoundary})
-	t.Emit(dma.Event{Kind: dma.PoolCreate, Dev: &b.dev, ID: QHPool, Pool: dma.NoPool, Name: names[1], Size: h.QHSize, Align: h.QHAlign, Boundary: h.TDBoundary})
+	*t.New() = dma.Event{Kind: dma.PoolCreate, Dev: &b.dev, ID: TDPool, Pool: dma.NoPool, Name: names[0], Size: h.TDSize, Align: h.TDAlign, Boundary: h.TDBoundary}
+	*t.New() = dma.Event{Kind: dma.PoolCreate, Dev: &b.dev, ID: QHPool, Pool: dma.NoPool, Name: names[1], Size: h.QHSize, Align: h.QHAlign, Boundary: h.TDBoundary}
 	if b.cfg.Audio.Enabled && h.ISOSize > 0 {
-		t.Emit(dma.Event{Kind: dma.PoolCreate, Dev: &b.dev, ID: ISOPool, Pool: dma.NoPool, Name: names[2], Size: h.ISOSize, Align: h.TDAlign, Boundary: h.TDBoundary})
+		*t.New() = dma.Event{Kind: dma.PoolCreate, Dev: &b.dev, ID: ISOPool, Pool: dma.NoPool, Name: names[2], Size: h.ISOSize, Align: h.TDAlign, Boundary: h.TDBoundary}
 	}
 	endpoint := func() {
-		t.Emit(dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &b.dev, ID: b.ids.Get(), Pool: QHPool, Size: h.QHSize})
+		*t.New() = dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &b.dev, ID: b.ids.Get(), Pool: QHPool, Size: h.QHSize}
 	}
 	if b.cfg.Storage.Enabled {
 		endpoint()
@@ -369,12 +369,12 @@ func (b *Bus) setup(t *driver.Thread) {
 	}
 	if b.cfg.HID.Enabled {
 		endpoint()
-		t.Emit(dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &b.dev, ID: b.ids.Get(), Pool: dma.NoPool, Size: b.cfg.HID.Bytes})
+		*t.New() = dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &b.dev, ID: b.ids.Get(), Pool: dma.NoPool, Size: b.cfg.HID.Bytes}
 	}
 	if b.cfg.Audio.Enabled {
 		endpoint()
-		t.Emit(dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &b.dev, ID: b.ids.Get(), Pool: dma.NoPool,
-			Size: b.cfg.Audio.FrameBytes * int64(b.cfg.Audio.FramesPerURB*b.cfg.Audio.URBs)})
+		*t.New() = dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &b.dev, ID: b.ids.Get(), Pool: dma.NoPool,
+			Size: b.cfg.Audio.FrameBytes * int64(b.cfg.Audio.FramesPerURB*b.cfg.Audio.URBs)}
 	}
 	for i := range b.urbs {
 		if b.urbs[i].kind == bulk {
@@ -399,7 +399,7 @@ func (b *Bus) submit(t *driver.Thread, th, ui int, ctx dma.Context) {
 	gfp := b.tdGFP(u)
 	for k := 0; k < u.n; k++ {
 		u.tds[k] = b.ids.Get()
-		t.Emit(dma.Event{Kind: dma.Alloc, Ctx: ctx, GFP: gfp, Dev: &b.dev, ID: u.tds[k], Pool: u.pool, Size: u.tdSize})
+		*t.New() = dma.Event{Kind: dma.Alloc, Ctx: ctx, GFP: gfp, Dev: &b.dev, ID: u.tds[k], Pool: u.pool, Size: u.tdSize}
 	}
 	b.Stats.TDs += int64(u.n)
 	if u.kind == bulk {
@@ -408,7 +408,7 @@ func (b *Bus) submit(t *driver.Thread, th, ui int, ctx dma.Context) {
 			u.dir = dma.FromDevice
 		}
 		u.buf = b.ids.Get()
-		t.Emit(dma.Event{Kind: dma.Map, Ctx: ctx, Dir: u.dir, GFP: b.flags, Dev: &b.dev, ID: u.buf, Pool: dma.NoPool, Size: b.cfg.Storage.TransferBytes})
+		*t.New() = dma.Event{Kind: dma.Map, Ctx: ctx, Dir: u.dir, GFP: b.flags, Dev: &b.dev, ID: u.buf, Pool: dma.NoPool, Size: b.cfg.Storage.TransferBytes}
 	}
 }
 
@@ -443,7 +443,7 @@ func (b *Bus) submitted(t *driver.Thread, th, ui int, e *dma.Event, err error) {
 	}
 	t.Drop()
 	for k := got - 1; k >= 0; k-- {
-		t.Emit(dma.Event{Kind: dma.Free, Ctx: e.Ctx, Dev: &b.dev, ID: u.tds[k], Pool: u.pool, Size: u.tdSize})
+		*t.New() = dma.Event{Kind: dma.Free, Ctx: e.Ctx, Dev: &b.dev, ID: u.tds[k], Pool: u.pool, Size: u.tdSize}
 	}
 	b.Stats.SubmitFailures++
 	t.Schedule(driver.Action{At: t.Now + dma.Time(b.cfg.RetryNS), Kind: actSubmit, Arg: int32(ui)})
@@ -475,10 +475,10 @@ func (b *Bus) complete(t *driver.Thread, th, ui int) {
 	u := &b.urbs[ui]
 	b.Stats.Completions++
 	if u.kind == bulk {
-		t.Emit(dma.Event{Kind: dma.Unmap, Ctx: dma.HardIRQ, Dir: u.dir, Dev: &b.dev, ID: u.buf, Pool: dma.NoPool, Size: b.cfg.Storage.TransferBytes})
+		*t.New() = dma.Event{Kind: dma.Unmap, Ctx: dma.HardIRQ, Dir: u.dir, Dev: &b.dev, ID: u.buf, Pool: dma.NoPool, Size: b.cfg.Storage.TransferBytes}
 	}
 	for k := 0; k < u.n; k++ {
-		t.Emit(dma.Event{Kind: dma.Free, Ctx: dma.HardIRQ, Dev: &b.dev, ID: u.tds[k], Pool: u.pool, Size: u.tdSize})
+		*t.New() = dma.Event{Kind: dma.Free, Ctx: dma.HardIRQ, Dev: &b.dev, ID: u.tds[k], Pool: u.pool, Size: u.tdSize}
 	}
 	if u.kind == bulk {
 		think := dma.Time(float64(b.cfg.Storage.ThinkNS) * (0.5 + b.rng.Float64()))
