@@ -423,7 +423,7 @@ figure{margin:0 0 24px}</style></head><body><h1>dmabench design comparison</h1>
 		}
 		b.WriteString("</body></html>\n")
 	}
-	return writeFileAtomic(path, b.String())
+	return WriteAtomic(path, func(w io.Writer) error { _, err := io.WriteString(w, b.String()); return err })
 }
 
 type table struct {
@@ -483,25 +483,4 @@ func htmlTable(b *strings.Builder, heads []string, rows [][]string) {
 		b.WriteString("</tr>")
 	}
 	b.WriteString("</table>")
-}
-
-func writeFileAtomic(path, data string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	_, err = io.WriteString(tmp, data)
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }

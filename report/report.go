@@ -4,6 +4,7 @@ package report
 
 import (
 	"bufio"
+	"compress/gzip"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -90,38 +91,54 @@ func EncodeJSON(w io.Writer, doc *Document) error {
 	return enc.Encode(doc)
 }
 
-// WriteJSON writes dir/name.json atomically: to a temporary file in dir,
-// then renamed, so a reader never sees half a result.
+// WriteJSON writes dir/name.json atomically (see WriteAtomic).
 func WriteJSON(dir, name string, doc *Document) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
 	path := filepath.Join(dir, name+".json")
-	tmp, err := os.CreateTemp(dir, "."+name+".*.tmp")
-	if err != nil {
-		return "", err
+	if err := WriteAtomic(path, func(w io.Writer) error { return EncodeJSON(w, doc) }); err != nil {
+		return "", fmt.Errorf("writing %s: %w", path, err)
 	}
-	w := bufio.NewWriter(tmp)
-	err = EncodeJSON(w, doc)
+	return path, nil
+}
+
+// WriteAtomic writes path through a temporary file in the same folder,
+// renamed into place only when everything was written, so a reader never
+// sees half a file and a failure leaves none. A path ending in .gz is
+// gzip-compressed. The file is readable by all (0644).
+func WriteAtomic(path string, write func(io.Writer) error) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
+	if err != nil {
+		return err
+	}
+	bw := bufio.NewWriterSize(tmp, 1<<16)
+	var w io.Writer = bw
+	var zw *gzip.Writer
+	if strings.HasSuffix(path, ".gz") {
+		zw = gzip.NewWriter(bw)
+		w = zw
+	}
+	err = write(w)
+	if err == nil && zw != nil {
+		err = zw.Close()
+	}
 	if err == nil {
-		err = w.Flush()
+		err = bw.Flush()
 	}
 	if err == nil {
 		err = tmp.Chmod(0o644)
 	}
-	if err == nil {
-		err = tmp.Close()
-	} else {
-		tmp.Close()
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
 	}
 	if err == nil {
 		err = os.Rename(tmp.Name(), path)
 	}
 	if err != nil {
 		os.Remove(tmp.Name())
-		return "", fmt.Errorf("writing %s: %w", path, err)
 	}
-	return path, nil
+	return err
 }
 
 type group struct {

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"compress/gzip"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -17,6 +14,7 @@ import (
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/engine"
 	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/report"
 	"github.com/dmabench/dmabench/workloads/trace"
 )
 
@@ -65,36 +63,9 @@ func fileSHA256(path string) (string, error) {
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-// atomicFile writes path through a temporary file renamed on success.
+// atomicFile writes path atomically (gzip for .gz), see report.WriteAtomic.
 func atomicFile(path string, write func(io.Writer) error) error {
-	dir := filepath.Dir(path)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".*.tmp")
-	if err != nil {
-		return err
-	}
-	var w io.Writer = tmp
-	var zw *gzip.Writer
-	if strings.HasSuffix(path, ".gz") {
-		zw = gzip.NewWriter(tmp)
-		w = zw
-	}
-	err = write(w)
-	if err == nil && zw != nil {
-		err = zw.Close()
-	}
-	if err == nil {
-		err = tmp.Chmod(0o644)
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
+	return report.WriteAtomic(path, write)
 }
 
 // tapeRecorder writes every served event into a trace.
