@@ -159,7 +159,8 @@ func (n *NIC) Expand(t *driver.Thread, a driver.Action) {
 		if n.pool {
 			*t.New() = dma.Event{Kind: dma.PoolCreate, Dev: &n.dev, ID: BufPool, Pool: dma.NoPool, Name: "rx_buf", Size: n.cfg.BufBytes, Align: 64}
 		}
-		n.refill(t, dma.Process, dma.GFPKernel, n.cfg.RingSize)
+		// e1000 fills the ring at open with netdev_alloc_skb: GFP_ATOMIC.
+		n.refill(t, dma.Process, dma.GFPAtomic, n.cfg.RingSize)
 		n.th.Schedule(driver.Action{At: t.Now + dma.Microsecond, Kind: actPacket})
 	case actPacket:
 		n.packet(t)
