@@ -143,11 +143,10 @@ func timestamp(tok []byte) (int64, bool) {
 		return 0, false
 	}
 	var ns int64
-	for i, c := range frac {
+	for _, c := range frac {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
-		_ = i
 		ns = ns*10 + int64(c-'0')
 	}
 	for k := len(frac); k < 9; k++ {

@@ -120,7 +120,6 @@ type Allocator struct {
 	plat     *dma.Platform
 	meter    *dma.Meter
 	pools    []pool
-	direct   int64 // bytes in direct (non-pool) coherent allocations
 	stats    dma.Stats
 }
 

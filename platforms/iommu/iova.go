@@ -66,7 +66,6 @@ func (d *Domain) Alloc(size, limit uint64) (uint64, bool) {
 	high, low := limit, d.start
 	var newPfn uint64
 	for {
-		var prev int
 		for {
 			n := d.node(curr)
 			high = min(high, n.lo)
@@ -74,13 +73,11 @@ func (d *Domain) Alloc(size, limit uint64) (uint64, bool) {
 			if high < size {
 				newPfn = 0
 			}
-			prev = curr
 			curr--
 			if curr < 0 || !(newPfn <= d.ranges[curr].hi && newPfn >= low) {
 				break
 			}
 		}
-		_ = prev
 		if high >= size && newPfn >= low {
 			break
 		}
