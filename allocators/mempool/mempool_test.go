@@ -97,7 +97,7 @@ func TestTimeoutRetriesTheAllocator(t *testing.T) {
 	if _, err := e.Run(0); err != nil {
 		t.Fatal(err)
 	}
-// The 4 KiB block only lets a page through, not a 1 MiB element: the
+	// The 4 KiB block only lets a page through, not a 1 MiB element: the
 	// caller keeps sleeping in 5 s steps until the stall limit.
 	if o := r.find(21); o == nil || o.Err != engine.ErrStalled {
 		t.Fatalf("%+v: want a stall", o)
