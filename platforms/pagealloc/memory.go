@@ -75,16 +75,8 @@ func NewMemory(a *Allocator, cfg Pressure, meter *dma.Meter) *Memory {
 	for zi := len(a.Zones) - 1; zi >= 0; zi-- {
 		m.all = append(m.all, zi)
 	}
-	m.MinHeadroom = m.headroom()
+	m.MinHeadroom = a.Headroom()
 	return m
-}
-
-func (m *Memory) headroom() int64 {
-	var h int64
-	for i := range m.A.Zones {
-		h += m.A.Zones[i].FreePages - m.A.Zones[i].Min
-	}
-	return h
 }
 
 // CachePages returns how many pages the page cache holds.
@@ -116,8 +108,8 @@ func (m *Memory) Advance(now dma.Time) {
 		m.reclaimAcc += dt * m.cfg.ReclaimMiBPerS * pagesPerMiB
 		for m.reclaimAcc >= 1 && m.CachePages() > 0 {
 			m.reclaimAcc--
-			m.reclaimOne()
-			if m.balanced() {
+			// Only the zone that just grew can complete the balance.
+			if z := m.reclaimOne(); z.FreePages >= z.High && m.balanced() {
 				m.kswapd = false
 				m.reclaimAcc = 0
 				break
@@ -137,9 +129,8 @@ func (m *Memory) Advance(now dma.Time) {
 			m.cache = append(m.cache, pfn)
 		}
 	}
-	if !m.kswapd && m.belowLow() {
-		m.kswapd = true
-	}
+	// The page cache only takes pages above the low watermark: it never
+	// leaves a zone below it, so kswapd needs no waking here.
 }
 
 func (m *Memory) belowLow() bool {
@@ -160,7 +151,8 @@ func (m *Memory) balanced() bool {
 	return true
 }
 
-func (m *Memory) reclaimOne() {
+// reclaimOne frees the oldest page-cache page; it returns its zone.
+func (m *Memory) reclaimOne() *Zone {
 	pfn := m.cache[m.head]
 	m.head++
 	if m.head > 4096 && m.head*2 > len(m.cache) {
@@ -170,6 +162,7 @@ func (m *Memory) reclaimOne() {
 	}
 	m.A.Free(pfn, 0)
 	m.Reclaimed++
+	return &m.A.Zones[m.A.ZoneOf(pfn)]
 }
 
 // Alloc takes an order-o block from zones (preferred first) for a caller
@@ -191,12 +184,18 @@ func (m *Memory) Alloc(zones []int, o int, gfp dma.GFP) (int32, Result, error) {
 		if res.Dipped {
 			m.meter.AtomicDips++
 		}
-		m.MinHeadroom = min(m.MinHeadroom, m.headroom())
-	} else if gfp.Atomic() {
-		m.meter.AtomicFailures++
-	}
-	if !m.kswapd && m.belowLow() {
-		m.kswapd = true
+		m.MinHeadroom = min(m.MinHeadroom, m.A.Headroom())
+		// Only the zone just taken from can have fallen below low.
+		if z := &m.A.Zones[res.Zone]; z.FreePages < z.Low {
+			m.kswapd = true
+		}
+	} else {
+		if gfp.Atomic() {
+			m.meter.AtomicFailures++
+		}
+		if m.belowLow() {
+			m.kswapd = true
+		}
 	}
 	return pfn, res, err
 }

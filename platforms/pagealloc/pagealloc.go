@@ -13,6 +13,7 @@ package pagealloc
 import (
 	"fmt"
 	"math"
+	"sort"
 
 	"github.com/dmabench/dmabench/dma"
 )
@@ -48,6 +49,9 @@ type Allocator struct {
 	order []int8 // order of the free block a page heads, or -1
 	// MinFreeKbytes is the value the watermarks were derived from.
 	MinFreeKbytes int64
+	// free and minTotal are the zones' free pages and min watermarks
+	// summed, kept as the free lists change.
+	free, minTotal int64
 }
 
 // MinFreeKbytes returns the kernel's default min_free_kbytes for a machine
@@ -94,6 +98,9 @@ func New(zones []ZoneSpec) (*Allocator, error) {
 		start = z.End
 	}
 	var above int64
+	for zi := range a.Zones {
+		a.minTotal += a.Zones[zi].Min
+	}
 	for zi := len(a.Zones) - 1; zi >= 0; zi-- {
 		a.Zones[zi].LowmemReserve = above / 256
 		above += int64(a.Zones[zi].End - a.Zones[zi].Start)
@@ -124,6 +131,7 @@ func (a *Allocator) push(z *Zone, pfn int32, o int) {
 	a.order[pfn] = int8(o)
 	z.NrFree[o]++
 	z.FreePages += 1 << o
+	a.free += 1 << o
 }
 
 func (a *Allocator) unlink(z *Zone, pfn int32, o int) {
@@ -139,6 +147,7 @@ func (a *Allocator) unlink(z *Zone, pfn int32, o int) {
 	a.order[pfn] = none
 	z.NrFree[o]--
 	z.FreePages -= 1 << o
+	a.free -= 1 << o
 }
 
 // Watermark selects which watermark a check is made against.
@@ -376,22 +385,18 @@ func (ci ContigInfo) FragIndex(o int) float64 {
 
 // ZoneOf returns the index of the zone holding pfn.
 func (a *Allocator) ZoneOf(pfn int32) int {
-	for i := range a.Zones {
-		if pfn < a.Zones[i].End {
-			return i
-		}
+	i := sort.Search(len(a.Zones), func(i int) bool { return pfn < a.Zones[i].End })
+	if i == len(a.Zones) || pfn < 0 {
+		panic(fmt.Sprintf("pagealloc: pfn %d beyond RAM", pfn))
 	}
-	panic(fmt.Sprintf("pagealloc: pfn %d beyond RAM", pfn))
+	return i
 }
 
 // Pages returns the number of pages the allocator manages.
 func (a *Allocator) Pages() int64 { return int64(len(a.order)) }
 
 // FreePages returns free pages over all zones.
-func (a *Allocator) FreePages() int64 {
-	var n int64
-	for i := range a.Zones {
-		n += a.Zones[i].FreePages
-	}
-	return n
-}
+func (a *Allocator) FreePages() int64 { return a.free }
+
+// Headroom returns free pages minus the min watermarks, over all zones.
+func (a *Allocator) Headroom() int64 { return a.free - a.minTotal }
