@@ -21,17 +21,23 @@ func ReadDocument(path string) (*Document, error) {
 	if err != nil {
 		return nil, err
 	}
+	return ParseDocument(path, data)
+}
+
+// ParseDocument reads a results document; its config stays raw JSON.
+func ParseDocument(name string, data []byte) (*Document, error) {
 	var doc struct {
 		Schema string          `json:"schema"`
+		Config json.RawMessage `json:"config"`
 		Cells  []matrix.Result `json:"cells"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %v", path, err)
+		return nil, fmt.Errorf("%s: %v", name, err)
 	}
 	if doc.Schema != Schema {
-		return nil, fmt.Errorf("%s: schema %q, want %q", path, doc.Schema, Schema)
+		return nil, fmt.Errorf("%s: schema %q, want %q", name, doc.Schema, Schema)
 	}
-	return &Document{Schema: doc.Schema, Cells: doc.Cells}, nil
+	return &Document{Schema: doc.Schema, Config: doc.Config, Cells: doc.Cells}, nil
 }
 
 // Change is one compared metric of one cell group.

@@ -97,7 +97,7 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 			if out == "" {
 				return usagef("merge: -o FILE is required")
 			}
-			var first map[string]json.RawMessage
+			var first *report.Document
 			var results []matrix.Result
 			seen := map[matrix.Cell]bool{}
 			var cfg Config
@@ -106,20 +106,16 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 				if err != nil {
 					return usageError{err}
 				}
-				var raw map[string]json.RawMessage
-				if err := json.Unmarshal(data, &raw); err != nil {
-					return usagef("%s: %v", path, err)
-				}
-				doc, err := report.ReadDocument(path)
+				doc, err := report.ParseDocument(path, data)
 				if err != nil {
 					return usageError{err}
 				}
 				if i == 0 {
-					first = raw
-					if err := json.Unmarshal(raw["config"], &cfg); err != nil {
+					first = doc
+					if err := json.Unmarshal(doc.Config.(json.RawMessage), &cfg); err != nil {
 						return usagef("%s: config: %v", path, err)
 					}
-				} else if report.ConfigHash(json.RawMessage(raw["config"])) != report.ConfigHash(json.RawMessage(first["config"])) {
+				} else if report.ConfigHash(doc.Config) != report.ConfigHash(first.Config) {
 					return usagef("%s: measured another configuration than %s", path, args[0])
 				}
 				for _, r := range doc.Cells {
@@ -140,7 +136,7 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 			if len(missing) > 0 {
 				return usagef("merge: %d cells missing:\n  %s", len(missing), strings.Join(missing, "\n  "))
 			}
-			doc := report.NewDocument(json.RawMessage(first["config"]), order(all, results))
+			doc := report.NewDocument(first.Config, order(all, results))
 			if err := atomicFile(out, func(w io.Writer) error { return report.EncodeJSON(w, doc) }); err != nil {
 				return err
 			}

@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"compress/gzip"
 	"fmt"
 	"io"
 	"os"
@@ -17,6 +16,7 @@ import (
 	"github.com/dmabench/dmabench/allocators/dmapool"
 	"github.com/dmabench/dmabench/allocators/slab"
 	"github.com/dmabench/dmabench/ftrace"
+	"github.com/dmabench/dmabench/workloads/trace"
 )
 
 // errBelowMin is returned when a validation matched less than --min-match:
@@ -136,17 +136,10 @@ func openInput(path string) (io.ReadCloser, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
-	br := bufio.NewReaderSize(f, 1<<16)
-	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
-		zr, err := gzip.NewReader(br)
-		if err != nil {
-			f.Close()
-			return nil, usagef("%s: %v", path, err)
-		}
-		return struct {
-			io.Reader
-			io.Closer
-		}{zr, f}, nil
+	br, err := trace.Uncompressed(f)
+	if err != nil {
+		f.Close()
+		return nil, usagef("%s: %v", path, err)
 	}
 	return struct {
 		io.Reader

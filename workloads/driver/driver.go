@@ -173,14 +173,3 @@ func (d *IDs) Get() dma.ID {
 // Put returns an id whose object is not live (never allocated, or freed
 // and the free served).
 func (d *IDs) Put(id dma.ID) { d.free = append(d.free, id) }
-
-// Group is a workload of several threads. It implements dma.Threads.
-type Group []dma.Source
-
-var _ dma.Threads = Group(nil)
-
-// Threads implements dma.Threads.
-func (g Group) Threads() []dma.Source { return g }
-
-// Next is never called: the engine runs the threads.
-func (g Group) Next(*dma.Event) error { return dma.ErrIdle }

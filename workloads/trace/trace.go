@@ -68,16 +68,26 @@ type Reader struct {
 
 var _ dma.Source = (*Reader)(nil)
 
-// NewReader reads a trace named name (for messages) from r, which may be
-// gzip-compressed.
-func NewReader(name string, r io.Reader) (*Reader, error) {
+// Uncompressed returns a buffered reader of r's content, decompressing it
+// when it starts with the gzip magic number (the name does not matter).
+func Uncompressed(r io.Reader) (*bufio.Reader, error) {
 	br := bufio.NewReaderSize(r, 1<<16)
 	if magic, _ := br.Peek(2); len(magic) == 2 && magic[0] == 0x1f && magic[1] == 0x8b {
 		zr, err := gzip.NewReader(br)
 		if err != nil {
-			return nil, &Error{File: name, Line: 1, Msg: "bad gzip: " + err.Error()}
+			return nil, fmt.Errorf("bad gzip: %w", err)
 		}
 		br = bufio.NewReaderSize(zr, 1<<16)
+	}
+	return br, nil
+}
+
+// NewReader reads a trace named name (for messages) from r, which may be
+// gzip-compressed.
+func NewReader(name string, r io.Reader) (*Reader, error) {
+	br, err := Uncompressed(r)
+	if err != nil {
+		return nil, &Error{File: name, Line: 1, Msg: err.Error()}
 	}
 	return &Reader{name: name, br: br, gflags: map[string]dma.GFP{}}, nil
 }
