@@ -81,7 +81,7 @@ this machine: a bare loop over pre-decoded events (the limit), the
 workload's generation alone, the replay against the null allocator with
 full metrics, each allocator model on the same workload and platform, and
 parsing the trace format; each as events/s and as a share of the limit.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(_ *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(configFile, nil)
 			if err != nil {

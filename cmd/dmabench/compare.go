@@ -31,7 +31,7 @@ significant change) and a geometric mean per metric. Exit status: 1 when a
 chosen metric got significantly worse by more than --threshold percent, 2
 when the results cannot be compared (cells that do not match are listed),
 0 otherwise.`,
-		Args: cobra.ExactArgs(2),
+		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if alpha <= 0 || alpha >= 1 || threshold < 0 {
 				return usagef("compare: --alpha must be in (0,1) and --threshold >= 0")

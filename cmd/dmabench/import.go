@@ -29,7 +29,7 @@ report into a dmabench trace: kmalloc, kmalloc_node, kfree, kmem_cache_alloc
 dma_map_page/resource/phys and their unmaps, dma_map_sg, dma_unmap_sg,
 dma_sync_*; iommu map and unmap. It prints how many lines of each event it
 converted and how many it skipped, by reason.`,
-		Args: cobra.ExactArgs(1),
+		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if out == "" {
 				return usagef("import ftrace: -o OUT is required")

@@ -14,7 +14,7 @@ func newListCmd(stdout io.Writer) *cobra.Command {
 		Use:       "list [allocators|platforms|workloads]",
 		Short:     "List the models and workloads this build knows",
 		ValidArgs: []string{"allocators", "platforms", "workloads"},
-		Args:      cobra.MaximumNArgs(1),
+		Args:      usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			what := "all"
 			if len(args) == 1 {

@@ -20,7 +20,7 @@ func newReportCmd(stdout io.Writer) *cobra.Command {
 fragmentation indices by order, GFP_ATOMIC pressure) and a table per
 metric. HTML is one self-contained file with inline SVG that opens
 offline; Markdown links SVG files written into a folder beside it.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if !strings.HasSuffix(out, ".html") && !strings.HasSuffix(out, ".md") {
 				return usagef("report: -o must name a .html or .md file")

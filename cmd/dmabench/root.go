@@ -48,14 +48,19 @@ GFP_ATOMIC pressure.`,
 	return 1
 }
 
-// isCobraUsage spots cobra's own argument errors (unknown command, wrong
-// number of arguments), which it returns as plain errors.
-func isCobraUsage(err error) bool {
-	msg := err.Error()
-	for _, p := range []string{"unknown command", "accepts ", "requires at least", "unknown flag", "unknown shorthand", "invalid argument"} {
-		if strings.Contains(msg, p) {
-			return true
+// usageArgs makes a wrong number of arguments a usage error (exit 2).
+func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		if err := check(cmd, args); err != nil {
+			return usageError{err}
 		}
+		return nil
 	}
-	return false
+}
+
+// isCobraUsage spots cobra's unknown-command error, which it returns as a
+// plain error (flag errors go through SetFlagErrorFunc, argument counts
+// through usageArgs).
+func isCobraUsage(err error) bool {
+	return strings.HasPrefix(err.Error(), "unknown command")
 }

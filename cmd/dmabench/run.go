@@ -25,7 +25,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 (the embedded config.yaml unless -c is given) and prints a table of the
 results. It also writes DIR/NAME.json with the full config, seed, tool
 version, host facts and every cell's metrics.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(configFile, cmd.Flags())
 			if err != nil {

@@ -92,7 +92,7 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "merge SHARD.json... -o FILE",
 		Short: "Join the results of a sharded sweep, naming any missing cell",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			if out == "" {
 				return usagef("merge: -o FILE is required")

@@ -91,7 +91,7 @@ func newRecordCmd(stdout io.Writer) *cobra.Command {
 every event it served, in order, as a dmabench trace (gzip when FILE ends
 in .gz). Replaying the trace on the same platform and allocator gives the
 same modeled metrics as running the workload.`,
-		Args: cobra.NoArgs,
+		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(configFile, nil)
 			if err != nil {
@@ -151,7 +151,7 @@ func newReplayCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "replay FILE",
 		Short: "Replay a trace against allocators and platforms (as run -w trace:FILE)",
-		Args:  cobra.ExactArgs(1),
+		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := cmd.Flags().Set("workload", tracePrefix+args[0]); err != nil {
 				return err

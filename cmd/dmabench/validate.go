@@ -63,7 +63,7 @@ matched is below --min-match (default 100).`,
 	ft := &cobra.Command{
 		Use:   "ftrace FILE",
 		Short: "For every kmalloc event, does the model's size class for bytes_req equal the kernel's bytes_alloc?",
-		Args:  cobra.ExactArgs(1),
+		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			t, err := dmaalloc.ParseTable(sizes)
 			if err != nil {
@@ -84,7 +84,7 @@ matched is below --min-match (default 100).`,
 	pools := &cobra.Command{
 		Use:   "pools FILE...",
 		Short: "Does each dma_pool's total blocks equal pages x the model's blocks per page?",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			var m, n int
 			var misses []string
@@ -104,7 +104,7 @@ matched is below --min-match (default 100).`,
 	si := &cobra.Command{
 		Use:   "slabinfo FILE...",
 		Short: "For each kmalloc cache, does the SLUB order rule give the same objects and pages per slab?",
-		Args:  cobra.MinimumNArgs(1),
+		Args:  usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			var m, n int
 			var misses []string
