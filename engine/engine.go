@@ -102,6 +102,10 @@ type object struct {
 type poolRef struct {
 	id   dma.ID
 	live bool
+	// failed: the workload's last create of this pool failed. Its
+	// allocations fail (ErrBadPool) as a driver's would after a failed
+	// probe; they are not misuse.
+	failed bool
 }
 
 // space holds the live objects and pools of one workload; the threads of a
@@ -451,10 +455,13 @@ func (e *Engine) serve(si int, s *source) bool {
 		}
 		id, err := e.alloc.CreatePool(dma.PoolSpec{Name: ev.Name, Dev: ev.Dev, Size: ev.Size, Align: ev.Align, Boundary: ev.Boundary})
 		o.Err = err
-		if err == nil {
-			s.sp.pools[ev.ID] = poolRef{id: id, live: true}
-		}
+		s.sp.pools[ev.ID] = poolRef{id: id, live: err == nil, failed: err != nil}
 	case dma.PoolDestroy:
+		if int(ev.ID) < len(s.sp.pools) && s.sp.pools[ev.ID].failed {
+			// A trace's kernel created the pool; the model could not.
+			s.sp.pools[ev.ID].failed = false
+			break
+		}
 		if int(ev.ID) >= len(s.sp.pools) || !s.sp.pools[ev.ID].live {
 			o.Misuse = MisuseUnknownPool
 			break
@@ -471,6 +478,10 @@ func (e *Engine) serve(si int, s *source) bool {
 		}
 		pool := dma.NoPool
 		if ev.Pool != dma.NoPool {
+			if ev.Pool >= 0 && int(ev.Pool) < len(s.sp.pools) && s.sp.pools[ev.Pool].failed {
+				o.Err = dma.ErrBadPool
+				break
+			}
 			if ev.Pool < 0 || int(ev.Pool) >= len(s.sp.pools) || !s.sp.pools[ev.Pool].live {
 				o.Misuse = MisuseUnknownPool
 				break

@@ -166,3 +166,35 @@ func BenchmarkReplayNull(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
+
+// failCreate is the null allocator whose pool creation fails.
+type failCreate struct{ *Null }
+
+func (f failCreate) CreatePool(dma.PoolSpec) (dma.ID, error) { return dma.NoPool, dma.ErrNoMem }
+
+// TestFailedPoolCreateFailsItsAllocs: a driver whose pool could not be
+// created sees its allocations fail (as after a failed probe); they are
+// neither served nor counted as misuse, and destroying the pool is not
+// misuse either.
+func TestFailedPoolCreateFailsItsAllocs(t *testing.T) {
+	s := &script{evs: []dma.Event{
+		{At: 1, Kind: dma.PoolCreate, ID: 0, Pool: dma.NoPool, Size: 64, Align: 16, Dev: dev, Name: "td"},
+		{At: 2, Kind: dma.Alloc, ID: 0, Pool: 0, Size: 64, GFP: dma.GFPAtomic, Dev: dev},
+		{At: 3, Kind: dma.Alloc, ID: 1, Pool: 0, Size: 64, GFP: dma.GFPAtomic, Dev: dev},
+		{At: 4, Kind: dma.PoolDestroy, ID: 0, Pool: dma.NoPool, Dev: dev},
+		{At: 5, Kind: dma.Alloc, ID: 2, Pool: 0, Size: 64, GFP: dma.GFPAtomic, Dev: dev}, // now unknown
+	}}
+	n, p := NewNull()
+	var rec tally
+	if _, err := New(p, failCreate{n}, &rec, s).Run(0); err != nil {
+		t.Fatal(err)
+	}
+	if rec.errs != 3 {
+		t.Errorf("%d failed events, want 3 (the create and two allocs)", rec.errs)
+	}
+	for k, v := range rec.misuse {
+		if want := map[Misuse]int{MisuseUnknownPool: 1}[Misuse(k)]; Misuse(k) != MisuseNone && v != want {
+			t.Errorf("%s: %d, want %d", Misuse(k), v, want)
+		}
+	}
+}

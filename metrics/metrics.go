@@ -272,6 +272,7 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 		"pool_retry_sleeps":     float64(r.Waits[dma.WaitPoolRetry].N),
 		"wait_max_ns":           float64(max(r.Waits[dma.WaitMempool].Max, r.Waits[dma.WaitPoolRetry].Max)),
 		"stalls":                float64(r.Stalls),
+		"pool_errors":           float64(r.PoolErrors),
 	}
 	for k := engine.MisuseUnknownFree; k < engine.NumMisuse; k++ {
 		s["misuse_"+k.String()] = float64(r.Misuse[k])

@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"slices"
 	"sort"
@@ -78,6 +79,12 @@ type Scenario struct {
 	FillMiBPerS float64 `mapstructure:"fill_mib_per_s" json:"fill_mib_per_s"`
 	// RxBuffers overrides workload.netrx.rx_buffers ("": keep it).
 	RxBuffers string `mapstructure:"rx_buffers" json:"rx_buffers"`
+	// StackUS overrides workload.netrx.stack_us (0: keep it).
+	StackUS int64 `mapstructure:"stack_us" json:"stack_us,omitempty"`
+	// StartMS holds a workload back this many modeled milliseconds: its
+	// driver is loaded, or its device plugged in, into a machine that is
+	// already busy (and, with pressure on, already short of memory).
+	StartMS map[string]int64 `mapstructure:"start_ms" json:"start_ms,omitempty"`
 }
 
 // Validate checks the run and every model's knobs.
@@ -121,6 +128,17 @@ func (c *Config) Validate() error {
 		}
 		if sc.RxBuffers != "" && sc.RxBuffers != "map" && sc.RxBuffers != "pool" {
 			return usagef("scenario.%s.rx_buffers %q: valid values are map, pool (or empty)", name, sc.RxBuffers)
+		}
+		if sc.StackUS < 0 || sc.StackUS > 60_000_000 {
+			return usagef("scenario.%s.stack_us %d: want 0 (the workload's) or 1..60000000", name, sc.StackUS)
+		}
+		for _, w := range slices.Sorted(maps.Keys(sc.StartMS)) {
+			if !slices.Contains(sc.Workloads, w) {
+				return usagef("scenario.%s.start_ms.%s: %q is not one of the scenario's workloads (%s)", name, w, w, strings.Join(sc.Workloads, ", "))
+			}
+			if ms := sc.StartMS[w]; ms < 0 || ms > 3_600_000 {
+				return usagef("scenario.%s.start_ms.%s %d: want 0..3600000", name, w, ms)
+			}
 		}
 	}
 	if err := checkNames("allocator", c.Allocators, allocatorNames()); err != nil {
@@ -268,7 +286,9 @@ func scenarioKey(key string) bool {
 	case 2:
 		return parts[1] != ""
 	case 3:
-		return parts[2] == "workloads" || parts[2] == "fill_mib_per_s" || parts[2] == "rx_buffers"
+		return parts[2] == "workloads" || parts[2] == "fill_mib_per_s" || parts[2] == "rx_buffers" || parts[2] == "stack_us" || parts[2] == "start_ms"
+	case 4:
+		return parts[2] == "start_ms" && parts[3] != ""
 	}
 	return false
 }

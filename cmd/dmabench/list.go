@@ -46,6 +46,17 @@ func newListCmd(stdout io.Writer) *cobra.Command {
 				if sc.FillMiBPerS > 0 {
 					doc += fmt.Sprintf(", page cache filling at %g MiB/s", sc.FillMiBPerS)
 				}
+				if sc.RxBuffers == "pool" {
+					doc += ", rx buffers from a DMA pool"
+					if sc.StackUS > 0 {
+						doc += fmt.Sprintf(" held %g ms by the reader", float64(sc.StackUS)/1000)
+					}
+				}
+				for _, wl := range sc.Workloads {
+					if ms := sc.StartMS[wl]; ms > 0 {
+						doc += fmt.Sprintf(", %s starting at %d ms", wl, ms)
+					}
+				}
 				w = append(w, [2]string{name, doc})
 			}
 			switch what {

@@ -71,6 +71,16 @@ var platforms = []platformEntry{
 			p, _, err := sa1111.New(cfg.Platform.SA1111, cfg.Platform.Pressure, m)
 			return withPolicy(cfg, p, err)
 		}},
+	{"sa1111-1mib", "the sa1111 platform as the 2002 driver set it up: the SA-1111 reaches only the first 1 MiB of RAM, whatever platform.sa1111.mode says",
+		func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
+			c := cfg.Platform.SA1111
+			c.Mode = "first-1mib"
+			p, _, err := sa1111.New(c, cfg.Platform.Pressure, m)
+			if p != nil {
+				p.Name = "sa1111-1mib"
+			}
+			return withPolicy(cfg, p, err)
+		}},
 }
 
 // withPolicy applies the map failure policy shared by all platforms.
@@ -276,6 +286,9 @@ func (b builder) Sources(c matrix.Cell) ([]dma.Source, error) {
 		if sc.RxBuffers != "" {
 			cfg.Workload.NetRX.RxBuffers = sc.RxBuffers
 		}
+		if sc.StackUS > 0 {
+			cfg.Workload.NetRX.StackUS = sc.StackUS
+		}
 		var all []dma.Source
 		for i, w := range sc.Workloads {
 			we := b.workloadOf(w)
@@ -286,6 +299,13 @@ func (b builder) Sources(c matrix.Cell) ([]dma.Source, error) {
 			srcs, err := we.build(&cfg, w, c.Seed*1000003+uint64(i))
 			if err != nil {
 				return nil, err
+			}
+			if ms := sc.StartMS[w]; ms > 0 {
+				for _, s := range srcs {
+					if err := startAt(s, dma.Time(ms)*dma.Millisecond); err != nil {
+						return nil, fmt.Errorf("scenario %s: workload %s: %w", c.Scenario, w, err)
+					}
+				}
 			}
 			all = append(all, srcs...)
 		}
@@ -306,4 +326,25 @@ func scenarioNames(cfg *Config) []string {
 	}
 	sort.Strings(out)
 	return out
+}
+
+// starter is a source (or a thread of one) that can be held back.
+type starter interface{ StartAt(dma.Time) }
+
+// startAt holds src, or every thread of it, until at.
+func startAt(src dma.Source, at dma.Time) error {
+	if th, ok := src.(dma.Threads); ok {
+		for _, t := range th.Threads() {
+			if err := startAt(t, at); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	st, ok := src.(starter)
+	if !ok {
+		return fmt.Errorf("cannot be started late: %T", src)
+	}
+	st.StartAt(at)
+	return nil
 }

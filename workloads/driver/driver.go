@@ -40,6 +40,8 @@ type Thread struct {
 	pos  int
 	acts []Action // binary min-heap by (At, seq)
 	seq  uint64
+	// start is the earliest time an action may run (StartAt).
+	start dma.Time
 	// Now is the time of the action being expanded.
 	Now dma.Time
 }
@@ -67,6 +69,7 @@ func (t *Thread) less(i, j int) bool {
 // Schedule queues an action; actions at the same time run in the order
 // they were scheduled.
 func (t *Thread) Schedule(a Action) {
+	a.At = max(a.At, t.start)
 	t.seq++
 	a.seq = t.seq
 	t.acts = append(t.acts, a)
@@ -77,6 +80,18 @@ func (t *Thread) Schedule(a Action) {
 		}
 		t.acts[i], t.acts[p] = t.acts[p], t.acts[i]
 		i = p
+	}
+}
+
+// StartAt holds the thread's work until modeled time at: the driver is
+// loaded, or its device plugged in, then. Actions already queued for
+// earlier run at at, in their order; the heap stays ordered because
+// raising every key below at to at keeps each parent at or below its
+// children.
+func (t *Thread) StartAt(at dma.Time) {
+	t.start = at
+	for i := range t.acts {
+		t.acts[i].At = max(t.acts[i].At, at)
 	}
 }
 

@@ -42,13 +42,18 @@ type Config struct {
 	PollUS int64 `mapstructure:"poll_us" json:"poll_us"`
 	// RxBuffers is "map" (per-packet streaming maps) or "pool".
 	RxBuffers string `mapstructure:"rx_buffers" json:"rx_buffers"`
-	MaskBits  int    `mapstructure:"mask_bits" json:"mask_bits"`
+	// StackUS is, in pool mode, the mean time (exponential) the stack and
+	// the receiving application hold a buffer passed up before it returns
+	// to the pool; 0 returns it in the poll. In map mode the buffer is
+	// unmapped in the poll whatever this says.
+	StackUS  int64 `mapstructure:"stack_us" json:"stack_us"`
+	MaskBits int   `mapstructure:"mask_bits" json:"mask_bits"`
 }
 
 // DefaultConfig returns the defaults documented in config.yaml.
 func DefaultConfig() Config {
 	return Config{RingSize: 256, DescBytes: 16, BufBytes: 2048, LineMbps: 1000, PacketBytes: 1500,
-		Load: 0.3, BurstPackets: 32, Budget: 64, PollUS: 50, RxBuffers: "map", MaskBits: 32}
+		Load: 0.3, BurstPackets: 32, Budget: 64, PollUS: 50, RxBuffers: "map", StackUS: 0, MaskBits: 32}
 }
 
 // Validate checks the knobs.
@@ -62,8 +67,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("netrx: line_mbps positive, packet_bytes 1..buf_bytes")
 	case c.Load <= 0 || c.Load > 1 || c.BurstPackets < 1:
 		return fmt.Errorf("netrx: load in (0,1], burst_packets >= 1")
-	case c.Budget < 1 || c.PollUS < 0:
-		return fmt.Errorf("netrx.budget must be positive and poll_us not negative")
+	case c.Budget < 1 || c.PollUS < 0 || c.StackUS < 0 || c.StackUS > 60_000_000:
+		return fmt.Errorf("netrx.budget must be positive, poll_us not negative and stack_us in 0..60000000")
 	case c.RxBuffers != "map" && c.RxBuffers != "pool":
 		return fmt.Errorf("netrx.rx_buffers %q: valid values are map, pool", c.RxBuffers)
 	case c.MaskBits < 24 || c.MaskBits > 64:
@@ -79,6 +84,7 @@ const (
 	actSetup uint8 = iota
 	actPacket
 	actPoll
+	actRecycle // the stack frees a pool buffer passed up (Arg: its id)
 )
 
 // Stats counts what the ring saw.
@@ -141,6 +147,7 @@ func (n *NIC) Next(*dma.Event) error { return dma.ErrIdle }
 func (n *NIC) Report(add func(string, float64)) {
 	add("rx_packets", float64(n.Stats.Packets))
 	add("rx_drops", float64(n.Stats.Drops))
+	add("rx_refill_failures", float64(n.Stats.RefillFailures))
 	rate := 0.0
 	if n.Stats.Packets+n.Stats.Drops > 0 {
 		rate = float64(n.Stats.Drops) / float64(n.Stats.Packets+n.Stats.Drops)
@@ -167,6 +174,8 @@ func (n *NIC) Expand(t *driver.Thread, a driver.Action) {
 		n.th.Schedule(driver.Action{At: t.Now + n.nextGap(), Kind: actPacket})
 	case actPoll:
 		n.poll(t)
+	case actRecycle:
+		*t.New() = dma.Event{Kind: dma.Free, Ctx: dma.Process, Dev: &n.dev, ID: dma.ID(a.Arg), Pool: BufPool, Size: n.cfg.BufBytes}
 	}
 }
 
@@ -207,7 +216,10 @@ func (n *NIC) poll(t *driver.Thread) {
 	n.polling = false
 	for k := 0; k < n.cfg.Budget && n.filled > 0; k++ {
 		id := n.slots[n.clean]
-		if n.pool {
+		if n.pool && n.cfg.StackUS > 0 {
+			hold := dma.Time(n.rng.ExpFloat64() * float64(n.cfg.StackUS) * float64(dma.Microsecond))
+			n.th.Schedule(driver.Action{At: t.Now + hold, Kind: actRecycle, Arg: int32(id)})
+		} else if n.pool {
 			*t.New() = dma.Event{Kind: dma.Free, Ctx: dma.SoftIRQ, Dev: &n.dev, ID: id, Pool: BufPool, Size: n.cfg.BufBytes}
 		} else {
 			*t.New() = dma.Event{Kind: dma.Unmap, Ctx: dma.SoftIRQ, Dir: dma.FromDevice, Dev: &n.dev, ID: id, Pool: dma.NoPool, Size: n.cfg.BufBytes}

@@ -125,3 +125,43 @@ func TestLineRateAndLoad(t *testing.T) {
 		t.Fatalf("%.0f packets/s, want about 25000", pps)
 	}
 }
+
+// TestStackHoldsPoolBuffers: with stack_us, a buffer passed up returns to
+// the pool later, from process context, exactly once; so more buffers are
+// live than the ring holds, and each is freed only after it was allocated.
+func TestStackHoldsPoolBuffers(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.RxBuffers = "pool"
+	cfg.StackUS = 5000
+	nic, rec := run(t, cfg, 200_000, nil)
+	live := map[dma.ID]dma.Time{}
+	peak, late := 0, 0
+	for i, e := range rec.evs {
+		if e.Pool != BufPool {
+			continue
+		}
+		switch e.Kind {
+		case dma.Alloc:
+			if _, ok := live[e.ID]; ok {
+				t.Fatalf("event %d: buffer %d allocated twice", i, e.ID)
+			}
+			live[e.ID] = e.At
+			peak = max(peak, len(live))
+		case dma.Free:
+			at, ok := live[e.ID]
+			if !ok {
+				t.Fatalf("event %d: buffer %d freed but not live", i, e.ID)
+			}
+			if e.Ctx != dma.Process {
+				t.Fatalf("event %d: the reader frees in %s", i, e.Ctx)
+			}
+			if e.At-at > dma.Millisecond {
+				late++
+			}
+			delete(live, e.ID)
+		}
+	}
+	if peak <= cfg.RingSize || late == 0 || nic.Stats.Drops != 0 {
+		t.Fatalf("peak live %d (ring %d), %d buffers held over 1 ms, %d drops", peak, cfg.RingSize, late, nic.Stats.Drops)
+	}
+}
