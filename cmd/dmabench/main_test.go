@@ -414,6 +414,34 @@ func TestPressureShowsWhereItShould(t *testing.T) {
 	}
 }
 
+// TestReserveHelpsOnlyPoolsThatGrow: under hotplug-pressure the rx pool
+// keeps growing with the reader's backlog, and on the SA-1111 a mempool's
+// reserve over dma_pool cuts failed ring refills; x86 never fails. Where
+// the DMA window is gone before the reserve can be filled (sa1111-1mib),
+// the mempool's pools fail to be created and their allocations fail too:
+// nothing is served from a pool that does not exist.
+func TestReserveHelpsOnlyPoolsThatGrow(t *testing.T) {
+	b := builder{defaultConfig(t)}
+	get := func(alloc, plat string) map[string]float64 {
+		r := matrix.RunCell(matrix.Cell{Scenario: "hotplug-pressure", Allocator: alloc, Platform: plat, Seed: 1}, b, 100_000)
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		return r.Metrics
+	}
+	pool, reserve := get("dmapool", "sa1111"), get("mempool", "sa1111")
+	if reserve["rx_refill_failures"] >= pool["rx_refill_failures"] || pool["rx_refill_failures"] == 0 {
+		t.Errorf("sa1111: %v failed refills with a mempool, %v without", reserve["rx_refill_failures"], pool["rx_refill_failures"])
+	}
+	if x := get("mempool", "x86"); x["atomic_failures"]+x["rx_refill_failures"]+x["urb_submit_failures"] != 0 {
+		t.Errorf("x86: %v atomic failures, %v failed refills, %v failed submits", x["atomic_failures"], x["rx_refill_failures"], x["urb_submit_failures"])
+	}
+	tiny := get("mempool", "sa1111-1mib")
+	if tiny["pool_errors"] == 0 || tiny["urbs_completed"] != 0 || tiny["misuse_unknown_pool"] != 0 {
+		t.Errorf("sa1111-1mib: %v pool errors, %v URBs completed, %v allocations from unknown pools", tiny["pool_errors"], tiny["urbs_completed"], tiny["misuse_unknown_pool"])
+	}
+}
+
 func TestLazyBeatsStrict(t *testing.T) {
 	b := builder{defaultConfig(t)}
 	ops := map[string]float64{}
