@@ -42,11 +42,14 @@ func ParseDocument(name string, data []byte) (*Document, error) {
 
 // Change is one compared metric of one cell group.
 type Change struct {
-	Cell          string
-	Metric        string
-	Old, New      float64 // medians over seeds
-	Delta         float64 // (new-old)/old
-	P             float64
+	Cell     string
+	Metric   string
+	Old, New float64 // medians over seeds
+	Delta    float64 // (new-old)/old
+	P        float64
+	// PAdj is P adjusted for the number of cells compared on the same
+	// metric (Holm-Bonferroni), or P when no correction was asked for.
+	PAdj          float64
 	Significant   bool
 	Worse         bool
 	OverThreshold bool
@@ -58,6 +61,11 @@ type CompareOptions struct {
 	Metrics   []string
 	Threshold float64 // percent
 	Alpha     float64
+	// Holm adjusts each sampled metric's p-values for the number of cells
+	// tested on it (Holm-Bonferroni): without it, comparing a result with
+	// itself over many cells finds a "significant" change about alpha of
+	// the time per cell.
+	Holm bool
 }
 
 type key struct{ scenario, allocator, platform string }
@@ -125,20 +133,67 @@ func Compare(old, new *Document, opt CompareOptions) ([]Change, []string) {
 				// Deterministic for a seed: any difference is real
 				// (benchmath reports P=0, "an exact result").
 				ch.Significant = !sameValues(a, b)
-			} else {
-				ch.Significant = cmp.P < opt.Alpha
 			}
 			if ch.Old != 0 {
 				ch.Delta = (ch.New - ch.Old) / math.Abs(ch.Old)
 			} else if ch.New != 0 {
 				ch.Delta = math.Inf(1)
 			}
-			ch.Worse = ch.Significant && ((info.Higher && ch.New < ch.Old) || (!info.Higher && ch.New > ch.Old))
 			ch.OverThreshold = math.Abs(ch.Delta)*100 > opt.Threshold
 			out = append(out, ch)
 		}
 	}
+	for _, m := range opt.Metrics {
+		if MetricInfo(m).Exact {
+			continue
+		}
+		var idx []int
+		for i := range out {
+			if out[i].Metric == m {
+				idx = append(idx, i)
+			}
+		}
+		adjust(out, idx, opt.Holm)
+		for _, i := range idx {
+			out[i].Significant = out[i].PAdj < opt.Alpha
+		}
+	}
+	for i := range out {
+		ch := &out[i]
+		info := MetricInfo(ch.Metric)
+		ch.Worse = ch.Significant && ((info.Higher && ch.New < ch.Old) || (!info.Higher && ch.New > ch.Old))
+	}
 	return out, missing
+}
+
+// adjust sets PAdj for the changes at idx: Holm's step-down adjustment
+// (the k-th smallest p times the number of tests left, made monotone,
+// capped at 1), or P itself.
+func adjust(out []Change, idx []int, holm bool) {
+	if !holm {
+		for _, i := range idx {
+			out[i].PAdj = out[i].P
+		}
+		return
+	}
+	sorted := append([]int(nil), idx...)
+	sort.SliceStable(sorted, func(a, b int) bool { return out[sorted[a]].P < out[sorted[b]].P })
+	run := 0.0
+	for k, i := range sorted {
+		run = max(run, min(1, float64(len(sorted)-k)*out[i].P))
+		out[i].PAdj = run
+	}
+}
+
+// MinP is the smallest two-sided p-value a Mann-Whitney U test can give
+// for samples of n1 and n2 distinct values: both orderings that separate
+// them completely, 2/C(n1+n2, n1).
+func MinP(n1, n2 int) float64 {
+	c := 1.0
+	for i := 1; i <= n1; i++ {
+		c = c * float64(n2+i) / float64(i)
+	}
+	return 2 / c
 }
 
 // CompareTable prints old, new, delta and p per cell and metric ("~" for
@@ -155,6 +210,9 @@ func CompareTable(w io.Writer, changes []Change, metrics []string) error {
 			}
 		}
 		p := fmt.Sprintf("p=%.3f n=%d+%d", c.P, c.N1, c.N2)
+		if c.PAdj != c.P {
+			p = fmt.Sprintf("p=%.3f (Holm %.3f) n=%d+%d", c.P, c.PAdj, c.N1, c.N2)
+		}
 		if MetricInfo(c.Metric).Exact {
 			p = fmt.Sprintf("exact n=%d+%d", c.N1, c.N2)
 		}
@@ -196,4 +254,38 @@ func sameValues(a, b []float64) bool {
 		}
 	}
 	return true
+}
+
+// Unreachable returns a note for each sampled metric on which no change
+// could have been significant: the smallest p its samples allow, once
+// adjusted for the cells compared, is not below alpha. More seeds per
+// cell lower it.
+func Unreachable(changes []Change, alpha float64) []string {
+	var notes []string
+	seen := map[string]bool{}
+	for _, c := range changes {
+		if MetricInfo(c.Metric).Exact || seen[c.Metric] {
+			continue
+		}
+		seen[c.Metric] = true
+		cells, n1, n2, adjusted := 0, c.N1, c.N2, false
+		for _, d := range changes {
+			if d.Metric == c.Metric {
+				cells++
+				n1, n2 = min(n1, d.N1), min(n2, d.N2)
+				adjusted = adjusted || d.PAdj != d.P
+			}
+		}
+		if n1 == 0 || n2 == 0 {
+			continue
+		}
+		p := MinP(n1, n2)
+		if adjusted {
+			p *= float64(cells)
+		}
+		if p >= alpha {
+			notes = append(notes, fmt.Sprintf("note: %s: with %d+%d seeds per cell over %d cells the smallest adjusted p is %.3f, not below alpha %g: no change in it can fail the comparison; run more seeds (-s)", c.Metric, n1, n2, cells, p, alpha))
+		}
+	}
+	return notes
 }

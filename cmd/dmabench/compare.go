@@ -20,14 +20,19 @@ func (e errRegression) Error() string {
 func newCompareCmd(stdout io.Writer) *cobra.Command {
 	var metrics []string
 	var threshold, alpha float64
+	var holm bool
 	cmd := &cobra.Command{
 		Use:   "compare OLD.json NEW.json",
 		Short: "Compare two results and fail on a significant regression",
 		Long: `compare matches the cells of two results and compares each metric's
 per-seed samples: modeled metrics exactly (they are deterministic for a
 seed), host timings with a Mann-Whitney U test, as benchstat does
-(golang.org/x/perf). It prints old, new, delta and p per cell ("~": no
-significant change) and a geometric mean per metric. Exit status: 1 when a
+(golang.org/x/perf), their p-values adjusted for the number of cells
+tested (Holm-Bonferroni; --holm=false tests each cell alone, as benchstat
+does, and then a result compared with itself over 30 cells shows a
+"significant" change in about one of them). It prints old, new, delta and
+p per cell ("~": no significant change) and a geometric mean per metric.
+Exit status: 1 when a
 chosen metric got significantly worse by more than --threshold percent, 2
 when the results cannot be compared (cells that do not match are listed),
 0 otherwise.`,
@@ -44,12 +49,15 @@ when the results cannot be compared (cells that do not match are listed),
 			if err != nil {
 				return usageError{err}
 			}
-			changes, missing := report.Compare(old, new, report.CompareOptions{Metrics: metrics, Threshold: threshold, Alpha: alpha})
+			changes, missing := report.Compare(old, new, report.CompareOptions{Metrics: metrics, Threshold: threshold, Alpha: alpha, Holm: holm})
 			if len(missing) > 0 {
 				return usagef("compare: cells do not match:\n  %s", strings.Join(missing, "\n  "))
 			}
 			if err := report.CompareTable(stdout, changes, metrics); err != nil {
 				return err
+			}
+			for _, note := range report.Unreachable(changes, alpha) {
+				fmt.Fprintln(stdout, note)
 			}
 			var bad []string
 			for _, c := range changes {
@@ -67,5 +75,6 @@ when the results cannot be compared (cells that do not match are listed),
 	f.StringSliceVar(&metrics, "metric", []string{"modeled_ops_per_sec", "failure_rate", "peak_reserved_bytes", "latency_p99_ns", "host_ns_per_op"}, "metrics to compare")
 	f.Float64Var(&threshold, "threshold", 5, "percent a metric may get worse before compare fails")
 	f.Float64Var(&alpha, "alpha", 0.05, "significance level")
+	f.BoolVar(&holm, "holm", true, "adjust p-values for the number of cells compared (Holm-Bonferroni)")
 	return cmd
 }
