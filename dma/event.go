@@ -98,6 +98,14 @@ type Source interface {
 	Next(e *Event) error
 }
 
+// Referrer is implemented by sources that can hand out their next event
+// in place instead of copying it: NextRef returns a pointer into the
+// source's own buffer (or an error as Next does). The event stays valid,
+// and the engine may change its time, until the next NextRef call.
+type Referrer interface {
+	NextRef() (*Event, error)
+}
+
 // ErrIdle is returned by a thread that has no event until another thread
 // of its workload schedules one.
 var ErrIdle = errors.New("thread idle")

@@ -99,6 +99,11 @@ type object struct {
 	sg   int32 // scatterlist slot, for stSG
 }
 
+// set makes o a live object (field by field: see serve).
+func (o *object) set(blk dma.Block, size int64, st state, dir dma.Dir, line int64) {
+	o.blk, o.size, o.st, o.dir, o.line, o.sg = blk, size, st, dir, line, 0
+}
+
 type poolRef struct {
 	id   dma.ID
 	live bool
@@ -135,10 +140,14 @@ func (sp *space) sgSlot(n int) int32 {
 }
 
 type source struct {
-	src  dma.Source
-	ws   int // workload index
-	fb   dma.Feedback
+	src dma.Source
+	ws  int // workload index
+	fb  dma.Feedback
+	// ev is the head event: &head, or, for a dma.Referrer, the event in
+	// the source's own buffer.
+	ev   *dma.Event
 	head dma.Event
+	ref  dma.Referrer
 	done bool
 	idle bool // no event until another thread acts
 	sp   *space
@@ -157,7 +166,7 @@ func (s *source) key() dma.Time {
 	if s.parked {
 		return s.wakeAt
 	}
-	return max(s.head.At, s.clock)
+	return max(s.ev.At, s.clock)
 }
 
 // Engine replays events. It is used by one goroutine.
@@ -202,8 +211,12 @@ func New(plat *dma.Platform, alloc dma.Allocator, rec Recorder, srcs ...dma.Sour
 		for _, th := range threads {
 			st := source{src: th, sp: sp, ws: wi}
 			st.fb, _ = th.(dma.Feedback)
+			st.ref, _ = th.(dma.Referrer)
 			e.srcs = append(e.srcs, st)
 		}
+	}
+	for i := range e.srcs {
+		e.srcs[i].ev = &e.srcs[i].head
 	}
 	return e
 }
@@ -333,14 +346,14 @@ func (e *Engine) batch(n int64) (int64, error) {
 			return k, nil
 		}
 		s := &e.srcs[best]
-		s.head.At = bestKey
+		s.ev.At = bestKey
 		if !e.serve(best, s) {
 			continue // parked again: nothing served
 		}
 		k++
 		s.clock = bestKey
 		if s.fb != nil {
-			s.fb.Outcome(&s.head, e.out.Err)
+			s.fb.Outcome(s.ev, e.out.Err)
 		}
 		if e.out.Err != nil && errors.Is(e.out.Err, ErrStalled) {
 			s.done = true
@@ -404,10 +417,18 @@ func (e *Engine) pull(i int) error {
 	if s.done {
 		return nil
 	}
-	err := s.src.Next(&s.head)
+	var err error
+	if s.ref != nil {
+		var ev *dma.Event
+		if ev, err = s.ref.NextRef(); err == nil {
+			s.ev = ev
+		}
+	} else {
+		err = s.src.Next(&s.head)
+	}
 	if err == nil {
-		if s.head.ID < 0 && s.head.Kind != dma.Sync {
-			return fmt.Errorf("source %d: event %s has negative id", i, s.head.Kind)
+		if s.ev.ID < 0 && s.ev.Kind != dma.Sync {
+			return fmt.Errorf("source %d: event %s has negative id", i, s.ev.Kind)
 		}
 		return nil
 	}
@@ -420,13 +441,7 @@ func (e *Engine) pull(i int) error {
 		s.done = true
 		return nil
 	}
-	if err != nil {
-		return fmt.Errorf("source %d: %w", i, err)
-	}
-	if s.head.ID < 0 && s.head.Kind != dma.Sync {
-		return fmt.Errorf("source %d: event %s has negative id", i, s.head.Kind)
-	}
-	return nil
+	return fmt.Errorf("source %d: %w", i, err)
 }
 
 func grow[T any](s []T, id dma.ID) []T {
@@ -440,12 +455,15 @@ func grow[T any](s []T, id dma.ID) []T {
 // serve handles one event and records its outcome. It returns false when
 // the event's caller was put to sleep and nothing was recorded.
 func (e *Engine) serve(si int, s *source) bool {
-	ev := &s.head
+	ev := s.ev
 	m := e.plat.Meter
 	m.Cost = 0
 	m.Now = ev.At
 	o := &e.out
-	*o = Outcome{Event: ev, Source: si, Workload: s.ws, Meter: m}
+	// Zero, then set: a composite literal of a large struct is built on
+	// the stack and copied, which costs several times as much per event.
+	*o = Outcome{}
+	o.Event, o.Source, o.Workload, o.Meter = ev, si, s.ws, m
 	switch ev.Kind {
 	case dma.PoolCreate:
 		s.sp.pools = grow(s.sp.pools, ev.ID)
@@ -488,7 +506,9 @@ func (e *Engine) serve(si int, s *source) bool {
 			}
 			pool = s.sp.pools[ev.Pool].id
 		}
-		e.req = dma.Request{Size: ev.Size, Align: ev.Align, Boundary: ev.Boundary, GFP: ev.GFP, Ctx: ev.Ctx, Dev: ev.Dev, Now: ev.At}
+		r := &e.req
+		*r = dma.Request{}
+		r.Size, r.Align, r.Boundary, r.GFP, r.Ctx, r.Dev, r.Now = ev.Size, ev.Align, ev.Boundary, ev.GFP, ev.Ctx, ev.Dev, ev.At
 		blk, err := e.alloc.Alloc(pool, &e.req)
 		if err == dma.ErrWouldBlock {
 			if !e.park(s, ev.At) {
@@ -503,7 +523,7 @@ func (e *Engine) serve(si int, s *source) bool {
 		}
 		o.Err = err
 		if err == nil {
-			*obj = object{blk: blk, size: ev.Size, st: stAlloc, line: ev.Line}
+			obj.set(blk, ev.Size, stAlloc, 0, ev.Line)
 			o.Bytes = ev.Size
 			o.Block = blk
 		}
@@ -528,7 +548,7 @@ func (e *Engine) serve(si int, s *source) bool {
 			e.crashed, e.crashedAt = true, ev.At
 		}
 		if err == nil {
-			*obj = object{blk: blk, size: ev.Size, st: stMap, dir: ev.Dir, line: ev.Line}
+			obj.set(blk, ev.Size, stMap, ev.Dir, ev.Line)
 			o.Bytes = ev.Size
 		}
 	case dma.Unmap:

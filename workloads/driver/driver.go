@@ -49,6 +49,7 @@ type Thread struct {
 var (
 	_ dma.Source   = (*Thread)(nil)
 	_ dma.Feedback = (*Thread)(nil)
+	_ dma.Referrer = (*Thread)(nil)
 )
 
 // NewThread returns a thread driven by h. Objects it frees (free, unmap,
@@ -121,15 +122,26 @@ func (t *Thread) pop() Action {
 func (t *Thread) Pending() int { return len(t.acts) }
 
 // New appends a zeroed event to the current action and returns it for
-// the caller to fill in place (no copies: `*t.New() = dma.Event{...}`).
-// Its time is the action's unless set later.
+// the caller to fill in place. Its time is the action's unless set later.
 func (t *Thread) New() *dma.Event {
 	if len(t.buf) < cap(t.buf) {
 		t.buf = t.buf[:len(t.buf)+1]
 	} else {
 		t.buf = append(t.buf, dma.Event{})
 	}
-	return &t.buf[len(t.buf)-1]
+	e := &t.buf[len(t.buf)-1]
+	*e = dma.Event{}
+	return e
+}
+
+// Op appends the common kind of event, an operation on object id of dev,
+// and returns it for any further fields. It sets the fields one by one:
+// assigning a composite literal of an Event builds it on the stack and
+// copies it, several times the cost, and hot loops emit one per TD.
+func (t *Thread) Op(k dma.Kind, ctx dma.Context, gfp dma.GFP, dir dma.Dir, dev *dma.Device, id, pool dma.ID, size int64) *dma.Event {
+	e := t.New()
+	e.Kind, e.Ctx, e.GFP, e.Dir, e.Dev, e.ID, e.Pool, e.Size = k, ctx, gfp, dir, dev, id, pool, size
+	return e
 }
 
 // Emit appends a copy of e to the current action.
@@ -155,6 +167,25 @@ func (t *Thread) Next(e *dma.Event) error {
 	}
 	t.pos++
 	return nil
+}
+
+// NextRef implements dma.Referrer: Next without the copy.
+func (t *Thread) NextRef() (*dma.Event, error) {
+	for t.pos == len(t.buf) {
+		if len(t.acts) == 0 {
+			return nil, dma.ErrIdle
+		}
+		t.buf, t.pos = t.buf[:0], 0
+		a := t.pop()
+		t.Now = a.At
+		t.h.Expand(t, a)
+	}
+	e := &t.buf[t.pos]
+	if e.At < t.Now {
+		e.At = t.Now
+	}
+	t.pos++
+	return e, nil
 }
 
 // Outcome implements dma.Feedback.

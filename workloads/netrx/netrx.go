@@ -175,7 +175,7 @@ func (n *NIC) Expand(t *driver.Thread, a driver.Action) {
 	case actPoll:
 		n.poll(t)
 	case actRecycle:
-		*t.New() = dma.Event{Kind: dma.Free, Ctx: dma.Process, Dev: &n.dev, ID: dma.ID(a.Arg), Pool: BufPool, Size: n.cfg.BufBytes}
+		t.Op(dma.Free, dma.Process, 0, 0, &n.dev, dma.ID(a.Arg), BufPool, n.cfg.BufBytes)
 	}
 }
 
@@ -220,9 +220,9 @@ func (n *NIC) poll(t *driver.Thread) {
 			hold := dma.Time(n.rng.ExpFloat64() * float64(n.cfg.StackUS) * float64(dma.Microsecond))
 			n.th.Schedule(driver.Action{At: t.Now + hold, Kind: actRecycle, Arg: int32(id)})
 		} else if n.pool {
-			*t.New() = dma.Event{Kind: dma.Free, Ctx: dma.SoftIRQ, Dev: &n.dev, ID: id, Pool: BufPool, Size: n.cfg.BufBytes}
+			t.Op(dma.Free, dma.SoftIRQ, 0, 0, &n.dev, id, BufPool, n.cfg.BufBytes)
 		} else {
-			*t.New() = dma.Event{Kind: dma.Unmap, Ctx: dma.SoftIRQ, Dir: dma.FromDevice, Dev: &n.dev, ID: id, Pool: dma.NoPool, Size: n.cfg.BufBytes}
+			t.Op(dma.Unmap, dma.SoftIRQ, 0, dma.FromDevice, &n.dev, id, dma.NoPool, n.cfg.BufBytes)
 		}
 		n.slots[n.clean] = -1
 		n.clean = (n.clean + 1) % len(n.slots)
@@ -241,9 +241,9 @@ func (n *NIC) refill(t *driver.Thread, ctx dma.Context, gfp dma.GFP, budget int)
 	for k, s := 0, n.tail; k < budget && n.slots[s] == -1; k++ {
 		id := n.ids.Get()
 		if n.pool {
-			*t.New() = dma.Event{Kind: dma.Alloc, Ctx: ctx, GFP: gfp, Dev: &n.dev, ID: id, Pool: BufPool, Size: n.cfg.BufBytes}
+			t.Op(dma.Alloc, ctx, gfp, 0, &n.dev, id, BufPool, n.cfg.BufBytes)
 		} else {
-			*t.New() = dma.Event{Kind: dma.Map, Ctx: ctx, GFP: gfp, Dir: dma.FromDevice, Dev: &n.dev, ID: id, Pool: dma.NoPool, Size: n.cfg.BufBytes}
+			t.Op(dma.Map, ctx, gfp, dma.FromDevice, &n.dev, id, dma.NoPool, n.cfg.BufBytes)
 		}
 		n.pending = append(n.pending, s)
 		n.slots[s] = -2 - id // reserved for this refill

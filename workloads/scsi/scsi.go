@@ -202,11 +202,11 @@ func (h *Host) submit(t *driver.Thread, th, ci int) {
 		c.dir = dma.FromDevice
 	}
 	c.block, c.sg = h.ids.Get(), h.ids.Get()
-	*t.New() = dma.Event{Kind: dma.Alloc, Ctx: dma.SoftIRQ, GFP: dma.GFPAtomic, Dev: &h.dev, ID: c.block, Pool: BlockPool, Size: h.cfg.BlockSize}
+	t.Op(dma.Alloc, dma.SoftIRQ, dma.GFPAtomic, 0, &h.dev, c.block, BlockPool, h.cfg.BlockSize)
 	// The data pages are page-cache pages the filesystem allocated with
 	// GFP_NOIO before the request reached the driver; only what the
 	// mapping itself needs (bounce buffers) is atomic.
-	*t.New() = dma.Event{Kind: dma.MapSG, Ctx: dma.SoftIRQ, GFP: dma.GFPNoIO, Dir: c.dir, Dev: &h.dev, ID: c.sg, Pool: dma.NoPool, Segs: c.segs}
+	t.Op(dma.MapSG, dma.SoftIRQ, dma.GFPNoIO, c.dir, &h.dev, c.sg, dma.NoPool, 0).Segs = c.segs
 }
 
 func (hd handler) Outcome(t *driver.Thread, e *dma.Event, err error) {
@@ -231,7 +231,7 @@ func (hd handler) Outcome(t *driver.Thread, e *dma.Event, err error) {
 	t.Drop()
 	h.ids.Put(c.sg) // failed or dropped: never live
 	if e.Kind == dma.MapSG {
-		*t.New() = dma.Event{Kind: dma.Free, Ctx: dma.SoftIRQ, Dev: &h.dev, ID: c.block, Pool: BlockPool, Size: h.cfg.BlockSize}
+		t.Op(dma.Free, dma.SoftIRQ, 0, 0, &h.dev, c.block, BlockPool, h.cfg.BlockSize)
 	} else {
 		h.ids.Put(c.block)
 	}
@@ -244,7 +244,7 @@ func (hd handler) Outcome(t *driver.Thread, e *dma.Event, err error) {
 func (h *Host) complete(t *driver.Thread, ci int) {
 	c := &h.cmds[ci]
 	h.Stats.Completions++
-	*t.New() = dma.Event{Kind: dma.UnmapSG, Ctx: dma.HardIRQ, Dir: c.dir, Dev: &h.dev, ID: c.sg, Pool: dma.NoPool, Segs: c.segs}
-	*t.New() = dma.Event{Kind: dma.Free, Ctx: dma.HardIRQ, Dev: &h.dev, ID: c.block, Pool: BlockPool, Size: h.cfg.BlockSize}
+	t.Op(dma.UnmapSG, dma.HardIRQ, 0, c.dir, &h.dev, c.sg, dma.NoPool, 0).Segs = c.segs
+	t.Op(dma.Free, dma.HardIRQ, 0, 0, &h.dev, c.block, BlockPool, h.cfg.BlockSize)
 	h.disp.Schedule(driver.Action{At: t.Now, Kind: actSubmit, Arg: int32(ci)})
 }

@@ -399,7 +399,7 @@ func (b *Bus) submit(t *driver.Thread, th, ui int, ctx dma.Context) {
 	gfp := b.tdGFP(u)
 	for k := 0; k < u.n; k++ {
 		u.tds[k] = b.ids.Get()
-		*t.New() = dma.Event{Kind: dma.Alloc, Ctx: ctx, GFP: gfp, Dev: &b.dev, ID: u.tds[k], Pool: u.pool, Size: u.tdSize}
+		t.Op(dma.Alloc, ctx, gfp, 0, &b.dev, u.tds[k], u.pool, u.tdSize)
 	}
 	b.Stats.TDs += int64(u.n)
 	if u.kind == bulk {
@@ -408,7 +408,7 @@ func (b *Bus) submit(t *driver.Thread, th, ui int, ctx dma.Context) {
 			u.dir = dma.FromDevice
 		}
 		u.buf = b.ids.Get()
-		*t.New() = dma.Event{Kind: dma.Map, Ctx: ctx, Dir: u.dir, GFP: b.flags, Dev: &b.dev, ID: u.buf, Pool: dma.NoPool, Size: b.cfg.Storage.TransferBytes}
+		t.Op(dma.Map, ctx, b.flags, u.dir, &b.dev, u.buf, dma.NoPool, b.cfg.Storage.TransferBytes)
 	}
 }
 
@@ -443,7 +443,7 @@ func (b *Bus) submitted(t *driver.Thread, th, ui int, e *dma.Event, err error) {
 	}
 	t.Drop()
 	for k := got - 1; k >= 0; k-- {
-		*t.New() = dma.Event{Kind: dma.Free, Ctx: e.Ctx, Dev: &b.dev, ID: u.tds[k], Pool: u.pool, Size: u.tdSize}
+		t.Op(dma.Free, e.Ctx, 0, 0, &b.dev, u.tds[k], u.pool, u.tdSize)
 	}
 	b.Stats.SubmitFailures++
 	t.Schedule(driver.Action{At: t.Now + dma.Time(b.cfg.RetryNS), Kind: actSubmit, Arg: int32(ui)})
@@ -475,10 +475,10 @@ func (b *Bus) complete(t *driver.Thread, th, ui int) {
 	u := &b.urbs[ui]
 	b.Stats.Completions++
 	if u.kind == bulk {
-		*t.New() = dma.Event{Kind: dma.Unmap, Ctx: dma.HardIRQ, Dir: u.dir, Dev: &b.dev, ID: u.buf, Pool: dma.NoPool, Size: b.cfg.Storage.TransferBytes}
+		t.Op(dma.Unmap, dma.HardIRQ, 0, u.dir, &b.dev, u.buf, dma.NoPool, b.cfg.Storage.TransferBytes)
 	}
 	for k := 0; k < u.n; k++ {
-		*t.New() = dma.Event{Kind: dma.Free, Ctx: dma.HardIRQ, Dev: &b.dev, ID: u.tds[k], Pool: u.pool, Size: u.tdSize}
+		t.Op(dma.Free, dma.HardIRQ, 0, 0, &b.dev, u.tds[k], u.pool, u.tdSize)
 	}
 	if u.kind == bulk {
 		think := dma.Time(float64(b.cfg.Storage.ThinkNS) * (0.5 + b.rng.Float64()))
