@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"maps"
 	"os"
@@ -235,9 +236,29 @@ func loadConfig(file string, flags *pflag.FlagSet) (*Config, error) {
 	}
 	var cfg Config
 	if err := v.UnmarshalExact(&cfg); err != nil {
-		return nil, usagef("config: %v", err)
+		return nil, decodeError(file, err)
 	}
 	return &cfg, nil
+}
+
+// decodeError turns a value of the wrong type into an error that says
+// where it came from: the environment variable, or the file and line.
+func decodeError(file string, err error) error {
+	msg := err.Error()
+	if _, rest, ok := strings.Cut(msg, "error(s):"); ok {
+		msg = strings.TrimSpace(rest)
+	}
+	// mapstructure names the field first, quoted: 'scenario[s].start_ms[x]'.
+	if first, rest, ok := strings.Cut(msg, "'"); ok && first == "" {
+		if path, _, ok := strings.Cut(rest, "'"); ok {
+			key := strings.NewReplacer("[", ".", "]", "").Replace(path)
+			env := "DMABENCH_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+			if _, set := os.LookupEnv(env); set {
+				return usagef("environment %s: %s", env, msg)
+			}
+		}
+	}
+	return locate(file, errors.New(msg))
 }
 
 // checkKeys rejects any key of a user's YAML file that the embedded config

@@ -160,6 +160,8 @@ func TestBadInputExits2(t *testing.T) {
 	os.WriteFile(notYAML, []byte("seeds: [1,\n"), 0o644)
 	badValue := filepath.Join(dir, "value.yaml")
 	os.WriteFile(badValue, []byte("platform:\n  x86:\n    ram_mib: 1\n"), 0o644)
+	badType := filepath.Join(dir, "type.yaml")
+	os.WriteFile(badType, []byte("seeds: 1\nplatform:\n  x86:\n    ram_mib: lots\n"), 0o644)
 	badStart := filepath.Join(dir, "start.yaml")
 	os.WriteFile(badStart, []byte("scenario:\n  late:\n    workloads: [scsi]\n    start_ms: {netrx: 5}\n"), 0o644)
 	for _, tc := range []struct {
@@ -173,6 +175,7 @@ func TestBadInputExits2(t *testing.T) {
 		{[]string{"run", "-c", notYAML}, []string{"broken.yaml"}},
 		{[]string{"run", "-c", badValue}, []string{"value.yaml:3: platform.x86.ram_mib:", "ram_mib 1"}},
 		{[]string{"run", "-c", filepath.Join(dir, "missing.yaml")}, []string{"missing.yaml"}},
+		{[]string{"run", "-c", badType}, []string{"type.yaml:4", "platform.x86.ram_mib", "cannot parse"}},
 		{[]string{"run", "-c", badStart}, []string{"start.yaml:4", "scenario.late.start_ms.netrx", "not one of the scenario's workloads (scsi)"}},
 		{[]string{"run", "--bogus"}, []string{"bogus"}},
 		{[]string{"run", "-s", "0"}, []string{"seeds 0"}},
