@@ -22,8 +22,12 @@ func newListCmd(stdout io.Writer) *cobra.Command {
 			}
 			show := func(title string, rows [][2]string) {
 				fmt.Fprintf(stdout, "%s:\n", title)
+				w := 15
 				for _, r := range rows {
-					fmt.Fprintf(stdout, "  %-15s %s\n", r[0], r[1])
+					w = max(w, len(r[0]))
+				}
+				for _, r := range rows {
+					fmt.Fprintf(stdout, "  %-*s %s\n", w, r[0], r[1])
 				}
 			}
 			cfg, err := loadConfig(configFile, nil)
