@@ -25,7 +25,10 @@ type Action struct {
 type Handler interface {
 	// Expand emits the events of action a on t (with t.Emit).
 	Expand(t *Thread, a Action)
-	// Outcome is called after each event is served; err is nil on success.
+	// Outcome is called after each event that makes something (alloc,
+	// map, map_sg, pool create) and after any event that failed; err is
+	// nil on success. Successful frees, unmaps and syncs are not reported:
+	// nothing depends on them, and they are half the events.
 	Outcome(t *Thread, e *dma.Event, err error)
 }
 
@@ -194,6 +197,13 @@ func (t *Thread) Outcome(e *dma.Event, err error) {
 	case dma.Free, dma.Unmap, dma.UnmapSG:
 		if t.ids != nil {
 			t.ids.Put(e.ID)
+		}
+		if err == nil {
+			return
+		}
+	case dma.Sync, dma.PoolDestroy:
+		if err == nil {
+			return
 		}
 	}
 	t.h.Outcome(t, e, err)
