@@ -432,30 +432,60 @@ type table struct {
 	rows  [][]string
 }
 
+// deviceMetrics are what the drivers saw go wrong: a table each, with the
+// scenarios whose workloads report them, when any cell reports one.
+var deviceMetrics = []string{"urb_submit_failures", "scsi_requeues", "rx_drops", "rx_refill_failures", "map_failures", "pool_errors"}
+
 func (v *view) metricTables() []table {
 	var out []table
 	for _, m := range summaryMetrics {
-		t := table{title: m.Key + " by scenario and allocator", heads: append([]string{"scenario", "allocator"}, v.platforms...)}
-		for _, s := range v.scenarios {
-			for _, a := range v.allocators {
-				row := []string{s, a}
-				any := false
-				for _, p := range v.platforms {
-					if ms := v.groups[key{s, a, p}]; len(ms) > 0 {
-						row = append(row, fmtTick(meanOf(ms, m.Key)))
-						any = true
-					} else {
-						row = append(row, "")
-					}
-				}
-				if any {
-					t.rows = append(t.rows, row)
-				}
-			}
+		out = append(out, v.metricTable(m.Key, false))
+	}
+	for _, m := range deviceMetrics {
+		if t := v.metricTable(m, true); len(t.rows) > 0 {
+			out = append(out, t)
 		}
-		out = append(out, t)
 	}
 	return out
+}
+
+// metricTable lists a metric's mean over seeds by scenario and allocator,
+// a column per platform. With reported, only cells that report the metric
+// count, and a table in which it is zero everywhere has no rows.
+func (v *view) metricTable(metric string, reported bool) table {
+	t := table{title: metric + " by scenario and allocator", heads: append([]string{"scenario", "allocator"}, v.platforms...)}
+	nonzero := false
+	for _, s := range v.scenarios {
+		for _, a := range v.allocators {
+			row := []string{s, a}
+			any := false
+			for _, p := range v.platforms {
+				ms := v.groups[key{s, a, p}]
+				if _, ok := firstOf(ms)[metric]; len(ms) == 0 || reported && !ok {
+					row = append(row, "")
+					continue
+				}
+				x := meanOf(ms, metric)
+				row = append(row, fmtTick(x))
+				any = true
+				nonzero = nonzero || x != 0
+			}
+			if any {
+				t.rows = append(t.rows, row)
+			}
+		}
+	}
+	if reported && !nonzero {
+		t.rows = nil
+	}
+	return t
+}
+
+func firstOf(ms []map[string]float64) map[string]float64 {
+	if len(ms) == 0 {
+		return nil
+	}
+	return ms[0]
 }
 
 func mdTable(b *strings.Builder, heads []string, rows [][]string) {

@@ -48,6 +48,17 @@ func TestReportRendersOffline(t *testing.T) {
 		t.Fatal(errs)
 	}
 	mdata, _ := os.ReadFile(md)
+	// What the drivers saw: SCSI requeues, failed URB submits and failed
+	// maps on the SA-1111 under pressure get a table; pool errors, zero
+	// everywhere, do not.
+	for _, want := range []string{"## scsi_requeues by scenario", "## urb_submit_failures by scenario", "## map_failures by scenario"} {
+		if !strings.Contains(string(mdata), want) {
+			t.Errorf("the Markdown report lacks %q", want)
+		}
+	}
+	if strings.Contains(string(mdata), "pool_errors by") {
+		t.Error("a table of pool errors that are zero everywhere")
+	}
 	links := regexp.MustCompile(`!\[[^\]]*\]\(([^)]+)\)`).FindAllSubmatch(mdata, -1)
 	if len(links) < 6 {
 		t.Fatalf("%d images in the Markdown report", len(links))
