@@ -106,6 +106,13 @@ type Referrer interface {
 	NextRef() (*Event, error)
 }
 
+// Epocher is implemented by threads that count the work scheduled on
+// them: the engine asks an idle thread for its next event again only when
+// the count it points to has moved since the thread went idle.
+type Epocher interface {
+	Epoch() *uint64
+}
+
 // ErrIdle is returned by a thread that has no event until another thread
 // of its workload schedules one.
 var ErrIdle = errors.New("thread idle")

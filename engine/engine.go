@@ -148,9 +148,13 @@ type source struct {
 	ev   *dma.Event
 	head dma.Event
 	ref  dma.Referrer
-	done bool
-	idle bool // no event until another thread acts
-	sp   *space
+	// epoch, for a dma.Epocher, counts the work scheduled on the source;
+	// idleAt is its value when the source went idle.
+	epoch  *uint64
+	idleAt uint64
+	done   bool
+	idle   bool // no event until another thread acts
+	sp     *space
 	// clock is when this source's last event was served: a source whose
 	// caller slept cannot run its next event before it.
 	clock dma.Time
@@ -191,6 +195,7 @@ type Engine struct {
 	// Retries counts attempts of parked requests that blocked again.
 	Retries   int64
 	nIdle     int
+	rescan    bool // another source's key moved while serving
 	started   bool
 	crashed   bool
 	crashedAt dma.Time
@@ -212,6 +217,9 @@ func New(plat *dma.Platform, alloc dma.Allocator, rec Recorder, srcs ...dma.Sour
 			st := source{src: th, sp: sp, ws: wi}
 			st.fb, _ = th.(dma.Feedback)
 			st.ref, _ = th.(dma.Referrer)
+			if ep, ok := th.(dma.Epocher); ok {
+				st.epoch = ep.Epoch()
+			}
 			e.srcs = append(e.srcs, st)
 		}
 	}
@@ -329,25 +337,43 @@ func (e *Engine) Run(limit int64) (Result, error) {
 }
 
 // batch serves up to n events; it returns fewer only when all sources end.
+//
+// The source with the earliest key runs next (the lowest index among
+// equal keys). After serving one, the scan for the next is skipped while
+// that source's next event still comes before every other source's, which
+// the scan found: nothing else moves the others' keys except a wakeup, a
+// parked caller, or an idle thread given work, and each of those forces a
+// new scan.
 func (e *Engine) batch(n int64) (int64, error) {
+	best := -1
+	var bestKey, otherKey dma.Time
+	other := -1
 	for k := int64(0); k < n; {
-		best := -1
-		var bestKey dma.Time
-		for i := range e.srcs {
-			s := &e.srcs[i]
-			if s.done || s.idle {
-				continue
-			}
-			if key := s.key(); best < 0 || key < bestKey {
-				best, bestKey = i, key
-			}
-		}
 		if best < 0 {
-			return k, nil
+			other = -1
+			for i := range e.srcs {
+				s := &e.srcs[i]
+				if s.done || s.idle {
+					continue
+				}
+				key := s.key()
+				switch {
+				case best < 0 || key < bestKey:
+					other, otherKey = best, bestKey
+					best, bestKey = i, key
+				case other < 0 || key < otherKey:
+					other, otherKey = i, key
+				}
+			}
+			if best < 0 {
+				return k, nil
+			}
 		}
 		s := &e.srcs[best]
 		s.ev.At = bestKey
+		e.rescan = false
 		if !e.serve(best, s) {
+			best = -1
 			continue // parked again: nothing served
 		}
 		k++
@@ -357,6 +383,7 @@ func (e *Engine) batch(n int64) (int64, error) {
 		}
 		if e.out.Err != nil && errors.Is(e.out.Err, ErrStalled) {
 			s.done = true
+			best = -1
 			continue
 		}
 		if e.crashed {
@@ -368,15 +395,27 @@ func (e *Engine) batch(n int64) (int64, error) {
 		if e.nIdle > 0 {
 			// Another thread may have scheduled work for an idle one.
 			for i := range e.srcs {
-				if e.srcs[i].idle {
-					e.srcs[i].idle = false
+				t := &e.srcs[i]
+				if t.idle && (t.epoch == nil || *t.epoch != t.idleAt) {
+					t.idle = false
 					e.nIdle--
+					e.rescan = true
 					if err := e.pull(i); err != nil {
 						return k, err
 					}
 				}
 			}
 		}
+		if e.rescan || s.done || s.idle || s.parked {
+			best = -1
+			continue
+		}
+		// Keep the source while it is still first.
+		if key := s.key(); other < 0 || key < otherKey || (key == otherKey && best < other) {
+			bestKey = key
+			continue
+		}
+		best = -1
 	}
 	return n, nil
 }
@@ -387,6 +426,7 @@ func (e *Engine) wake(pool dma.ID, now dma.Time) {
 		s := &e.srcs[i]
 		if s.parked && s.wait.On == pool && s.wakeAt > now {
 			s.wakeAt = now
+			e.rescan = true
 		}
 	}
 }
@@ -435,6 +475,9 @@ func (e *Engine) pull(i int) error {
 	if err == dma.ErrIdle {
 		s.idle = true
 		e.nIdle++
+		if s.epoch != nil {
+			s.idleAt = *s.epoch
+		}
 		return nil
 	}
 	if errors.Is(err, io.EOF) {

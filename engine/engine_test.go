@@ -3,6 +3,8 @@ package engine
 import (
 	"errors"
 	"io"
+	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/dmabench/dmabench/dma"
@@ -111,6 +113,57 @@ func TestMergesSourcesInModeledTime(t *testing.T) {
 	for i := range wantT {
 		if rec.order[i] != wantT[i] || rec.srcs[i] != wantS[i] {
 			t.Fatalf("event %d: t=%d src=%d, want t=%d src=%d", i, rec.order[i], rec.srcs[i], wantT[i], wantS[i])
+		}
+	}
+}
+
+// TestMergeMatchesAReferenceMerge: many sources with many equal times, in
+// batches of every size: the engine serves them in the order of a plain
+// merge (earliest first, the lower source index among equal times),
+// however it avoids rescanning the sources.
+func TestMergeMatchesAReferenceMerge(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 7))
+	for trial := 0; trial < 50; trial++ {
+		nsrc := 1 + rng.IntN(6)
+		var srcs []dma.Source
+		var lists [][]dma.Time
+		for i := 0; i < nsrc; i++ {
+			var evs []dma.Event
+			var ts []dma.Time
+			at := dma.Time(0)
+			for k := rng.IntN(40); k > 0; k-- {
+				at += dma.Time(rng.IntN(3)) // many ties
+				evs = append(evs, dma.Event{At: at, Kind: dma.Sync})
+				ts = append(ts, at)
+			}
+			srcs = append(srcs, &script{evs: evs})
+			lists = append(lists, ts)
+		}
+		var wantT []dma.Time
+		var wantS []int
+		pos := make([]int, nsrc)
+		for {
+			best := -1
+			for i := range lists {
+				if pos[i] < len(lists[i]) && (best < 0 || lists[i][pos[i]] < lists[best][pos[best]]) {
+					best = i
+				}
+			}
+			if best < 0 {
+				break
+			}
+			wantT, wantS = append(wantT, lists[best][pos[best]]), append(wantS, best)
+			pos[best]++
+		}
+		n, p := NewNull()
+		var rec tally
+		e := New(p, n, &rec, srcs...)
+		e.BatchSize = 1 + rng.IntN(7)
+		if _, err := e.Run(0); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(rec.order, wantT) || !slices.Equal(rec.srcs, wantS) {
+			t.Fatalf("trial %d: served %v from %v, want %v from %v", trial, rec.order, rec.srcs, wantT, wantS)
 		}
 	}
 }

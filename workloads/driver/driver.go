@@ -45,6 +45,8 @@ type Thread struct {
 	seq  uint64
 	// start is the earliest time an action may run (StartAt).
 	start dma.Time
+	// epoch counts the actions ever scheduled (dma.Epocher).
+	epoch uint64
 	// Now is the time of the action being expanded.
 	Now dma.Time
 }
@@ -53,6 +55,7 @@ var (
 	_ dma.Source   = (*Thread)(nil)
 	_ dma.Feedback = (*Thread)(nil)
 	_ dma.Referrer = (*Thread)(nil)
+	_ dma.Epocher  = (*Thread)(nil)
 )
 
 // NewThread returns a thread driven by h. Objects it frees (free, unmap,
@@ -74,6 +77,7 @@ func (t *Thread) less(i, j int) bool {
 // they were scheduled.
 func (t *Thread) Schedule(a Action) {
 	a.At = max(a.At, t.start)
+	t.epoch++
 	t.seq++
 	a.seq = t.seq
 	t.acts = append(t.acts, a)
@@ -190,6 +194,9 @@ func (t *Thread) NextRef() (*dma.Event, error) {
 	t.pos++
 	return e, nil
 }
+
+// Epoch implements dma.Epocher.
+func (t *Thread) Epoch() *uint64 { return &t.epoch }
 
 // Outcome implements dma.Feedback.
 func (t *Thread) Outcome(e *dma.Event, err error) {
