@@ -54,7 +54,7 @@ func ConfigHash(config any) string {
 	b, _ := json.Marshal(config)
 	var m map[string]any
 	if json.Unmarshal(b, &m) == nil {
-		for _, k := range []string{"seeds", "jobs", "out", "name", "format"} {
+		for _, k := range []string{"seeds", "jobs", "out", "name", "format", "columns"} {
 			delete(m, k)
 		}
 		b, _ = json.Marshal(m)
@@ -149,19 +149,26 @@ func csvField(s string) string {
 }
 
 // WriteMarkdown writes the terminal table's rows as a Markdown table.
-func WriteMarkdown(w io.Writer, doc *Document) error {
+func WriteMarkdown(w io.Writer, doc *Document, columns []string) error {
 	var b strings.Builder
-	b.WriteString("| scenario | allocator | platform | seeds | allocs | fail % | atomic % | peak live KiB | peak rsvd KiB | frag int | modeled Mops/s | host ns/op |\n")
-	b.WriteString("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+	b.WriteString("| scenario | allocator | platform | seeds | allocs | fail % | atomic % | peak live KiB | peak rsvd KiB | frag int | modeled Mops/s | host ns/op |")
+	for _, c := range columns {
+		b.WriteString(" " + c + " |")
+	}
+	b.WriteString("\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + strings.Repeat("---:|", len(columns)) + "\n")
 	for _, g := range groups(doc.Cells) {
 		if len(g.cells) == 0 {
-			fmt.Fprintf(&b, "| %s | %s | %s | refused | | | | | | | | |\n", g.scenario, g.allocator, g.platform)
+			fmt.Fprintf(&b, "| %s | %s | %s | refused | | | | | | | | |%s\n", g.scenario, g.allocator, g.platform, strings.Repeat(" |", len(columns)))
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.2f | %.1f | %.1f | %.1f | %.3f | %.2f | %.1f |\n",
+		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.2f | %.1f | %.1f | %.1f | %.3f | %.2f | %.1f |",
 			g.scenario, g.allocator, g.platform, len(g.cells), g.mean("allocs"), 100*g.mean("failure_rate"),
 			100*g.mean("atomic_share"), g.mean("peak_live_bytes")/1024, g.mean("peak_reserved_bytes")/1024,
 			g.mean("frag_internal"), g.mean("modeled_ops_per_sec")/1e6, g.median("host_ns_per_op"))
+		for _, c := range columns {
+			b.WriteString(" " + g.column(c) + " |")
+		}
+		b.WriteString("\n")
 	}
 	b.WriteString("\nModeled metrics: mean over seeds. Host ns/op: median over seeds.\n")
 	_, err := io.WriteString(w, b.String())

@@ -186,20 +186,47 @@ func (g *group) median(key string) float64 {
 	return m
 }
 
+// column is an extra column's value: the median over seeds for host
+// timings, the mean for modeled metrics, empty when no seed reports it.
+func (g *group) column(key string) string {
+	n := 0
+	for _, c := range g.cells {
+		if _, ok := c[key]; ok {
+			n++
+		}
+	}
+	if n == 0 {
+		return ""
+	}
+	if strings.HasPrefix(key, "host_") {
+		return formatValue(g.median(key))
+	}
+	return formatValue(g.mean(key))
+}
+
 // Table prints one row per scenario, allocator and platform: modeled
-// metrics are means over seeds, host ns/op the median over seeds.
-func Table(w io.Writer, results []matrix.Result) error {
+// metrics are means over seeds, host ns/op the median over seeds; columns
+// names further metrics to show.
+func Table(w io.Writer, results []matrix.Result, columns []string) error {
 	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
-	t.Header("scenario", "allocator", "platform", "seeds", "events", "allocs", "fail %", "atomic %",
-		"peak live KiB", "peak rsvd KiB", "frag int", "rsvd/live", "modeled Mops/s", "host ns/op")
+	heads := []any{"scenario", "allocator", "platform", "seeds", "events", "allocs", "fail %", "atomic %",
+		"peak live KiB", "peak rsvd KiB", "frag int", "rsvd/live", "modeled Mops/s", "host ns/op"}
+	for _, c := range columns {
+		heads = append(heads, c)
+	}
+	t.Header(heads...)
 	for _, g := range groups(results) {
 		if len(g.cells) == 0 {
-			if err := t.Append(g.scenario, g.allocator, g.platform, "refused", "", "", "", "", "", "", "", "", "", ""); err != nil {
+			row := []any{g.scenario, g.allocator, g.platform, "refused"}
+			for len(row) < len(heads) {
+				row = append(row, "")
+			}
+			if err := t.Append(row...); err != nil {
 				return err
 			}
 			continue
 		}
-		if err := t.Append(g.scenario, g.allocator, g.platform, fmt.Sprint(len(g.cells)),
+		row := []any{g.scenario, g.allocator, g.platform, fmt.Sprint(len(g.cells)),
 			fmt.Sprintf("%.0f", g.mean("events")),
 			fmt.Sprintf("%.0f", g.mean("allocs")),
 			fmt.Sprintf("%.2f", 100*g.mean("failure_rate")),
@@ -210,7 +237,11 @@ func Table(w io.Writer, results []matrix.Result) error {
 			fmt.Sprintf("%.2f", g.mean("frag_peak_ratio")),
 			fmt.Sprintf("%.2f", g.mean("modeled_ops_per_sec")/1e6),
 			fmt.Sprintf("%.1f", g.median("host_ns_per_op")),
-		); err != nil {
+		}
+		for _, c := range columns {
+			row = append(row, g.column(c))
+		}
+		if err := t.Append(row...); err != nil {
 			return err
 		}
 	}

@@ -43,6 +43,7 @@ type Config struct {
 	Events     int64    `mapstructure:"events" json:"events"`
 	Jobs       int      `mapstructure:"jobs" json:"jobs"`
 	Format     string   `mapstructure:"format" json:"format"`
+	Columns    []string `mapstructure:"columns" json:"columns"`
 	Out        string   `mapstructure:"out" json:"out"`
 	Name       string   `mapstructure:"name" json:"name"`
 
@@ -187,7 +188,7 @@ func (c *Config) Validate() error {
 var flagKeys = map[string]string{
 	"workload": "workloads", "allocator": "allocators", "platform": "platforms",
 	"seeds": "seeds", "events": "events", "jobs": "jobs", "format": "format",
-	"out": "out", "name": "name",
+	"out": "out", "name": "name", "columns": "columns",
 }
 
 // loadConfig builds the run's config: embedded defaults < file < env < flags.

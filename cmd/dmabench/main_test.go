@@ -506,3 +506,22 @@ func TestEmbeddedConfigHasEveryKnob(t *testing.T) {
 		}
 	}
 }
+
+// TestColumns: --columns adds metrics to the table and Markdown outputs,
+// from the flag or the environment, and a name no cell reports is named
+// on stderr.
+func TestColumns(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "run", "-w", "netrx", "-a", "dmapool", "-p", "x86", "-n", "5000", "-f", "markdown", "--columns", "rx_packets,nosuch", "--out", dir, "--name", "c")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	if !strings.Contains(out, "| rx_packets | nosuch |") || !strings.Contains(errs, `column "nosuch"`) {
+		t.Fatalf("output:\n%s\nstderr:\n%s", out, errs)
+	}
+	t.Setenv("DMABENCH_COLUMNS", "rx_drops")
+	code, out, errs = run(t, "run", "-w", "netrx", "-a", "dmapool", "-p", "x86", "-n", "5000", "--out", dir, "--name", "d")
+	if code != 0 || !strings.Contains(out, "rx_drops") || strings.Contains(errs, "column") {
+		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"time"
@@ -51,7 +52,8 @@ version, host facts and every cell's metrics.`,
 	f.StringSliceP("platform", "p", nil, "platform models (comma-separated; see `dmabench list platforms`)")
 	f.IntP("seeds", "s", 0, "run seeds 1..N for every cell")
 	f.Int64P("events", "n", 0, "events replayed per cell")
-	f.StringP("format", "f", "", "output: table, markdown, csv, json or benchfmt")
+	f.StringP("format", "f", "", "output: table, markdown, csv, json, benchfmt or gha")
+	f.StringSlice("columns", nil, "further metrics to show as table and markdown columns (comma-separated, e.g. urb_submit_failures,rx_drops)")
 	f.String("out", "", "folder for the results file (default results/)")
 	f.String("name", "", "results file name without extension (default: UTC timestamp)")
 	f.IntP("jobs", "j", 0, "cells run in parallel (0: one per CPU)")
@@ -167,14 +169,20 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 	case "csv":
 		err = report.WriteCSV(stdout, doc)
 	case "markdown":
-		err = report.WriteMarkdown(stdout, doc)
+		err = report.WriteMarkdown(stdout, doc, cfg.Columns)
 	case "gha":
 		err = writeGHA(cfg.Out, name, stdout, doc)
 	default:
-		err = report.Table(stdout, results)
+		err = report.Table(stdout, results, cfg.Columns)
 	}
 	if err != nil {
 		return err
+	}
+	known := report.MetricKeys(results)
+	for _, c := range cfg.Columns {
+		if !slices.Contains(known, c) {
+			fmt.Fprintf(stderr, "dmabench: column %q: no cell reports this metric (-f json lists every metric of a run)\n", c)
+		}
 	}
 	fmt.Fprintf(stderr, "dmabench: %d cells in %.1fs; results in %s\n", len(cs), time.Since(start).Seconds(), path)
 	return nil
