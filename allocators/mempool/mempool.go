@@ -24,6 +24,9 @@ import (
 type Config struct {
 	// MinNr is the reserve size per pool.
 	MinNr int `mapstructure:"min_nr" json:"min_nr"`
+	// MinNrByPool overrides MinNr for pools by name, as each caller of
+	// mempool_create picks its own min_nr (say, one URB's worth of TDs).
+	MinNrByPool map[string]int `mapstructure:"min_nr_by_pool" json:"min_nr_by_pool"`
 	// Over names the element allocator (wired by the command line).
 	Over string `mapstructure:"over" json:"over"`
 	// TimeoutMS is the sleep before a retry without a wakeup (5*HZ).
@@ -43,6 +46,11 @@ func (c Config) Validate() error {
 	if c.MinNr < 1 || c.MinNr > 1<<20 {
 		return fmt.Errorf("mempool.min_nr %d: want 1..1048576", c.MinNr)
 	}
+	for name, n := range c.MinNrByPool {
+		if n < 1 || n > 1<<20 {
+			return fmt.Errorf("mempool.min_nr_by_pool.%s %d: want 1..1048576", name, n)
+		}
+	}
 	if c.TimeoutMS <= 0 || c.ReserveNS < 0 {
 		return fmt.Errorf("mempool: timeout_ms must be positive and reserve_ns not negative")
 	}
@@ -56,6 +64,7 @@ type pool struct {
 	inner   dma.ID
 	spec    dma.PoolSpec
 	reserve []dma.Block
+	min     int // min_nr of this pool
 	low     int // lowest reserve level seen
 	dead    bool
 }
@@ -94,9 +103,13 @@ func (a *Allocator) CreatePool(spec dma.PoolSpec) (dma.ID, error) {
 	if err != nil {
 		return dma.NoPool, err
 	}
-	p := pool{inner: in, spec: spec, low: a.cfg.MinNr}
+	n := a.cfg.MinNr
+	if v, ok := a.cfg.MinNrByPool[spec.Name]; ok {
+		n = v
+	}
+	p := pool{inner: in, spec: spec, min: n, low: n}
 	r := dma.Request{Size: spec.Size, GFP: dma.GFPKernel, Dev: spec.Dev}
-	for len(p.reserve) < a.cfg.MinNr {
+	for len(p.reserve) < n {
 		b, err := a.inner.Alloc(in, &r)
 		if err != nil {
 			for _, b := range p.reserve {
@@ -202,7 +215,7 @@ func (a *Allocator) Free(b dma.Block) {
 	id := b.Pool
 	p := &a.pools[id]
 	b.Pool = p.inner
-	if len(p.reserve) < a.cfg.MinNr {
+	if len(p.reserve) < p.min {
 		a.meter.Charge(dma.Time(a.cfg.ReserveNS))
 		p.reserve = append(p.reserve, b)
 		a.meter.Wake = id + 1
@@ -230,11 +243,14 @@ func (a *Allocator) Stats() dma.Stats {
 
 // ReserveMin returns the lowest reserve level any pool reached.
 func (a *Allocator) ReserveMin() int {
-	low := a.cfg.MinNr
+	low := -1
 	for i := range a.pools {
-		if !a.pools[i].dead {
-			low = min(low, a.pools[i].low)
+		if p := &a.pools[i]; !p.dead && (low < 0 || p.low < low) {
+			low = p.low
 		}
+	}
+	if low < 0 {
+		return a.cfg.MinNr
 	}
 	return low
 }

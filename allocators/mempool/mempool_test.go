@@ -135,3 +135,63 @@ func TestConformance(t *testing.T) {
 	}
 	conformance.Run(t, "mempool", f, conformance.Options{Ops: 100_000}, 1, 2, 3)
 }
+
+// TestMinNrByPool: a pool named in min_nr_by_pool reserves its own number
+// of elements, the others min_nr; each refills to its own level, and the
+// lowest level reached is reported across pools.
+func TestMinNrByPool(t *testing.T) {
+	p := conformance.NewFlat(256)
+	inner, err := dmapool.New(p, dmapool.DefaultConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := DefaultConfig()
+	cfg.MinNr = 2
+	cfg.MinNrByPool = map[string]int{"td": 5}
+	a, err := New(p, inner, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := &dma.Device{Name: "isa", Mask: dma.BitMask(24)} // the 16 MiB arena
+	td, err := a.CreatePool(dma.PoolSpec{Name: "td", Dev: dev, Size: 4096, Align: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	qh, err := a.CreatePool(dma.PoolSpec{Name: "qh", Dev: dev, Size: 4096, Align: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := len(a.pools[td].reserve); n != 5 {
+		t.Fatalf("td reserve %d, want 5", n)
+	}
+	if n := len(a.pools[qh].reserve); n != 2 {
+		t.Fatalf("qh reserve %d, want 2", n)
+	}
+	// Exhaust memory: the td pool then hands out its 5 reserve elements
+	// and fails the 6th atomic allocation; the frees refill it to 5.
+	r := dma.Request{Size: 4096, GFP: dma.GFPAtomic, Dev: dev}
+	var live []dma.Block
+	for {
+		b, err := a.Alloc(td, &r)
+		if err != nil {
+			break
+		}
+		live = append(live, b)
+		if len(live) > 1<<20 {
+			t.Fatal("memory never ran out")
+		}
+	}
+	if a.pools[td].low != 0 || a.ReserveMin() != 0 {
+		t.Fatalf("td reserve low %d, reserve min %d; want 0", a.pools[td].low, a.ReserveMin())
+	}
+	for _, b := range live[len(live)-6:] {
+		a.Free(b)
+	}
+	if n, m := len(a.pools[td].reserve), len(a.pools[qh].reserve); n != 5 || m != 2 {
+		t.Fatalf("reserves after frees: td %d (want 5), qh %d (want 2)", n, m)
+	}
+	cfg.MinNrByPool["td"] = 0
+	if cfg.Validate() == nil {
+		t.Fatal("min_nr_by_pool of 0 accepted")
+	}
+}

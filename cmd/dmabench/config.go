@@ -286,7 +286,7 @@ func checkKeys(file string, data []byte, known map[string]bool) error {
 			if prefix != "" {
 				key = prefix + "." + key
 			}
-			if !known[key] && !scenarioKey(key) {
+			if !known[key] && !scenarioKey(key) && !reserveKey(key) {
 				return usagef("config %s:%d: unknown key %q (valid here: %s)", file, k.Line, key, strings.Join(siblings(known, prefix), ", "))
 			}
 			if err := walk(n.Content[i+1], key); err != nil {
@@ -296,6 +296,15 @@ func checkKeys(file string, data []byte, known map[string]bool) error {
 		return nil
 	}
 	return walk(doc.Content[0], "")
+}
+
+// reserveKey accepts a pool name under allocator.mempool.min_nr_by_pool.
+func reserveKey(key string) bool {
+	if key == "allocator.mempool.min_nr_by_pool" {
+		return true
+	}
+	name, ok := strings.CutPrefix(key, "allocator.mempool.min_nr_by_pool.")
+	return ok && name != "" && !strings.Contains(name, ".")
 }
 
 // scenarioKey accepts the keys of a user-defined scenario.
