@@ -71,22 +71,62 @@ type Config struct {
 	} `mapstructure:"workload" json:"workload"`
 	// Scenario names sets of workloads that run together on one platform.
 	Scenario map[string]Scenario `mapstructure:"scenario" json:"scenario"`
+	// scenarios holds, for each scenario that sets knobs, its own config.
+	scenarios map[string]*Config
 }
 
-// Scenario is workloads sharing one machine, with its own background
-// memory pressure.
+// Scenario is workloads sharing one machine. Its platform, allocator and
+// workload sections, keyed as the top-level ones, set knobs for its own
+// cells on top of the run's (background pressure, the NIC's rx buffers).
 type Scenario struct {
 	Workloads []string `mapstructure:"workloads" json:"workloads"`
-	// FillMiBPerS overrides platform.pressure.fill_mib_per_s (-1: keep it).
-	FillMiBPerS float64 `mapstructure:"fill_mib_per_s" json:"fill_mib_per_s"`
-	// RxBuffers overrides workload.netrx.rx_buffers ("": keep it).
-	RxBuffers string `mapstructure:"rx_buffers" json:"rx_buffers"`
-	// StackUS overrides workload.netrx.stack_us (0: keep it).
-	StackUS int64 `mapstructure:"stack_us" json:"stack_us,omitempty"`
 	// StartMS holds a workload back this many modeled milliseconds: its
 	// driver is loaded, or its device plugged in, into a machine that is
 	// already busy (and, with pressure on, already short of memory).
-	StartMS map[string]int64 `mapstructure:"start_ms" json:"start_ms,omitempty"`
+	StartMS   map[string]int64 `mapstructure:"start_ms" json:"start_ms,omitempty"`
+	Platform  map[string]any   `mapstructure:"platform" json:"platform,omitempty"`
+	Allocator map[string]any   `mapstructure:"allocator" json:"allocator,omitempty"`
+	Workload  map[string]any   `mapstructure:"workload" json:"workload,omitempty"`
+}
+
+// sections returns the knobs a scenario sets, as a config subtree.
+func (s Scenario) sections() map[string]any {
+	out := map[string]any{}
+	for k, m := range map[string]map[string]any{"platform": s.Platform, "allocator": s.Allocator, "workload": s.Workload} {
+		if len(m) > 0 {
+			out[k] = m
+		}
+	}
+	return out
+}
+
+// settings lists the knobs a scenario sets as sorted key=value strings.
+func (s Scenario) settings() []string {
+	var out []string
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if m, ok := v.(map[string]any); ok {
+			for k, x := range m {
+				walk(prefix+"."+k, x)
+			}
+			return
+		}
+		out = append(out, fmt.Sprintf("%s=%v", prefix, v))
+	}
+	for k, m := range s.sections() {
+		walk(k, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// forScenario returns the config a scenario's cells run with: the run's,
+// with the knobs the scenario sets.
+func (c *Config) forScenario(name string) *Config {
+	if d := c.scenarios[name]; d != nil {
+		return d
+	}
+	return c
 }
 
 // Validate checks the run and every model's knobs.
@@ -125,14 +165,10 @@ func (c *Config) Validate() error {
 		if err := checkNames("workload", sc.Workloads, workloadNames()); err != nil {
 			return usagef("scenario.%s.workloads: %v", name, err)
 		}
-		if sc.FillMiBPerS != -1 && (sc.FillMiBPerS < 0 || sc.FillMiBPerS > 1e6) {
-			return usagef("scenario.%s.fill_mib_per_s %g: want -1 (the platform's) or 0..1e6", name, sc.FillMiBPerS)
-		}
-		if sc.RxBuffers != "" && sc.RxBuffers != "map" && sc.RxBuffers != "pool" {
-			return usagef("scenario.%s.rx_buffers %q: valid values are map, pool (or empty)", name, sc.RxBuffers)
-		}
-		if sc.StackUS < 0 || sc.StackUS > 60_000_000 {
-			return usagef("scenario.%s.stack_us %d: want 0 (the workload's) or 1..60000000", name, sc.StackUS)
+		if d := c.scenarios[name]; d != nil {
+			if err := d.validateModels(); err != nil {
+				return usagef("scenario.%s: %v", name, err)
+			}
 		}
 		for _, w := range slices.Sorted(maps.Keys(sc.StartMS)) {
 			if !slices.Contains(sc.Workloads, w) {
@@ -163,6 +199,11 @@ func (c *Config) Validate() error {
 	case strings.ContainsAny(c.Name, `/\`):
 		return usagef("name %q: must not contain a path separator", c.Name)
 	}
+	return c.validateModels()
+}
+
+// validateModels checks every model's knobs.
+func (c *Config) validateModels() error {
 	for _, err := range []error{
 		c.Platform.X86.Validate(), c.Platform.IOMMU.Validate(), c.Platform.SA1111.Validate(), c.Platform.Pressure.Validate(),
 		c.Allocator.PCIPool.Validate(), c.Allocator.DMAPool.Validate(), c.Allocator.Slab.Validate(),
@@ -239,6 +280,30 @@ func loadConfig(file string, flags *pflag.FlagSet) (*Config, error) {
 	if err := v.UnmarshalExact(&cfg); err != nil {
 		return nil, decodeError(file, err)
 	}
+	// A scenario's knobs go on top of everything else the run was given.
+	all := v.AllSettings()
+	for name, sc := range cfg.Scenario {
+		over := sc.sections()
+		if len(over) == 0 {
+			continue
+		}
+		sv := viper.New()
+		var d Config
+		err := sv.MergeConfigMap(all)
+		if err == nil {
+			err = sv.MergeConfigMap(over)
+		}
+		if err == nil {
+			err = sv.UnmarshalExact(&d)
+		}
+		if err != nil {
+			return nil, decodeError(file, err)
+		}
+		if cfg.scenarios == nil {
+			cfg.scenarios = map[string]*Config{}
+		}
+		cfg.scenarios[name] = &d
+	}
 	return &cfg, nil
 }
 
@@ -286,7 +351,7 @@ func checkKeys(file string, data []byte, known map[string]bool) error {
 			if prefix != "" {
 				key = prefix + "." + key
 			}
-			if !known[key] && !scenarioKey(key) && !reserveKey(key) {
+			if !known[key] && !scenarioKey(key, known) && !reserveKey(key) {
 				return usagef("config %s:%d: unknown key %q (valid here: %s)", file, k.Line, key, strings.Join(siblings(known, prefix), ", "))
 			}
 			if err := walk(n.Content[i+1], key); err != nil {
@@ -307,19 +372,26 @@ func reserveKey(key string) bool {
 	return ok && name != "" && !strings.Contains(name, ".")
 }
 
-// scenarioKey accepts the keys of a user-defined scenario.
-func scenarioKey(key string) bool {
-	parts := strings.Split(key, ".")
-	if parts[0] != "scenario" {
+// scenarioKey accepts the keys of a user-defined scenario: its workloads,
+// start times, and any knob of the platform, allocator and workload
+// sections.
+func scenarioKey(key string, known map[string]bool) bool {
+	parts := strings.SplitN(key, ".", 4)
+	if parts[0] != "scenario" || len(parts) < 2 || parts[1] == "" {
 		return false
 	}
-	switch len(parts) {
-	case 2:
-		return parts[1] != ""
-	case 3:
-		return parts[2] == "workloads" || parts[2] == "fill_mib_per_s" || parts[2] == "rx_buffers" || parts[2] == "stack_us" || parts[2] == "start_ms"
-	case 4:
-		return parts[2] == "start_ms" && parts[3] != ""
+	if len(parts) == 2 {
+		return true
+	}
+	switch parts[2] {
+	case "workloads", "start_ms":
+		return len(parts) == 3 || parts[2] == "start_ms" && !strings.Contains(parts[3], ".")
+	case "platform", "allocator", "workload":
+		if len(parts) == 3 {
+			return true
+		}
+		inner := parts[2] + "." + parts[3]
+		return known[inner] || reserveKey(inner)
 	}
 	return false
 }

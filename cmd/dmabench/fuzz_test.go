@@ -17,7 +17,7 @@ import (
 func FuzzConfig(f *testing.F) {
 	f.Add(dmabench.DefaultConfig)
 	f.Add([]byte("seeds: 2\nplatform:\n  x86:\n    ram_mib: 64\n"))
-	f.Add([]byte("scenario:\n  s:\n    workloads: [usb-uhci, scsi]\n    start_ms: {usb-uhci: 10}\n    stack_us: 5\n"))
+	f.Add([]byte("scenario:\n  s:\n    workloads: [usb-uhci, netrx]\n    start_ms: {usb-uhci: 10}\n    workload: {netrx: {rx_buffers: pool, stack_us: 5}}\n"))
 	f.Add([]byte("allocator:\n  mempool:\n    min_nr_by_pool: {uhci_td: 128}\n"))
 	f.Add([]byte("workloads: [\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {

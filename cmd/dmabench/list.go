@@ -47,19 +47,13 @@ func newListCmd(stdout io.Writer) *cobra.Command {
 			for _, name := range scenarioNames(cfg) {
 				sc := cfg.Scenario[name]
 				doc := "scenario: " + strings.Join(sc.Workloads, " + ") + " on one machine"
-				if sc.FillMiBPerS > 0 {
-					doc += fmt.Sprintf(", page cache filling at %g MiB/s", sc.FillMiBPerS)
-				}
-				if sc.RxBuffers == "pool" {
-					doc += ", rx buffers from a DMA pool"
-					if sc.StackUS > 0 {
-						doc += fmt.Sprintf(" held %g ms by the reader", float64(sc.StackUS)/1000)
-					}
-				}
 				for _, wl := range sc.Workloads {
 					if ms := sc.StartMS[wl]; ms > 0 {
 						doc += fmt.Sprintf(", %s starting at %d ms", wl, ms)
 					}
+				}
+				if set := sc.settings(); len(set) > 0 {
+					doc += "; " + strings.Join(set, ", ")
 				}
 				w = append(w, [2]string{name, doc})
 			}

@@ -162,6 +162,10 @@ func TestBadInputExits2(t *testing.T) {
 	os.WriteFile(badValue, []byte("platform:\n  x86:\n    ram_mib: 1\n"), 0o644)
 	badType := filepath.Join(dir, "type.yaml")
 	os.WriteFile(badType, []byte("seeds: 1\nplatform:\n  x86:\n    ram_mib: lots\n"), 0o644)
+	badSet := filepath.Join(dir, "set.yaml")
+	os.WriteFile(badSet, []byte("scenario:\n  s:\n    workloads: [netrx]\n    workload:\n      netrx:\n        rx_bufers: pool\n"), 0o644)
+	badSetValue := filepath.Join(dir, "setvalue.yaml")
+	os.WriteFile(badSetValue, []byte("scenario:\n  s:\n    workloads: [netrx]\n    workload:\n      netrx:\n        rx_buffers: ring\n"), 0o644)
 	badStart := filepath.Join(dir, "start.yaml")
 	os.WriteFile(badStart, []byte("scenario:\n  late:\n    workloads: [scsi]\n    start_ms: {netrx: 5}\n"), 0o644)
 	for _, tc := range []struct {
@@ -176,6 +180,8 @@ func TestBadInputExits2(t *testing.T) {
 		{[]string{"run", "-c", badValue}, []string{"value.yaml:3: platform.x86.ram_mib:", "ram_mib 1"}},
 		{[]string{"run", "-c", filepath.Join(dir, "missing.yaml")}, []string{"missing.yaml"}},
 		{[]string{"run", "-c", badType}, []string{"type.yaml:4", "platform.x86.ram_mib", "cannot parse"}},
+		{[]string{"run", "-c", badSet}, []string{"set.yaml:6", `"scenario.s.workload.netrx.rx_bufers"`}},
+		{[]string{"run", "-c", badSetValue}, []string{"scenario.s:", `rx_buffers "ring"`}},
 		{[]string{"run", "-c", badStart}, []string{"start.yaml:4", "scenario.late.start_ms.netrx", "not one of the scenario's workloads (scsi)"}},
 		{[]string{"run", "--bogus"}, []string{"bogus"}},
 		{[]string{"run", "-s", "0"}, []string{"seeds 0"}},
@@ -523,5 +529,28 @@ func TestColumns(t *testing.T) {
 	code, out, errs = run(t, "run", "-w", "netrx", "-a", "dmapool", "-p", "x86", "-n", "5000", "--out", dir, "--name", "d")
 	if code != 0 || !strings.Contains(out, "rx_drops") || strings.Contains(errs, "column") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
+	}
+}
+
+// TestScenarioSetsKnobs: a scenario's own sections set knobs for its cells
+// only, on top of what the run was given (here the environment).
+func TestScenarioSetsKnobs(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte("scenario:\n  pooled:\n    workloads: [netrx]\n    workload:\n      netrx:\n        rx_buffers: pool\n"), 0o644)
+	t.Setenv("DMABENCH_WORKLOAD_NETRX_RING_SIZE", "128")
+	cfg, err := loadConfig(file, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	own, run := cfg.forScenario("pooled").Workload.NetRX, cfg.Workload.NetRX
+	if own.RxBuffers != "pool" || own.RingSize != 128 || run.RxBuffers != "map" || run.RingSize != 128 {
+		t.Fatalf("scenario netrx %+v, run netrx %+v", own, run)
+	}
+	if cfg.forScenario("netrx") != cfg {
+		t.Fatal("a workload without settings of its own got a config of its own")
 	}
 }

@@ -243,13 +243,7 @@ func (b builder) Machine(c matrix.Cell) (*dma.Platform, dma.Allocator, error) {
 	if pe == nil {
 		return nil, nil, fmt.Errorf("cell %s: unknown platform", c)
 	}
-	cfg := b.cfg
-	if sc, ok := b.cfg.Scenario[c.Scenario]; ok && sc.FillMiBPerS >= 0 {
-		// The scenario sets its own background pressure.
-		cc := *b.cfg
-		cc.Platform.Pressure.FillMiBPerS = sc.FillMiBPerS
-		cfg = &cc
-	}
+	cfg := b.cfg.forScenario(c.Scenario)
 	p, err := pe.build(cfg, &dma.Meter{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("platform %s: %w", c.Platform, err)
@@ -282,13 +276,7 @@ func (b builder) Sources(c matrix.Cell) ([]dma.Source, error) {
 		return []dma.Source{src}, nil
 	}
 	if sc, ok := b.cfg.Scenario[c.Scenario]; ok {
-		cfg := *b.cfg
-		if sc.RxBuffers != "" {
-			cfg.Workload.NetRX.RxBuffers = sc.RxBuffers
-		}
-		if sc.StackUS > 0 {
-			cfg.Workload.NetRX.StackUS = sc.StackUS
-		}
+		cfg := b.cfg.forScenario(c.Scenario)
 		var all []dma.Source
 		for i, w := range sc.Workloads {
 			we := b.workloadOf(w)
@@ -296,7 +284,7 @@ func (b builder) Sources(c matrix.Cell) ([]dma.Source, error) {
 				return nil, fmt.Errorf("scenario %s: unknown workload %q", c.Scenario, w)
 			}
 			// Each workload gets its own random stream.
-			srcs, err := we.build(&cfg, w, c.Seed*1000003+uint64(i))
+			srcs, err := we.build(cfg, w, c.Seed*1000003+uint64(i))
 			if err != nil {
 				return nil, err
 			}
