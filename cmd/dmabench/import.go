@@ -14,6 +14,7 @@ import (
 	"github.com/dmabench/dmabench"
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/ftrace"
+	"github.com/dmabench/dmabench/workloads/driver"
 	"github.com/dmabench/dmabench/workloads/trace"
 )
 
@@ -90,8 +91,7 @@ type importer struct {
 	live   map[string]dma.ID // pointer key -> object id
 	sgSegs map[string][]int64
 	pools  map[string]dma.ID
-	free   []dma.ID
-	next   dma.ID
+	ids    driver.IDs
 	npool  dma.ID
 	t0     int64
 	last   dma.Time
@@ -106,16 +106,6 @@ func (im *importer) dev(name string) *dma.Device {
 		im.devs[name] = d
 	}
 	return d
-}
-
-func (im *importer) newID() dma.ID {
-	if n := len(im.free); n > 0 {
-		id := im.free[n-1]
-		im.free = im.free[:n-1]
-		return id
-	}
-	im.next++
-	return im.next - 1
 }
 
 // gfpOf reads gfp_flags as any kernel prints them: symbolic with or
@@ -241,7 +231,7 @@ func (im *importer) take(key string) (dma.ID, bool) {
 	if _, ok := im.live[key]; ok {
 		return 0, false
 	}
-	id := im.newID()
+	id := im.ids.Get()
 	im.live[key] = id
 	return id, true
 }
@@ -250,7 +240,7 @@ func (im *importer) drop(key string) (dma.ID, bool) {
 	id, ok := im.live[key]
 	if ok {
 		delete(im.live, key)
-		im.free = append(im.free, id)
+		im.ids.Put(id)
 	}
 	return id, ok
 }

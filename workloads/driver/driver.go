@@ -233,6 +233,13 @@ func (d *IDs) Get() dma.ID {
 	return d.next - 1
 }
 
+// Fresh returns an id never handed out before, and never to be reused:
+// for an object that must keep a name of its own.
+func (d *IDs) Fresh() dma.ID {
+	d.next++
+	return d.next - 1
+}
+
 // Put returns an id whose object is not live (never allocated, or freed
 // and the free served).
 func (d *IDs) Put(id dma.ID) { d.free = append(d.free, id) }

@@ -16,6 +16,7 @@ import (
 	"strconv"
 
 	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/workloads/driver"
 )
 
 // Header is the first line of every trace.
@@ -556,8 +557,7 @@ type Recorder struct {
 	W       *Writer
 	objs    [][]int32 // per workload: its id -> trace id + 1
 	pools   [][]int32
-	free    []int32
-	next    int32
+	ids     driver.IDs
 	nextP   int32
 	Written int64
 }
@@ -573,16 +573,6 @@ func slot(m *[][]int32, ws int, id dma.ID) *int32 {
 		(*m)[ws] = append((*m)[ws], 0)
 	}
 	return &(*m)[ws][id]
-}
-
-func (r *Recorder) newID() int32 {
-	if n := len(r.free); n > 0 {
-		id := r.free[n-1]
-		r.free = r.free[:n-1]
-		return id
-	}
-	r.next++
-	return r.next - 1
 }
 
 // Record writes one served event of workload ws from thread th; failed
@@ -603,21 +593,20 @@ func (r *Recorder) Record(ws, th int, e *dma.Event, failed bool) {
 			ev.Pool = dma.ID(*slot(&r.pools, ws, e.Pool) - 1)
 		}
 		if failed {
-			ev.ID = dma.ID(r.next)
-			r.next++ // retired: never reused
+			ev.ID = r.ids.Fresh() // retired: never reused
 			break
 		}
 		o := slot(&r.objs, ws, e.ID)
-		id := r.newID()
-		*o = id + 1
-		ev.ID = dma.ID(id)
+		id := r.ids.Get()
+		*o = int32(id) + 1
+		ev.ID = id
 	case dma.Free, dma.Unmap, dma.UnmapSG, dma.Sync:
 		o := slot(&r.objs, ws, e.ID)
 		id := *o - 1
 		ev.ID = dma.ID(id)
 		if e.Kind != dma.Sync {
 			*o = 0
-			r.free = append(r.free, id)
+			r.ids.Put(dma.ID(id))
 		}
 	}
 	r.W.Write(th, &ev)
