@@ -236,9 +236,9 @@ type Leak struct {
 	Line     int64  `json:"line,omitempty"` // trace line of its allocation or map
 }
 
-// Leaks lists up to max objects still live, in workload and id order.
-func (e *Engine) Leaks(max int) []Leak {
-	var out []Leak
+// eachLive calls fn for every object still live, in workload and id
+// order (threads of one workload share their objects).
+func (e *Engine) eachLive(fn func(ws int, id dma.ID, o *object)) {
 	seen := map[*space]bool{}
 	for i := range e.srcs {
 		sp := e.srcs[i].sp
@@ -246,13 +246,30 @@ func (e *Engine) Leaks(max int) []Leak {
 			continue
 		}
 		seen[sp] = true
-		for id, o := range sp.objs {
-			if (o.st == stAlloc || o.st == stMap || o.st == stSG) && len(out) < max {
-				out = append(out, Leak{Workload: e.srcs[i].ws, ID: dma.ID(id), Line: o.line})
+		for id := range sp.objs {
+			if o := &sp.objs[id]; o.st == stAlloc || o.st == stMap || o.st == stSG {
+				fn(e.srcs[i].ws, dma.ID(id), o)
 			}
 		}
 	}
+}
+
+// Leaks lists up to max objects still live, in workload and id order.
+func (e *Engine) Leaks(max int) []Leak {
+	var out []Leak
+	e.eachLive(func(ws int, id dma.ID, o *object) {
+		if len(out) < max {
+			out = append(out, Leak{Workload: ws, ID: id, Line: o.line})
+		}
+	})
 	return out
+}
+
+// Live returns the number of objects still live.
+func (e *Engine) Live() int64 {
+	var n int64
+	e.eachLive(func(int, dma.ID, *object) { n++ })
+	return n
 }
 
 // Ended reports whether every source has ended.
@@ -271,8 +288,6 @@ type Result struct {
 	Events int64
 	// HostNS is host time spent in the replay loop, summed over batches.
 	HostNS int64
-	// Live is the number of objects still live at the end.
-	Live int64
 	// Crashed is set when a map failed on a platform whose policy makes
 	// that fatal (the old pci_ API); CrashedAt is the modeled time.
 	Crashed   bool
@@ -320,19 +335,6 @@ func (e *Engine) Run(limit int64) (Result, error) {
 		}
 	}
 	res.Crashed, res.CrashedAt = e.crashed, e.crashedAt
-	seen := map[*space]bool{}
-	for i := range e.srcs {
-		sp := e.srcs[i].sp
-		if seen[sp] {
-			continue
-		}
-		seen[sp] = true
-		for _, o := range sp.objs {
-			if o.st == stAlloc || o.st == stMap || o.st == stSG {
-				res.Live++
-			}
-		}
-	}
 	return res, nil
 }
 

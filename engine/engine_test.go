@@ -85,12 +85,13 @@ func TestMisuseIsCountedNotFatal(t *testing.T) {
 	}}
 	n, p := NewNull()
 	var rec tally
-	res, err := New(p, n, &rec, s).Run(0)
+	e := New(p, n, &rec, s)
+	res, err := e.Run(0)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Events != 10 || res.Live != 1 {
-		t.Fatalf("events %d live %d", res.Events, res.Live)
+	if res.Events != 10 || e.Live() != 1 {
+		t.Fatalf("events %d live %d", res.Events, e.Live())
 	}
 	want := map[Misuse]int{MisuseDoubleFree: 1, MisuseUnknownFree: 1, MisuseMismatch: 2, MisuseIDReused: 1, MisuseUnknownPool: 1}
 	for k, v := range want {

@@ -129,7 +129,6 @@ func RunCell(c Cell, b Builder, events int64) Result {
 	nullAlloc, nullPlat := engine.NewNull()
 	null := engine.New(nullPlat, nullAlloc, &metrics.Recorder{}, nullSrcs...)
 	var h metrics.Host
-	var live int64
 	var crashed bool
 	var crashedAt dma.Time
 	unusableMax := 0.0
@@ -146,7 +145,6 @@ func RunCell(c Cell, b Builder, events int64) Result {
 			h.NS += r.HostNS
 			h.Events += r.Events
 			pair.NS, pair.Events = r.HostNS, r.Events
-			live = r.Live
 			crashed, crashedAt = r.Crashed, r.CrashedAt
 			realDone = r.Events < n || h.Events >= events || r.Crashed
 			if plat.Frag != nil {
@@ -174,6 +172,7 @@ func RunCell(c Cell, b Builder, events int64) Result {
 	if rp, ok := alloc.(dma.Reporter); ok {
 		rp.Report(func(k string, v float64) { res.Metrics[k] = v })
 	}
+	live := real.Live()
 	res.Metrics["live_at_end"] = float64(live)
 	res.Metrics["leaks"] = 0
 	if real.Ended() {
