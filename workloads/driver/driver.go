@@ -23,7 +23,7 @@ type Action struct {
 
 // Handler expands a thread's actions into events and hears how they went.
 type Handler interface {
-	// Expand emits the events of action a on t (with t.Emit).
+	// Expand emits the events of action a on t (with t.New or t.Op).
 	Expand(t *Thread, a Action)
 	// Outcome is called after each event that makes something (alloc,
 	// map, map_sg, pool create) and after any event that failed; err is
@@ -151,29 +151,16 @@ func (t *Thread) Op(k dma.Kind, ctx dma.Context, gfp dma.GFP, dir dma.Dir, dev *
 	return e
 }
 
-// Emit appends a copy of e to the current action.
-func (t *Thread) Emit(e dma.Event) { *t.New() = e }
-
 // Drop discards the current action's events not yet handed out.
 func (t *Thread) Drop() { t.buf = t.buf[:t.pos] }
 
-// Next implements dma.Source.
+// Next implements dma.Source (a copy of what NextRef hands out).
 func (t *Thread) Next(e *dma.Event) error {
-	for t.pos == len(t.buf) {
-		if len(t.acts) == 0 {
-			return dma.ErrIdle
-		}
-		t.buf, t.pos = t.buf[:0], 0
-		a := t.pop()
-		t.Now = a.At
-		t.h.Expand(t, a)
+	p, err := t.NextRef()
+	if err == nil {
+		*e = *p
 	}
-	*e = t.buf[t.pos]
-	if e.At < t.Now {
-		e.At = t.Now
-	}
-	t.pos++
-	return nil
+	return err
 }
 
 // NextRef implements dma.Referrer: Next without the copy.
