@@ -52,35 +52,37 @@ var platforms = []platformEntry{
 			return withPolicy(cfg, p, err)
 		}},
 	{"iommu", "behind an IOMMU: IOVA space per map and coherent allocation, strict or lazy IOTLB invalidation, maps can fail",
-		func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
-			p, _, err := iommu.New(cfg.Platform.IOMMU, cfg.Platform.Pressure, m)
-			return withPolicy(cfg, p, err)
-		}},
-	{"iommu-lazy", "the iommu platform with lazy invalidation (flush queue), whatever platform.iommu.mode says",
-		func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
-			c := cfg.Platform.IOMMU
-			c.Mode = "lazy"
-			p, _, err := iommu.New(c, cfg.Platform.Pressure, m)
-			if p != nil {
-				p.Name = "iommu-lazy"
-			}
-			return withPolicy(cfg, p, err)
-		}},
+		buildIOMMU},
+	variant("iommu-lazy", "the iommu platform with lazy invalidation (flush queue), whatever platform.iommu.mode says",
+		buildIOMMU, func(c *Config) { c.Platform.IOMMU.Mode = "lazy" }),
 	{"sa1111", "SA-1100 + SA-1111: non-coherent 32-byte lines, DMA only to part of RAM, bounce pools, maps can fail",
-		func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
-			p, _, err := sa1111.New(cfg.Platform.SA1111, cfg.Platform.Pressure, m)
-			return withPolicy(cfg, p, err)
-		}},
-	{"sa1111-1mib", "the sa1111 platform as the 2002 driver set it up: the SA-1111 reaches only the first 1 MiB of RAM, whatever platform.sa1111.mode says",
-		func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
-			c := cfg.Platform.SA1111
-			c.Mode = "first-1mib"
-			p, _, err := sa1111.New(c, cfg.Platform.Pressure, m)
-			if p != nil {
-				p.Name = "sa1111-1mib"
-			}
-			return withPolicy(cfg, p, err)
-		}},
+		buildSA1111},
+	variant("sa1111-1mib", "the sa1111 platform as the 2002 driver set it up: the SA-1111 reaches only the first 1 MiB of RAM, whatever platform.sa1111.mode says",
+		buildSA1111, func(c *Config) { c.Platform.SA1111.Mode = "first-1mib" }),
+}
+
+func buildIOMMU(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
+	p, _, err := iommu.New(cfg.Platform.IOMMU, cfg.Platform.Pressure, m)
+	return withPolicy(cfg, p, err)
+}
+
+func buildSA1111(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
+	p, _, err := sa1111.New(cfg.Platform.SA1111, cfg.Platform.Pressure, m)
+	return withPolicy(cfg, p, err)
+}
+
+// variant is a platform built by base with knobs set by set, under a name
+// of its own, so that both can run side by side in one matrix.
+func variant(name, doc string, base func(*Config, *dma.Meter) (*dma.Platform, error), set func(*Config)) platformEntry {
+	return platformEntry{name, doc, func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
+		c := *cfg
+		set(&c)
+		p, err := base(&c, m)
+		if p != nil {
+			p.Name = name
+		}
+		return p, err
+	}}
 }
 
 // withPolicy applies the map failure policy shared by all platforms.
