@@ -61,8 +61,13 @@ type Event struct {
 	Kind Kind
 	Ctx  Context
 	Dir  Dir
-	GFP  GFP
-	Dev  *Device
+	// Notify asks the engine to report the event's outcome to its
+	// Batcher source even when it succeeds (failures are always
+	// reported): the last TD of a URB, say, after which the driver books
+	// the URB's completion. Traces do not carry it.
+	Notify bool
+	GFP    GFP
+	Dev    *Device
 	// ID is the object (alloc, map) or pool (pool create/destroy) the event
 	// creates or names.
 	ID ID
@@ -98,14 +103,6 @@ type Source interface {
 	Next(e *Event) error
 }
 
-// Referrer is implemented by sources that can hand out their next event
-// in place instead of copying it: NextRef returns a pointer into the
-// source's own buffer (or an error as Next does). The event stays valid,
-// and the engine may change its time, until the next NextRef call.
-type Referrer interface {
-	NextRef() (*Event, error)
-}
-
 // Epocher is implemented by threads that count the work scheduled on
 // them: the engine asks an idle thread for its next event again only when
 // the count it points to has moved since the thread went idle.
@@ -117,12 +114,22 @@ type Epocher interface {
 // of its workload schedules one.
 var ErrIdle = errors.New("thread idle")
 
-// Feedback is implemented by sources whose next events depend on how the
-// last one went (a URB whose TD allocation failed is unwound, for example).
-// The engine calls Outcome after serving each event and before the next
-// call to Next on the same source; err is nil on success.
-type Feedback interface {
-	Outcome(e *Event, err error)
+// Batcher is implemented by sources that hand out their events a run at
+// a time, so the engine takes each without a call: a driver thread hands
+// out what one action expanded to (the 128 TDs of a URB, say). Its next
+// events may depend on how earlier ones went (a URB whose TD allocation
+// failed is unwound), so the engine reports outcomes with Result.
+type Batcher interface {
+	// NextBatch returns the source's next events, at least one, or an
+	// error as Next does. They are the source's own and stay valid, and
+	// the engine may change their times, until the next NextBatch call.
+	// Every event handed out before was served.
+	NextBatch() ([]Event, error)
+	// Result reports event i of the last batch: it failed (err is not
+	// nil), or it succeeded and has Notify set. The events before it were
+	// served; those after it are void: the engine calls NextBatch for
+	// what follows, which the source may have changed.
+	Result(i int, err error)
 }
 
 // Threads is implemented by a workload made of several threads of one

@@ -142,12 +142,12 @@ func (sp *space) sgSlot(n int) int32 {
 type source struct {
 	src dma.Source
 	ws  int // workload index
-	fb  dma.Feedback
-	// ev is the head event: &head, or, for a dma.Referrer, the event in
-	// the source's own buffer.
+	// ev is the head event: &head, or, for a dma.Batcher, evs[bi-1].
 	ev   *dma.Event
 	head dma.Event
-	ref  dma.Referrer
+	bat  dma.Batcher
+	evs  []dma.Event
+	bi   int
 	// epoch, for a dma.Epocher, counts the work scheduled on the source;
 	// idleAt is its value when the source went idle.
 	epoch  *uint64
@@ -215,8 +215,7 @@ func New(plat *dma.Platform, alloc dma.Allocator, rec Recorder, srcs ...dma.Sour
 		}
 		for _, th := range threads {
 			st := source{src: th, sp: sp, ws: wi}
-			st.fb, _ = th.(dma.Feedback)
-			st.ref, _ = th.(dma.Referrer)
+			st.bat, _ = th.(dma.Batcher)
 			if ep, ok := th.(dma.Epocher); ok {
 				st.epoch = ep.Epoch()
 			}
@@ -380,18 +379,27 @@ func (e *Engine) batch(n int64) (int64, error) {
 		}
 		k++
 		s.clock = bestKey
-		if s.fb != nil {
-			s.fb.Outcome(s.ev, e.out.Err)
-		}
-		if e.out.Err != nil && errors.Is(e.out.Err, ErrStalled) {
-			s.done = true
-			best = -1
-			continue
+		if e.out.Err != nil || s.ev.Notify {
+			if s.bat != nil {
+				s.bat.Result(s.bi-1, e.out.Err)
+				s.evs, s.bi = nil, 0 // the rest is void
+			}
+			if e.out.Err != nil && errors.Is(e.out.Err, ErrStalled) {
+				s.done = true
+				best = -1
+				continue
+			}
 		}
 		if e.crashed {
 			return k, nil
 		}
-		if err := e.pull(best); err != nil {
+		if s.bi < len(s.evs) {
+			s.ev = &s.evs[s.bi]
+			s.bi++
+			if s.ev.ID < 0 && s.ev.Kind != dma.Sync {
+				return k, fmt.Errorf("source %d: event %s has negative id", best, s.ev.Kind)
+			}
+		} else if err := e.pull(best); err != nil {
 			return k, err
 		}
 		if e.nIdle > 0 {
@@ -460,10 +468,12 @@ func (e *Engine) pull(i int) error {
 		return nil
 	}
 	var err error
-	if s.ref != nil {
-		var ev *dma.Event
-		if ev, err = s.ref.NextRef(); err == nil {
-			s.ev = ev
+	if s.bat != nil {
+		if s.bi < len(s.evs) {
+			s.ev = &s.evs[s.bi]
+			s.bi++
+		} else if s.evs, err = s.bat.NextBatch(); err == nil {
+			s.ev, s.bi = &s.evs[0], 1
 		}
 	} else {
 		err = s.src.Next(&s.head)

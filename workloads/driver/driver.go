@@ -25,24 +25,27 @@ type Action struct {
 type Handler interface {
 	// Expand emits the events of action a on t (with t.New or t.Op).
 	Expand(t *Thread, a Action)
-	// Outcome is called after each event that makes something (alloc,
-	// map, map_sg, pool create) and after any event that failed; err is
-	// nil on success. Successful frees, unmaps and syncs are not reported:
-	// nothing depends on them, and they are half the events.
+	// Outcome is called after each event that failed, and after each
+	// event with Notify set (err is then nil). Success is otherwise not
+	// reported: the engine serves the rest of an action's events without
+	// a call per event.
 	Outcome(t *Thread, e *dma.Event, err error)
 }
 
 // Thread is one thread of a driver. It implements dma.Source and
-// dma.Feedback. It never ends: with nothing scheduled it is idle
+// dma.Batcher. It never ends: with nothing scheduled it is idle
 // (dma.ErrIdle) until another thread schedules work for it.
 type Thread struct {
 	h    Handler
 	ids  *IDs
 	name string
-	buf  []dma.Event
-	pos  int
-	acts []Action // binary min-heap by (At, seq)
-	seq  uint64
+	// buf holds the current action's events: those before pos were
+	// served, those before out were handed out, from base on in the last
+	// batch.
+	buf            []dma.Event
+	pos, out, base int
+	acts           []Action // binary min-heap by (At, seq)
+	seq            uint64
 	// start is the earliest time an action may run (StartAt).
 	start dma.Time
 	// epoch counts the actions ever scheduled (dma.Epocher).
@@ -52,10 +55,9 @@ type Thread struct {
 }
 
 var (
-	_ dma.Source   = (*Thread)(nil)
-	_ dma.Feedback = (*Thread)(nil)
-	_ dma.Referrer = (*Thread)(nil)
-	_ dma.Epocher  = (*Thread)(nil)
+	_ dma.Source  = (*Thread)(nil)
+	_ dma.Batcher = (*Thread)(nil)
+	_ dma.Epocher = (*Thread)(nil)
 )
 
 // NewThread returns a thread driven by h. Objects it frees (free, unmap,
@@ -154,51 +156,71 @@ func (t *Thread) Op(k dma.Kind, ctx dma.Context, gfp dma.GFP, dir dma.Dir, dev *
 // Drop discards the current action's events not yet handed out.
 func (t *Thread) Drop() { t.buf = t.buf[:t.pos] }
 
-// Next implements dma.Source (a copy of what NextRef hands out).
+// Next implements dma.Source: one event at a time, its outcome not heard.
 func (t *Thread) Next(e *dma.Event) error {
-	p, err := t.NextRef()
+	b, err := t.take(true)
 	if err == nil {
-		*e = *p
+		*e = b[0]
 	}
 	return err
 }
 
-// NextRef implements dma.Referrer: Next without the copy.
-func (t *Thread) NextRef() (*dma.Event, error) {
+// NextBatch implements dma.Batcher: the rest of the current action's
+// events, expanding the next action when none are left.
+func (t *Thread) NextBatch() ([]dma.Event, error) { return t.take(false) }
+
+// take hands out the next event, or the rest of the current action's.
+func (t *Thread) take(one bool) ([]dma.Event, error) {
+	t.served(t.out)
 	for t.pos == len(t.buf) {
 		if len(t.acts) == 0 {
 			return nil, dma.ErrIdle
 		}
-		t.buf, t.pos = t.buf[:0], 0
+		t.buf, t.pos, t.out = t.buf[:0], 0, 0
 		a := t.pop()
 		t.Now = a.At
 		t.h.Expand(t, a)
 	}
-	e := &t.buf[t.pos]
-	if e.At < t.Now {
-		e.At = t.Now
+	b := t.buf[t.pos:]
+	if one {
+		b = b[:1]
 	}
-	t.pos++
-	return e, nil
+	for i := range b {
+		if b[i].At < t.Now {
+			b[i].At = t.Now
+		}
+	}
+	t.base, t.out = t.pos, t.pos+len(b)
+	return b, nil
+}
+
+// served records that the events before k were served: the ids their
+// frees, unmaps and unmap_sgs released go back for reuse.
+func (t *Thread) served(k int) {
+	if t.ids != nil {
+		for i := t.pos; i < k; i++ {
+			switch t.buf[i].Kind {
+			case dma.Free, dma.Unmap, dma.UnmapSG:
+				t.ids.Put(t.buf[i].ID)
+			}
+		}
+	}
+	t.pos = k
 }
 
 // Epoch implements dma.Epocher.
 func (t *Thread) Epoch() *uint64 { return &t.epoch }
 
-// Outcome implements dma.Feedback.
-func (t *Thread) Outcome(e *dma.Event, err error) {
-	switch e.Kind {
-	case dma.Free, dma.Unmap, dma.UnmapSG:
-		if t.ids != nil {
-			t.ids.Put(e.ID)
-		}
-		if err == nil {
-			return
-		}
-	case dma.Sync, dma.PoolDestroy:
-		if err == nil {
-			return
-		}
+// Result implements dma.Batcher: event i of the last batch failed, or
+// asked to be heard. The handler may drop the events after it and emit
+// others.
+func (t *Thread) Result(i int, err error) {
+	k := t.base + i
+	t.served(k + 1)
+	t.out = t.pos
+	e := &t.buf[k]
+	if err == nil && !e.Notify {
+		return
 	}
 	t.h.Outcome(t, e, err)
 }

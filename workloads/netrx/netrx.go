@@ -241,9 +241,9 @@ func (n *NIC) refill(t *driver.Thread, ctx dma.Context, gfp dma.GFP, budget int)
 	for k, s := 0, n.tail; k < budget && n.slots[s] == -1; k++ {
 		id := n.ids.Get()
 		if n.pool {
-			t.Op(dma.Alloc, ctx, gfp, 0, &n.dev, id, BufPool, n.cfg.BufBytes)
+			t.Op(dma.Alloc, ctx, gfp, 0, &n.dev, id, BufPool, n.cfg.BufBytes).Notify = true
 		} else {
-			t.Op(dma.Map, ctx, gfp, dma.FromDevice, &n.dev, id, dma.NoPool, n.cfg.BufBytes)
+			t.Op(dma.Map, ctx, gfp, dma.FromDevice, &n.dev, id, dma.NoPool, n.cfg.BufBytes).Notify = true
 		}
 		n.pending = append(n.pending, s)
 		n.slots[s] = -2 - id // reserved for this refill

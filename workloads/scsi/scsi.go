@@ -206,7 +206,8 @@ func (h *Host) submit(t *driver.Thread, th, ci int) {
 	// The data pages are page-cache pages the filesystem allocated with
 	// GFP_NOIO before the request reached the driver; only what the
 	// mapping itself needs (bounce buffers) is atomic.
-	t.Op(dma.MapSG, dma.SoftIRQ, dma.GFPNoIO, c.dir, &h.dev, c.sg, dma.NoPool, 0).Segs = c.segs
+	sg := t.Op(dma.MapSG, dma.SoftIRQ, dma.GFPNoIO, c.dir, &h.dev, c.sg, dma.NoPool, 0)
+	sg.Segs, sg.Notify = c.segs, true // its success starts the service time
 }
 
 func (hd handler) Outcome(t *driver.Thread, e *dma.Event, err error) {

@@ -397,9 +397,10 @@ func (b *Bus) submit(t *driver.Thread, th, ui int, ctx dma.Context) {
 	u := &b.urbs[ui]
 	b.cur[th] = ui
 	gfp := b.tdGFP(u)
+	var last *dma.Event
 	for k := 0; k < u.n; k++ {
 		u.tds[k] = b.ids.Get()
-		t.Op(dma.Alloc, ctx, gfp, 0, &b.dev, u.tds[k], u.pool, u.tdSize)
+		last = t.Op(dma.Alloc, ctx, gfp, 0, &b.dev, u.tds[k], u.pool, u.tdSize)
 	}
 	b.Stats.TDs += int64(u.n)
 	if u.kind == bulk {
@@ -408,8 +409,9 @@ func (b *Bus) submit(t *driver.Thread, th, ui int, ctx dma.Context) {
 			u.dir = dma.FromDevice
 		}
 		u.buf = b.ids.Get()
-		t.Op(dma.Map, ctx, b.flags, u.dir, &b.dev, u.buf, dma.NoPool, b.cfg.Storage.TransferBytes)
+		last = t.Op(dma.Map, ctx, b.flags, u.dir, &b.dev, u.buf, dma.NoPool, b.cfg.Storage.TransferBytes)
 	}
+	last.Notify = true // its success books the completion
 }
 
 // submitted handles the outcome of one event of a submit: the last one's
@@ -427,9 +429,10 @@ func (b *Bus) submitted(t *driver.Thread, th, ui int, e *dma.Event, err error) {
 	b.cur[th] = -1
 	got := u.n
 	if e.Kind == dma.Alloc {
-		for k := range u.tds {
+		for k := range u.tds[:u.n] {
 			if u.tds[k] == e.ID {
 				got = k
+				break
 			}
 		}
 		for k := got; k < u.n; k++ {
