@@ -61,7 +61,7 @@ type Outcome struct {
 	// Bytes is the requested size an alloc or map made live, or that a
 	// free or unmap released.
 	Bytes int64
-	// Block is what an alloc or map returned.
+	// Block is what an alloc returned; for other events it is stale.
 	Block dma.Block
 	// Meter is the platform meter after the event.
 	Meter *dma.Meter
@@ -515,10 +515,121 @@ func (e *Engine) serve(si int, s *source) bool {
 	m.Cost = 0
 	m.Now = ev.At
 	o := &e.out
-	// Zero, then set: a composite literal of a large struct is built on
-	// the stack and copied, which costs several times as much per event.
-	*o = Outcome{}
+	// Field by field: a composite literal of a large struct is built on
+	// the stack and copied, several times the cost per event. Block is
+	// left as it was: it is set for allocs only.
 	o.Event, o.Source, o.Workload, o.Meter = ev, si, s.ws, m
+	o.Err, o.Misuse, o.Bytes, o.Wait, o.WaitKind = nil, MisuseNone, 0, 0, 0
+	switch ev.Kind {
+	case dma.Alloc:
+		if !e.serveAlloc(s, ev, o) {
+			return false
+		}
+	case dma.Free:
+		e.serveFree(s, ev, o)
+	case dma.Map:
+		e.serveMap(s, ev, o)
+	case dma.Unmap:
+		e.serveUnmap(s, ev, o)
+	default:
+		e.serveOther(s, ev, o)
+	}
+	o.Cost = m.Cost
+	if m.Wake != 0 {
+		e.wake(m.Wake-1, ev.At)
+		m.Wake = 0
+	}
+	e.rec.Record(o)
+	return true
+}
+
+// serveAlloc serves an alloc; it returns false when its caller was put
+// to sleep.
+func (e *Engine) serveAlloc(s *source, ev *dma.Event, o *Outcome) bool {
+	obj, mis := claim(s, ev.ID)
+	if mis != MisuseNone {
+		o.Misuse = mis
+		return true
+	}
+	pool := dma.NoPool
+	if ev.Pool != dma.NoPool {
+		if ev.Pool >= 0 && int(ev.Pool) < len(s.sp.pools) && s.sp.pools[ev.Pool].failed {
+			o.Err = dma.ErrBadPool
+			return true
+		}
+		if ev.Pool < 0 || int(ev.Pool) >= len(s.sp.pools) || !s.sp.pools[ev.Pool].live {
+			o.Misuse = MisuseUnknownPool
+			return true
+		}
+		pool = s.sp.pools[ev.Pool].id
+	}
+	r := &e.req
+	r.Wait = dma.Wait{}
+	r.Size, r.Align, r.Boundary, r.GFP, r.Ctx, r.Dev, r.Now = ev.Size, ev.Align, ev.Boundary, ev.GFP, ev.Ctx, ev.Dev, ev.At
+	blk, err := e.alloc.Alloc(pool, &e.req)
+	if err == dma.ErrWouldBlock {
+		return e.park(s, ev.At)
+	}
+	if s.parked {
+		s.parked = false
+		o.Wait = ev.At - s.since
+		o.WaitKind = s.wait.Kind
+	}
+	o.Err = err
+	o.Block = blk
+	if err == nil {
+		obj.set(blk, ev.Size, stAlloc, 0, ev.Line)
+		o.Bytes = ev.Size
+	}
+	return true
+}
+
+func (e *Engine) serveFree(s *source, ev *dma.Event, o *Outcome) {
+	obj, mis := e.lookup(s, ev.ID, stAlloc)
+	if mis != MisuseNone {
+		o.Misuse = mis
+		return
+	}
+	e.alloc.Free(obj.blk)
+	obj.st = stFreed
+	o.Bytes = obj.size
+}
+
+func (e *Engine) serveMap(s *source, ev *dma.Event, o *Outcome) {
+	obj, mis := claim(s, ev.ID)
+	if mis != MisuseNone {
+		o.Misuse = mis
+		return
+	}
+	blk, err := e.plat.Mapper.Map(ev.Dev, ev.Size, ev.Dir, ev.GFP)
+	o.Err = err
+	if err != nil && e.plat.MapFailure == dma.MapBug && errors.Is(err, dma.ErrMapFailed) {
+		e.crashed, e.crashedAt = true, ev.At
+	}
+	if err == nil {
+		obj.set(blk, ev.Size, stMap, ev.Dir, ev.Line)
+		o.Bytes = ev.Size
+	}
+}
+
+func (e *Engine) serveUnmap(s *source, ev *dma.Event, o *Outcome) {
+	obj, mis := e.lookup(s, ev.ID, stMap)
+	if mis != MisuseNone {
+		o.Misuse = mis
+		return
+	}
+	if obj.size != ev.Size || obj.dir != ev.Dir {
+		// Counted, and unmapped as mapped, as DMA-API debugging
+		// reports and lets the driver go on.
+		o.Misuse = MisuseMismatch
+	}
+	e.plat.Mapper.Unmap(obj.blk, obj.dir)
+	obj.st = stFreed
+	o.Bytes = obj.size
+}
+
+// serveOther serves the rarer kinds, kept out of serve's frame.
+func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
 	switch ev.Kind {
 	case dma.PoolCreate:
 		s.sp.pools = grow(s.sp.pools, ev.ID)
@@ -543,83 +654,6 @@ func (e *Engine) serve(si int, s *source) bool {
 			o.Err = e.destroy.DestroyPool(s.sp.pools[ev.ID].id)
 		}
 		s.sp.pools[ev.ID].live = false
-	case dma.Alloc:
-		obj, mis := claim(s, ev.ID)
-		if mis != MisuseNone {
-			o.Misuse = mis
-			break
-		}
-		pool := dma.NoPool
-		if ev.Pool != dma.NoPool {
-			if ev.Pool >= 0 && int(ev.Pool) < len(s.sp.pools) && s.sp.pools[ev.Pool].failed {
-				o.Err = dma.ErrBadPool
-				break
-			}
-			if ev.Pool < 0 || int(ev.Pool) >= len(s.sp.pools) || !s.sp.pools[ev.Pool].live {
-				o.Misuse = MisuseUnknownPool
-				break
-			}
-			pool = s.sp.pools[ev.Pool].id
-		}
-		r := &e.req
-		*r = dma.Request{}
-		r.Size, r.Align, r.Boundary, r.GFP, r.Ctx, r.Dev, r.Now = ev.Size, ev.Align, ev.Boundary, ev.GFP, ev.Ctx, ev.Dev, ev.At
-		blk, err := e.alloc.Alloc(pool, &e.req)
-		if err == dma.ErrWouldBlock {
-			if !e.park(s, ev.At) {
-				return false
-			}
-			break
-		}
-		if s.parked {
-			s.parked = false
-			o.Wait = ev.At - s.since
-			o.WaitKind = s.wait.Kind
-		}
-		o.Err = err
-		if err == nil {
-			obj.set(blk, ev.Size, stAlloc, 0, ev.Line)
-			o.Bytes = ev.Size
-			o.Block = blk
-		}
-	case dma.Free:
-		obj, mis := e.lookup(s, ev.ID, stAlloc)
-		if mis != MisuseNone {
-			o.Misuse = mis
-			break
-		}
-		e.alloc.Free(obj.blk)
-		obj.st = stFreed
-		o.Bytes = obj.size
-	case dma.Map:
-		obj, mis := claim(s, ev.ID)
-		if mis != MisuseNone {
-			o.Misuse = mis
-			break
-		}
-		blk, err := e.plat.Mapper.Map(ev.Dev, ev.Size, ev.Dir, ev.GFP)
-		o.Err = err
-		if err != nil && e.plat.MapFailure == dma.MapBug && errors.Is(err, dma.ErrMapFailed) {
-			e.crashed, e.crashedAt = true, ev.At
-		}
-		if err == nil {
-			obj.set(blk, ev.Size, stMap, ev.Dir, ev.Line)
-			o.Bytes = ev.Size
-		}
-	case dma.Unmap:
-		obj, mis := e.lookup(s, ev.ID, stMap)
-		if mis != MisuseNone {
-			o.Misuse = mis
-			break
-		}
-		if obj.size != ev.Size || obj.dir != ev.Dir {
-			// Counted, and unmapped as mapped, as DMA-API debugging
-			// reports and lets the driver go on.
-			o.Misuse = MisuseMismatch
-		}
-		e.plat.Mapper.Unmap(obj.blk, obj.dir)
-		obj.st = stFreed
-		o.Bytes = obj.size
 	case dma.MapSG:
 		obj, mis := claim(s, ev.ID)
 		if mis != MisuseNone {
@@ -680,13 +714,6 @@ func (e *Engine) serve(si int, s *source) bool {
 	default:
 		o.Err = fmt.Errorf("%w: event kind %s is not supported yet", dma.ErrInvalid, ev.Kind)
 	}
-	o.Cost = m.Cost
-	if m.Wake != 0 {
-		e.wake(m.Wake-1, ev.At)
-		m.Wake = 0
-	}
-	e.rec.Record(o)
-	return true
 }
 
 // mapSG maps a scatterlist through the platform, segment by segment when

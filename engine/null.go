@@ -26,7 +26,7 @@ func NewNull() (*Null, *dma.Platform) {
 
 func (n *Null) block(size int64) dma.Block {
 	n.next += 64
-	return dma.Block{CPU: n.next, DMA: n.next, Size: size, Pool: dma.NoPool}
+	return dma.Block{CPU: n.next, DMA: n.next, Size: size, Owner: dma.Owner{Pool: dma.NoPool}}
 }
 
 // CreatePool accepts any pool.

@@ -59,7 +59,7 @@ func (a *toy) Alloc(pool dma.ID, r *dma.Request) (dma.Block, error) {
 		return dma.Block{}, err
 	}
 	a.pages = append(a.pages, pg)
-	b := dma.Block{CPU: pg.CPU, DMA: pg.DMA, Size: size, Pool: pool, Handle: int32(len(a.pages) - 1)}
+	b := dma.Block{CPU: pg.CPU, DMA: pg.DMA, Size: size, Owner: dma.Owner{Pool: pool, Handle: int32(len(a.pages) - 1)}}
 	if a.n%7 == 0 {
 		switch a.how {
 		case breakOverlapDMA:

@@ -57,7 +57,7 @@ func (f *Flat) get(mask uint64, order int) (dma.Block, error) {
 		a.free[order] = append(a.free[order], phys)
 		return dma.Block{}, dma.ErrNoMem
 	}
-	return dma.Block{CPU: FlatPageOffset + phys, DMA: phys, Size: int64(size), Pool: dma.NoPool, Handle: int32(order)}, nil
+	return dma.Block{CPU: FlatPageOffset + phys, DMA: phys, Size: int64(size), Owner: dma.Owner{Pool: dma.NoPool, Handle: int32(order)}}, nil
 }
 
 func (f *Flat) put(b dma.Block) {

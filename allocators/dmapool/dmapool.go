@@ -191,7 +191,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	a.stats.Allocs++
 	a.stats.LiveBlocks++
 	b := p.blocks[i]
-	return dma.Block{CPU: b.cpu, DMA: b.dma, Size: p.layout.Size, Pool: id, Handle: i}, nil
+	return dma.Block{CPU: b.cpu, DMA: b.dma, Size: p.layout.Size, Owner: dma.Owner{Pool: id, Handle: i}}, nil
 }
 
 // grow is pool_alloc_page + pool_initialise_page: a new allocation whose

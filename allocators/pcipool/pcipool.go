@@ -204,7 +204,7 @@ func (a *Allocator) take(p *pool, id dma.ID, ci, b int) dma.Block {
 	a.stats.Allocs++
 	a.stats.LiveBlocks++
 	off := uint64(int64(b) * p.layout.Size)
-	return dma.Block{CPU: c.pg.CPU + off, DMA: c.pg.DMA + off, Size: p.layout.Size, Pool: id, Handle: int32(b)}
+	return dma.Block{CPU: c.pg.CPU + off, DMA: c.pg.DMA + off, Size: p.layout.Size, Owner: dma.Owner{Pool: id, Handle: int32(b)}}
 }
 
 func (a *Allocator) allocDirect(r *dma.Request) (dma.Block, error) {

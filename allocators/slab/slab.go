@@ -279,7 +279,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	a.stats.Allocs++
 	a.stats.LiveBlocks++
 	off := uint64(int64(obj) * c.size)
-	return dma.Block{CPU: s.pg.CPU + off, DMA: s.pg.DMA + off, Size: c.size, Pool: id, Handle: si*int32(c.objs) + obj}, nil
+	return dma.Block{CPU: s.pg.CPU + off, DMA: s.pg.DMA + off, Size: c.size, Owner: dma.Owner{Pool: id, Handle: si*int32(c.objs) + obj}}, nil
 }
 
 func (a *Allocator) grow(c *cache, id dma.ID, gfp dma.GFP) error {

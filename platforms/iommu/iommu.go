@@ -245,7 +245,7 @@ func (m *Machine) mapCost(pages uint64) {
 // handle packs a block's page order and its IOVA pages for FreePages/Unmap.
 func (m *Machine) block(pfn int32, order int, iova uint64) dma.Block {
 	phys := uint64(pfn) << dma.PageShift
-	return dma.Block{CPU: PageOffset + phys, DMA: iova << dma.PageShift, Size: dma.PageSize << order, Pool: dma.NoPool, Handle: int32(order)}
+	return dma.Block{CPU: PageOffset + phys, DMA: iova << dma.PageShift, Size: dma.PageSize << order, Owner: dma.Owner{Pool: dma.NoPool, Handle: int32(order)}}
 }
 
 func (m *Machine) physOf(b dma.Block) int32 { return int32((b.CPU - PageOffset) >> dma.PageShift) }

@@ -208,7 +208,7 @@ func (m *Machine) alloc(zones []int, order int, gfp dma.GFP) (dma.Block, error) 
 		return dma.Block{}, err
 	}
 	phys := Base + uint64(pfn)<<dma.PageShift
-	return dma.Block{CPU: phys, DMA: phys, Size: dma.PageSize << order, Pool: dma.NoPool, Handle: int32(order)}, nil
+	return dma.Block{CPU: phys, DMA: phys, Size: dma.PageSize << order, Owner: dma.Owner{Pool: dma.NoPool, Handle: int32(order)}}, nil
 }
 
 func (m *Machine) free(b dma.Block) {
@@ -347,7 +347,7 @@ func (m *Machine) Unmap(b dma.Block, dir dma.Dir) {
 
 func (m *Machine) unbounce(kind int, idx int32, bus uint64) {
 	if kind == bounceDirect {
-		m.free(dma.Block{CPU: bus, Handle: idx})
+		m.free(dma.Block{CPU: bus, Owner: dma.Owner{Handle: idx}})
 		return
 	}
 	p := &m.pools[kind-bounceSmall]

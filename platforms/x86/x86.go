@@ -133,7 +133,7 @@ func (m *Machine) alloc(mask uint64, order int, gfp dma.GFP) (dma.Block, error) 
 		m.mem.Free(pfn, order)
 		return dma.Block{}, dma.ErrNoMem
 	}
-	return dma.Block{CPU: PageOffset + phys, DMA: phys, Size: size, Pool: dma.NoPool, Handle: int32(order)}, nil
+	return dma.Block{CPU: PageOffset + phys, DMA: phys, Size: size, Owner: dma.Owner{Pool: dma.NoPool, Handle: int32(order)}}, nil
 }
 
 func (m *Machine) free(b dma.Block) {
