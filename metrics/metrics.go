@@ -106,10 +106,10 @@ func (r *Recorder) Record(o *engine.Outcome) {
 		if o.WaitKind != 0 {
 			r.Waits[o.WaitKind].Add(int64(o.Wait))
 		}
-		if errors.Is(o.Err, engine.ErrStalled) {
-			r.Stalls++
-		}
 		if o.Err != nil {
+			if errors.Is(o.Err, engine.ErrStalled) {
+				r.Stalls++
+			}
 			r.AllocFail++
 			if ev.GFP.Atomic() {
 				r.AtomicFail++

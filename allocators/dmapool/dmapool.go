@@ -99,6 +99,7 @@ func NewLayout(size, align, boundary int64) (Layout, error) {
 
 type block struct {
 	cpu, dma uint64
+	page     int32 // index in pool.pages (a division per operation otherwise)
 }
 
 type pool struct {
@@ -186,11 +187,10 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	}
 	i := p.free[len(p.free)-1]
 	p.free = p.free[:len(p.free)-1]
-	bpp := int32(len(p.layout.Offsets))
-	p.inUse[i/bpp]++
+	b := &p.blocks[i]
+	p.inUse[b.page]++
 	a.stats.Allocs++
 	a.stats.LiveBlocks++
-	b := p.blocks[i]
 	return dma.Block{CPU: b.cpu, DMA: b.dma, Size: p.layout.Size, Owner: dma.Owner{Pool: id, Handle: i}}, nil
 }
 
@@ -204,8 +204,9 @@ func (a *Allocator) grow(p *pool, gfp dma.GFP) error {
 	p.pages = append(p.pages, pg)
 	p.inUse = append(p.inUse, 0)
 	base := int32(len(p.blocks))
+	page := int32(len(p.pages) - 1)
 	for _, off := range p.layout.Offsets {
-		p.blocks = append(p.blocks, block{cpu: pg.CPU + uint64(off), dma: pg.DMA + uint64(off)})
+		p.blocks = append(p.blocks, block{cpu: pg.CPU + uint64(off), dma: pg.DMA + uint64(off), page: page})
 	}
 	for k := int32(len(p.layout.Offsets)) - 1; k >= 0; k-- {
 		p.free = append(p.free, base+k)
@@ -230,8 +231,7 @@ func (a *Allocator) Free(b dma.Block) {
 	a.stats.LiveBlocks--
 	p := &a.pools[b.Pool]
 	a.meter.Charge(dma.Time(a.cfg.FreeNS))
-	bpp := int32(len(p.layout.Offsets))
-	p.inUse[b.Handle/bpp]--
+	p.inUse[p.blocks[b.Handle].page]--
 	p.free = append(p.free, b.Handle)
 }
 
