@@ -748,7 +748,9 @@ func (e *Engine) mapSG(ev *dma.Event, out []dma.Block) error {
 // claim returns the slot for a new object id, or MisuseIDReused when the
 // id is still live.
 func claim(s *source, id dma.ID) (*object, Misuse) {
-	s.sp.objs = grow(s.sp.objs, id)
+	if int(id) >= len(s.sp.objs) {
+		s.sp.objs = grow(s.sp.objs, id)
+	}
 	obj := &s.sp.objs[id]
 	if obj.st == stAlloc || obj.st == stMap || obj.st == stSG {
 		return nil, MisuseIDReused
