@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/montanaflynn/stats"
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
 	"github.com/spf13/cobra"
@@ -73,6 +74,7 @@ func peakRSS() string {
 func newBenchCmd(stdout io.Writer) *cobra.Command {
 	var workload, platform, configFile string
 	var events int64
+	var rounds int
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the harness itself: the limit, generation, metrics, each allocator, parsing",
@@ -80,7 +82,11 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 this machine: a bare loop over pre-decoded events (the limit), the
 workload's generation alone, the replay against the null allocator with
 full metrics, each allocator model on the same workload and platform, and
-parsing the trace format; each as events/s and as a share of the limit.`,
+parsing the trace format; each as events/s and as a share of the limit,
+and each allocator model as a share of the null allocator's rate.
+Every measurement runs once per round, rounds going through all of them
+in turn so that a drift in the machine's speed touches each alike; the
+median round is shown, with the slowest and fastest.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(_ *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(configFile, nil)
@@ -94,68 +100,94 @@ parsing the trace format; each as events/s and as a share of the limit.`,
 			if events < 10_000 {
 				return usagef("bench: -n %d: want at least 10000 events", events)
 			}
+			if rounds < 1 {
+				return usagef("bench: -r %d: want at least 1 round", rounds)
+			}
 			b := builder{cfg}
 			cell := matrix.Cell{Scenario: workload, Allocator: "dmapool", Platform: platform, Seed: 1}
-			type row struct {
-				name string
-				rate float64
-				note string
+			// A measurement runs once per round; rounds go through every
+			// measurement in turn, so that a machine whose speed drifts
+			// slows them all alike, and the median round is reported.
+			type measure struct {
+				name    string
+				run     func() (events int64, d time.Duration, err error)
+				bytes   int64 // per round, for a MB/s note
+				rates   []float64
+				refused bool
+				model   bool // an allocator model: compared with the null allocator
 			}
-			var rows []row
-			replay := func(name string, rec engine.Recorder, null bool, alloc string) error {
-				c := cell
-				c.Allocator = alloc
-				srcs, err := b.Sources(c)
-				if err != nil {
-					return err
-				}
-				var e *engine.Engine
-				if null {
-					n, p := engine.NewNull()
-					e = engine.New(p, n, rec, srcs...)
-				} else {
-					p, a, err := b.Machine(c)
+			var ms []*measure
+			replay := func(name string, rec func() engine.Recorder, null bool, alloc string) *measure {
+				m := &measure{name: name, model: !null}
+				m.run = func() (int64, time.Duration, error) {
+					c := cell
+					c.Allocator = alloc
+					srcs, err := b.Sources(c)
 					if err != nil {
-						rows = append(rows, row{name, 0, "refused"})
-						return nil
+						return 0, 0, err
 					}
-					e = engine.New(p, a, rec, srcs...)
+					var e *engine.Engine
+					if null {
+						n, p := engine.NewNull()
+						e = engine.New(p, n, rec(), srcs...)
+					} else {
+						p, a, err := b.Machine(c)
+						if err != nil {
+							m.refused = true
+							return 0, 0, nil
+						}
+						e = engine.New(p, a, rec(), srcs...)
+					}
+					start := time.Now()
+					r, err := e.Run(events)
+					return r.Events, time.Since(start), err
 				}
-				start := time.Now()
-				r, err := e.Run(events)
-				if err != nil {
-					return err
+				ms = append(ms, m)
+				return m
+			}
+			nop := func() engine.Recorder { return nopRecorder{} }
+			full := func() engine.Recorder { return &metrics.Recorder{} }
+			replay("generation + engine, null allocator, no metrics", nop, true, "dmapool")
+			null := replay("null allocator with full metrics", full, true, "dmapool")
+			for _, ae := range allocatorTable() {
+				replay(ae.name+" on "+platform+" with full metrics", full, false, ae.name)
+			}
+			runRound := func(ms []*measure) error {
+				for _, m := range ms {
+					n, d, err := m.run()
+					if err != nil {
+						return err
+					}
+					if !m.refused {
+						m.rates = append(m.rates, rate(n, d))
+					}
 				}
-				rows = append(rows, row{name, rate(r.Events, time.Since(start)), ""})
 				return nil
 			}
-			if err := replay("generation + engine, null allocator, no metrics", nopRecorder{}, true, "dmapool"); err != nil {
+			if err := runRound(ms); err != nil {
 				return err
 			}
-			if err := replay("null allocator with full metrics", &metrics.Recorder{}, true, "dmapool"); err != nil {
-				return err
-			}
-			for _, ae := range allocatorTable() {
-				if err := replay(ae.name+" on "+platform+" with full metrics", &metrics.Recorder{}, false, ae.name); err != nil {
-					return err
-				}
-			}
-			replayRSS := peakRSS()
+			replayRSS := peakRSS() // before the capture below takes its memory
 			// The limit: the stream captured once, pre-decoded (at most
 			// 500,000 events, looped), replayed by a bare loop.
 			capEvents := min(events, 500_000)
 			cp := captured{evs: make([]dma.Event, 0, capEvents)}
-			if err := replay("capture", &cp, true, "dmapool"); err != nil {
+			srcs, err := b.Sources(cell)
+			if err != nil {
 				return err
 			}
-			rows = rows[:len(rows)-1]
-			rounds := max(events/int64(len(cp.evs)), 1)
-			start := time.Now()
-			for k := int64(0); k < rounds; k++ {
-				bareLoop(cp.evs)
+			n, p := engine.NewNull()
+			if _, err := engine.New(p, n, &cp, srcs...).Run(capEvents); err != nil {
+				return err
 			}
-			limit := rate(int64(len(cp.evs))*rounds, time.Since(start))
-			rows = append([]row{{"bare loop over pre-decoded events (the limit)", limit, ""}}, rows...)
+			loops := max(events/int64(len(cp.evs)), 1)
+			limit := &measure{name: "bare loop over pre-decoded events (the limit)", run: func() (int64, time.Duration, error) {
+				start := time.Now()
+				for k := int64(0); k < loops; k++ {
+					bareLoop(cp.evs)
+				}
+				return int64(len(cp.evs)) * loops, time.Since(start), nil
+			}}
 			// Parsing: the captured stream as a trace, read back.
 			var buf bytes.Buffer
 			w := trace.NewWriter(&buf)
@@ -165,32 +197,59 @@ parsing the trace format; each as events/s and as a share of the limit.`,
 			if err := w.Flush(); err != nil {
 				return err
 			}
-			start = time.Now()
-			r, err := trace.NewReader("bench", bytes.NewReader(buf.Bytes()))
-			if err != nil {
+			parse := &measure{name: "trace parsing", bytes: int64(buf.Len()), run: func() (int64, time.Duration, error) {
+				start := time.Now()
+				r, err := trace.NewReader("bench", bytes.NewReader(buf.Bytes()))
+				if err != nil {
+					return 0, 0, err
+				}
+				var e dma.Event
+				n := int64(0)
+				for r.Next(&e) == nil {
+					n++
+				}
+				return n, time.Since(start), nil
+			}}
+			if err := runRound([]*measure{limit, parse}); err != nil {
 				return err
 			}
-			var e dma.Event
-			n := int64(0)
-			for r.Next(&e) == nil {
-				n++
+			ms = append(append([]*measure{limit}, ms...), parse)
+			for r := 1; r < rounds; r++ {
+				if err := runRound(ms); err != nil {
+					return err
+				}
 			}
-			d := time.Since(start)
-			rows = append(rows, row{"trace parsing", rate(n, d), fmt.Sprintf("%.0f MB/s", float64(buf.Len())/d.Seconds()/1e6)})
+			median := func(m *measure) float64 {
+				v, _ := stats.Median(m.rates)
+				return v
+			}
+			lim := median(limit)
 
 			t := tablewriter.NewTable(stdout, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
-			t.Header("measurement", "events/s", "of the limit", "note")
-			for _, rw := range rows {
-				share := ""
-				if rw.rate > 0 {
-					share = fmt.Sprintf("%.1f%%", 100*rw.rate/limit)
+			t.Header("measurement", "events/s", "of the limit", "of null", "spread", "note")
+			for _, m := range ms {
+				if m.refused {
+					t.Append(m.name, "", "", "", "", "refused")
+					continue
 				}
-				t.Append(rw.name, fmt.Sprintf("%.1fM", rw.rate/1e6), share, rw.note)
+				ofNull := ""
+				if m.model {
+					ofNull = fmt.Sprintf("%.0f%%", 100*median(m)/median(null))
+				}
+				med := median(m)
+				lo, _ := stats.Min(m.rates)
+				hi, _ := stats.Max(m.rates)
+				note := ""
+				if m.bytes > 0 {
+					note = fmt.Sprintf("%.0f MB/s", med*float64(m.bytes)/float64(len(cp.evs))/1e6)
+				}
+				t.Append(m.name, fmt.Sprintf("%.1fM", med/1e6), fmt.Sprintf("%.1f%%", 100*med/lim), ofNull,
+					fmt.Sprintf("%.1f–%.1fM", lo/1e6, hi/1e6), note)
 			}
 			if err := t.Render(); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "workload %s, platform %s, %d events per measurement, one core; peak RSS of the replays %s\n", workload, platform, events, replayRSS)
+			fmt.Fprintf(stdout, "workload %s, platform %s, %d events per measurement, one core; median of %d interleaved rounds (spread: slowest–fastest); peak RSS of the replays %s\n", workload, platform, events, rounds, replayRSS)
 			return nil
 		},
 	}
@@ -199,5 +258,6 @@ parsing the trace format; each as events/s and as a share of the limit.`,
 	f.StringVarP(&workload, "workload", "w", "usb-uhci", "workload or scenario to measure with")
 	f.StringVarP(&platform, "platform", "p", "x86", "platform")
 	f.Int64VarP(&events, "events", "n", 2_000_000, "events per measurement")
+	f.IntVarP(&rounds, "rounds", "r", 3, "rounds: every measurement runs once per round, in turn; the median is shown")
 	return cmd
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -145,12 +146,23 @@ func TestBenchCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatal(errs)
 	}
-	for _, want := range []string{"(the limit)", "100.0%", "null allocator with full metrics", "dmapool on x86", "coherent on x86", "trace parsing", "MB/s", "peak RSS"} {
+	for _, want := range []string{"(the limit)", "100.0%", "null allocator with full metrics", "dmapool on x86", "coherent on x86", "trace parsing", "MB/s", "peak RSS",
+		"of null", "spread", "median of 3 interleaved rounds"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)
 		}
 	}
-	if code, _, _ := run(t, "bench", "-n", "5"); code != 2 {
-		t.Fatalf("-n 5: exit %d", code)
+	for _, bad := range [][]string{{"-n", "5"}, {"-r", "0"}} {
+		if code, _, _ := run(t, append([]string{"bench"}, bad...)...); code != 2 {
+			t.Fatalf("%v: exit %d, want 2", bad, code)
+		}
+	}
+	// A model that refuses the platform shows as refused, not as 0 events/s.
+	code, out, errs = run(t, "bench", "-n", "20000", "-r", "1", "-w", "usb-ehci", "-p", "iommu")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	if !regexp.MustCompile(`slab-direct on iommu with full metrics.*refused`).MatchString(out) {
+		t.Errorf("slab-direct behind an IOMMU is not shown as refused:\n%s", out)
 	}
 }
