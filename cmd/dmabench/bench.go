@@ -258,6 +258,6 @@ median round is shown, with the slowest and fastest.`,
 	f.StringVarP(&workload, "workload", "w", "usb-uhci", "workload or scenario to measure with")
 	f.StringVarP(&platform, "platform", "p", "x86", "platform")
 	f.Int64VarP(&events, "events", "n", 2_000_000, "events per measurement")
-	f.IntVarP(&rounds, "rounds", "r", 3, "rounds: every measurement runs once per round, in turn; the median is shown")
+	f.IntVarP(&rounds, "rounds", "r", 5, "rounds: every measurement runs once per round, in turn; the median is shown")
 	return cmd
 }
