@@ -2,6 +2,7 @@ package engine
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"slices"
@@ -250,5 +251,67 @@ func TestFailedPoolCreateFailsItsAllocs(t *testing.T) {
 		if want := map[Misuse]int{MisuseUnknownPool: 1}[Misuse(k)]; Misuse(k) != MisuseNone && v != want {
 			t.Errorf("%s: %d, want %d", Misuse(k), v, want)
 		}
+	}
+}
+
+// batches is a dma.Batcher over a fixed list of events: a batch is the
+// rest of the list, and a Result voids what follows the event reported.
+type batches struct {
+	evs       []dma.Event
+	pos, base int
+	results   []string
+}
+
+func (b *batches) Next(*dma.Event) error { panic("a Batcher is asked for batches") }
+
+func (b *batches) NextBatch() ([]dma.Event, error) {
+	if b.pos == len(b.evs) {
+		return nil, io.EOF
+	}
+	b.base = b.pos
+	b.pos = len(b.evs)
+	return b.evs[b.base:], nil
+}
+
+func (b *batches) Result(i int, err error) {
+	e := &b.evs[b.base+i]
+	b.results = append(b.results, fmt.Sprintf("id %d: %v", e.ID, err))
+	b.pos = b.base + i + 1
+}
+
+// odd is the null allocator failing requests of odd sizes.
+type odd struct{ *Null }
+
+func (o odd) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
+	if r.Size%2 == 1 {
+		return dma.Block{}, dma.ErrNoMem
+	}
+	return o.Null.Alloc(id, r)
+}
+
+// TestBatcherHearsFailuresAndNotify: the engine serves a batch without a
+// call per event, reports a failure and each Notify event by its index in
+// the batch it came from, and asks for a new batch after each report.
+func TestBatcherHearsFailuresAndNotify(t *testing.T) {
+	src := &batches{evs: []dma.Event{
+		{At: 1, Kind: dma.Alloc, ID: 0, Pool: dma.NoPool, Size: 8, Dev: dev},
+		{At: 1, Kind: dma.Alloc, ID: 1, Pool: dma.NoPool, Size: 8, Dev: dev, Notify: true},
+		{At: 2, Kind: dma.Alloc, ID: 2, Pool: dma.NoPool, Size: 8, Dev: dev},
+		{At: 2, Kind: dma.Alloc, ID: 3, Pool: dma.NoPool, Size: 9, Dev: dev},
+		{At: 3, Kind: dma.Alloc, ID: 4, Pool: dma.NoPool, Size: 8, Dev: dev},
+		{At: 3, Kind: dma.Free, ID: 0, Pool: dma.NoPool, Size: 8, Dev: dev},
+	}}
+	n, p := NewNull()
+	var rec tally
+	res, err := New(p, odd{n}, &rec, src).Run(0)
+	if err != nil || res.Events != 6 {
+		t.Fatalf("served %d events, err %v", res.Events, err)
+	}
+	want := []string{"id 1: <nil>", "id 3: out of memory"}
+	if !slices.Equal(src.results, want) {
+		t.Fatalf("results %q, want %q", src.results, want)
+	}
+	if rec.errs != 1 || rec.misuse[MisuseNone] != 6 {
+		t.Fatalf("errors %d misuse %v", rec.errs, rec.misuse)
 	}
 }
