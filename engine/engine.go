@@ -165,6 +165,24 @@ type source struct {
 	wait   dma.Wait
 }
 
+// take makes the next event of a Batcher's batch the head, if there is
+// one.
+func (s *source) take() bool {
+	if s.bi < len(s.evs) {
+		s.ev = &s.evs[s.bi]
+		s.bi++
+		return true
+	}
+	return false
+}
+
+// bad reports a head event no source may emit.
+func (s *source) bad() bool { return s.ev.ID < 0 && s.ev.Kind != dma.Sync }
+
+func badEvent(i int, ev *dma.Event) error {
+	return fmt.Errorf("source %d: event %s has negative id", i, ev.Kind)
+}
+
 // key is the modeled time at which the source's head event runs.
 func (s *source) key() dma.Time {
 	if s.parked {
@@ -393,11 +411,9 @@ func (e *Engine) batch(n int64) (int64, error) {
 		if e.crashed {
 			return k, nil
 		}
-		if s.bi < len(s.evs) {
-			s.ev = &s.evs[s.bi]
-			s.bi++
-			if s.ev.ID < 0 && s.ev.Kind != dma.Sync {
-				return k, fmt.Errorf("source %d: event %s has negative id", best, s.ev.Kind)
+		if s.take() {
+			if s.bad() {
+				return k, badEvent(best, s.ev)
 			}
 		} else if err := e.pull(best); err != nil {
 			return k, err
@@ -468,19 +484,18 @@ func (e *Engine) pull(i int) error {
 		return nil
 	}
 	var err error
-	if s.bat != nil {
-		if s.bi < len(s.evs) {
-			s.ev = &s.evs[s.bi]
-			s.bi++
-		} else if s.evs, err = s.bat.NextBatch(); err == nil {
+	switch {
+	case s.take():
+	case s.bat != nil:
+		if s.evs, err = s.bat.NextBatch(); err == nil {
 			s.ev, s.bi = &s.evs[0], 1
 		}
-	} else {
+	default:
 		err = s.src.Next(&s.head)
 	}
 	if err == nil {
-		if s.ev.ID < 0 && s.ev.Kind != dma.Sync {
-			return fmt.Errorf("source %d: event %s has negative id", i, s.ev.Kind)
+		if s.bad() {
+			return badEvent(i, s.ev)
 		}
 		return nil
 	}
