@@ -61,7 +61,8 @@ type Outcome struct {
 	// Bytes is the requested size an alloc or map made live, or that a
 	// free or unmap released.
 	Bytes int64
-	// Block is what an alloc returned; for other events it is stale.
+	// Block is what an alloc or map returned; for other events it is
+	// stale.
 	Block dma.Block
 	// Meter is the platform meter after the event.
 	Meter *dma.Meter
@@ -618,6 +619,7 @@ func (e *Engine) serveMap(s *source, ev *dma.Event, o *Outcome) {
 	}
 	blk, err := e.plat.Mapper.Map(ev.Dev, ev.Size, ev.Dir, ev.GFP)
 	o.Err = err
+	o.Block = blk
 	if err != nil && e.plat.MapFailure == dma.MapBug && errors.Is(err, dma.ErrMapFailed) {
 		e.crashed, e.crashedAt = true, ev.At
 	}
