@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/dmabench/dmabench/dma"
@@ -30,7 +31,8 @@ const (
 	// MisuseDoubleFree: free or unmap of an id already freed.
 	MisuseDoubleFree
 	// MisuseMismatch: unmap with another size or direction than the map,
-	// or free of a mapping / unmap of an allocation.
+	// free of a mapping / unmap of an allocation, or an alloc from a pool
+	// of more bytes than its blocks hold.
 	MisuseMismatch
 	// MisuseIDReused: alloc or map of an id that is still live.
 	MisuseIDReused
@@ -107,6 +109,7 @@ func (o *object) set(blk dma.Block, size int64, st state, dir dma.Dir, line int6
 
 type poolRef struct {
 	id   dma.ID
+	size int64 // block size the pool was created with
 	live bool
 	// failed: the workload's last create of this pool failed. Its
 	// allocations fail (ErrBadPool) as a driver's would after a failed
@@ -515,10 +518,13 @@ func (e *Engine) pull(i int) error {
 	return fmt.Errorf("source %d: %w", i, err)
 }
 
+// grow extends a table indexed by id to hold id, zeroed, with one copy of
+// what it held however far id jumps.
 func grow[T any](s []T, id dma.ID) []T {
-	for int(id) >= len(s) {
-		var zero T
-		s = append(s, zero)
+	if n := int(id) + 1 - len(s); n > 0 {
+		s = slices.Grow(s, n)
+		s = s[:len(s)+n]
+		clear(s[len(s)-n:])
 	}
 	return s
 }
@@ -577,7 +583,14 @@ func (e *Engine) serveAlloc(s *source, ev *dma.Event, o *Outcome) bool {
 			o.Misuse = MisuseUnknownPool
 			return true
 		}
-		pool = s.sp.pools[ev.Pool].id
+		pr := &s.sp.pools[ev.Pool]
+		if ev.Size > pr.size {
+			// dma_pool_alloc takes no size: more than the pool's blocks
+			// hold is a driver that outgrew its pool.
+			o.Misuse = MisuseMismatch
+			return true
+		}
+		pool = pr.id
 	}
 	r := &e.req
 	r.Wait = dma.Wait{}
@@ -656,7 +669,7 @@ func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
 		}
 		id, err := e.alloc.CreatePool(dma.PoolSpec{Name: ev.Name, Dev: ev.Dev, Size: ev.Size, Align: ev.Align, Boundary: ev.Boundary})
 		o.Err = err
-		s.sp.pools[ev.ID] = poolRef{id: id, live: err == nil, failed: err != nil}
+		s.sp.pools[ev.ID] = poolRef{id: id, size: ev.Size, live: err == nil, failed: err != nil}
 	case dma.PoolDestroy:
 		if int(ev.ID) < len(s.sp.pools) && s.sp.pools[ev.ID].failed {
 			// A trace's kernel created the pool; the model could not.

@@ -315,3 +315,23 @@ func TestBatcherHearsFailuresAndNotify(t *testing.T) {
 		t.Fatalf("errors %d misuse %v", rec.errs, rec.misuse)
 	}
 }
+
+// TestPoolAllocLargerThanItsBlocksIsMisuse: dma_pool_alloc takes no size,
+// so a trace whose alloc asks a pool for more than its blocks hold is a
+// mismatch, counted and not served; asking for less is fine.
+func TestPoolAllocLargerThanItsBlocksIsMisuse(t *testing.T) {
+	s := &script{evs: []dma.Event{
+		{At: 1, Kind: dma.PoolCreate, ID: 0, Pool: dma.NoPool, Size: 64, Align: 16, Dev: dev, Name: "td"},
+		{At: 2, Kind: dma.Alloc, ID: 0, Pool: 0, Size: 64, GFP: dma.GFPAtomic, Dev: dev},
+		{At: 3, Kind: dma.Alloc, ID: 1, Pool: 0, Size: 65, GFP: dma.GFPAtomic, Dev: dev},
+		{At: 4, Kind: dma.Alloc, ID: 2, Pool: 0, Size: 8, GFP: dma.GFPAtomic, Dev: dev},
+	}}
+	n, p := NewNull()
+	var rec tally
+	if _, err := New(p, n, &rec, s).Run(0); err != nil {
+		t.Fatal(err)
+	}
+	if rec.misuse[MisuseMismatch] != 1 || rec.misuse[MisuseNone] != 3 {
+		t.Fatalf("misuse %v, want one mismatch", rec.misuse)
+	}
+}

@@ -1,7 +1,12 @@
 package main
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
+	"io"
+	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -9,6 +14,7 @@ import (
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/engine"
 	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/workloads/trace"
 )
 
 // ruleRecorder checks every block a replay hands out against the rules of
@@ -20,11 +26,12 @@ type ruleRecorder struct {
 	blocks, bufs conformance.Checker
 	pools        map[[2]int]conformance.Rules
 	live         map[[2]int]dma.Block
+	livePool     map[[2]int]dma.ID // the pool each live block came from
 	misuse       int
 }
 
 func newRuleRecorder(p *dma.Platform, cacheLine int64) *ruleRecorder {
-	r := &ruleRecorder{pools: map[[2]int]conformance.Rules{}, live: map[[2]int]dma.Block{}}
+	r := &ruleRecorder{pools: map[[2]int]conformance.Rules{}, live: map[[2]int]dma.Block{}, livePool: map[[2]int]dma.ID{}}
 	r.blocks.Region, r.bufs.Region = p.Reachable, p.Reachable
 	r.blocks.CacheLine = cacheLine
 	return r
@@ -43,6 +50,15 @@ func (r *ruleRecorder) Record(o *engine.Outcome) {
 	switch ev.Kind {
 	case dma.PoolCreate:
 		r.pools[key] = conformance.Rules{Align: ev.Align, Boundary: ev.Boundary}
+	case dma.PoolDestroy:
+		// Blocks a driver leaked go back with the pool's pages.
+		for k, pool := range r.livePool {
+			if k[0] == o.Workload && pool == ev.ID {
+				r.blocks.Free(r.live[k])
+				delete(r.live, k)
+				delete(r.livePool, k)
+			}
+		}
 	case dma.Alloc:
 		rules := conformance.Rules{Size: ev.Size, Align: ev.Align, Boundary: ev.Boundary, Mask: ev.Dev.Coherent()}
 		if ev.Pool != dma.NoPool {
@@ -51,12 +67,16 @@ func (r *ruleRecorder) Record(o *engine.Outcome) {
 		}
 		r.blocks.Alloc(rules, o.Block)
 		r.live[key] = o.Block
+		if ev.Pool != dma.NoPool {
+			r.livePool[key] = ev.Pool
+		}
 	case dma.Map:
 		r.bufs.Alloc(conformance.Rules{Size: ev.Size, Mask: ev.Dev.Mask}, o.Block)
 		r.live[key] = o.Block
 	case dma.Free:
 		r.blocks.Free(r.live[key])
 		delete(r.live, key)
+		delete(r.livePool, key)
 	case dma.Unmap:
 		r.bufs.Free(r.live[key])
 		delete(r.live, key)
@@ -108,4 +128,99 @@ func TestWorkloadsKeepTheRules(t *testing.T) {
 			}
 		}
 	}
+}
+
+// FuzzReplay: any trace the reader accepts replays through any allocator
+// on any platform (the fuzzer picks both) without a panic, and every
+// block and buffer it gets keeps its request's rules. Misuse is data, not
+// a failure.
+func FuzzReplay(f *testing.F) {
+	seed := []byte("dmabench-trace 1\ndev 0 d mask=0xffffff\n" +
+		"0 0 process pool_create id=0 dev=0 size=48 align=16 boundary=4096 name=td\n" +
+		"1 0 process alloc id=0 pool=0 dev=0 size=48 gfp=GFP_ATOMIC\n" +
+		"2 0 process map id=1 dev=0 size=70000 dir=to_device gfp=GFP_ATOMIC\n" +
+		"3 0 process map_sg id=2 dev=0 dir=from_device gfp=GFP_NOIO segs=4096,512,65536\n" +
+		"4 1 hardirq unmap_sg id=2 dir=from_device segs=4096,512,65536\n" +
+		"5 1 hardirq unmap id=1 size=70000 dir=to_device\n" +
+		"6 1 hardirq free id=0\n" +
+		"7 0 process alloc id=0 pool=- dev=0 size=1073741824 gfp=GFP_KERNEL align=4096\n" +
+		"8 0 process pool_destroy id=0\n")
+	seeds := [][]byte{seed}
+	for _, name := range []string{"../../traces/usb-uhci.trace.gz", "../../traces/mixed.trace.gz"} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(data))
+		if err != nil {
+			f.Fatal(err)
+		}
+		head := make([]byte, 6000) // the first few dozen events
+		n, _ := io.ReadFull(zr, head)
+		seeds = append(seeds, head[:bytes.LastIndexByte(head[:n], '\n')+1])
+	}
+	allocs := allocatorTable()
+	for pi := range platforms {
+		for ai := range allocs {
+			f.Add(uint8(pi), uint8(ai), seeds[(pi+ai)%len(seeds)])
+		}
+	}
+	// Small machines: building one is most of an exec, and memory runs
+	// out sooner, which takes the failure paths.
+	cfg := defaultConfig(f)
+	cfg.Platform.X86.RAMMiB, cfg.Platform.IOMMU.RAMMiB, cfg.Platform.SA1111.RAMMiB = 32, 32, 8
+	cfg.Platform.IOMMU.ApertureMiB = 16
+	f.Fuzz(func(t *testing.T, plat, alloc uint8, data []byte) {
+		pe, ae := platforms[int(plat)%len(platforms)], allocs[int(alloc)%len(allocs)]
+		var evs []dma.Event
+		r, err := trace.NewReader("fuzz", bytes.NewReader(data))
+		if err != nil {
+			return
+		}
+		for len(evs) < 500 {
+			var e dma.Event
+			if err := r.Next(&e); err != nil {
+				break
+			}
+			if e.ID > 1<<12 || e.Pool > 1<<12 {
+				return // legal, but its tables take memory in proportion
+			}
+			e.Segs = slices.Clone(e.Segs)
+			evs = append(evs, e)
+		}
+		p, err := pe.build(cfg, &dma.Meter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := ae.build(cfg, p)
+		if err != nil {
+			return // refused
+		}
+		cacheLine := int64(0)
+		if ae.cached && !p.Coherent {
+			cacheLine = p.CacheLine
+		}
+		rec := newRuleRecorder(p, cacheLine)
+		if _, err := engine.New(p, a, rec, &eventList{evs: evs}).Run(0); err != nil {
+			t.Fatalf("%s on %s: %v", ae.name, pe.name, err)
+		}
+		if rec.blocks.Total() != 0 || rec.bufs.Total() != 0 {
+			t.Fatalf("%s on %s: blocks %v; buffers %v", ae.name, pe.name, rec.blocks.First, rec.bufs.First)
+		}
+	})
+}
+
+// eventList replays events already read.
+type eventList struct {
+	evs []dma.Event
+	i   int
+}
+
+func (l *eventList) Next(e *dma.Event) error {
+	if l.i == len(l.evs) {
+		return io.EOF
+	}
+	*e = l.evs[l.i]
+	l.i++
+	return nil
 }
