@@ -2,7 +2,9 @@ package main
 
 import (
 	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -552,5 +554,30 @@ func TestScenarioSetsKnobs(t *testing.T) {
 	}
 	if cfg.forScenario("netrx") != cfg {
 		t.Fatal("a workload without settings of its own got a config of its own")
+	}
+}
+
+// TestCPUProfile: --cpuprofile writes a profile pprof can read, for any
+// command; a path that cannot be created is a usage error.
+func TestCPUProfile(t *testing.T) {
+	prof := filepath.Join(t.TempDir(), "cpu.prof")
+	code, _, errs := run(t, "run", "-w", "usb-ehci", "-a", "dmapool", "-p", "x86", "-n", "20000", "--out", t.TempDir(), "--cpuprofile", prof)
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	// A pprof profile is a gzipped protocol buffer.
+	data, err := os.ReadFile(prof)
+	if err != nil {
+		t.Fatal(err)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		t.Fatalf("the profile is not gzip: %v", err)
+	}
+	if body, err := io.ReadAll(zr); err != nil || len(body) == 0 {
+		t.Fatalf("the profile is empty or truncated: %d bytes, %v", len(body), err)
+	}
+	if code, _, errs := run(t, "list", "--cpuprofile", filepath.Join(t.TempDir(), "no", "such", "dir", "p")); code != 2 || !strings.Contains(errs, "--cpuprofile") {
+		t.Fatalf("bad profile path: exit %d, %q", code, errs)
 	}
 }
