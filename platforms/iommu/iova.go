@@ -1,9 +1,6 @@
 package iommu
 
-import (
-	"math/bits"
-	"sort"
-)
+import "math/bits"
 
 // anchor is the pfn of the sentinel node at the top of the IOVA tree.
 const anchor = ^uint64(0)
@@ -11,11 +8,11 @@ const anchor = ^uint64(0)
 type span struct{ lo, hi uint64 } // inclusive page frame range
 
 // Domain is an IOVA allocator as the kernel's iova.c keeps it: allocated
-// ranges in address order (the kernel's rbtree), searched top-down from a
-// cached node for a size-aligned gap below the caller's limit, with a
-// separate cached node for allocations below 4 GiB.
+// ranges in address order (the kernel's rbtree; sorted chunks here),
+// searched top-down from a cached node for a size-aligned gap below the
+// caller's limit, with a separate cached node for allocations below 4 GiB.
 type Domain struct {
-	ranges   []span // sorted by lo
+	ranges   spanList
 	start    uint64 // first usable pfn
 	dma32    uint64 // pfn of 4 GiB
 	cached   uint64 // lo of the cached node (anchor: none)
@@ -30,20 +27,21 @@ func NewDomain(start uint64) *Domain {
 	return &Domain{start: max(start, 1), dma32: 1 << 20, cached: anchor, cached32: anchor, max32: 1 << 20}
 }
 
-// index returns the position of the range starting at lo, or len for the
-// anchor.
-func (d *Domain) index(lo uint64) int {
-	if lo == anchor {
-		return len(d.ranges)
-	}
-	return sort.Search(len(d.ranges), func(i int) bool { return d.ranges[i].lo >= lo })
-}
-
-func (d *Domain) node(i int) span {
-	if i >= len(d.ranges) {
+// node returns the range at p, or the anchor node at the end.
+func (d *Domain) node(p pos) span {
+	if d.ranges.isEnd(p) {
 		return span{anchor, anchor}
 	}
-	return d.ranges[i]
+	return d.ranges.at(p)
+}
+
+// seek returns the position of the range starting at lo, or the end for
+// the anchor.
+func (d *Domain) seek(lo uint64) pos {
+	if lo == anchor {
+		return d.ranges.end()
+	}
+	return d.ranges.seek(lo)
 }
 
 // Alloc finds size pages, aligned to size rounded up to a power of two,
@@ -61,7 +59,7 @@ func (d *Domain) Alloc(size, limit uint64) (uint64, bool) {
 	if limit <= d.dma32 {
 		cachedLo = d.cached32
 	}
-	curr := d.index(cachedLo)
+	curr := d.seek(cachedLo)
 	retryPfn := d.node(curr).hi
 	high, low := limit, d.start
 	var newPfn uint64
@@ -73,17 +71,18 @@ func (d *Domain) Alloc(size, limit uint64) (uint64, bool) {
 			if high < size {
 				newPfn = 0
 			}
-			curr--
-			if curr < 0 || !(newPfn <= d.ranges[curr].hi && newPfn >= low) {
+			p, ok := d.ranges.prev(curr)
+			if !ok || !(newPfn <= d.ranges.at(p).hi && newPfn >= low) {
 				break
 			}
+			curr = p
 		}
 		if high >= size && newPfn >= low {
 			break
 		}
 		if low == d.start && retryPfn < limit {
 			high, low = limit, retryPfn+1
-			curr = sort.Search(len(d.ranges), func(i int) bool { return d.ranges[i].lo >= limit })
+			curr = d.ranges.seek(limit)
 			retryPfn = anchor - 1 // retry once
 			continue
 		}
@@ -92,10 +91,7 @@ func (d *Domain) Alloc(size, limit uint64) (uint64, bool) {
 		}
 		return 0, false
 	}
-	i := d.index(newPfn)
-	d.ranges = append(d.ranges, span{})
-	copy(d.ranges[i+1:], d.ranges[i:])
-	d.ranges[i] = span{newPfn, newPfn + size - 1}
+	d.ranges.insert(span{newPfn, newPfn + size - 1})
 	if newPfn+size-1 < d.dma32 {
 		d.cached32 = newPfn
 	} else {
@@ -108,27 +104,45 @@ func (d *Domain) Alloc(size, limit uint64) (uint64, bool) {
 
 // Free releases the range starting at lo.
 func (d *Domain) Free(lo uint64) {
-	i := d.index(lo)
-	if i >= len(d.ranges) || d.ranges[i].lo != lo {
+	p := d.ranges.seek(lo)
+	if d.ranges.isEnd(p) || d.ranges.at(p).lo != lo {
 		panic("iommu: free of an IOVA range that is not allocated")
 	}
-	f := d.ranges[i]
-	next := d.node(i + 1).lo
-	if c := d.index(d.cached32); c == i || (f.hi < d.dma32 && f.lo >= d.node(c).lo) {
+	f := d.ranges.at(p)
+	// The cached nodes always start a live range (or are the anchor):
+	// each is set to a range just allocated, and moved on here when its
+	// range is freed.
+	next := anchor
+	if n, ok := d.after(p); ok {
+		next = n.lo
+	}
+	if f.lo == d.cached32 || (f.hi < d.dma32 && f.lo >= d.cached32) {
 		d.cached32 = next
 	}
 	if f.lo < d.dma32 {
 		d.max32 = d.dma32
 	}
-	if f.lo >= d.node(d.index(d.cached)).lo {
+	if f.lo >= d.cached {
 		d.cached = next
 	}
-	d.ranges = append(d.ranges[:i], d.ranges[i+1:]...)
+	d.ranges.remove(p)
 	d.Pages -= f.hi - f.lo + 1
 }
 
+// after returns the range after the one at p, if any.
+func (d *Domain) after(p pos) (span, bool) {
+	ch := d.ranges.chunks[p.c]
+	if p.i+1 < len(ch) {
+		return ch[p.i+1], true
+	}
+	if p.c+1 < len(d.ranges.chunks) {
+		return d.ranges.chunks[p.c+1][0], true
+	}
+	return span{}, false
+}
+
 // Live returns the number of allocated ranges.
-func (d *Domain) Live() int { return len(d.ranges) }
+func (d *Domain) Live() int { return d.ranges.n }
 
 // rcache is the per-CPU IOVA range cache (iova_rcache): for each size
 // order up to 32 pages, a loaded and a previous magazine of 128 pfns and a
