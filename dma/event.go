@@ -98,7 +98,8 @@ func (e *Event) String() string {
 // Next fills e and returns nil, or returns io.EOF at the end. A source that
 // has no natural end runs until the engine stops pulling. A thread of a
 // Threads workload that has nothing to do until another thread acts
-// returns ErrIdle; the engine asks it again after every event it serves.
+// returns ErrIdle; the engine asks it again after every event it serves
+// (an Epocher, only once work was scheduled on it).
 type Source interface {
 	Next(e *Event) error
 }
@@ -123,7 +124,7 @@ type Batcher interface {
 	// NextBatch returns the source's next events, at least one, or an
 	// error as Next does. They are the source's own and stay valid, and
 	// the engine may change their times, until the next NextBatch call.
-	// Every event handed out before was served.
+	// Every event handed out before was served, or voided by a Result.
 	NextBatch() ([]Event, error)
 	// Result reports event i of the last batch: it failed (err is not
 	// nil), or it succeeded and has Notify set. The events before it were
