@@ -3,6 +3,7 @@ package dma
 import (
 	"errors"
 	"fmt"
+	"io"
 )
 
 // ID is a dense object or pool identifier, unique among live objects of one
@@ -146,4 +147,21 @@ type Threads interface {
 // Named is implemented by sources that can describe themselves.
 type Named interface {
 	Name() string
+}
+
+// List is a Source that replays events held in memory, in order, and then
+// ends.
+type List struct {
+	Events []Event
+	next   int
+}
+
+// Next implements Source.
+func (l *List) Next(e *Event) error {
+	if l.next == len(l.Events) {
+		return io.EOF
+	}
+	*e = l.Events[l.next]
+	l.next++
+	return nil
 }

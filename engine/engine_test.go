@@ -11,21 +11,6 @@ import (
 	"github.com/dmabench/dmabench/dma"
 )
 
-// script is a source replaying a fixed list of events.
-type script struct {
-	evs []dma.Event
-	i   int
-}
-
-func (s *script) Next(e *dma.Event) error {
-	if s.i == len(s.evs) {
-		return io.EOF
-	}
-	*e = s.evs[s.i]
-	s.i++
-	return nil
-}
-
 // churn allocates and frees n-deep rings forever, like TD churn.
 type churn struct {
 	dev     dma.Device
@@ -72,7 +57,7 @@ func (t *tally) Record(o *Outcome) {
 var dev = &dma.Device{Name: "d", Mask: dma.BitMask(32)}
 
 func TestMisuseIsCountedNotFatal(t *testing.T) {
-	s := &script{evs: []dma.Event{
+	s := &dma.List{Events: []dma.Event{
 		{At: 1, Kind: dma.Alloc, ID: 0, Pool: dma.NoPool, Size: 64, Dev: dev},
 		{At: 2, Kind: dma.Free, ID: 0, Pool: dma.NoPool, Dev: dev},
 		{At: 3, Kind: dma.Free, ID: 0, Pool: dma.NoPool, Dev: dev},                                 // double free
@@ -103,8 +88,8 @@ func TestMisuseIsCountedNotFatal(t *testing.T) {
 }
 
 func TestMergesSourcesInModeledTime(t *testing.T) {
-	a := &script{evs: []dma.Event{{At: 1, Kind: dma.Sync}, {At: 5, Kind: dma.Sync}, {At: 9, Kind: dma.Sync}}}
-	b := &script{evs: []dma.Event{{At: 2, Kind: dma.Sync}, {At: 5, Kind: dma.Sync}, {At: 6, Kind: dma.Sync}}}
+	a := &dma.List{Events: []dma.Event{{At: 1, Kind: dma.Sync}, {At: 5, Kind: dma.Sync}, {At: 9, Kind: dma.Sync}}}
+	b := &dma.List{Events: []dma.Event{{At: 2, Kind: dma.Sync}, {At: 5, Kind: dma.Sync}, {At: 6, Kind: dma.Sync}}}
 	n, p := NewNull()
 	var rec tally
 	if _, err := New(p, n, &rec, a, b).Run(0); err != nil {
@@ -138,7 +123,7 @@ func TestMergeMatchesAReferenceMerge(t *testing.T) {
 				evs = append(evs, dma.Event{At: at, Kind: dma.Sync})
 				ts = append(ts, at)
 			}
-			srcs = append(srcs, &script{evs: evs})
+			srcs = append(srcs, &dma.List{Events: evs})
 			lists = append(lists, ts)
 		}
 		var wantT []dma.Time
@@ -232,7 +217,7 @@ func (f failCreate) CreatePool(dma.PoolSpec) (dma.ID, error) { return dma.NoPool
 // neither served nor counted as misuse, and destroying the pool is not
 // misuse either.
 func TestFailedPoolCreateFailsItsAllocs(t *testing.T) {
-	s := &script{evs: []dma.Event{
+	s := &dma.List{Events: []dma.Event{
 		{At: 1, Kind: dma.PoolCreate, ID: 0, Pool: dma.NoPool, Size: 64, Align: 16, Dev: dev, Name: "td"},
 		{At: 2, Kind: dma.Alloc, ID: 0, Pool: 0, Size: 64, GFP: dma.GFPAtomic, Dev: dev},
 		{At: 3, Kind: dma.Alloc, ID: 1, Pool: 0, Size: 64, GFP: dma.GFPAtomic, Dev: dev},
@@ -320,7 +305,7 @@ func TestBatcherHearsFailuresAndNotify(t *testing.T) {
 // so a trace whose alloc asks a pool for more than its blocks hold is a
 // mismatch, counted and not served; asking for less is fine.
 func TestPoolAllocLargerThanItsBlocksIsMisuse(t *testing.T) {
-	s := &script{evs: []dma.Event{
+	s := &dma.List{Events: []dma.Event{
 		{At: 1, Kind: dma.PoolCreate, ID: 0, Pool: dma.NoPool, Size: 64, Align: 16, Dev: dev, Name: "td"},
 		{At: 2, Kind: dma.Alloc, ID: 0, Pool: 0, Size: 64, GFP: dma.GFPAtomic, Dev: dev},
 		{At: 3, Kind: dma.Alloc, ID: 1, Pool: 0, Size: 65, GFP: dma.GFPAtomic, Dev: dev},

@@ -201,26 +201,11 @@ func FuzzReplay(f *testing.F) {
 			cacheLine = p.CacheLine
 		}
 		rec := newRuleRecorder(p, cacheLine)
-		if _, err := engine.New(p, a, rec, &eventList{evs: evs}).Run(0); err != nil {
+		if _, err := engine.New(p, a, rec, &dma.List{Events: evs}).Run(0); err != nil {
 			t.Fatalf("%s on %s: %v", ae.name, pe.name, err)
 		}
 		if rec.blocks.Total() != 0 || rec.bufs.Total() != 0 {
 			t.Fatalf("%s on %s: blocks %v; buffers %v", ae.name, pe.name, rec.blocks.First, rec.bufs.First)
 		}
 	})
-}
-
-// eventList replays events already read.
-type eventList struct {
-	evs []dma.Event
-	i   int
-}
-
-func (l *eventList) Next(e *dma.Event) error {
-	if l.i == len(l.evs) {
-		return io.EOF
-	}
-	*e = l.evs[l.i]
-	l.i++
-	return nil
 }
