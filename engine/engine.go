@@ -361,12 +361,11 @@ func (e *Engine) Run(limit int64) (Result, error) {
 
 // batch serves up to n events; it returns fewer only when all sources end.
 //
-// The source with the earliest key runs next (the lowest index among
-// equal keys). After serving one, the scan for the next is skipped while
-// that source's next event still comes before every other source's, which
-// the scan found: nothing else moves the others' keys except a wakeup, a
-// parked caller, or an idle thread given work, and each of those forces a
-// new scan.
+// The source with the earliest key runs next (see first for ties). After
+// serving one, the scan for the next is skipped while that source's next
+// event still comes before every other source's, which the scan found:
+// nothing else moves the others' keys except a wakeup, a parked caller,
+// or an idle thread given work, and each of those forces a new scan.
 func (e *Engine) batch(n int64) (int64, error) {
 	best := -1
 	var bestKey, otherKey dma.Time
@@ -381,10 +380,10 @@ func (e *Engine) batch(n int64) (int64, error) {
 				}
 				key := s.key()
 				switch {
-				case best < 0 || key < bestKey:
+				case best < 0 || e.first(i, key, best, bestKey):
 					other, otherKey = best, bestKey
 					best, bestKey = i, key
-				case other < 0 || key < otherKey:
+				case other < 0 || e.first(i, key, other, otherKey):
 					other, otherKey = i, key
 				}
 			}
@@ -441,13 +440,28 @@ func (e *Engine) batch(n int64) (int64, error) {
 			continue
 		}
 		// Keep the source while it is still first.
-		if key := s.key(); other < 0 || key < otherKey || (key == otherKey && best < other) {
+		if key := s.key(); other < 0 || e.first(best, key, other, otherKey) {
 			bestKey = key
 			continue
 		}
 		best = -1
 	}
 	return n, nil
+}
+
+// first reports whether source i, whose head runs at ki, goes before
+// source j, whose head runs at kj: the earlier time first; at the same
+// time, between threads of one trace, the earlier line of the file; else
+// the lower index.
+func (e *Engine) first(i int, ki dma.Time, j int, kj dma.Time) bool {
+	if ki != kj {
+		return ki < kj
+	}
+	a, b := &e.srcs[i], &e.srcs[j]
+	if la, lb := a.ev.Line, b.ev.Line; la > 0 && lb > 0 && la != lb && a.sp == b.sp {
+		return la < lb
+	}
+	return i < j
 }
 
 // wake lets requests parked on a pool retry now.

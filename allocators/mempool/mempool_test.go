@@ -56,13 +56,13 @@ func fill(isa *dma.Device) []dma.Event {
 func TestSleeperParkedUntilFreeAtomicFails(t *testing.T) {
 	a, p := newPool(t, 2)
 	isa := &dma.Device{Name: "isa", Mask: dma.BitMask(24)}
-	callers := &conformance.Script{Events: []dma.Event{
+	callers := &dma.List{Events: []dma.Event{
 		{At: 10, Kind: dma.Alloc, ID: 20, Pool: 0, Size: 1 << 20, GFP: dma.GFPAtomic, Dev: isa, Ctx: dma.SoftIRQ},
 		{At: 20, Kind: dma.Alloc, ID: 21, Pool: 0, Size: 1 << 20, GFP: dma.GFPKernel, Dev: isa},
 	}}
-	irq := &conformance.Script{Events: []dma.Event{{At: 700 * dma.Millisecond, Kind: dma.Free, ID: 4, Pool: 0, Dev: isa, Ctx: dma.HardIRQ}}}
+	irq := &dma.List{Events: []dma.Event{{At: 700 * dma.Millisecond, Kind: dma.Free, ID: 4, Pool: 0, Dev: isa, Ctx: dma.HardIRQ}}}
 	var r rec
-	e := engine.New(p, a, &r, conformance.Group{&conformance.Script{Events: fill(isa)}, callers, irq})
+	e := engine.New(p, a, &r, conformance.Group{&dma.List{Events: fill(isa)}, callers, irq})
 	if _, err := e.Run(0); err != nil {
 		t.Fatal(err)
 	}
@@ -91,9 +91,9 @@ func TestTimeoutRetriesTheAllocator(t *testing.T) {
 	isa := &dma.Device{Name: "isa", Mask: dma.BitMask(24)}
 	// Nothing is ever freed: without a wakeup the sleeper retries the
 	// element allocator each time its 5 s timeout runs out.
-	callers := &conformance.Script{Events: []dma.Event{{At: 20, Kind: dma.Alloc, ID: 21, Pool: 0, Size: 1 << 20, GFP: dma.GFPKernel, Dev: isa}}}
+	callers := &dma.List{Events: []dma.Event{{At: 20, Kind: dma.Alloc, ID: 21, Pool: 0, Size: 1 << 20, GFP: dma.GFPKernel, Dev: isa}}}
 	var r rec
-	e := engine.New(p, a, &r, conformance.Group{&conformance.Script{Events: fill(isa)}, callers})
+	e := engine.New(p, a, &r, conformance.Group{&dma.List{Events: fill(isa)}, callers})
 	if _, err := e.Run(0); err != nil {
 		t.Fatal(err)
 	}

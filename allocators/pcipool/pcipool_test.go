@@ -123,13 +123,13 @@ func TestSlabKernelSleepsAndRetries(t *testing.T) {
 	a, p := newAlloc(t)
 	isa := &dma.Device{Name: "isa", Mask: dma.BitMask(24)}
 	setup := bigPool(isa)
-	sleeper := &conformance.Script{Events: []dma.Event{
+	sleeper := &dma.List{Events: []dma.Event{
 		{At: 1, Kind: dma.Alloc, ID: 16, Pool: 0, Size: 1 << 20, GFP: dma.GFPNoIO, Dev: isa},
 		{At: 2, Kind: dma.Alloc, ID: 17, Pool: 0, Size: 1 << 20, GFP: dma.GFPKernel, Dev: isa},
 	}}
-	freer := &conformance.Script{Events: []dma.Event{{At: 250 * dma.Millisecond, Kind: dma.Free, ID: 15, Pool: dma.NoPool, Dev: isa}}}
+	freer := &dma.List{Events: []dma.Event{{At: 250 * dma.Millisecond, Kind: dma.Free, ID: 15, Pool: dma.NoPool, Dev: isa}}}
 	var r rec
-	e := engine.New(p, a, &r, conformance.Group{&conformance.Script{Events: setup}, sleeper, freer})
+	e := engine.New(p, a, &r, conformance.Group{&dma.List{Events: setup}, sleeper, freer})
 	if _, err := e.Run(0); err != nil {
 		t.Fatal(err)
 	}
@@ -153,10 +153,10 @@ func TestSlabKernelSleepsAndRetries(t *testing.T) {
 func TestFreeInPoolWakesSleeper(t *testing.T) {
 	a, p := newAlloc(t)
 	isa := &dma.Device{Name: "isa", Mask: dma.BitMask(24)}
-	sleeper := &conformance.Script{Events: []dma.Event{{At: 2, Kind: dma.Alloc, ID: 17, Pool: 0, Size: 1 << 20, GFP: dma.GFPKernel, Dev: isa}}}
-	irq := &conformance.Script{Events: []dma.Event{{At: 42 * dma.Millisecond, Kind: dma.Free, ID: 3, Pool: 0, Dev: isa, Ctx: dma.HardIRQ}}}
+	sleeper := &dma.List{Events: []dma.Event{{At: 2, Kind: dma.Alloc, ID: 17, Pool: 0, Size: 1 << 20, GFP: dma.GFPKernel, Dev: isa}}}
+	irq := &dma.List{Events: []dma.Event{{At: 42 * dma.Millisecond, Kind: dma.Free, ID: 3, Pool: 0, Dev: isa, Ctx: dma.HardIRQ}}}
 	var r rec
-	e := engine.New(p, a, &r, conformance.Group{&conformance.Script{Events: bigPool(isa)}, sleeper, irq})
+	e := engine.New(p, a, &r, conformance.Group{&dma.List{Events: bigPool(isa)}, sleeper, irq})
 	if _, err := e.Run(0); err != nil {
 		t.Fatal(err)
 	}
@@ -171,9 +171,9 @@ func TestFreeInPoolWakesSleeper(t *testing.T) {
 func TestNobodyWakesIsAStall(t *testing.T) {
 	a, p := newAlloc(t)
 	isa := &dma.Device{Name: "isa", Mask: dma.BitMask(24)}
-	sleeper := &conformance.Script{Events: []dma.Event{{At: 2, Kind: dma.Alloc, ID: 17, Pool: 0, Size: 1 << 20, GFP: dma.GFPKernel, Dev: isa}}}
+	sleeper := &dma.List{Events: []dma.Event{{At: 2, Kind: dma.Alloc, ID: 17, Pool: 0, Size: 1 << 20, GFP: dma.GFPKernel, Dev: isa}}}
 	var r rec
-	e := engine.New(p, a, &r, conformance.Group{&conformance.Script{Events: bigPool(isa)}, sleeper})
+	e := engine.New(p, a, &r, conformance.Group{&dma.List{Events: bigPool(isa)}, sleeper})
 	e.StallAfter = dma.Second
 	if _, err := e.Run(0); err != nil {
 		t.Fatal(err)

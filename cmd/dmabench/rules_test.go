@@ -207,5 +207,23 @@ func FuzzReplay(f *testing.F) {
 		if rec.blocks.Total() != 0 || rec.bufs.Total() != 0 {
 			t.Fatalf("%s on %s: blocks %v; buffers %v", ae.name, pe.name, rec.blocks.First, rec.bufs.First)
 		}
+		// The same trace split into its threads, as replay runs it.
+		nums, err := trace.ScanThreads(bytes.NewReader(data))
+		if err != nil || len(nums) < 2 {
+			return
+		}
+		p, _ = pe.build(cfg, &dma.Meter{})
+		a, _ = ae.build(cfg, p)
+		r, _ = trace.NewReader("fuzz", bytes.NewReader(data))
+		rec = newRuleRecorder(p, cacheLine)
+		if _, err := engine.New(p, a, rec, trace.NewSplit(r, nums, nil)).Run(int64(len(evs))); err != nil {
+			var te *trace.Error
+			if !errors.As(err, &te) {
+				t.Fatalf("%s on %s, split: %v", ae.name, pe.name, err)
+			}
+		}
+		if rec.blocks.Total() != 0 || rec.bufs.Total() != 0 {
+			t.Fatalf("%s on %s, split: blocks %v; buffers %v", ae.name, pe.name, rec.blocks.First, rec.bufs.First)
+		}
 	})
 }

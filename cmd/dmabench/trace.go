@@ -36,15 +36,28 @@ func (t *traceSource) Next(e *dma.Event) error {
 	return err
 }
 
+// openTrace opens a trace for replay: as one source per thread when its
+// events come from more than one (trace.Split), so that a request
+// sleeping on one thread does not hold back the others.
 func openTrace(path string) (dma.Source, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, usageError{err}
 	}
+	// A trace the scan cannot read replays as one stream, whose reader
+	// names the file and line that is wrong.
+	nums, _ := trace.ScanThreads(f)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		f.Close()
+		return nil, err
+	}
 	r, err := trace.NewReader(path, f)
 	if err != nil {
 		f.Close()
 		return nil, usageError{err}
+	}
+	if len(nums) > 1 {
+		return trace.NewSplit(r, nums, func() { f.Close() }), nil
 	}
 	return &traceSource{Reader: r, f: f}, nil
 }

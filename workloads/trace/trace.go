@@ -22,6 +22,9 @@ import (
 // Header is the first line of every trace.
 const Header = "dmabench-trace 1"
 
+// MaxThread bounds thread numbers.
+const MaxThread = 1 << 16
+
 // MaxID bounds ids: they index dense tables, so a trace must reuse them.
 const MaxID = 1 << 26
 
@@ -63,6 +66,7 @@ type Reader struct {
 	segs    []int64
 	gflags  map[string]dma.GFP
 	started bool
+	thread  int // of the last event
 	// Bytes counts the bytes read.
 	Bytes int64
 }
@@ -118,6 +122,9 @@ func (r *Reader) readLine() ([]byte, error) {
 	}
 	return b, nil
 }
+
+// Thread returns the thread number of the event Next returned last.
+func (r *Reader) Thread() int { return r.thread }
 
 // Next implements dma.Source.
 func (r *Reader) Next(e *dma.Event) error {
@@ -204,6 +211,9 @@ func (r *Reader) device(b []byte) error {
 		if err != nil {
 			return r.errf(string(k), "%q is not a mask", v)
 		}
+		if m == 0 || m&(m+1) != 0 {
+			return r.errf(string(k), "%#x is not a DMA_BIT_MASK(n), all ones from bit 0 up", m)
+		}
 		switch string(k) {
 		case "mask":
 			d.Mask = m
@@ -256,9 +266,11 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 	}
 	r.last, e.At = dma.Time(t), dma.Time(t)
 	thTok, b := next(b)
-	if _, err := r.num("thread", thTok, 1<<16); err != nil {
+	th, err := r.num("thread", thTok, MaxThread)
+	if err != nil {
 		return err
 	}
+	r.thread = int(th)
 	ctxTok, b := next(b)
 	switch string(ctxTok) {
 	case "process":

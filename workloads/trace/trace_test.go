@@ -110,6 +110,7 @@ func TestBadInput(t *testing.T) {
 		"bad-gzip.trace.gz":    "bad-gzip.trace.gz:",
 		"huge-id.trace":        "huge-id.trace:3: id:",
 		"no-pool.trace":        "no-pool.trace:3: pool: pool 7 does not exist",
+		"mask-not-bits.trace":  "mask-not-bits.trace:2: mask: 0x1000 is not a DMA_BIT_MASK(n)",
 	}
 	files, _ := filepath.Glob("testdata/bad/*")
 	if len(files) != len(want) {
