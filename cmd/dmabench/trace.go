@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -44,10 +45,8 @@ func openTrace(path string) (dma.Source, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
-	// A trace the scan cannot read replays as one stream, whose reader
-	// names the file and line that is wrong.
-	nums, _ := trace.ScanThreads(f)
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
+	nums, err := traceThreads(f)
+	if err != nil {
 		f.Close()
 		return nil, err
 	}
@@ -60,6 +59,45 @@ func openTrace(path string) (dma.Source, error) {
 		return trace.NewSplit(r, nums, func() { f.Close() }), nil
 	}
 	return &traceSource{Reader: r, f: f}, nil
+}
+
+// scanned remembers each trace file's threads, so that the cells of a
+// run that replay one trace read it through for them once.
+var scanned = struct {
+	sync.Mutex
+	threads map[scanKey][]int
+}{threads: map[scanKey][]int{}}
+
+type scanKey struct {
+	path    string
+	size    int64
+	modTime int64
+}
+
+// traceThreads returns the threads of the trace f holds (trace.ScanThreads)
+// and rewinds f. A trace the scan cannot read replays as one stream, whose
+// reader names the file and line that is wrong.
+func traceThreads(f *os.File) ([]int, error) {
+	var key scanKey
+	if fi, err := f.Stat(); err == nil {
+		key = scanKey{f.Name(), fi.Size(), fi.ModTime().UnixNano()}
+		scanned.Lock()
+		nums, ok := scanned.threads[key]
+		scanned.Unlock()
+		if ok {
+			return nums, nil
+		}
+	}
+	nums, _ := trace.ScanThreads(f)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	if key.path != "" {
+		scanned.Lock()
+		scanned.threads[key] = nums
+		scanned.Unlock()
+	}
+	return nums, nil
 }
 
 // fileSHA256 returns the hex SHA-256 of a file.
