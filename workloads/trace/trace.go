@@ -46,27 +46,64 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 }
 
-var kinds = map[string]dma.Kind{
-	"pool_create": dma.PoolCreate, "pool_destroy": dma.PoolDestroy, "alloc": dma.Alloc, "free": dma.Free,
-	"map": dma.Map, "unmap": dma.Unmap, "map_sg": dma.MapSG, "unmap_sg": dma.UnmapSG, "sync": dma.Sync,
+// kindOf reads an event kind (a switch: no map lookup per line).
+func kindOf(b []byte) (dma.Kind, bool) {
+	switch string(b) {
+	case "alloc":
+		return dma.Alloc, true
+	case "free":
+		return dma.Free, true
+	case "map":
+		return dma.Map, true
+	case "unmap":
+		return dma.Unmap, true
+	case "map_sg":
+		return dma.MapSG, true
+	case "unmap_sg":
+		return dma.UnmapSG, true
+	case "sync":
+		return dma.Sync, true
+	case "pool_create":
+		return dma.PoolCreate, true
+	case "pool_destroy":
+		return dma.PoolDestroy, true
+	}
+	return 0, false
 }
 
-var dirs = map[string]dma.Dir{"bidirectional": dma.Bidirectional, "to_device": dma.ToDevice, "from_device": dma.FromDevice, "none": dma.NoDir}
+// dirOf reads a direction.
+func dirOf(b []byte) (dma.Dir, bool) {
+	switch string(b) {
+	case "to_device":
+		return dma.ToDevice, true
+	case "from_device":
+		return dma.FromDevice, true
+	case "bidirectional":
+		return dma.Bidirectional, true
+	case "none":
+		return dma.NoDir, true
+	}
+	return 0, false
+}
 
 // Reader reads a trace. It implements dma.Source; Next returns an *Error
 // for malformed input and io.EOF at the end.
 type Reader struct {
-	name    string
-	br      *bufio.Reader
-	line    int64
-	devs    []*dma.Device
-	live    []uint64 // bitset of live object ids
-	pools   []uint64 // bitset of live pool ids
-	last    dma.Time
-	segs    []int64
-	gflags  map[string]dma.GFP
-	started bool
-	thread  int // of the last event
+	name   string
+	br     *bufio.Reader
+	line   int64
+	devs   []*dma.Device
+	live   []uint64 // bitset of live object ids
+	pools  []uint64 // bitset of live pool ids
+	last   dma.Time
+	segs   []int64
+	gflags map[string]dma.GFP
+	// lastGFP and lastGFPFlags: the flags last read, which the next
+	// event most often repeats.
+	lastGFP      string
+	lastGFPFlags dma.GFP
+	started      bool
+	thread       int // of the last event
 	// Bytes counts the bytes read.
 	Bytes int64
 }
@@ -164,11 +201,23 @@ func next(b []byte) (tok, rest []byte) {
 	for len(b) > 0 && b[0] == ' ' {
 		b = b[1:]
 	}
-	i := bytes.IndexByte(b, ' ')
-	if i < 0 {
-		return b, nil
+	// Tokens are a few bytes: a plain loop beats bytes.IndexByte's setup.
+	for i, c := range b {
+		if c == ' ' {
+			return b[:i], b[i+1:]
+		}
 	}
-	return b[:i], b[i+1:]
+	return b, nil
+}
+
+// cutEq splits key=value.
+func cutEq(kv []byte) (key, value []byte, ok bool) {
+	for i, c := range kv {
+		if c == '=' {
+			return kv[:i], kv[i+1:], true
+		}
+	}
+	return kv, nil, false
 }
 
 func (r *Reader) num(field string, v []byte, limit int64) (int64, error) {
@@ -283,7 +332,7 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 		return r.errf("context", "%q is not process, softirq or hardirq", ctxTok)
 	}
 	kindTok, b := next(b)
-	k, ok := kinds[string(kindTok)]
+	k, ok := kindOf(kindTok)
 	if !ok {
 		return r.errf("kind", "unknown event %.30q", kindTok)
 	}
@@ -302,7 +351,7 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 		if len(kv) == 0 {
 			continue
 		}
-		key, v, ok := bytes.Cut(kv, []byte("="))
+		key, v, ok := cutEq(kv)
 		if !ok {
 			return r.errf("", "%.40q is not key=value", kv)
 		}
@@ -362,17 +411,20 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 			}
 			e.Kernel = n
 		case "gfp":
-			g, ok := r.gflags[string(v)]
-			if !ok {
-				var err error
-				if g, err = dma.ParseGFP(string(v)); err != nil {
-					return r.errf("gfp", "%v", err)
+			if string(v) != r.lastGFP {
+				g, ok := r.gflags[string(v)]
+				if !ok {
+					var err error
+					if g, err = dma.ParseGFP(string(v)); err != nil {
+						return r.errf("gfp", "%v", err)
+					}
+					r.gflags[string(v)] = g
 				}
-				r.gflags[string(v)] = g
+				r.lastGFP, r.lastGFPFlags = string(v), g
 			}
-			e.GFP = g
+			e.GFP = r.lastGFPFlags
 		case "dir":
-			d, ok := dirs[string(v)]
+			d, ok := dirOf(v)
 			if !ok {
 				return r.errf("dir", "%q is not bidirectional, to_device, from_device or none", v)
 			}
