@@ -130,10 +130,7 @@ func (s *Split) read() bool {
 		return false
 	}
 	if err := s.r.Next(&s.ev); err != nil {
-		s.err = err
-		if s.done != nil {
-			s.done()
-		}
+		s.fail(err)
 		return false
 	}
 	var t *thread
@@ -141,7 +138,7 @@ func (s *Split) read() bool {
 		t = s.byNum[n]
 	}
 	if t == nil {
-		s.err = &Error{File: s.r.name, Line: s.r.line, Field: "thread", Msg: fmt.Sprintf("thread %d was not in the trace when it was scanned", s.r.Thread())}
+		s.fail(&Error{File: s.r.name, Line: s.r.line, Field: "thread", Msg: fmt.Sprintf("thread %d was not in the trace when it was scanned", s.r.Thread())})
 		return false
 	}
 	ev := s.ev
@@ -154,6 +151,14 @@ func (s *Split) read() bool {
 	t.q = append(t.q, ev)
 	s.held++
 	return true
+}
+
+// fail ends the split with err (io.EOF at the end of the file).
+func (s *Split) fail(err error) {
+	s.err = err
+	if s.done != nil {
+		s.done()
+	}
 }
 
 // thread is one thread's source: its events read so far and not yet
