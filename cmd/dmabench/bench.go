@@ -81,8 +81,9 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 		Long: `bench measures, in one run and side by side, how fast dmabench itself is on
 this machine: a bare loop over pre-decoded events (the limit), the
 workload's generation alone, the replay against the null allocator with
-full metrics, each allocator model on the same workload and platform, and
-parsing the trace format; each as events/s and as a share of the limit,
+full metrics, each allocator model on the same workload and platform,
+parsing the trace format, and replaying the same stream from a trace
+through dmapool; each as events/s and as a share of the limit,
 and each allocator model as a share of the null allocator's rate.
 Every measurement runs once per round, rounds going through all of them
 in turn so that a drift in the machine's speed touches each alike; the
@@ -210,10 +211,25 @@ median round is shown, with the slowest and fastest.`,
 				}
 				return n, time.Since(start), nil
 			}}
-			if err := runRound([]*measure{limit, parse}); err != nil {
+			// The same trace replayed: parsing, engine, dmapool, metrics.
+			traced := &measure{name: "trace replay: parsing + dmapool on " + platform + " with full metrics", run: func() (int64, time.Duration, error) {
+				c := cell
+				p, a, err := b.Machine(c)
+				if err != nil {
+					return 0, 0, err
+				}
+				start := time.Now()
+				r, err := trace.NewReader("bench", bytes.NewReader(buf.Bytes()))
+				if err != nil {
+					return 0, 0, err
+				}
+				res, err := engine.New(p, a, &metrics.Recorder{}, r).Run(0)
+				return res.Events, time.Since(start), err
+			}}
+			if err := runRound([]*measure{limit, parse, traced}); err != nil {
 				return err
 			}
-			ms = append(append([]*measure{limit}, ms...), parse)
+			ms = append(append([]*measure{limit}, ms...), parse, traced)
 			for r := 1; r < rounds; r++ {
 				if err := runRound(ms); err != nil {
 					return err

@@ -147,7 +147,7 @@ func TestBenchCommand(t *testing.T) {
 		t.Fatal(errs)
 	}
 	for _, want := range []string{"(the limit)", "100.0%", "null allocator with full metrics", "dmapool on x86", "coherent on x86", "trace parsing", "MB/s", "peak RSS",
-		"of null", "spread", "median of 5 interleaved rounds"} {
+		"of null", "spread", "median of 5 interleaved rounds", "trace replay: parsing + dmapool"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)
 		}
