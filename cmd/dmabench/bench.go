@@ -21,14 +21,21 @@ import (
 )
 
 // captured keeps the served events of a run, pre-decoded, up to its
-// capacity.
-type captured struct{ evs []dma.Event }
+// capacity, and writes them as a trace.
+type captured struct {
+	evs []dma.Event
+	rec *trace.Recorder
+}
 
 func (c *captured) Record(o *engine.Outcome) {
 	if o.Misuse == engine.MisuseNone && len(c.evs) < cap(c.evs) {
 		e := *o.Event
 		e.Segs = append([]int64(nil), e.Segs...)
 		c.evs = append(c.evs, e)
+		// Through a trace.Recorder, which gives the workloads of a
+		// scenario trace ids of their own.
+		k := e.Kind
+		c.rec.Record(o.Workload, o.Source, &e, o.Err != nil && (k == dma.Alloc || k == dma.Map || k == dma.MapSG))
 	}
 }
 
@@ -172,7 +179,8 @@ median round is shown, with the slowest and fastest.`,
 			// The limit: the stream captured once, pre-decoded (at most
 			// 500,000 events, looped), replayed by a bare loop.
 			capEvents := min(events, 500_000)
-			cp := captured{evs: make([]dma.Event, 0, capEvents)}
+			var buf bytes.Buffer
+			cp := captured{evs: make([]dma.Event, 0, capEvents), rec: trace.NewRecorder(trace.NewWriter(&buf))}
 			srcs, err := b.Sources(cell)
 			if err != nil {
 				return err
@@ -190,12 +198,7 @@ median round is shown, with the slowest and fastest.`,
 				return int64(len(cp.evs)) * loops, time.Since(start), nil
 			}}
 			// Parsing: the captured stream as a trace, read back.
-			var buf bytes.Buffer
-			w := trace.NewWriter(&buf)
-			for i := range cp.evs {
-				w.Write(0, &cp.evs[i])
-			}
-			if err := w.Flush(); err != nil {
+			if err := cp.rec.W.Flush(); err != nil {
 				return err
 			}
 			parse := &measure{name: "trace parsing", bytes: int64(buf.Len()), run: func() (int64, time.Duration, error) {

@@ -157,6 +157,10 @@ func TestBenchCommand(t *testing.T) {
 			t.Fatalf("%v: exit %d, want 2", bad, code)
 		}
 	}
+	// A scenario: its workloads' ids are kept apart in the trace.
+	if code, _, errs := run(t, "bench", "-n", "20000", "-r", "1", "-w", "mixed", "-p", "sa1111"); code != 0 {
+		t.Fatalf("bench -w mixed: exit %d: %s", code, errs)
+	}
 	// A model that refuses the platform shows as refused, not as 0 events/s.
 	code, out, errs = run(t, "bench", "-n", "20000", "-r", "1", "-w", "usb-ehci", "-p", "iommu")
 	if code != 0 {
