@@ -153,7 +153,8 @@ func (t *Thread) Op(k dma.Kind, ctx dma.Context, gfp dma.GFP, dir dma.Dir, dev *
 	return e
 }
 
-// Drop discards the current action's events not yet handed out.
+// Drop discards the current action's events not yet served: from a
+// handler's Outcome, those after the event reported.
 func (t *Thread) Drop() { t.buf = t.buf[:t.pos] }
 
 // Next implements dma.Source: one event at a time, its outcome not heard.
