@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -224,6 +225,57 @@ func FuzzReplay(f *testing.F) {
 		}
 		if rec.blocks.Total() != 0 || rec.bufs.Total() != 0 {
 			t.Fatalf("%s on %s, split: blocks %v; buffers %v", ae.name, pe.name, rec.blocks.First, rec.bufs.First)
+		}
+	})
+}
+
+// FuzzConfigReplays: any config that loads and validates runs: each of
+// its workloads replays a few thousand events through its first allocator
+// on its first platform without a panic or an error, and the blocks and
+// buffers handed out keep their rules.
+// go test -fuzz FuzzConfigReplays ./cmd/dmabench
+func FuzzConfigReplays(f *testing.F) {
+	f.Add([]byte("workloads: [usb-uhci, scsi, netrx]\nallocators: [dmapool]\nplatforms: [sa1111]\n"))
+	f.Add([]byte("workloads: [mixed-pressure]\nallocators: [mempool]\nplatforms: [iommu]\n" +
+		"allocator:\n  mempool:\n    min_nr_by_pool: {uhci_td: 3}\n"))
+	f.Add([]byte("workloads: [netrx]\nallocators: [pcipool]\nplatforms: [x86]\n" +
+		"workload:\n  netrx:\n    ring_size: 8\n    budget: 1\n    rx_buffers: pool\n    stack_us: 1\n"))
+	f.Add([]byte("workloads: [usb-ehci, scsi]\nallocators: [slab]\nplatforms: [sa1111-1mib]\n" +
+		"workload:\n  scsi:\n    queue_depth: 1\n    sg_tablesize: 1\n"))
+	f.Add([]byte("workloads: [hotplug-pressure]\nallocators: [dmaalloc]\nplatforms: [x86]\nplatform:\n  x86:\n    ram_mib: 32\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		path := filepath.Join(t.TempDir(), "c.yaml")
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := loadConfig(path, nil)
+		if err != nil || cfg.Validate() != nil {
+			return
+		}
+		b := builder{cfg}
+		for _, w := range cfg.Workloads {
+			c := matrix.Cell{Scenario: w, Allocator: cfg.Allocators[0], Platform: cfg.Platforms[0], Seed: 1}
+			p, a, err := b.Machine(c)
+			if err != nil {
+				return // refused, or a machine the knobs cannot build
+			}
+			srcs, err := b.Sources(c)
+			if err != nil {
+				return
+			}
+			cacheLine := int64(0)
+			for _, ae := range allocatorTable() {
+				if ae.name == cfg.Allocators[0] && ae.cached && !p.Coherent {
+					cacheLine = p.CacheLine
+				}
+			}
+			rec := newRuleRecorder(p, cacheLine)
+			if _, err := engine.New(p, a, rec, srcs...).Run(3000); err != nil {
+				t.Fatalf("%v: %v", c, err)
+			}
+			if rec.misuse != 0 || rec.blocks.Total() != 0 || rec.bufs.Total() != 0 {
+				t.Fatalf("%v: %d misused events; blocks %v; buffers %v", c, rec.misuse, rec.blocks.First, rec.bufs.First)
+			}
 		}
 	})
 }
