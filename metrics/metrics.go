@@ -224,6 +224,31 @@ func (h Host) NSPerOp(ops int64) float64 {
 	return max(perEvent*float64(h.Events)/float64(ops), 0)
 }
 
+// HarnessRatio returns the model's host cost per event as a multiple of
+// the harness's own (the null replay's) in the same batch pairs: the median
+// over pairs of real/null - 1. A machine that slows down or speeds up as a
+// whole moves both alike, so runs on different days or runners compare
+// better by it than by nanoseconds. 0 without pairs.
+func (h Host) HarnessRatio() float64 {
+	var rs []float64
+	for _, p := range h.Pairs {
+		if p.Events > 0 && p.NullEvents > 0 && p.NullNS > 0 {
+			real := float64(p.NS) / float64(p.Events)
+			null := float64(p.NullNS) / float64(p.NullEvents)
+			rs = append(rs, real/null-1)
+		}
+	}
+	if len(rs) == 0 {
+		return 0
+	}
+	sort.Float64s(rs)
+	m := len(rs) / 2
+	if len(rs)%2 == 0 {
+		return max((rs[m-1]+rs[m])/2, 0)
+	}
+	return max(rs[m], 0)
+}
+
 func ratio(a, b int64) float64 {
 	if b == 0 {
 		return 0
@@ -264,6 +289,7 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 		"modeled_cpu_ns":        float64(r.OpCost),
 		"modeled_ops_per_sec":   opsPerSec,
 		"host_ns_per_op":        h.NSPerOp(r.Ops),
+		"host_harness_ratio":    h.HarnessRatio(),
 		"latency_p50_ns":        float64(r.Latency.Quantile(0.50)),
 		"latency_p99_ns":        float64(r.Latency.Quantile(0.99)),
 		"latency_max_ns":        float64(r.Latency.Max),

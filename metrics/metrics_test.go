@@ -56,3 +56,29 @@ func TestHostSubtraction(t *testing.T) {
 		t.Fatalf("negative host cost not clamped: %v", got)
 	}
 }
+
+// TestHarnessRatioIgnoresAUniformSlowdown: the ratio is the median over
+// batch pairs of real/null - 1, so a machine that runs both at half speed
+// gives the same figure while ns per op doubles, and one disturbed pair
+// does not move it.
+func TestHarnessRatioIgnoresAUniformSlowdown(t *testing.T) {
+	fast := Host{Events: 300, Pairs: []Pair{
+		{NS: 3000, Events: 100, NullNS: 1000, NullEvents: 100},
+		{NS: 3000, Events: 100, NullNS: 1000, NullEvents: 100},
+		{NS: 90000, Events: 100, NullNS: 1000, NullEvents: 100}, // a burst of interference
+	}}
+	slow := Host{Events: 300}
+	for _, p := range fast.Pairs {
+		p.NS, p.NullNS = 2*p.NS, 2*p.NullNS
+		slow.Pairs = append(slow.Pairs, p)
+	}
+	if a, b := fast.HarnessRatio(), slow.HarnessRatio(); a != 2 || b != 2 {
+		t.Fatalf("ratios %v and %v, want 2 and 2", a, b)
+	}
+	if a, b := fast.NSPerOp(300), slow.NSPerOp(300); b != 2*a {
+		t.Fatalf("ns per op %v and %v: the slow machine should read twice the fast one", a, b)
+	}
+	if (Host{}).HarnessRatio() != 0 {
+		t.Fatal("no pairs: want 0")
+	}
+}

@@ -34,6 +34,7 @@ var BenchMetrics = []Metric{
 	{"atomic_failures", "atomic-failures", false, true},
 	{"map_failures", "map-failures", false, true},
 	{"host_ns_per_op", "host-ns/op", false, false},
+	{"host_harness_ratio", "host-vs-harness", false, false},
 }
 
 // MetricInfo returns how key is compared (unknown keys: lower is better,

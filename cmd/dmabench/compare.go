@@ -72,7 +72,7 @@ when the results cannot be compared (cells that do not match are listed),
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&metrics, "metric", []string{"modeled_ops_per_sec", "failure_rate", "peak_reserved_bytes", "latency_p99_ns", "host_ns_per_op"}, "metrics to compare")
+	f.StringSliceVar(&metrics, "metric", []string{"modeled_ops_per_sec", "failure_rate", "peak_reserved_bytes", "latency_p99_ns", "host_harness_ratio"}, "metrics to compare")
 	f.Float64Var(&threshold, "threshold", 5, "percent a metric may get worse before compare fails")
 	f.Float64Var(&alpha, "alpha", 0.05, "significance level")
 	f.BoolVar(&holm, "holm", true, "adjust p-values for the number of cells compared (Holm-Bonferroni)")
