@@ -496,19 +496,20 @@ func (e *Engine) park(s *source, now dma.Time) bool {
 	return true
 }
 
+// pull asks source i for its next event; a source with none for now is
+// marked idle, one at its end done.
 func (e *Engine) pull(i int) error {
 	s := &e.srcs[i]
 	if s.done {
 		return nil
 	}
+	// A Batcher's batch is used up here: batch takes the rest itself.
 	var err error
-	switch {
-	case s.take():
-	case s.bat != nil:
+	if s.bat != nil {
 		if s.evs, err = s.bat.NextBatch(); err == nil {
 			s.ev, s.bi = &s.evs[0], 1
 		}
-	default:
+	} else {
 		err = s.src.Next(&s.head)
 	}
 	if err == nil {

@@ -42,7 +42,6 @@ type Recorder struct {
 	PeakLiveBytes      int64
 	PeakReservedBytes  int64
 	LiveAtReservedPeak int64
-	AtomicDips         int64
 
 	// OpCost is modeled CPU time over alloc, free, map and unmap events.
 	OpCost dma.Time
@@ -156,8 +155,15 @@ func (r *Recorder) Record(o *engine.Outcome) {
 		r.PeakReservedBytes = m.CoherentBytes
 		r.LiveAtReservedPeak = r.LiveBytes
 	}
-	r.AtomicDips = m.AtomicDips
 	r.meter = m
+}
+
+// atomicDips reads the platform's count of atomic reserve dips.
+func (r *Recorder) atomicDips() int64 {
+	if r.meter == nil {
+		return 0
+	}
+	return r.meter.AtomicDips
 }
 
 // Platform adds the platform's own counters, read from the meter the
@@ -284,7 +290,7 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 		"peak_mapped_bytes":     float64(r.PeakMappedBytes),
 		"frag_internal":         fragInternal,
 		"frag_peak_ratio":       ratio(r.PeakReservedBytes, r.PeakLiveBytes),
-		"atomic_reserve_dips":   float64(r.AtomicDips),
+		"atomic_reserve_dips":   float64(r.atomicDips()),
 		"atomic_alloc_failures": float64(r.AtomicFail),
 		"modeled_cpu_ns":        float64(r.OpCost),
 		"modeled_ops_per_sec":   opsPerSec,

@@ -219,11 +219,7 @@ func (t *Thread) Result(i int, err error) {
 	k := t.base + i
 	t.served(k + 1)
 	t.out = t.pos
-	e := &t.buf[k]
-	if err == nil && !e.Notify {
-		return
-	}
-	t.h.Outcome(t, e, err)
+	t.h.Outcome(t, &t.buf[k], err)
 }
 
 // IDs hands out dense object ids, reusing freed ones.
