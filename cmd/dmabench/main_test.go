@@ -317,15 +317,19 @@ func TestReplayWithRealModelsAllocatesNothing(t *testing.T) {
 // metrics, one event per iteration.
 func BenchmarkReplay(b *testing.B) {
 	for _, w := range []string{"usb-uhci", "usb-ehci"} {
-		b.Run(w+"/dmapool/x86", func(b *testing.B) {
-			e := newReplay(b, w, "dmapool", "x86")
-			e.Run(100_000)
-			b.ReportAllocs()
-			b.ResetTimer()
-			e.Run(int64(b.N))
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-		})
+		b.Run(w+"/dmapool/x86", func(b *testing.B) { benchReplay(b, w, "dmapool", "x86") })
 	}
+}
+
+// benchReplay times one event per iteration of a replay warmed up by
+// 100,000 events.
+func benchReplay(b *testing.B, workload, alloc, plat string) {
+	e := newReplay(b, workload, alloc, plat)
+	e.Run(100_000)
+	b.ReportAllocs()
+	b.ResetTimer()
+	e.Run(int64(b.N))
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
 func TestCellsOrder(t *testing.T) {
@@ -476,14 +480,7 @@ func TestLazyBeatsStrict(t *testing.T) {
 // model, one event per iteration, with full metrics.
 func BenchmarkAllocators(b *testing.B) {
 	for _, ae := range allocatorTable() {
-		b.Run(ae.name, func(b *testing.B) {
-			e := newReplay(b, "usb-ehci", ae.name, "x86")
-			e.Run(100_000)
-			b.ReportAllocs()
-			b.ResetTimer()
-			e.Run(int64(b.N))
-			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
-		})
+		b.Run(ae.name, func(b *testing.B) { benchReplay(b, "usb-ehci", ae.name, "x86") })
 	}
 }
 

@@ -26,13 +26,19 @@ import (
 type ruleRecorder struct {
 	blocks, bufs conformance.Checker
 	pools        map[[2]int]conformance.Rules
-	live         map[[2]int]dma.Block
-	livePool     map[[2]int]dma.ID // the pool each live block came from
+	live         map[[2]int]liveBlock
 	misuse       int
 }
 
+// liveBlock is a block handed out and the trace pool it came from (NoPool
+// for a direct allocation or a buffer).
+type liveBlock struct {
+	b    dma.Block
+	pool dma.ID
+}
+
 func newRuleRecorder(p *dma.Platform, cacheLine int64) *ruleRecorder {
-	r := &ruleRecorder{pools: map[[2]int]conformance.Rules{}, live: map[[2]int]dma.Block{}, livePool: map[[2]int]dma.ID{}}
+	r := &ruleRecorder{pools: map[[2]int]conformance.Rules{}, live: map[[2]int]liveBlock{}}
 	r.blocks.Region, r.bufs.Region = p.Reachable, p.Reachable
 	r.blocks.CacheLine = cacheLine
 	return r
@@ -53,11 +59,10 @@ func (r *ruleRecorder) Record(o *engine.Outcome) {
 		r.pools[key] = conformance.Rules{Align: ev.Align, Boundary: ev.Boundary}
 	case dma.PoolDestroy:
 		// Blocks a driver leaked go back with the pool's pages.
-		for k, pool := range r.livePool {
-			if k[0] == o.Workload && pool == ev.ID {
-				r.blocks.Free(r.live[k])
+		for k, l := range r.live {
+			if k[0] == o.Workload && l.pool == ev.ID {
+				r.blocks.Free(l.b)
 				delete(r.live, k)
-				delete(r.livePool, k)
 			}
 		}
 	case dma.Alloc:
@@ -67,19 +72,15 @@ func (r *ruleRecorder) Record(o *engine.Outcome) {
 			rules.Align, rules.Boundary = pr.Align, pr.Boundary
 		}
 		r.blocks.Alloc(rules, o.Block)
-		r.live[key] = o.Block
-		if ev.Pool != dma.NoPool {
-			r.livePool[key] = ev.Pool
-		}
+		r.live[key] = liveBlock{o.Block, ev.Pool}
 	case dma.Map:
 		r.bufs.Alloc(conformance.Rules{Size: ev.Size, Mask: ev.Dev.Mask}, o.Block)
-		r.live[key] = o.Block
+		r.live[key] = liveBlock{o.Block, dma.NoPool}
 	case dma.Free:
-		r.blocks.Free(r.live[key])
+		r.blocks.Free(r.live[key].b)
 		delete(r.live, key)
-		delete(r.livePool, key)
 	case dma.Unmap:
-		r.bufs.Free(r.live[key])
+		r.bufs.Free(r.live[key].b)
 		delete(r.live, key)
 	}
 }
