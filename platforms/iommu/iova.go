@@ -113,8 +113,8 @@ func (d *Domain) Free(lo uint64) {
 	// each is set to a range just allocated, and moved on here when its
 	// range is freed.
 	next := anchor
-	if n, ok := d.after(p); ok {
-		next = n.lo
+	if n, ok := d.ranges.next(p); ok {
+		next = d.ranges.at(n).lo
 	}
 	if f.lo == d.cached32 || (f.hi < d.dma32 && f.lo >= d.cached32) {
 		d.cached32 = next
@@ -127,18 +127,6 @@ func (d *Domain) Free(lo uint64) {
 	}
 	d.ranges.remove(p)
 	d.Pages -= f.hi - f.lo + 1
-}
-
-// after returns the range after the one at p, if any.
-func (d *Domain) after(p pos) (span, bool) {
-	ch := d.ranges.chunks[p.c]
-	if p.i+1 < len(ch) {
-		return ch[p.i+1], true
-	}
-	if p.c+1 < len(d.ranges.chunks) {
-		return d.ranges.chunks[p.c+1][0], true
-	}
-	return span{}, false
 }
 
 // Live returns the number of allocated ranges.

@@ -49,6 +49,17 @@ func (l *spanList) prev(p pos) (pos, bool) {
 	return pos{p.c - 1, len(l.chunks[p.c-1]) - 1}, true
 }
 
+// next returns the position after p, if there is one.
+func (l *spanList) next(p pos) (pos, bool) {
+	if p.i+1 < len(l.chunks[p.c]) {
+		return pos{p.c, p.i + 1}, true
+	}
+	if p.c+1 < len(l.chunks) {
+		return pos{p.c + 1, 0}, true
+	}
+	return pos{}, false
+}
+
 // insert adds s, whose lo no span has.
 func (l *spanList) insert(s span) {
 	l.n++

@@ -8,7 +8,7 @@ import (
 
 // TestSpanListIsASortedSlice: under random inserts and removes, across
 // chunk splits and emptied chunks, the chunked list reads back as the
-// plain sorted slice, and seek and prev agree with it.
+// plain sorted slice, and seek, prev and next agree with it.
 func TestSpanListIsASortedSlice(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var l spanList
@@ -40,6 +40,11 @@ func TestSpanListIsASortedSlice(t *testing.T) {
 		}
 		if q, ok := l.prev(p); ok != (i > 0) || (ok && l.at(q) != ref[i-1]) {
 			t.Fatalf("step %d: prev of seek(%d) disagrees", step, lo)
+		}
+		if !l.isEnd(p) {
+			if q, ok := l.next(p); ok != (i+1 < len(ref)) || (ok && l.at(q) != ref[i+1]) {
+				t.Fatalf("step %d: next of seek(%d) disagrees", step, lo)
+			}
 		}
 		if step%997 == 0 && !slices.Equal(flat(), ref) {
 			t.Fatalf("step %d: the list and the slice differ", step)
