@@ -8,7 +8,8 @@ package metrics
 
 import (
 	"errors"
-	"sort"
+
+	"github.com/montanaflynn/stats"
 
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/engine"
@@ -206,20 +207,9 @@ func (h Host) NSPerOp(ops int64) float64 {
 	if ops == 0 || h.Events == 0 {
 		return 0
 	}
-	perEvent := 0.0
-	var diffs []float64
-	for _, p := range h.Pairs {
-		if p.Events > 0 && p.NullEvents > 0 {
-			diffs = append(diffs, float64(p.NS)/float64(p.Events)-float64(p.NullNS)/float64(p.NullEvents))
-		}
-	}
-	if len(diffs) > 0 {
-		sort.Float64s(diffs)
-		m := len(diffs) / 2
-		perEvent = diffs[m]
-		if len(diffs)%2 == 0 {
-			perEvent = (diffs[m-1] + diffs[m]) / 2
-		}
+	var perEvent float64
+	if diffs := h.perPair(func(real, null float64) (float64, bool) { return real - null, true }); len(diffs) > 0 {
+		perEvent, _ = stats.Median(diffs)
 	} else {
 		harness := 0.0
 		if h.NullEvents > 0 {
@@ -236,23 +226,26 @@ func (h Host) NSPerOp(ops int64) float64 {
 // whole moves both alike, so runs on different days or runners compare
 // better by it than by nanoseconds. 0 without pairs.
 func (h Host) HarnessRatio() float64 {
-	var rs []float64
-	for _, p := range h.Pairs {
-		if p.Events > 0 && p.NullEvents > 0 && p.NullNS > 0 {
-			real := float64(p.NS) / float64(p.Events)
-			null := float64(p.NullNS) / float64(p.NullEvents)
-			rs = append(rs, real/null-1)
-		}
-	}
+	rs := h.perPair(func(real, null float64) (float64, bool) { return real/null - 1, null > 0 })
 	if len(rs) == 0 {
 		return 0
 	}
-	sort.Float64s(rs)
-	m := len(rs) / 2
-	if len(rs)%2 == 0 {
-		return max((rs[m-1]+rs[m])/2, 0)
+	m, _ := stats.Median(rs)
+	return max(m, 0)
+}
+
+// perPair applies f to each batch pair's host ns per event, real and
+// null, and keeps what f accepts.
+func (h Host) perPair(f func(real, null float64) (float64, bool)) []float64 {
+	var out []float64
+	for _, p := range h.Pairs {
+		if p.Events > 0 && p.NullEvents > 0 {
+			if v, ok := f(float64(p.NS)/float64(p.Events), float64(p.NullNS)/float64(p.NullEvents)); ok {
+				out = append(out, v)
+			}
+		}
 	}
-	return max(rs[m], 0)
+	return out
 }
 
 func ratio(a, b int64) float64 {
