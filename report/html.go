@@ -222,11 +222,12 @@ func meanOf(ms []map[string]float64, m string) float64 {
 }
 
 // overScenarios aggregates a metric for an allocator on a platform over
-// scenarios: the geometric mean when every value is positive, else the
-// arithmetic mean.
+// scenarios, the same way for every allocator of that platform so that
+// they compare (see aggregation).
 func (v *view) overScenarios(m, a, p string) float64 {
+	scs, geo := v.aggregation(m, p)
 	var vals []float64
-	for _, s := range v.scenarios {
+	for _, s := range scs {
 		if ms := v.groups[key{s, a, p}]; len(ms) > 0 {
 			vals = append(vals, meanOf(ms, m))
 		}
@@ -234,20 +235,59 @@ func (v *view) overScenarios(m, a, p string) float64 {
 	if len(vals) == 0 {
 		return math.NaN()
 	}
-	geo, sum := 0.0, 0.0
-	pos := true
+	sum := 0.0
 	for _, x := range vals {
-		sum += x
-		if x <= 0 {
-			pos = false
-		} else {
-			geo += math.Log(x)
+		if geo {
+			x = math.Log(x)
 		}
+		sum += x
 	}
-	if pos {
-		return math.Exp(geo / float64(len(vals)))
+	if geo {
+		return math.Exp(sum / float64(len(vals)))
 	}
 	return sum / float64(len(vals))
+}
+
+// aggregation returns the scenarios over which a metric is aggregated on
+// platform p, and whether by geometric mean. The scenarios are those that
+// every allocator with results on p has results for, so that no
+// allocator is judged on a scenario the others did not run. The
+// geometric mean needs every value of every allocator to be positive;
+// otherwise all of them take the arithmetic mean: one allocator's
+// geometric mean beside another's arithmetic one would rank an allocator
+// with a zero below one that is worse in every scenario.
+func (v *view) aggregation(m, p string) (scenarios []string, geo bool) {
+	geo = true
+	for _, s := range v.scenarios {
+		common := true
+		for _, a := range v.allocators {
+			if !v.ran(a, p) {
+				continue
+			}
+			ms := v.groups[key{s, a, p}]
+			if len(ms) == 0 {
+				common = false
+				break
+			}
+			if !(meanOf(ms, m) > 0) {
+				geo = false
+			}
+		}
+		if common {
+			scenarios = append(scenarios, s)
+		}
+	}
+	return scenarios, geo
+}
+
+// ran reports whether allocator a has results on platform p.
+func (v *view) ran(a, p string) bool {
+	for _, s := range v.scenarios {
+		if len(v.groups[key{s, a, p}]) > 0 {
+			return true
+		}
+	}
+	return false
 }
 
 func (v *view) byPlatform(m string, scale float64) []series {
@@ -275,8 +315,8 @@ var summaryMetrics = []Metric{
 func (v *view) charts() []chart {
 	var cs []chart
 	add := func(file, title, svg string) { cs = append(cs, chart{file, title, svg}) }
-	add("throughput", "Modeled throughput", barChart("Modeled throughput by allocator and platform (geometric mean over scenarios)", "Mops/s", v.allocators, v.byPlatform("modeled_ops_per_sec", 1e-6), false))
-	add("reserved", "Peak reserved memory", barChart("Peak memory held from the page allocator (geometric mean over scenarios)", "KiB", v.allocators, v.byPlatform("peak_reserved_bytes", 1.0/1024), true))
+	add("throughput", "Modeled throughput", barChart("Modeled throughput by allocator and platform (aggregated over scenarios as stated above)", "Mops/s", v.allocators, v.byPlatform("modeled_ops_per_sec", 1e-6), false))
+	add("reserved", "Peak reserved memory", barChart("Peak memory held from the page allocator (aggregated over scenarios as stated above)", "KiB", v.allocators, v.byPlatform("peak_reserved_bytes", 1.0/1024), true))
 	add("frag", "Internal fragmentation", barChart("Internal fragmentation at the reserved peak (1 - live/reserved)", "share", v.allocators, v.byPlatform("frag_internal", 1), false))
 	for _, p := range v.platforms {
 		var ss []series
@@ -324,20 +364,26 @@ func (v *view) byPlatformMean(m string) []series {
 	return ss
 }
 
-// winners returns, per platform and summary metric, the best allocator.
+// winners returns, per platform and summary metric, the best allocator,
+// or every allocator that ties with it.
 func (v *view) winners() [][]string {
 	var rows [][]string
 	for _, p := range v.platforms {
 		row := []string{p}
 		for _, m := range summaryMetrics {
-			best, bestV := "", math.NaN()
+			var best []string
+			bestV, n := math.NaN(), 0
 			for _, a := range v.allocators {
 				x := v.overScenarios(m.Key, a, p)
 				if math.IsNaN(x) {
 					continue
 				}
-				if best == "" || (m.Higher && x > bestV) || (!m.Higher && x < bestV) {
-					best, bestV = a, x
+				n++
+				switch {
+				case len(best) > 0 && same(x, bestV):
+					best = append(best, a)
+				case len(best) == 0 || (m.Higher && x > bestV) || (!m.Higher && x < bestV):
+					best, bestV = []string{a}, x
 				}
 			}
 			scale := 1.0
@@ -347,11 +393,24 @@ func (v *view) winners() [][]string {
 			case "peak_reserved_bytes":
 				scale = 1.0 / 1024
 			}
-			row = append(row, fmt.Sprintf("%s (%s)", best, fmtTick(bestV*scale)))
+			if n == 0 {
+				row = append(row, "n/a")
+				continue
+			}
+			who := strings.Join(best, ", ")
+			if n > 1 && len(best) == n {
+				who = "all tie"
+			}
+			row = append(row, fmt.Sprintf("%s (%s)", who, fmtTick(bestV*scale)))
 		}
 		rows = append(rows, row)
 	}
 	return rows
+}
+
+// same reports whether two aggregates are equal but for rounding.
+func same(x, y float64) bool {
+	return x == y || math.Abs(x-y) <= 1e-9*math.Max(math.Abs(x), math.Abs(y))
 }
 
 // WriteReport writes a design comparison report: self-contained HTML with
@@ -388,7 +447,7 @@ func WriteReport(path string, docs []*Document, inputs []string) error {
 			return err
 		}
 		fmt.Fprintf(&b, "# dmabench design comparison\n\nGenerated by dmabench %s from %s. %d cells: %d scenarios, %d allocators, %d platforms. "+
-			"Modeled metrics are means over seeds, aggregated over scenarios by geometric mean; percentiles are nearest-rank.\n\n## Which allocator wins\n\n",
+			"Modeled metrics are means over seeds, aggregated over the scenarios every allocator ran by geometric mean (by arithmetic mean, for every allocator of a platform, where a metric is zero in some scenario there); allocators that tie are named together; percentiles are nearest-rank.\n\n## Which allocator wins\n\n",
 			dmabench.Version, strings.Join(inputs, ", "), len(v.cells), len(v.scenarios), len(v.allocators), len(v.platforms))
 		mdTable(&b, heads, v.winners())
 		b.WriteString("\n## Charts\n\n")
@@ -409,7 +468,7 @@ func WriteReport(path string, docs []*Document, inputs []string) error {
 body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}table{border-collapse:collapse;margin:8px 0 24px}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 figure{margin:0 0 24px}</style></head><body><h1>dmabench design comparison</h1>
-<p>Generated by dmabench %s from %s. %d cells: %d scenarios, %d allocators, %d platforms. Modeled metrics are means over seeds, aggregated over scenarios by geometric mean; percentiles are nearest-rank.</p><h2>Which allocator wins</h2>`,
+<p>Generated by dmabench %s from %s. %d cells: %d scenarios, %d allocators, %d platforms. Modeled metrics are means over seeds, aggregated over the scenarios every allocator ran by geometric mean (by arithmetic mean, for every allocator of a platform, where a metric is zero in some scenario there); allocators that tie are named together; percentiles are nearest-rank.</p><h2>Which allocator wins</h2>`,
 			html.EscapeString(dmabench.Version), html.EscapeString(strings.Join(inputs, ", ")), len(v.cells), len(v.scenarios), len(v.allocators), len(v.platforms))
 		htmlTable(&b, heads, v.winners())
 		b.WriteString("<h2>Charts</h2>")
