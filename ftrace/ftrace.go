@@ -107,7 +107,7 @@ func (l *Line) rest(t []byte) error {
 				return fmt.Errorf("no event name after the timestamp")
 			}
 			l.Event = t[:colon]
-			if bytes.IndexAny(l.Event, " \t") >= 0 {
+			if bytes.ContainsAny(l.Event, " \t") {
 				return fmt.Errorf("event name %q has spaces", l.Event)
 			}
 			l.Body = bytes.TrimLeft(t[colon+1:], " \t")

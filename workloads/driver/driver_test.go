@@ -7,7 +7,7 @@ import (
 )
 
 // echo emits one event per action, tagged with the action's Arg.
-type echo struct{ t *Thread }
+type echo struct{}
 
 func (h *echo) Expand(t *Thread, a Action) {
 	*t.New() = dma.Event{Kind: dma.Alloc, ID: dma.ID(a.Arg), Pool: dma.NoPool, Size: 8}

@@ -221,7 +221,6 @@ type urb struct {
 	tdSize int64
 	buf    dma.ID // mapped data buffer (bulk)
 	dir    dma.Dir
-	next   dma.Time // iso: when the queue's last URB ends
 }
 
 // Stats counts what the workload did.
