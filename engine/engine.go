@@ -590,15 +590,19 @@ func (e *Engine) serveAlloc(s *source, ev *dma.Event, o *Outcome) bool {
 	}
 	pool := dma.NoPool
 	if ev.Pool != dma.NoPool {
-		if ev.Pool >= 0 && int(ev.Pool) < len(s.sp.pools) && s.sp.pools[ev.Pool].failed {
-			o.Err = dma.ErrBadPool
-			return true
-		}
-		if ev.Pool < 0 || int(ev.Pool) >= len(s.sp.pools) || !s.sp.pools[ev.Pool].live {
+		if uint(ev.Pool) >= uint(len(s.sp.pools)) {
 			o.Misuse = MisuseUnknownPool
 			return true
 		}
 		pr := &s.sp.pools[ev.Pool]
+		if pr.failed {
+			o.Err = dma.ErrBadPool
+			return true
+		}
+		if !pr.live {
+			o.Misuse = MisuseUnknownPool
+			return true
+		}
 		if ev.Size > pr.size {
 			// dma_pool_alloc takes no size: more than the pool's blocks
 			// hold is a driver that outgrew its pool.
