@@ -1,7 +1,9 @@
 package report
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -32,12 +34,34 @@ func ParseDocument(name string, data []byte) (*Document, error) {
 		Cells  []matrix.Result `json:"cells"`
 	}
 	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, fmt.Errorf("%s: %v", name, err)
+		return nil, jsonError(name, data, err)
 	}
 	if doc.Schema != Schema {
 		return nil, fmt.Errorf("%s: schema %q, want %q", name, doc.Schema, Schema)
 	}
 	return &Document{Schema: doc.Schema, Config: doc.Config, Cells: doc.Cells}, nil
+}
+
+// jsonError places a decoding error at its line and column of the file,
+// and names the field a value of the wrong type was found in.
+func jsonError(name string, data []byte, err error) error {
+	var off int64
+	msg := err.Error()
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		off = syn.Offset
+	case errors.As(err, &typ):
+		off = typ.Offset
+		msg = fmt.Sprintf("field %s: a JSON %s where %s is wanted", typ.Field, typ.Value, typ.Type)
+	default:
+		return fmt.Errorf("%s: %v", name, err)
+	}
+	off = min(max(off, 0), int64(len(data)))
+	line := 1 + bytes.Count(data[:off], []byte("\n"))
+	col := off - int64(bytes.LastIndexByte(data[:off], '\n'))
+	return fmt.Errorf("%s:%d:%d: %s", name, line, col, msg)
 }
 
 // Change is one compared metric of one cell group.

@@ -3,6 +3,7 @@ package report
 import (
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/dmabench/dmabench/matrix"
@@ -78,5 +79,21 @@ func TestMinP(t *testing.T) {
 	}
 	if p := MinP(10, 10); p < 1.08e-5 || p > 1.09e-5 {
 		t.Fatalf("MinP(10,10) = %v", p)
+	}
+}
+
+// TestParseDocumentPlacesErrors: a broken results file is reported at its
+// line and column, a value of the wrong type with the field it is in.
+func TestParseDocumentPlacesErrors(t *testing.T) {
+	for _, c := range []struct{ data, want string }{
+		{"{\"schema\":\n\n  \"x\",]", "r.json:3:8: invalid character ']'"},
+		{"{\"schema\":\"dmabench/results/v1\",\n\"cells\":[{\"seed\":\"one\"}]}", "r.json:2:23: field cells.Cell.seed: a JSON string where uint64 is wanted"},
+		{"{\"schema\":\"dmabench/results/v1\",\"cells\":[", "r.json:1:42: unexpected end of JSON input"},
+		{"{\"schema\":\"v0\"}", `r.json: schema "v0", want "dmabench/results/v1"`},
+	} {
+		_, err := ParseDocument("r.json", []byte(c.data))
+		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
+			t.Errorf("%q: got %v, want %s...", c.data, err, c.want)
+		}
 	}
 }
