@@ -54,6 +54,10 @@ type Recorder struct {
 	// Waits holds the sleep of each request that slept, by kind.
 	Waits  [dma.NumWaitKinds]Hist
 	Stalls int64
+	// FirstAllocFail and LastAllocFail are the modeled times of the first
+	// and the last failed allocation: whether a model fails only while its
+	// pools grow at the start, or all along.
+	FirstAllocFail, LastAllocFail dma.Time
 	// KernelCompared and KernelDiffers: allocations whose trace records
 	// what the kernel allocated, and those where the model's block size
 	// differs from it.
@@ -110,6 +114,10 @@ func (r *Recorder) Record(o *engine.Outcome) {
 			if errors.Is(o.Err, engine.ErrStalled) {
 				r.Stalls++
 			}
+			if r.AllocFail == 0 {
+				r.FirstAllocFail = ev.At
+			}
+			r.LastAllocFail = ev.At
 			r.AllocFail++
 			if ev.GFP.Atomic() {
 				r.AtomicFail++
@@ -301,6 +309,13 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 	}
 	for k := engine.MisuseUnknownFree; k < engine.NumMisuse; k++ {
 		s["misuse_"+k.String()] = float64(r.Misuse[k])
+	}
+	if r.meter != nil {
+		s["modeled_ms"] = float64(r.meter.Now) / float64(dma.Millisecond)
+	}
+	if r.AllocFail > 0 {
+		s["first_alloc_failure_ms"] = float64(r.FirstAllocFail) / float64(dma.Millisecond)
+		s["last_alloc_failure_ms"] = float64(r.LastAllocFail) / float64(dma.Millisecond)
 	}
 	if r.KernelCompared > 0 {
 		s["kernel_compared"] = float64(r.KernelCompared)

@@ -82,3 +82,27 @@ func TestHarnessRatioIgnoresAUniformSlowdown(t *testing.T) {
 		t.Fatal("no pairs: want 0")
 	}
 }
+
+// TestWhenAllocationsFail: the first and last failed allocation are placed
+// in modeled time, and a cell without failures has neither key.
+func TestWhenAllocationsFail(t *testing.T) {
+	var r Recorder
+	m := &dma.Meter{}
+	step := func(at dma.Time, err error) {
+		m.Now = at // as the engine sets it for each event
+		r.Record(&engine.Outcome{Event: &dma.Event{Kind: dma.Alloc, At: at, GFP: dma.GFPAtomic}, Bytes: 64, Meter: m, Err: err})
+	}
+	step(1*dma.Millisecond, nil)
+	s := r.Summary(Host{})
+	if _, ok := s["first_alloc_failure_ms"]; ok || s["modeled_ms"] != 1 {
+		t.Fatalf("no failure yet: %v", s)
+	}
+	step(2*dma.Millisecond, dma.ErrNoMem)
+	step(3*dma.Millisecond, nil)
+	step(7500*dma.Microsecond, dma.ErrNoMem)
+	step(9*dma.Millisecond, nil)
+	s = r.Summary(Host{})
+	if s["first_alloc_failure_ms"] != 2 || s["last_alloc_failure_ms"] != 7.5 || s["modeled_ms"] != 9 || s["alloc_failures"] != 2 {
+		t.Fatalf("%v", s)
+	}
+}
