@@ -251,6 +251,16 @@ func (im *importer) event(l *ftrace.Line) string {
 	b := l.Body
 	f := func(k string) []byte { v, _ := ftrace.Field(b, k); return v }
 	num := func(k string) (int64, bool) { n, err := ftrace.Int(b, k); return n, err == nil && n >= 0 }
+	// An unmap's size that no map can have (unreadable, or past
+	// trace.MaxSize) is written as 0, which matches no mapping: the unmap
+	// still releases its mapping and counts as a mismatch, as DMA-API
+	// debugging would report it.
+	unmapSize := func() int64 {
+		if n, ok := num("size"); ok && n <= trace.MaxSize {
+			return n
+		}
+		return 0
+	}
 	kernel := im.dev("kernel")
 	switch ev {
 	case "kmalloc", "kmalloc_node", "kmem_cache_alloc", "kmem_cache_alloc_node":
@@ -348,7 +358,7 @@ func (im *importer) event(l *ftrace.Line) string {
 	case "dma_unmap_page", "dma_unmap_resource", "dma_unmap_phys":
 		dev, rest := firstTok(b)
 		b = rest
-		size, _ := num("size")
+		size := unmapSize()
 		id, ok := im.drop("map:" + string(dev) + ":" + string(f("dma_addr")))
 		if !ok {
 			return ev + ": unmap of a mapping made before the trace began"
@@ -398,7 +408,7 @@ func (im *importer) event(l *ftrace.Line) string {
 		}
 		im.emit(l, dma.Event{Kind: dma.Map, ID: id, Pool: dma.NoPool, Dev: im.dev("iommu"), Size: size, Dir: dma.Bidirectional, GFP: dma.GFPAtomic})
 	case "unmap":
-		size, _ := num("size")
+		size := unmapSize()
 		id, ok := im.drop("iommu:" + string(f("iova")))
 		if !ok {
 			return ev + ": unmap of an iova mapped before the trace began"
