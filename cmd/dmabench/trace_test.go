@@ -177,6 +177,34 @@ func TestImportCorpus(t *testing.T) {
 	}
 }
 
+// TestImportOversizeUnmap: an unmap whose size no map can have is kept
+// as a mismatch that releases its mapping, not dropped and not passed on
+// as a size the trace format refuses.
+func TestImportOversizeUnmap(t *testing.T) {
+	in := "t-1 [0] 1.0: map: IOMMU: iova=0x1000 paddr=0x2000 size=4096\n" +
+		"t-1 [0] 2.0: unmap: IOMMU: iova=0x1000 size=1100000000 unmapped_size=4096\n"
+	var out bytes.Buffer
+	var st importStats
+	if err := importFtrace("in", strings.NewReader(in), &out, &st); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), " unmap id=0 size=0 ") {
+		t.Fatalf("unmap not written with size 0:\n%s", out.String())
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "u.trace")
+	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := run(t, "replay", path, "-a", "dmapool", "-p", "iommu", "--out", dir, "--name", "u"); code != 0 {
+		t.Fatal(errs)
+	}
+	m := readResults(t, filepath.Join(dir, "u.json")).Cells[0].Metrics
+	if m["misuse_mismatch"] != 1 || m["maps"] != 1 || m["live_at_end"] != 0 {
+		t.Fatalf("mismatch %v, maps %v, live at end %v", m["misuse_mismatch"], m["maps"], m["live_at_end"])
+	}
+}
+
 // FuzzImport: whatever text comes in, the importer does not panic and what
 // it writes is a trace the reader accepts.
 func FuzzImport(f *testing.F) {
