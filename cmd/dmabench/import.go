@@ -267,7 +267,7 @@ func (im *importer) event(l *ftrace.Line) string {
 		req, ok1 := num("bytes_req")
 		got, ok2 := num("bytes_alloc")
 		ptr := f("ptr")
-		if !ok1 || !ok2 || req == 0 || req > trace.MaxSize {
+		if !ok1 || !ok2 || req == 0 || req > trace.MaxSize || got > trace.MaxSize {
 			return ev + ": no usable bytes_req/bytes_alloc"
 		}
 		if isNull(ptr) {
