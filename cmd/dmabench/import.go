@@ -184,6 +184,20 @@ func parseList(v []byte) []int64 {
 	return out
 }
 
+// usableSegs reports whether a scatterlist fits the trace format: at most
+// trace.MaxSegs segments of at most trace.MaxSize bytes.
+func usableSegs(segs []int64) bool {
+	if len(segs) == 0 || len(segs) > trace.MaxSegs {
+		return false
+	}
+	for _, n := range segs {
+		if n > trace.MaxSize {
+			return false
+		}
+	}
+	return true
+}
+
 func importFtrace(name string, r io.Reader, w io.Writer, st *importStats) error {
 	st.converted, st.skipped = map[string]int{}, map[string]int{}
 	tw := trace.NewWriter(w)
@@ -369,8 +383,8 @@ func (im *importer) event(l *ftrace.Line) string {
 		b = rest
 		segs := parseList(f("sizes"))
 		key := "sg:" + string(dev) + ":" + string(f("phys_addrs"))
-		if len(segs) == 0 {
-			return ev + ": no segment sizes"
+		if !usableSegs(segs) {
+			return ev + ": no usable segment sizes"
 		}
 		id, ok := im.take(key)
 		if !ok {

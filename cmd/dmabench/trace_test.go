@@ -217,6 +217,9 @@ func FuzzImport(f *testing.F) {
 	// bytes_alloc past the trace format's 1 GiB (once written as kernel=,
 	// which the reader refuses).
 	f.Add([]byte("t-1 [0] 1.0: kmalloc: call_site=x ptr=0x10 bytes_req=8 bytes_alloc=2000000000 gfp_flags=GFP_KERNEL\n"))
+	// Scatterlists past the format's bounds: a 2 GB segment, 5000 segments.
+	f.Add([]byte("t-1 [0] 1.0: dma_map_sg: dev dir=TO_DEVICE sizes={2000000000,512} phys_addrs={0x1,0x2}\n"))
+	f.Add([]byte("t-1 [0] 1.0: dma_map_sg: dev dir=TO_DEVICE sizes={" + strings.Repeat("512,", 5000) + "512} phys_addrs={0x1}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var out bytes.Buffer
 		var st importStats

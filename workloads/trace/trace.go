@@ -31,6 +31,9 @@ const MaxID = 1 << 26
 // MaxSize bounds sizes a trace may ask for (1 GiB).
 const MaxSize = 1 << 30
 
+// MaxSegs bounds the segments of one scatterlist in a trace.
+const MaxSegs = 4096
+
 // Error is a problem in a trace, with where it is.
 type Error struct {
 	File  string
@@ -447,8 +450,8 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 				if n == 0 {
 					return r.errf("segs", "empty segment")
 				}
-				if len(r.segs) == 4096 {
-					return r.errf("segs", "more than 4096 segments")
+				if len(r.segs) == MaxSegs {
+					return r.errf("segs", "more than %d segments", MaxSegs)
 				}
 				r.segs = append(r.segs, n)
 			}
