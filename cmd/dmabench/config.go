@@ -160,6 +160,11 @@ func (c *Config) Validate() error {
 			return checkNames("workload", named, valid)
 		}
 	}
+	// The run's own knobs first: a bad one is then reported as itself, not
+	// through the first scenario whose cells inherit it.
+	if err := c.validateModels(); err != nil {
+		return err
+	}
 	for _, name := range scenarioNames(c) {
 		sc := c.Scenario[name]
 		if err := checkNames("workload", sc.Workloads, workloadNames()); err != nil {
@@ -199,7 +204,7 @@ func (c *Config) Validate() error {
 	case strings.ContainsAny(c.Name, `/\`):
 		return usagef("name %q: must not contain a path separator", c.Name)
 	}
-	return c.validateModels()
+	return nil
 }
 
 // validateModels checks every model's knobs.

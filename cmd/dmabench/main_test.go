@@ -168,6 +168,9 @@ func TestBadInputExits2(t *testing.T) {
 	os.WriteFile(badSet, []byte("scenario:\n  s:\n    workloads: [netrx]\n    workload:\n      netrx:\n        rx_bufers: pool\n"), 0o644)
 	badSetValue := filepath.Join(dir, "setvalue.yaml")
 	os.WriteFile(badSetValue, []byte("scenario:\n  s:\n    workloads: [netrx]\n    workload:\n      netrx:\n        rx_buffers: ring\n"), 0o644)
+	// A run-level knob every scenario inherits is reported as itself.
+	badKnob := filepath.Join(dir, "knob.yaml")
+	os.WriteFile(badKnob, []byte("workload:\n  usb:\n    storage:\n      queue_depth: -3\n"), 0o644)
 	badStart := filepath.Join(dir, "start.yaml")
 	os.WriteFile(badStart, []byte("scenario:\n  late:\n    workloads: [scsi]\n    start_ms: {netrx: 5}\n"), 0o644)
 	for _, tc := range []struct {
@@ -184,6 +187,7 @@ func TestBadInputExits2(t *testing.T) {
 		{[]string{"run", "-c", badType}, []string{"type.yaml:4", "platform.x86.ram_mib", "cannot parse"}},
 		{[]string{"run", "-c", badSet}, []string{"set.yaml:6", `"scenario.s.workload.netrx.rx_bufers"`}},
 		{[]string{"run", "-c", badSetValue}, []string{"scenario.s:", `rx_buffers "ring"`}},
+		{[]string{"run", "-c", badKnob}, []string{"knob.yaml:4: workload.usb.storage.queue_depth: usb.storage.queue_depth -3"}},
 		{[]string{"run", "-c", badStart}, []string{"start.yaml:4", "scenario.late.start_ms.netrx", "not one of the scenario's workloads (scsi)"}},
 		{[]string{"run", "--bogus"}, []string{"bogus"}},
 		{[]string{"run", "-s", "0"}, []string{"seeds 0"}},
