@@ -438,7 +438,10 @@ func TestPressureShowsWhereItShould(t *testing.T) {
 
 // TestReserveHelpsOnlyPoolsThatGrow: under hotplug-pressure the rx pool
 // keeps growing with the reader's backlog, and on the SA-1111 a mempool's
-// reserve over dma_pool cuts failed ring refills; x86 never fails. Where
+// reserve over dma_pool cuts failed ring refills; x86 never fails.
+// dma_pool's failures all come early, while it grows. Under
+// mixed-pressure it fails no allocation at all, so a reserve has nothing
+// to catch. Where
 // the DMA window is gone before the reserve can be filled (sa1111-1mib),
 // the mempool's pools fail to be created and their allocations fail too:
 // nothing is served from a pool that does not exist.
@@ -451,12 +454,21 @@ func TestReserveHelpsOnlyPoolsThatGrow(t *testing.T) {
 		}
 		return r.Metrics
 	}
+	mixed := matrix.RunCell(matrix.Cell{Scenario: "mixed-pressure", Allocator: "dmapool", Platform: "sa1111", Seed: 1}, b, 100_000)
+	if mixed.Err != nil || mixed.Metrics["alloc_failures"] != 0 || mixed.Metrics["atomic_failures"] == 0 {
+		t.Errorf("mixed-pressure: %v failed allocations (want 0) while %v atomic page allocations failed (%v)", mixed.Metrics["alloc_failures"], mixed.Metrics["atomic_failures"], mixed.Err)
+	}
 	pool, reserve := get("dmapool", "sa1111"), get("mempool", "sa1111")
 	if reserve["rx_refill_failures"] >= pool["rx_refill_failures"] || pool["rx_refill_failures"] == 0 {
 		t.Errorf("sa1111: %v failed refills with a mempool, %v without", reserve["rx_refill_failures"], pool["rx_refill_failures"])
 	}
 	if x := get("mempool", "x86"); x["atomic_failures"]+x["rx_refill_failures"]+x["urb_submit_failures"] != 0 {
 		t.Errorf("x86: %v atomic failures, %v failed refills, %v failed submits", x["atomic_failures"], x["rx_refill_failures"], x["urb_submit_failures"])
+	}
+	// A pool that keeps its pages fails only while it grows; slab, which
+	// gives empty slabs back, must grow them again and fails later on.
+	if slab := get("slab", "sa1111"); pool["last_alloc_failure_ms"] >= slab["last_alloc_failure_ms"] || pool["last_alloc_failure_ms"] > 0.2*pool["modeled_ms"] {
+		t.Errorf("sa1111: dma_pool's last failed allocation at %v ms, slab's at %v ms, of %v ms", pool["last_alloc_failure_ms"], slab["last_alloc_failure_ms"], pool["modeled_ms"])
 	}
 	tiny := get("mempool", "sa1111-1mib")
 	if tiny["pool_errors"] == 0 || tiny["urbs_completed"] != 0 || tiny["misuse_unknown_pool"] != 0 {
