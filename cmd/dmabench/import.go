@@ -262,6 +262,10 @@ func (im *importer) drop(key string) (dma.ID, bool) {
 // event converts one line; it returns why it skipped it, or "".
 func (im *importer) event(l *ftrace.Line) string {
 	ev := string(l.Event)
+	if l.CPU < 0 || l.CPU >= trace.MaxThread {
+		// The CPU becomes the event's thread; no machine has this many.
+		return fmt.Sprintf("CPU number past %d", trace.MaxThread-1)
+	}
 	b := l.Body
 	f := func(k string) []byte { v, _ := ftrace.Field(b, k); return v }
 	num := func(k string) (int64, bool) { n, err := ftrace.Int(b, k); return n, err == nil && n >= 0 }
