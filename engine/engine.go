@@ -181,7 +181,10 @@ func (s *source) take() bool {
 }
 
 // bad reports a head event no source may emit.
-func (s *source) bad() bool { return s.ev.ID < 0 && s.ev.Kind != dma.Sync }
+func (s *source) bad() bool { return badID(s.ev) }
+
+// badID reports an event whose id no source may emit.
+func badID(ev *dma.Event) bool { return ev.ID < 0 && ev.Kind != dma.Sync }
 
 func badEvent(i int, ev *dma.Event) error {
 	return fmt.Errorf("source %d: event %s has negative id", i, ev.Kind)
@@ -408,10 +411,9 @@ func (e *Engine) batch(n int64) (int64, error) {
 		// idle thread's new work would ask for the checks below.
 		if e.out.Err == nil && !s.ev.Notify && s.bi < len(s.evs) && !e.rescan && !e.crashed && e.nIdle == 0 {
 			next := &s.evs[s.bi]
-			if next.ID >= 0 || next.Kind == dma.Sync {
+			if !badID(next) {
 				if key := max(next.At, bestKey); other < 0 || key < otherKey {
-					s.ev = next
-					s.bi++
+					s.ev, s.bi = next, s.bi+1 // take, its bound already checked
 					bestKey = key
 					continue
 				}
