@@ -7,10 +7,10 @@ import (
 	"github.com/dmabench/dmabench/matrix"
 )
 
-// doc builds results from rows of (scenario, allocator, platform, metric
-// values by name).
+// doc builds results from cells.
 func doc(rows ...matrix.Result) *Document { return &Document{Cells: rows} }
 
+// cell is one seed's result of scenario s, allocator a on platform p.
 func cell(s, a, p string, m map[string]float64) matrix.Result {
 	return matrix.Result{Cell: matrix.Cell{Scenario: s, Allocator: a, Platform: p, Seed: 1}, Metrics: m}
 }
