@@ -87,11 +87,15 @@ type state uint8
 
 const (
 	stNone state = iota
+	stFreed
+	// The live states, from stAlloc on.
 	stAlloc
 	stMap
-	stFreed
 	stSG
 )
+
+// live reports a state of an object still allocated or mapped.
+func (st state) live() bool { return st >= stAlloc }
 
 type object struct {
 	blk  dma.Block
@@ -271,7 +275,7 @@ func (e *Engine) eachLive(fn func(ws int, id dma.ID, o *object)) {
 		}
 		seen[sp] = true
 		for id := range sp.objs {
-			if o := &sp.objs[id]; o.st == stAlloc || o.st == stMap || o.st == stSG {
+			if o := &sp.objs[id]; o.st.live() {
 				fn(e.srcs[i].ws, dma.ID(id), o)
 			}
 		}
@@ -576,12 +580,37 @@ func (e *Engine) serve(si int, s *source) bool {
 	// left as it was: it is set for allocs only.
 	o.Event, o.Source, o.Workload, o.Meter = ev, si, s.ws, m
 	o.Err, o.Misuse, o.Bytes, o.Wait, o.WaitKind = nil, MisuseNone, 0, 0, 0
+	sp := s.sp
 	switch ev.Kind {
 	case dma.Alloc:
+		// The plain case in line: a free id, a live pool the request
+		// fits, a caller not asleep. The rest, and every failure, goes
+		// through serveAlloc and allocated.
+		if uint(ev.ID) < uint(len(sp.objs)) && uint(ev.Pool) < uint(len(sp.pools)) && !s.parked {
+			obj, pr := &sp.objs[ev.ID], &sp.pools[ev.Pool]
+			if !obj.st.live() && pr.live && ev.Size <= pr.size {
+				blk, err := e.alloc.Alloc(pr.id, e.request(ev))
+				if err == nil {
+					o.Block = blk
+					obj.set(blk, ev.Size, stAlloc, 0, ev.Line)
+					o.Bytes = ev.Size
+				} else if !e.allocated(s, ev, o, obj, blk, err) {
+					return false
+				}
+				break
+			}
+		}
 		if !e.serveAlloc(s, ev, o) {
 			return false
 		}
 	case dma.Free:
+		if uint(ev.ID) < uint(len(sp.objs)) && sp.objs[ev.ID].st == stAlloc {
+			obj := &sp.objs[ev.ID]
+			e.alloc.Free(obj.blk)
+			obj.st = stFreed
+			o.Bytes = obj.size
+			break
+		}
 		e.serveFree(s, ev, o)
 	case dma.Map:
 		e.serveMap(s, ev, o)
@@ -602,9 +631,9 @@ func (e *Engine) serve(si int, s *source) bool {
 // serveAlloc serves an alloc; it returns false when its caller was put
 // to sleep.
 func (e *Engine) serveAlloc(s *source, ev *dma.Event, o *Outcome) bool {
-	obj, mis := claim(s, ev.ID)
-	if mis != MisuseNone {
-		o.Misuse = mis
+	obj := claim(s, ev.ID)
+	if obj == nil {
+		o.Misuse = MisuseIDReused
 		return true
 	}
 	pool := dma.NoPool
@@ -630,10 +659,21 @@ func (e *Engine) serveAlloc(s *source, ev *dma.Event, o *Outcome) bool {
 		}
 		pool = pr.id
 	}
+	blk, err := e.alloc.Alloc(pool, e.request(ev))
+	return e.allocated(s, ev, o, obj, blk, err)
+}
+
+// request fills the engine's request for alloc event ev.
+func (e *Engine) request(ev *dma.Event) *dma.Request {
 	r := &e.req
 	r.Wait = dma.Wait{}
 	r.Size, r.Align, r.Boundary, r.GFP, r.Ctx, r.Dev, r.Now = ev.Size, ev.Align, ev.Boundary, ev.GFP, ev.Ctx, ev.Dev, ev.At
-	blk, err := e.alloc.Alloc(pool, &e.req)
+	return r
+}
+
+// allocated completes an alloc event with what the allocator returned;
+// it returns false when the caller was put to sleep.
+func (e *Engine) allocated(s *source, ev *dma.Event, o *Outcome, obj *object, blk dma.Block, err error) bool {
 	if err == dma.ErrWouldBlock {
 		return e.park(s, ev.At)
 	}
@@ -663,9 +703,9 @@ func (e *Engine) serveFree(s *source, ev *dma.Event, o *Outcome) {
 }
 
 func (e *Engine) serveMap(s *source, ev *dma.Event, o *Outcome) {
-	obj, mis := claim(s, ev.ID)
-	if mis != MisuseNone {
-		o.Misuse = mis
+	obj := claim(s, ev.ID)
+	if obj == nil {
+		o.Misuse = MisuseIDReused
 		return
 	}
 	blk, err := e.plat.Mapper.Map(ev.Dev, ev.Size, ev.Dir, ev.GFP)
@@ -723,9 +763,9 @@ func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
 		}
 		s.sp.pools[ev.ID].live = false
 	case dma.MapSG:
-		obj, mis := claim(s, ev.ID)
-		if mis != MisuseNone {
-			o.Misuse = mis
+		obj := claim(s, ev.ID)
+		if obj == nil {
+			o.Misuse = MisuseIDReused
 			break
 		}
 		if len(ev.Segs) == 0 {
@@ -813,17 +853,17 @@ func (e *Engine) mapSG(ev *dma.Event, out []dma.Block) error {
 	return nil
 }
 
-// claim returns the slot for a new object id, or MisuseIDReused when the
-// id is still live.
-func claim(s *source, id dma.ID) (*object, Misuse) {
-	if int(id) >= len(s.sp.objs) {
-		s.sp.objs = grow(s.sp.objs, id)
+// claim returns the slot for a new object id, or nil when the id is
+// still live (MisuseIDReused).
+func claim(s *source, id dma.ID) *object {
+	sp := s.sp
+	if uint(id) >= uint(len(sp.objs)) {
+		sp.objs = grow(sp.objs, id)
 	}
-	obj := &s.sp.objs[id]
-	if obj.st == stAlloc || obj.st == stMap || obj.st == stSG {
-		return nil, MisuseIDReused
+	if obj := &sp.objs[id]; !obj.st.live() {
+		return obj
 	}
-	return obj, MisuseNone
+	return nil
 }
 
 func (e *Engine) lookup(s *source, id dma.ID, want state) (*object, Misuse) {

@@ -17,9 +17,8 @@ import (
 
 // Recorder accumulates one cell's outcomes. It implements engine.Recorder.
 type Recorder struct {
-	Events      int64
+	// ByKind counts the outcomes recorded, by event kind.
 	ByKind      [dma.NumKinds]int64
-	Allocs      int64 // alloc events that reached the allocator
 	AllocOK     int64
 	AllocFail   int64
 	Frees       int64
@@ -44,9 +43,8 @@ type Recorder struct {
 	PeakReservedBytes  int64
 	LiveAtReservedPeak int64
 
-	// OpCost is modeled CPU time over alloc, free, map and unmap events.
+	// OpCost is modeled CPU time over the events served.
 	OpCost dma.Time
-	Ops    int64
 
 	// Latency is the modeled latency of each allocation attempt that
 	// reached the allocator: its CPU cost plus any time it slept.
@@ -81,11 +79,50 @@ const MaxMisuseList = 100
 
 var _ engine.Recorder = (*Recorder)(nil)
 
-// Record implements engine.Recorder.
+// Record implements engine.Recorder. An alloc or free that went through
+// plainly, the bulk of any workload, takes the short path; every other
+// outcome goes through record.
 func (r *Recorder) Record(o *engine.Outcome) {
 	ev := o.Event
-	r.Events++
 	r.ByKind[ev.Kind]++
+	if o.Misuse != engine.MisuseNone || o.Err != nil || o.WaitKind != 0 || o.Wait != 0 || ev.Kernel > 0 {
+		r.record(o)
+		return
+	}
+	switch ev.Kind {
+	case dma.Alloc:
+		if ev.GFP.Atomic() {
+			r.AtomicAlloc++
+		}
+		r.Latency.Add(int64(o.Cost))
+		r.AllocOK++
+		r.LiveBytes += o.Bytes
+		r.PeakLiveBytes = max(r.PeakLiveBytes, r.LiveBytes)
+	case dma.Free:
+		r.Frees++
+		r.LiveBytes -= o.Bytes
+	default:
+		r.record(o)
+		return
+	}
+	r.served(o)
+}
+
+// served adds what every served event adds: its cost, and the platform's
+// reserved bytes if they peaked.
+func (r *Recorder) served(o *engine.Outcome) {
+	r.OpCost += o.Cost
+	m := o.Meter
+	if m.CoherentBytes > r.PeakReservedBytes {
+		r.PeakReservedBytes = m.CoherentBytes
+		r.LiveAtReservedPeak = r.LiveBytes
+	}
+	r.meter = m
+}
+
+// record is Record for any outcome, ByKind already counted.
+func (r *Recorder) record(o *engine.Outcome) {
+	ev := o.Event
 	if o.Misuse != engine.MisuseNone {
 		r.Misuse[o.Misuse]++
 		if len(r.MisuseList) < MaxMisuseList {
@@ -101,8 +138,6 @@ func (r *Recorder) Record(o *engine.Outcome) {
 	}
 	switch ev.Kind {
 	case dma.Alloc:
-		r.Allocs++
-		r.Ops++
 		if ev.GFP.Atomic() {
 			r.AtomicAlloc++
 		}
@@ -125,14 +160,13 @@ func (r *Recorder) Record(o *engine.Outcome) {
 		} else {
 			r.AllocOK++
 			r.LiveBytes += o.Bytes
+			r.PeakLiveBytes = max(r.PeakLiveBytes, r.LiveBytes)
 		}
 	case dma.Free:
 		r.Frees++
-		r.Ops++
 		r.LiveBytes -= o.Bytes
 	case dma.Map, dma.MapSG:
 		r.Maps++
-		r.Ops++
 		switch {
 		case o.Err == nil:
 			r.MapOK++
@@ -148,24 +182,29 @@ func (r *Recorder) Record(o *engine.Outcome) {
 		}
 	case dma.Unmap, dma.UnmapSG:
 		r.Unmaps++
-		r.Ops++
 		r.MappedBytes -= o.Bytes
 	case dma.PoolCreate, dma.PoolDestroy:
 		if o.Err != nil {
 			r.PoolErrors++
 		}
 	}
-	r.OpCost += o.Cost
-	if r.LiveBytes > r.PeakLiveBytes {
-		r.PeakLiveBytes = r.LiveBytes
-	}
-	m := o.Meter
-	if m.CoherentBytes > r.PeakReservedBytes {
-		r.PeakReservedBytes = m.CoherentBytes
-		r.LiveAtReservedPeak = r.LiveBytes
-	}
-	r.meter = m
+	r.served(o)
 }
+
+// events is the number of outcomes recorded.
+func (r *Recorder) events() int64 {
+	var n int64
+	for _, c := range r.ByKind {
+		n += c
+	}
+	return n
+}
+
+// allocs is the number of allocations that reached the allocator.
+func (r *Recorder) allocs() int64 { return r.AllocOK + r.AllocFail }
+
+// ops is the number of alloc, free, map and unmap events served.
+func (r *Recorder) ops() int64 { return r.allocs() + r.Frees + r.Maps + r.Unmaps }
 
 // atomicDips reads the platform's count of atomic reserve dips.
 func (r *Recorder) atomicDips() int64 {
@@ -273,15 +312,15 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 	}
 	opsPerSec := 0.0
 	if r.OpCost > 0 {
-		opsPerSec = float64(r.Ops) / float64(r.OpCost) * 1e9
+		opsPerSec = float64(r.ops()) / float64(r.OpCost) * 1e9
 	}
 	s := map[string]float64{
-		"events":                float64(r.Events),
+		"events":                float64(r.events()),
 		"allocs":                float64(r.AllocOK),
 		"frees":                 float64(r.Frees),
 		"alloc_failures":        float64(r.AllocFail),
-		"failure_rate":          ratio(r.AllocFail, r.Allocs),
-		"atomic_share":          ratio(r.AtomicAlloc, r.Allocs),
+		"failure_rate":          ratio(r.AllocFail, r.allocs()),
+		"atomic_share":          ratio(r.AtomicAlloc, r.allocs()),
 		"maps":                  float64(r.MapOK),
 		"unmaps":                float64(r.Unmaps),
 		"map_failures":          float64(r.MapFailures),
@@ -295,7 +334,7 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 		"atomic_alloc_failures": float64(r.AtomicFail),
 		"modeled_cpu_ns":        float64(r.OpCost),
 		"modeled_ops_per_sec":   opsPerSec,
-		"host_ns_per_op":        h.NSPerOp(r.Ops),
+		"host_ns_per_op":        h.NSPerOp(r.ops()),
 		"host_harness_ratio":    h.HarnessRatio(),
 		"latency_p50_ns":        float64(r.Latency.Quantile(0.50)),
 		"latency_p99_ns":        float64(r.Latency.Quantile(0.99)),
