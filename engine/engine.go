@@ -400,29 +400,17 @@ func (e *Engine) batch(n int64) (int64, error) {
 			}
 			s = &e.srcs[best]
 		}
-		s.ev.At = bestKey
-		e.rescan = false
-		if !e.serve(best, s) {
+		horizon := maxTime
+		if other >= 0 {
+			horizon = otherKey
+		}
+		served, parked := e.serve(best, s, bestKey, horizon, n-k)
+		k += served
+		if parked {
 			best = -1
-			continue // parked again: nothing served
+			continue // parked again: the last event not served
 		}
-		k++
-		s.clock = bestKey
-		// The common case: the event went through unremarked and the
-		// source's batch holds a next event that still runs before every
-		// other source's head. Nothing else can have changed: a served
-		// event parks no one, and only an outcome, a wakeup, a crash or an
-		// idle thread's new work would ask for the checks below.
-		if e.out.Err == nil && !s.ev.Notify && s.bi < len(s.evs) && !e.rescan && !e.crashed && e.nIdle == 0 {
-			next := &s.evs[s.bi]
-			if !badID(next) {
-				if key := max(next.At, bestKey); other < 0 || key < otherKey {
-					s.ev, s.bi = next, s.bi+1 // take, its bound already checked
-					bestKey = key
-					continue
-				}
-			}
-		}
+		bestKey = s.clock
 		if e.out.Err != nil || s.ev.Notify {
 			if s.bat != nil {
 				s.bat.Result(s.bi-1, e.out.Err)
@@ -567,65 +555,90 @@ func grow[T any](s []T, id dma.ID) []T {
 	return s
 }
 
-// serve handles one event and records its outcome. It returns false when
-// the event's caller was put to sleep and nothing was recorded.
-func (e *Engine) serve(si int, s *source) bool {
-	ev := s.ev
+// maxTime is a horizon no event reaches.
+const maxTime = dma.Time(1<<63 - 1)
+
+// serve serves source si's head event at key and records its outcome.
+// Then, while each event goes through unremarked, it serves the next
+// events of the source's batch that still run before horizon, at most
+// limit events in all: nothing else can have changed, since a served event
+// parks no one, and only an outcome, a wakeup, a crash or an idle
+// thread's new work would ask for batch's checks. It returns how many it
+// served; parked reports that the caller of the event after those was
+// put to sleep, nothing recorded. s.ev is the last event served (or
+// parked), s.clock its time.
+func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n int64, parked bool) {
 	m := e.plat.Meter
-	m.Cost = 0
-	m.Now = ev.At
 	o := &e.out
-	// Field by field: a composite literal of a large struct is built on
-	// the stack and copied, several times the cost per event. Block is
-	// left as it was: it is set for allocs only.
-	o.Event, o.Source, o.Workload, o.Meter = ev, si, s.ws, m
-	o.Err, o.Misuse, o.Bytes, o.Wait, o.WaitKind = nil, MisuseNone, 0, 0, 0
-	sp := s.sp
-	switch ev.Kind {
-	case dma.Alloc:
-		// The plain case in line: a free id, a live pool the request
-		// fits, a caller not asleep. The rest, and every failure, goes
-		// through serveAlloc and allocated.
-		if uint(ev.ID) < uint(len(sp.objs)) && uint(ev.Pool) < uint(len(sp.pools)) && !s.parked {
-			obj, pr := &sp.objs[ev.ID], &sp.pools[ev.Pool]
-			if !obj.st.live() && pr.live && ev.Size <= pr.size {
-				blk, err := e.alloc.Alloc(pr.id, e.request(ev))
-				if err == nil {
-					o.Block = blk
-					obj.set(blk, ev.Size, stAlloc, 0, ev.Line)
-					o.Bytes = ev.Size
-				} else if !e.allocated(s, ev, o, obj, blk, err) {
-					return false
+	for ev := s.ev; ; ev = s.ev {
+		ev.At = key
+		e.rescan = false
+		m.Cost = 0
+		m.Now = key
+		// Field by field: a composite literal of a large struct is built on
+		// the stack and copied, several times the cost per event. Block is
+		// left as it was: it is set for allocs only.
+		o.Event, o.Source, o.Workload, o.Meter = ev, si, s.ws, m
+		o.Err, o.Misuse, o.Bytes, o.Wait, o.WaitKind = nil, MisuseNone, 0, 0, 0
+		sp := s.sp
+		switch ev.Kind {
+		case dma.Alloc:
+			// The plain case in line: a free id, a live pool the request
+			// fits, a caller not asleep. The rest, and every failure, goes
+			// through serveAlloc and allocated.
+			if uint(ev.ID) < uint(len(sp.objs)) && uint(ev.Pool) < uint(len(sp.pools)) && !s.parked {
+				obj, pr := &sp.objs[ev.ID], &sp.pools[ev.Pool]
+				if !obj.st.live() && pr.live && ev.Size <= pr.size {
+					blk, err := e.alloc.Alloc(pr.id, e.request(ev))
+					if err == nil {
+						o.Block = blk
+						obj.set(blk, ev.Size, stAlloc, 0, ev.Line)
+						o.Bytes = ev.Size
+					} else if !e.allocated(s, ev, o, obj, blk, err) {
+						return n, true
+					}
+					break
 				}
+			}
+			if !e.serveAlloc(s, ev, o) {
+				return n, true
+			}
+		case dma.Free:
+			if uint(ev.ID) < uint(len(sp.objs)) && sp.objs[ev.ID].st == stAlloc {
+				obj := &sp.objs[ev.ID]
+				e.alloc.Free(obj.blk)
+				obj.st = stFreed
+				o.Bytes = obj.size
 				break
 			}
+			e.serveFree(s, ev, o)
+		case dma.Map:
+			e.serveMap(s, ev, o)
+		case dma.Unmap:
+			e.serveUnmap(s, ev, o)
+		default:
+			e.serveOther(s, ev, o)
 		}
-		if !e.serveAlloc(s, ev, o) {
-			return false
+		o.Cost = m.Cost
+		if m.Wake != 0 {
+			e.wake(m.Wake-1, ev.At)
+			m.Wake = 0
 		}
-	case dma.Free:
-		if uint(ev.ID) < uint(len(sp.objs)) && sp.objs[ev.ID].st == stAlloc {
-			obj := &sp.objs[ev.ID]
-			e.alloc.Free(obj.blk)
-			obj.st = stFreed
-			o.Bytes = obj.size
-			break
+		e.rec.Record(o)
+		n++
+		s.clock = key
+		if n == limit || o.Err != nil || ev.Notify || s.bi >= len(s.evs) || e.rescan || e.crashed || e.nIdle != 0 {
+			return n, false
 		}
-		e.serveFree(s, ev, o)
-	case dma.Map:
-		e.serveMap(s, ev, o)
-	case dma.Unmap:
-		e.serveUnmap(s, ev, o)
-	default:
-		e.serveOther(s, ev, o)
+		next := &s.evs[s.bi]
+		if badID(next) {
+			return n, false
+		}
+		if key = max(next.At, key); key >= horizon {
+			return n, false
+		}
+		s.ev, s.bi = next, s.bi+1 // take, its bound already checked
 	}
-	o.Cost = m.Cost
-	if m.Wake != 0 {
-		e.wake(m.Wake-1, ev.At)
-		m.Wake = 0
-	}
-	e.rec.Record(o)
-	return true
 }
 
 // serveAlloc serves an alloc; it returns false when its caller was put
