@@ -475,6 +475,12 @@ func (e *Engine) first(i int, ki dma.Time, j int, kj dma.Time) bool {
 	return i < j
 }
 
+// crash stops the replay at modeled time at: a map failed where that is
+// fatal. It asks for a rescan, which is what serve checks after an event.
+func (e *Engine) crash(at dma.Time) {
+	e.crashed, e.crashedAt, e.rescan = true, at, true
+}
+
 // wake lets requests parked on a pool retry now.
 func (e *Engine) wake(pool dma.ID, now dma.Time) {
 	for i := range e.srcs {
@@ -570,17 +576,23 @@ const maxTime = dma.Time(1<<63 - 1)
 func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n int64, parked bool) {
 	m := e.plat.Meter
 	o := &e.out
+	// Field by field: a composite literal of a large struct is built on
+	// the stack and copied, several times the cost per event. Block is
+	// left as it was: it is set for allocs only.
+	o.Source, o.Workload, o.Meter = si, s.ws, m
+	sp := s.sp
+	// A wakeup or a crash sets rescan; the stretch ends at the event
+	// that set it. No event here moves nIdle.
+	e.rescan = false
+	if e.nIdle != 0 {
+		limit = 1
+	}
 	for ev := s.ev; ; ev = s.ev {
 		ev.At = key
-		e.rescan = false
 		m.Cost = 0
 		m.Now = key
-		// Field by field: a composite literal of a large struct is built on
-		// the stack and copied, several times the cost per event. Block is
-		// left as it was: it is set for allocs only.
-		o.Event, o.Source, o.Workload, o.Meter = ev, si, s.ws, m
+		o.Event = ev
 		o.Err, o.Misuse, o.Bytes, o.Wait, o.WaitKind = nil, MisuseNone, 0, 0, 0
-		sp := s.sp
 		switch ev.Kind {
 		case dma.Alloc:
 			// The plain case in line: a free id, a live pool the request
@@ -627,7 +639,7 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 		e.rec.Record(o)
 		n++
 		s.clock = key
-		if n == limit || o.Err != nil || ev.Notify || s.bi >= len(s.evs) || e.rescan || e.crashed || e.nIdle != 0 {
+		if n == limit || o.Err != nil || ev.Notify || s.bi >= len(s.evs) || e.rescan {
 			return n, false
 		}
 		next := &s.evs[s.bi]
@@ -725,7 +737,7 @@ func (e *Engine) serveMap(s *source, ev *dma.Event, o *Outcome) {
 	o.Err = err
 	o.Block = blk
 	if err != nil && e.plat.MapFailure == dma.MapBug && errors.Is(err, dma.ErrMapFailed) {
-		e.crashed, e.crashedAt = true, ev.At
+		e.crash(ev.At)
 	}
 	if err == nil {
 		obj.set(blk, ev.Size, stMap, ev.Dir, ev.Line)
@@ -791,7 +803,7 @@ func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
 		if err != nil {
 			s.sp.sgFree = append(s.sp.sgFree, slot)
 			if e.plat.MapFailure == dma.MapBug && errors.Is(err, dma.ErrMapFailed) {
-				e.crashed, e.crashedAt = true, ev.At
+				e.crash(ev.At)
 			}
 			break
 		}
