@@ -11,7 +11,11 @@
 // the engine serves them from one goroutine.
 package driver
 
-import "github.com/dmabench/dmabench/dma"
+import (
+	"slices"
+
+	"github.com/dmabench/dmabench/dma"
+)
 
 // Action is work a thread will do at a modeled time.
 type Action struct {
@@ -130,17 +134,26 @@ func (t *Thread) pop() Action {
 // Pending returns the number of scheduled actions.
 func (t *Thread) Pending() int { return len(t.acts) }
 
-// New appends a zeroed event to the current action and returns it for
-// the caller to fill in place. Its time is the action's unless set later.
+// New appends an event at the action's time, otherwise zeroed, to the
+// current action and returns it for the caller to fill in place. A time
+// set later must not be earlier than the action's.
 func (t *Thread) New() *dma.Event {
-	if len(t.buf) < cap(t.buf) {
-		t.buf = t.buf[:len(t.buf)+1]
-	} else {
-		t.buf = append(t.buf, dma.Event{})
-	}
-	e := &t.buf[len(t.buf)-1]
-	*e = dma.Event{}
+	e := t.slot()
+	e.At = t.Now
 	return e
+}
+
+// Emit appends e to the current action; a time earlier than the
+// action's (or none) becomes the action's.
+func (t *Thread) Emit(e dma.Event) {
+	e.At = max(e.At, t.Now)
+	*t.slot() = e
+}
+
+// slot appends a zeroed event to the current action.
+func (t *Thread) slot() *dma.Event {
+	t.buf = append(t.buf, dma.Event{})
+	return &t.buf[len(t.buf)-1]
 }
 
 // Op appends the common kind of event, an operation on object id of dev,
@@ -148,9 +161,23 @@ func (t *Thread) New() *dma.Event {
 // assigning a composite literal of an Event builds it on the stack and
 // copies it, several times the cost, and hot loops emit one per TD.
 func (t *Thread) Op(k dma.Kind, ctx dma.Context, gfp dma.GFP, dir dma.Dir, dev *dma.Device, id, pool dma.ID, size int64) *dma.Event {
-	e := t.New()
-	e.Kind, e.Ctx, e.GFP, e.Dir, e.Dev, e.ID, e.Pool, e.Size = k, ctx, gfp, dir, dev, id, pool, size
+	e := t.slot()
+	e.At, e.Kind, e.Ctx, e.GFP, e.Dir, e.Dev, e.ID, e.Pool, e.Size = t.Now, k, ctx, gfp, dir, dev, id, pool, size
 	return e
+}
+
+// Ops appends n events like Op's, ids left 0, and returns them for the
+// caller to give each its id: the TDs of a URB, say, in one go.
+func (t *Thread) Ops(n int, k dma.Kind, ctx dma.Context, gfp dma.GFP, dir dma.Dir, dev *dma.Device, pool dma.ID, size int64) []dma.Event {
+	i := len(t.buf)
+	t.buf = slices.Grow(t.buf, n)[:i+n]
+	evs := t.buf[i:]
+	for j := range evs {
+		e := &evs[j]
+		*e = dma.Event{}
+		e.At, e.Kind, e.Ctx, e.GFP, e.Dir, e.Dev, e.Pool, e.Size = t.Now, k, ctx, gfp, dir, dev, pool, size
+	}
+	return evs
 }
 
 // Drop discards the current action's events not yet served: from a
@@ -186,11 +213,6 @@ func (t *Thread) take(one bool) ([]dma.Event, error) {
 	if one {
 		b = b[:1]
 	}
-	for i := range b {
-		if b[i].At < t.Now {
-			b[i].At = t.Now
-		}
-	}
 	t.base, t.out = t.pos, t.pos+len(b)
 	return b, nil
 }
@@ -198,11 +220,12 @@ func (t *Thread) take(one bool) ([]dma.Event, error) {
 // served records that the events before k were served: the ids their
 // frees, unmaps and unmap_sgs released go back for reuse.
 func (t *Thread) served(k int) {
-	if t.ids != nil {
-		for i := t.pos; i < k; i++ {
-			switch t.buf[i].Kind {
+	if ids := t.ids; ids != nil {
+		evs := t.buf[t.pos:k]
+		for i := range evs {
+			switch evs[i].Kind {
 			case dma.Free, dma.Unmap, dma.UnmapSG:
-				t.ids.Put(t.buf[i].ID)
+				ids.Put(evs[i].ID)
 			}
 		}
 	}

@@ -10,7 +10,7 @@ import (
 type echo struct{}
 
 func (h *echo) Expand(t *Thread, a Action) {
-	*t.New() = dma.Event{Kind: dma.Alloc, ID: dma.ID(a.Arg), Pool: dma.NoPool, Size: 8}
+	t.Emit(dma.Event{Kind: dma.Alloc, ID: dma.ID(a.Arg), Pool: dma.NoPool, Size: 8})
 	if a.Arg < 3 {
 		t.Schedule(Action{At: t.Now + 10, Arg: a.Arg + 1})
 	}

@@ -162,9 +162,9 @@ func (n *NIC) Ring() int { return len(n.slots) }
 func (n *NIC) Expand(t *driver.Thread, a driver.Action) {
 	switch a.Kind {
 	case actSetup:
-		*t.New() = dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &n.dev, ID: n.ids.Get(), Pool: dma.NoPool, Size: int64(n.cfg.RingSize) * n.cfg.DescBytes}
+		t.Emit(dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &n.dev, ID: n.ids.Get(), Pool: dma.NoPool, Size: int64(n.cfg.RingSize) * n.cfg.DescBytes})
 		if n.pool {
-			*t.New() = dma.Event{Kind: dma.PoolCreate, Dev: &n.dev, ID: BufPool, Pool: dma.NoPool, Name: "rx_buf", Size: n.cfg.BufBytes, Align: 64}
+			t.Emit(dma.Event{Kind: dma.PoolCreate, Dev: &n.dev, ID: BufPool, Pool: dma.NoPool, Name: "rx_buf", Size: n.cfg.BufBytes, Align: 64})
 		}
 		// e1000 fills the ring at open with netdev_alloc_skb: GFP_ATOMIC.
 		n.refill(t, dma.Process, dma.GFPAtomic, n.cfg.RingSize)

@@ -160,7 +160,7 @@ func (hd handler) Expand(t *driver.Thread, a driver.Action) {
 	h.cur[hd.th] = -1
 	switch a.Kind {
 	case actSetup:
-		*t.New() = dma.Event{Kind: dma.PoolCreate, Dev: &h.dev, ID: BlockPool, Pool: dma.NoPool, Name: "scsi_cmd_block", Size: h.cfg.BlockSize, Align: h.cfg.BlockAlign}
+		t.Emit(dma.Event{Kind: dma.PoolCreate, Dev: &h.dev, ID: BlockPool, Pool: dma.NoPool, Name: "scsi_cmd_block", Size: h.cfg.BlockSize, Align: h.cfg.BlockAlign})
 		for i := range h.cmds {
 			h.disp.Schedule(driver.Action{At: t.Now, Kind: actSubmit, Arg: int32(i)})
 		}

@@ -354,13 +354,13 @@ func (h handler) Outcome(t *driver.Thread, e *dma.Event, err error) {
 func (b *Bus) setup(t *driver.Thread) {
 	names := [...][3]string{{"uhci_td", "uhci_qh", ""}, {"ohci_td", "ohci_ed", ""}, {"ehci_qtd", "ehci_qh", "ehci_itd"}}[b.ctrl]
 	h := b.hcd
-	*t.New() = dma.Event{Kind: dma.PoolCreate, Dev: &b.dev, ID: TDPool, Pool: dma.NoPool, Name: names[0], Size: h.TDSize, Align: h.TDAlign, Boundary: h.TDBoundary}
-	*t.New() = dma.Event{Kind: dma.PoolCreate, Dev: &b.dev, ID: QHPool, Pool: dma.NoPool, Name: names[1], Size: h.QHSize, Align: h.QHAlign, Boundary: h.TDBoundary}
+	t.Emit(dma.Event{Kind: dma.PoolCreate, Dev: &b.dev, ID: TDPool, Pool: dma.NoPool, Name: names[0], Size: h.TDSize, Align: h.TDAlign, Boundary: h.TDBoundary})
+	t.Emit(dma.Event{Kind: dma.PoolCreate, Dev: &b.dev, ID: QHPool, Pool: dma.NoPool, Name: names[1], Size: h.QHSize, Align: h.QHAlign, Boundary: h.TDBoundary})
 	if b.cfg.Audio.Enabled && h.ISOSize > 0 {
-		*t.New() = dma.Event{Kind: dma.PoolCreate, Dev: &b.dev, ID: ISOPool, Pool: dma.NoPool, Name: names[2], Size: h.ISOSize, Align: h.TDAlign, Boundary: h.TDBoundary}
+		t.Emit(dma.Event{Kind: dma.PoolCreate, Dev: &b.dev, ID: ISOPool, Pool: dma.NoPool, Name: names[2], Size: h.ISOSize, Align: h.TDAlign, Boundary: h.TDBoundary})
 	}
 	endpoint := func() {
-		*t.New() = dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &b.dev, ID: b.ids.Get(), Pool: QHPool, Size: h.QHSize}
+		t.Emit(dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &b.dev, ID: b.ids.Get(), Pool: QHPool, Size: h.QHSize})
 	}
 	if b.cfg.Storage.Enabled {
 		endpoint()
@@ -368,12 +368,12 @@ func (b *Bus) setup(t *driver.Thread) {
 	}
 	if b.cfg.HID.Enabled {
 		endpoint()
-		*t.New() = dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &b.dev, ID: b.ids.Get(), Pool: dma.NoPool, Size: b.cfg.HID.Bytes}
+		t.Emit(dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &b.dev, ID: b.ids.Get(), Pool: dma.NoPool, Size: b.cfg.HID.Bytes})
 	}
 	if b.cfg.Audio.Enabled {
 		endpoint()
-		*t.New() = dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &b.dev, ID: b.ids.Get(), Pool: dma.NoPool,
-			Size: b.cfg.Audio.FrameBytes * int64(b.cfg.Audio.FramesPerURB*b.cfg.Audio.URBs)}
+		t.Emit(dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &b.dev, ID: b.ids.Get(), Pool: dma.NoPool,
+			Size: b.cfg.Audio.FrameBytes * int64(b.cfg.Audio.FramesPerURB*b.cfg.Audio.URBs)})
 	}
 	for i := range b.urbs {
 		if b.urbs[i].kind == bulk {
@@ -396,10 +396,14 @@ func (b *Bus) submit(t *driver.Thread, th, ui int, ctx dma.Context) {
 	u := &b.urbs[ui]
 	b.cur[th] = ui
 	gfp := b.tdGFP(u)
-	var last *dma.Event
-	for k := 0; k < u.n; k++ {
+	tds := t.Ops(u.n, dma.Alloc, ctx, gfp, 0, &b.dev, u.pool, u.tdSize)
+	for k := range tds {
 		u.tds[k] = b.ids.Get()
-		last = t.Op(dma.Alloc, ctx, gfp, 0, &b.dev, u.tds[k], u.pool, u.tdSize)
+		tds[k].ID = u.tds[k]
+	}
+	var last *dma.Event
+	if len(tds) > 0 {
+		last = &tds[len(tds)-1]
 	}
 	b.Stats.TDs += int64(u.n)
 	if u.kind == bulk {
@@ -479,8 +483,9 @@ func (b *Bus) complete(t *driver.Thread, th, ui int) {
 	if u.kind == bulk {
 		t.Op(dma.Unmap, dma.HardIRQ, 0, u.dir, &b.dev, u.buf, dma.NoPool, b.cfg.Storage.TransferBytes)
 	}
-	for k := 0; k < u.n; k++ {
-		t.Op(dma.Free, dma.HardIRQ, 0, 0, &b.dev, u.tds[k], u.pool, u.tdSize)
+	frees := t.Ops(u.n, dma.Free, dma.HardIRQ, 0, 0, &b.dev, u.pool, u.tdSize)
+	for k := range frees {
+		frees[k].ID = u.tds[k]
 	}
 	if u.kind == bulk {
 		think := dma.Time(float64(b.cfg.Storage.ThinkNS) * (0.5 + b.rng.Float64()))
