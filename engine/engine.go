@@ -581,10 +581,13 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 	// left as it was: it is set for allocs only.
 	o.Source, o.Workload, o.Meter = si, s.ws, m
 	sp := s.sp
-	// A wakeup or a crash sets rescan; the stretch ends at the event
-	// that set it. No event here moves nIdle.
+	// A wakeup or a crash sets rescan, a failure Err, and the stretch
+	// ends at the event that set them, so they need clearing only here,
+	// as do Wait and WaitKind, which only a parked caller's retry, the
+	// first event, sets. No event here moves nIdle.
 	e.rescan = false
-	if e.nIdle != 0 {
+	o.Err, o.Wait, o.WaitKind = nil, 0, 0
+	if e.nIdle != 0 || s.parked {
 		limit = 1
 	}
 	for ev := s.ev; ; ev = s.ev {
@@ -592,7 +595,7 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 		m.Cost = 0
 		m.Now = key
 		o.Event = ev
-		o.Err, o.Misuse, o.Bytes, o.Wait, o.WaitKind = nil, MisuseNone, 0, 0, 0
+		o.Misuse, o.Bytes = MisuseNone, 0
 		switch ev.Kind {
 		case dma.Alloc:
 			// The plain case in line: a free id, a live pool the request
