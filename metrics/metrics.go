@@ -96,9 +96,7 @@ func (r *Recorder) Record(o *engine.Outcome) {
 			r.AtomicAlloc++
 		}
 		r.Latency.Add(int64(o.Cost))
-		r.AllocOK++
-		r.LiveBytes += o.Bytes
-		r.PeakLiveBytes = max(r.PeakLiveBytes, r.LiveBytes)
+		r.allocated(o.Bytes)
 	case dma.Free:
 		r.Frees++
 		r.LiveBytes -= o.Bytes
@@ -107,6 +105,13 @@ func (r *Recorder) Record(o *engine.Outcome) {
 		return
 	}
 	r.served(o)
+}
+
+// allocated counts an allocation that succeeded, of n bytes.
+func (r *Recorder) allocated(n int64) {
+	r.AllocOK++
+	r.LiveBytes += n
+	r.PeakLiveBytes = max(r.PeakLiveBytes, r.LiveBytes)
 }
 
 // served adds what every served event adds: its cost, and the platform's
@@ -159,9 +164,7 @@ func (r *Recorder) record(o *engine.Outcome) {
 				r.AtomicFail++
 			}
 		} else {
-			r.AllocOK++
-			r.LiveBytes += o.Bytes
-			r.PeakLiveBytes = max(r.PeakLiveBytes, r.LiveBytes)
+			r.allocated(o.Bytes)
 		}
 	case dma.Free:
 		r.Frees++
