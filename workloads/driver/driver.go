@@ -166,16 +166,16 @@ func (t *Thread) Op(k dma.Kind, ctx dma.Context, gfp dma.GFP, dir dma.Dir, dev *
 	return e
 }
 
-// Ops appends n events like Op's, ids left 0, and returns them for the
-// caller to give each its id: the TDs of a URB, say, in one go.
-func (t *Thread) Ops(n int, k dma.Kind, ctx dma.Context, gfp dma.GFP, dir dma.Dir, dev *dma.Device, pool dma.ID, size int64) []dma.Event {
+// Ops appends one event like Op's for each of ids, in order, and returns
+// them: the TDs of a URB, say, in one go.
+func (t *Thread) Ops(ids []dma.ID, k dma.Kind, ctx dma.Context, gfp dma.GFP, dir dma.Dir, dev *dma.Device, pool dma.ID, size int64) []dma.Event {
 	i := len(t.buf)
-	t.buf = slices.Grow(t.buf, n)[:i+n]
+	t.buf = slices.Grow(t.buf, len(ids))[:i+len(ids)]
 	evs := t.buf[i:]
-	for j := range evs {
+	for j, id := range ids {
 		e := &evs[j]
 		*e = dma.Event{}
-		e.At, e.Kind, e.Ctx, e.GFP, e.Dir, e.Dev, e.Pool, e.Size = t.Now, k, ctx, gfp, dir, dev, pool, size
+		e.At, e.Kind, e.Ctx, e.GFP, e.Dir, e.Dev, e.ID, e.Pool, e.Size = t.Now, k, ctx, gfp, dir, dev, id, pool, size
 	}
 	return evs
 }

@@ -396,19 +396,13 @@ func (b *Bus) submit(t *driver.Thread, th, ui int, ctx dma.Context) {
 	u := &b.urbs[ui]
 	b.cur[th] = ui
 	gfp := b.tdGFP(u)
+	tds := u.tds[:u.n]
+	for k := range tds {
+		tds[k] = b.ids.Get()
+	}
 	var last *dma.Event
-	if u.n >= longRun {
-		tds := t.Ops(u.n, dma.Alloc, ctx, gfp, 0, &b.dev, u.pool, u.tdSize)
-		for k := range tds {
-			u.tds[k] = b.ids.Get()
-			tds[k].ID = u.tds[k]
-		}
-		last = &tds[len(tds)-1]
-	} else {
-		for k := 0; k < u.n; k++ {
-			u.tds[k] = b.ids.Get()
-			last = t.Op(dma.Alloc, ctx, gfp, 0, &b.dev, u.tds[k], u.pool, u.tdSize)
-		}
+	if evs := t.Ops(tds, dma.Alloc, ctx, gfp, 0, &b.dev, u.pool, u.tdSize); len(evs) > 0 {
+		last = &evs[len(evs)-1]
 	}
 	b.Stats.TDs += int64(u.n)
 	if u.kind == bulk {
@@ -479,12 +473,6 @@ func (b *Bus) book(ui int, now dma.Time) {
 	b.irq.Schedule(driver.Action{At: done, Kind: actComplete, Arg: int32(ui)})
 }
 
-// longRun is the number of TDs from which submit and complete emit a
-// URB's TD allocations and frees in one go (driver.Thread.Ops) rather
-// than one by one: counted in instructions per event, one go costs less
-// for UHCI's long runs and more for EHCI's short ones.
-const longRun = 16
-
 // complete is the interrupt handler giving a URB back: its buffer is
 // unmapped and its TDs freed; storage resubmits from process context after
 // the thread wakes, HID and audio resubmit here with GFP_ATOMIC.
@@ -494,17 +482,7 @@ func (b *Bus) complete(t *driver.Thread, th, ui int) {
 	if u.kind == bulk {
 		t.Op(dma.Unmap, dma.HardIRQ, 0, u.dir, &b.dev, u.buf, dma.NoPool, b.cfg.Storage.TransferBytes)
 	}
-	// A long run of TDs costs less in one go, a short one one by one.
-	if u.n >= longRun {
-		frees := t.Ops(u.n, dma.Free, dma.HardIRQ, 0, 0, &b.dev, u.pool, u.tdSize)
-		for k := range frees {
-			frees[k].ID = u.tds[k]
-		}
-	} else {
-		for k := 0; k < u.n; k++ {
-			t.Op(dma.Free, dma.HardIRQ, 0, 0, &b.dev, u.tds[k], u.pool, u.tdSize)
-		}
-	}
+	t.Ops(u.tds[:u.n], dma.Free, dma.HardIRQ, 0, 0, &b.dev, u.pool, u.tdSize)
 	if u.kind == bulk {
 		think := dma.Time(float64(b.cfg.Storage.ThinkNS) * (0.5 + b.rng.Float64()))
 		b.proc.Schedule(driver.Action{At: t.Now + think, Kind: actSubmit, Arg: int32(ui)})
