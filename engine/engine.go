@@ -619,14 +619,14 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 				return n, true
 			}
 		case dma.Free:
-			if uint(ev.ID) < uint(len(sp.objs)) && sp.objs[ev.ID].st == stAlloc {
-				obj := &sp.objs[ev.ID]
-				e.alloc.Free(obj.blk)
-				obj.st = stFreed
-				o.Bytes = obj.size
+			obj := sp.in(ev.ID, stAlloc)
+			if obj == nil {
+				o.Misuse = sp.misuse(ev.ID)
 				break
 			}
-			e.serveFree(s, ev, o)
+			e.alloc.Free(obj.blk)
+			obj.st = stFreed
+			o.Bytes = obj.size
 		case dma.Map:
 			e.serveMap(s, ev, o)
 		case dma.Unmap:
@@ -717,17 +717,6 @@ func (e *Engine) allocated(s *source, ev *dma.Event, o *Outcome, obj *object, bl
 		o.Bytes = ev.Size
 	}
 	return true
-}
-
-func (e *Engine) serveFree(s *source, ev *dma.Event, o *Outcome) {
-	obj, mis := e.lookup(s, ev.ID, stAlloc)
-	if mis != MisuseNone {
-		o.Misuse = mis
-		return
-	}
-	e.alloc.Free(obj.blk)
-	obj.st = stFreed
-	o.Bytes = obj.size
 }
 
 func (e *Engine) serveMap(s *source, ev *dma.Event, o *Outcome) {
@@ -895,17 +884,33 @@ func claim(s *source, id dma.ID) *object {
 }
 
 func (e *Engine) lookup(s *source, id dma.ID, want state) (*object, Misuse) {
-	if int(id) >= len(s.sp.objs) {
-		return nil, MisuseUnknownFree
-	}
-	obj := &s.sp.objs[id]
-	switch obj.st {
-	case stNone:
-		return nil, MisuseUnknownFree
-	case stFreed:
-		return nil, MisuseDoubleFree
-	case want:
+	if obj := s.sp.in(id, want); obj != nil {
 		return obj, MisuseNone
 	}
-	return nil, MisuseMismatch
+	return nil, s.sp.misuse(id)
+}
+
+// in returns object id if it is in state want, else nil.
+func (sp *space) in(id dma.ID, want state) *object {
+	if uint(id) < uint(len(sp.objs)) && sp.objs[id].st == want {
+		return &sp.objs[id]
+	}
+	return nil
+}
+
+// misuse says what a free, unmap or sync of id is when id is not live in
+// the state it asks for. It stays out of line, off lookup's path.
+//
+//go:noinline
+func (sp *space) misuse(id dma.ID) Misuse {
+	if uint(id) >= uint(len(sp.objs)) {
+		return MisuseUnknownFree
+	}
+	switch sp.objs[id].st {
+	case stNone:
+		return MisuseUnknownFree
+	case stFreed:
+		return MisuseDoubleFree
+	}
+	return MisuseMismatch
 }
