@@ -150,11 +150,17 @@ type Named interface {
 }
 
 // List is a Source that replays events held in memory, in order, and then
-// ends.
+// ends. It hands them out as one batch (Batcher), so the engine takes each
+// without a call, and the engine raises their times in place to when they
+// ran. Events after one that failed or has Notify set are handed out
+// again: a recorded stream does not change with how its events went.
 type List struct {
 	Events []Event
 	next   int
+	base   int // where the last batch began
 }
+
+var _ Batcher = (*List)(nil)
 
 // Next implements Source.
 func (l *List) Next(e *Event) error {
@@ -165,3 +171,16 @@ func (l *List) Next(e *Event) error {
 	l.next++
 	return nil
 }
+
+// NextBatch implements Batcher: every event not yet handed out.
+func (l *List) NextBatch() ([]Event, error) {
+	if l.next == len(l.Events) {
+		return nil, io.EOF
+	}
+	l.base, l.next = l.next, len(l.Events)
+	return l.Events[l.base:], nil
+}
+
+// Result implements Batcher: the events after event i of the last batch
+// are handed out again by the next NextBatch.
+func (l *List) Result(i int, _ error) { l.next = l.base + i + 1 }

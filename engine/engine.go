@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/metrics/tally"
 )
 
 // Misuse classifies an event that breaks the DMA API's rules, as the
@@ -81,6 +82,16 @@ var ErrStalled = errors.New("request stalled: parked past the stall limit")
 // Recorder receives every outcome.
 type Recorder interface {
 	Record(o *Outcome)
+}
+
+// Tallier is a Recorder that lets the engine count plain events itself:
+// an allocation that succeeded at once and a free of a live object,
+// neither with a kernel size to compare nor waking anyone, go to the
+// Tally in line, as Record would have added them, and only the other
+// outcomes to Record. TallyOn is given the meter the engine serves on.
+type Tallier interface {
+	Recorder
+	TallyOn(m *dma.Meter) *tally.Tally
 }
 
 type state uint8
@@ -211,6 +222,7 @@ type Engine struct {
 	sgm     dma.SGMapper
 	sync    dma.Syncer
 	rec     Recorder
+	tally   *tally.Tally // the recorder's, if it is a Tallier
 	req     dma.Request
 	out     Outcome
 	// BatchSize is the number of events between host clock reads.
@@ -236,6 +248,9 @@ func New(plat *dma.Platform, alloc dma.Allocator, rec Recorder, srcs ...dma.Sour
 	e.sgm, _ = plat.Mapper.(dma.SGMapper)
 	e.sync, _ = plat.Mapper.(dma.Syncer)
 	e.destroy, _ = alloc.(dma.PoolDestroyer)
+	if t, ok := rec.(Tallier); ok {
+		e.tally = t.TallyOn(plat.Meter)
+	}
 	for wi, s := range srcs {
 		sp := &space{}
 		threads := []dma.Source{s}
@@ -576,6 +591,7 @@ const maxTime = dma.Time(1<<63 - 1)
 func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n int64, parked bool) {
 	m := e.plat.Meter
 	o := &e.out
+	t := e.tally
 	// Field by field: a composite literal of a large struct is built on
 	// the stack and copied, several times the cost per event. Block is
 	// left as it was: it is set for allocs only.
@@ -590,12 +606,13 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 	if e.nIdle != 0 || s.parked {
 		limit = 1
 	}
+	// The stretch ends before batch event stop: limit events served, or
+	// the batch used up (at once for a source without batches).
+	stop := min(len(s.evs), s.bi+int(limit)-1)
 	for ev := s.ev; ; ev = s.ev {
 		ev.At = key
 		m.Cost = 0
 		m.Now = key
-		o.Event = ev
-		o.Misuse, o.Bytes = MisuseNone, 0
 		switch ev.Kind {
 		case dma.Alloc:
 			// The plain case in line: a free id, a live pool the request
@@ -606,43 +623,70 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 				if !obj.st.live() && pr.live && ev.Size <= pr.size {
 					blk, err := e.alloc.Alloc(pr.id, e.request(ev))
 					if err == nil {
-						o.Block = blk
 						obj.set(blk, ev.Size, stAlloc, 0, ev.Line)
+						if t != nil && ev.Kernel == 0 && m.Wake == 0 {
+							t.Alloc(ev.Size, ev.GFP.Atomic())
+							t.Latency.Add(int64(m.Cost))
+							t.Served(m.Cost, m)
+							goto next
+						}
+						e.begin(ev)
+						o.Block = blk
 						o.Bytes = ev.Size
-					} else if !e.allocated(s, ev, o, obj, blk, err) {
+						break
+					}
+					e.begin(ev)
+					if !e.allocated(s, ev, o, obj, blk, err) {
 						return n, true
 					}
 					break
 				}
 			}
+			e.begin(ev)
 			if !e.serveAlloc(s, ev, o) {
 				return n, true
 			}
 		case dma.Free:
 			obj := sp.in(ev.ID, stAlloc)
 			if obj == nil {
+				e.begin(ev)
 				o.Misuse = sp.misuse(ev.ID)
 				break
 			}
 			e.alloc.Free(obj.blk)
 			obj.st = stFreed
+			if t != nil && m.Wake == 0 {
+				t.Free(obj.size)
+				t.Served(m.Cost, m)
+				goto next
+			}
+			e.begin(ev)
 			o.Bytes = obj.size
 		case dma.Map:
+			e.begin(ev)
 			e.serveMap(s, ev, o)
 		case dma.Unmap:
+			e.begin(ev)
 			e.serveUnmap(s, ev, o)
 		default:
+			e.begin(ev)
 			e.serveOther(s, ev, o)
 		}
+		// Any outcome not in the Tally: recorded, and the stretch ends at
+		// a failure, a wakeup or a crash.
 		o.Cost = m.Cost
 		if m.Wake != 0 {
 			e.wake(m.Wake-1, ev.At)
 			m.Wake = 0
 		}
 		e.rec.Record(o)
+		if o.Err != nil || e.rescan {
+			stop = -1
+		}
+	next:
 		n++
 		s.clock = key
-		if n == limit || o.Err != nil || ev.Notify || s.bi >= len(s.evs) || e.rescan {
+		if ev.Notify || s.bi >= stop {
 			return n, false
 		}
 		next := &s.evs[s.bi]
@@ -654,6 +698,13 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 		}
 		s.ev, s.bi = next, s.bi+1 // take, its bound already checked
 	}
+}
+
+// begin starts the outcome of an event that does not go to the Tally.
+func (e *Engine) begin(ev *dma.Event) {
+	o := &e.out
+	o.Event = ev
+	o.Misuse, o.Bytes = MisuseNone, 0
 }
 
 // serveAlloc serves an alloc; it returns false when its caller was put

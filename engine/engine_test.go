@@ -36,7 +36,7 @@ func (c *churn) Next(e *dma.Event) error {
 	return nil
 }
 
-type tally struct {
+type counts struct {
 	events int
 	misuse [NumMisuse]int
 	errs   int
@@ -44,7 +44,7 @@ type tally struct {
 	srcs   []int
 }
 
-func (t *tally) Record(o *Outcome) {
+func (t *counts) Record(o *Outcome) {
 	t.events++
 	t.misuse[o.Misuse]++
 	if o.Err != nil {
@@ -70,7 +70,7 @@ func TestMisuseIsCountedNotFatal(t *testing.T) {
 		{At: 10, Kind: dma.Unmap, ID: 2, Pool: dma.NoPool, Size: 64, Dev: dev}, // unmap of an allocation
 	}}
 	n, p := NewNull()
-	var rec tally
+	var rec counts
 	e := New(p, n, &rec, s)
 	res, err := e.Run(0)
 	if err != nil {
@@ -91,7 +91,7 @@ func TestMergesSourcesInModeledTime(t *testing.T) {
 	a := &dma.List{Events: []dma.Event{{At: 1, Kind: dma.Sync}, {At: 5, Kind: dma.Sync}, {At: 9, Kind: dma.Sync}}}
 	b := &dma.List{Events: []dma.Event{{At: 2, Kind: dma.Sync}, {At: 5, Kind: dma.Sync}, {At: 6, Kind: dma.Sync}}}
 	n, p := NewNull()
-	var rec tally
+	var rec counts
 	if _, err := New(p, n, &rec, a, b).Run(0); err != nil {
 		t.Fatal(err)
 	}
@@ -143,7 +143,7 @@ func TestMergeMatchesAReferenceMerge(t *testing.T) {
 			pos[best]++
 		}
 		n, p := NewNull()
-		var rec tally
+		var rec counts
 		e := New(p, n, &rec, srcs...)
 		e.BatchSize = 1 + rng.IntN(7)
 		if _, err := e.Run(0); err != nil {
@@ -157,12 +157,12 @@ func TestMergeMatchesAReferenceMerge(t *testing.T) {
 
 func TestLimitAndSourceErrors(t *testing.T) {
 	n, p := NewNull()
-	res, err := New(p, n, &tally{}, &churn{ring: 8}).Run(1000)
+	res, err := New(p, n, &counts{}, &churn{ring: 8}).Run(1000)
 	if err != nil || res.Events != 1000 {
 		t.Fatalf("events %d err %v", res.Events, err)
 	}
 	bad := errors.New("line 7: bad field")
-	_, err = New(p, n, &tally{}, errSource{bad}).Run(0)
+	_, err = New(p, n, &counts{}, errSource{bad}).Run(0)
 	if !errors.Is(err, bad) {
 		t.Fatalf("source error not returned: %v", err)
 	}
@@ -225,7 +225,7 @@ func TestFailedPoolCreateFailsItsAllocs(t *testing.T) {
 		{At: 5, Kind: dma.Alloc, ID: 2, Pool: 0, Size: 64, GFP: dma.GFPAtomic, Dev: dev}, // now unknown
 	}}
 	n, p := NewNull()
-	var rec tally
+	var rec counts
 	if _, err := New(p, failCreate{n}, &rec, s).Run(0); err != nil {
 		t.Fatal(err)
 	}
@@ -287,7 +287,7 @@ func TestBatcherHearsFailuresAndNotify(t *testing.T) {
 		{At: 3, Kind: dma.Free, ID: 0, Pool: dma.NoPool, Size: 8, Dev: dev},
 	}}
 	n, p := NewNull()
-	var rec tally
+	var rec counts
 	res, err := New(p, odd{n}, &rec, src).Run(0)
 	if err != nil || res.Events != 6 {
 		t.Fatalf("served %d events, err %v", res.Events, err)
@@ -312,7 +312,7 @@ func TestPoolAllocLargerThanItsBlocksIsMisuse(t *testing.T) {
 		{At: 4, Kind: dma.Alloc, ID: 2, Pool: 0, Size: 8, GFP: dma.GFPAtomic, Dev: dev},
 	}}
 	n, p := NewNull()
-	var rec tally
+	var rec counts
 	if _, err := New(p, n, &rec, s).Run(0); err != nil {
 		t.Fatal(err)
 	}

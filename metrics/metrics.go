@@ -13,43 +13,33 @@ import (
 
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/engine"
+	"github.com/dmabench/dmabench/metrics/tally"
 )
+
+// Hist is the histogram the counts keep latencies in.
+type Hist = tally.Hist
 
 // Recorder accumulates one cell's outcomes. It implements engine.Recorder.
 type Recorder struct {
-	// ByKind counts the outcomes recorded, by event kind. It has a slot
-	// for any value of a Kind, so counting needs no bounds check.
-	ByKind      [1 << 8]int64
-	AllocOK     int64
+	// Tally holds the counts a plain allocation or free adds to, which
+	// the engine adds itself (engine.Tallier).
+	tally.Tally
 	AllocFail   int64
-	Frees       int64
 	Maps        int64
 	MapOK       int64
 	MapFailures int64 // ErrMapFailed: the mapping itself failed
 	MapNoMem    int64 // the data buffer could not be allocated
 	Unmaps      int64
-	AtomicAlloc int64 // alloc events with a non-sleeping gfp mask
 	// AtomicFail counts non-sleeping allocations (and map buffers) that
 	// failed.
 	AtomicFail int64
 	PoolErrors int64
 	Misuse     [engine.NumMisuse]int64
 
-	// LiveBytes is bytes requested from the allocator and not yet freed;
-	// streaming buffers are counted apart, in MappedBytes.
-	LiveBytes          int64
-	MappedBytes        int64
-	PeakMappedBytes    int64
-	PeakLiveBytes      int64
-	PeakReservedBytes  int64
-	LiveAtReservedPeak int64
+	// MappedBytes is the streaming buffers mapped and not yet unmapped.
+	MappedBytes     int64
+	PeakMappedBytes int64
 
-	// OpCost is modeled CPU time over the events served.
-	OpCost dma.Time
-
-	// Latency is the modeled latency of each allocation attempt that
-	// reached the allocator: its CPU cost plus any time it slept.
-	Latency Hist
 	// Waits holds the sleep of each request that slept, by kind.
 	Waits  [dma.NumWaitKinds]Hist
 	Stalls int64
@@ -78,52 +68,36 @@ type MisuseEntry struct {
 // MaxMisuseList bounds the misuse events kept for the results.
 const MaxMisuseList = 100
 
-var _ engine.Recorder = (*Recorder)(nil)
+var _ engine.Tallier = (*Recorder)(nil)
+
+// TallyOn implements engine.Tallier: the engine adds plain events to the
+// recorder's Tally itself, on the platform meter m.
+func (r *Recorder) TallyOn(m *dma.Meter) *tally.Tally {
+	r.meter = m
+	return &r.Tally
+}
 
 // Record implements engine.Recorder. An alloc or free that went through
-// plainly, the bulk of any workload, takes the short path; every other
-// outcome goes through record.
+// plainly, the bulk of any workload, goes to the Tally as the engine
+// adds it there itself; every other outcome goes through record.
 func (r *Recorder) Record(o *engine.Outcome) {
 	ev := o.Event
-	r.ByKind[ev.Kind]++
-	if o.Misuse != engine.MisuseNone || o.Err != nil || o.WaitKind != 0 || o.Wait != 0 || ev.Kernel > 0 {
-		r.record(o)
-		return
-	}
-	switch ev.Kind {
-	case dma.Alloc:
-		if ev.GFP.Atomic() {
-			r.AtomicAlloc++
+	r.meter = o.Meter
+	if o.Misuse == engine.MisuseNone && o.Err == nil && o.WaitKind == 0 && o.Wait == 0 && ev.Kernel == 0 {
+		switch ev.Kind {
+		case dma.Alloc:
+			r.Tally.Alloc(o.Bytes, ev.GFP.Atomic())
+			r.Latency.Add(int64(o.Cost))
+			r.Served(o.Cost, o.Meter)
+			return
+		case dma.Free:
+			r.Tally.Free(o.Bytes)
+			r.Served(o.Cost, o.Meter)
+			return
 		}
-		r.Latency.Add(int64(o.Cost))
-		r.allocated(o.Bytes)
-	case dma.Free:
-		r.Frees++
-		r.LiveBytes -= o.Bytes
-	default:
-		r.record(o)
-		return
 	}
-	r.served(o)
-}
-
-// allocated counts an allocation that succeeded, of n bytes.
-func (r *Recorder) allocated(n int64) {
-	r.AllocOK++
-	r.LiveBytes += n
-	r.PeakLiveBytes = max(r.PeakLiveBytes, r.LiveBytes)
-}
-
-// served adds what every served event adds: its cost, and the platform's
-// reserved bytes if they peaked.
-func (r *Recorder) served(o *engine.Outcome) {
-	r.OpCost += o.Cost
-	m := o.Meter
-	if m.CoherentBytes > r.PeakReservedBytes {
-		r.PeakReservedBytes = m.CoherentBytes
-		r.LiveAtReservedPeak = r.LiveBytes
-	}
-	r.meter = m
+	r.ByKind[ev.Kind]++
+	r.record(o)
 }
 
 // record is Record for any outcome, ByKind already counted.
@@ -164,7 +138,7 @@ func (r *Recorder) record(o *engine.Outcome) {
 				r.AtomicFail++
 			}
 		} else {
-			r.allocated(o.Bytes)
+			r.Allocated(o.Bytes)
 		}
 	case dma.Free:
 		r.Frees++
@@ -192,7 +166,7 @@ func (r *Recorder) record(o *engine.Outcome) {
 			r.PoolErrors++
 		}
 	}
-	r.served(o)
+	r.Served(o.Cost, o.Meter)
 }
 
 // events is the number of outcomes recorded.
@@ -343,9 +317,9 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 		"latency_p50_ns":        float64(r.Latency.Quantile(0.50)),
 		"latency_p99_ns":        float64(r.Latency.Quantile(0.99)),
 		"latency_max_ns":        float64(r.Latency.Max),
-		"mempool_waits":         float64(r.Waits[dma.WaitMempool].N),
+		"mempool_waits":         float64(r.Waits[dma.WaitMempool].N()),
 		"mempool_wait_p99_ns":   float64(r.Waits[dma.WaitMempool].Quantile(0.99)),
-		"pool_retry_sleeps":     float64(r.Waits[dma.WaitPoolRetry].N),
+		"pool_retry_sleeps":     float64(r.Waits[dma.WaitPoolRetry].N()),
 		"wait_max_ns":           float64(max(r.Waits[dma.WaitMempool].Max, r.Waits[dma.WaitPoolRetry].Max)),
 		"stalls":                float64(r.Stalls),
 		"pool_errors":           float64(r.PoolErrors),

@@ -32,11 +32,33 @@ func (c *captured) Record(o *engine.Outcome) {
 		e := *o.Event
 		e.Segs = append([]int64(nil), e.Segs...)
 		c.evs = append(c.evs, e)
-		// Through a trace.Recorder, which gives the workloads of a
-		// scenario trace ids of their own.
-		k := e.Kind
-		c.rec.Record(o.Workload, o.Source, &e, o.Err != nil && (k == dma.Alloc || k == dma.Map || k == dma.MapSG))
+		if c.rec != nil {
+			// Through a trace.Recorder, which gives the workloads of a
+			// scenario trace ids of their own.
+			k := e.Kind
+			c.rec.Record(o.Workload, o.Source, &e, o.Err != nil && (k == dma.Alloc || k == dma.Map || k == dma.MapSG))
+		}
 	}
+}
+
+// decoded runs cell's workload on its platform and allocator for n events
+// and returns the events served, pre-decoded: the stream a trace of the
+// run holds, which replays against the same machine with the same
+// modeled results.
+func decoded(b builder, c matrix.Cell, n int64) ([]dma.Event, error) {
+	srcs, err := b.Sources(c)
+	if err != nil {
+		return nil, err
+	}
+	p, a, err := b.Machine(c)
+	if err != nil {
+		return nil, err
+	}
+	cp := captured{evs: make([]dma.Event, 0, n)}
+	if _, err := engine.New(p, a, &cp, srcs...).Run(n); err != nil {
+		return nil, err
+	}
+	return cp.evs, nil
 }
 
 type nopRecorder struct{}

@@ -1,4 +1,4 @@
-package metrics
+package tally
 
 import "math/bits"
 
@@ -12,18 +12,16 @@ import "math/bits"
 // capped by the exact maximum.
 type Hist struct {
 	buckets [16 + 60*16]int64
-	N       int64
 	Max     int64
-	Sum     int64
 }
 
+// bucketOf is v's bucket: v itself below 32; above, v shifted right until
+// it has 5 significant bits (16 to 31), plus 16 for each bit shifted out.
+// For v in [2^e, 2^(e+1)), e >= 4, that is bucket 16*(e-3) + the four bits
+// below v's top bit.
 func bucketOf(v int64) int {
-	if v < 16 {
-		return int(max(v, 0))
-	}
-	e := bits.Len64(uint64(v)) - 1 // v in [2^e, 2^(e+1))
-	sub := int(v>>(e-4)) & 15
-	return 16 + (e-4)*16 + sub
+	s := max(bits.Len64(uint64(v))-5, 0)
+	return s*16 + int(v>>s)
 }
 
 // upper returns the largest value that falls in bucket i.
@@ -40,19 +38,27 @@ func upper(i int) int64 {
 func (h *Hist) Add(v int64) {
 	v = max(v, 0)
 	h.buckets[bucketOf(v)]++
-	h.N++
-	h.Sum += v
 	h.Max = max(h.Max, v)
+}
+
+// N is the number of values recorded.
+func (h *Hist) N() int64 {
+	var n int64
+	for _, c := range h.buckets {
+		n += c
+	}
+	return n
 }
 
 // Quantile returns the nearest-rank p-quantile (0 < p <= 1), or 0 when
 // the histogram is empty.
 func (h *Hist) Quantile(p float64) int64 {
-	if h.N == 0 {
+	n := h.N()
+	if n == 0 {
 		return 0
 	}
-	rank := int64(p*float64(h.N) + 0.999999999)
-	rank = min(max(rank, 1), h.N)
+	rank := int64(p*float64(n) + 0.999999999)
+	rank = min(max(rank, 1), n)
 	var seen int64
 	for i, c := range h.buckets {
 		seen += c

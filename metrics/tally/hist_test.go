@@ -1,4 +1,4 @@
-package metrics
+package tally
 
 import (
 	"math/rand/v2"

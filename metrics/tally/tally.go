@@ -1,0 +1,69 @@
+// Package tally holds the running counts that every served event adds to,
+// and the histogram they keep latencies in. It sits below both the engine
+// and package metrics: the engine adds a plain allocation or free to a
+// Tally itself, in line, and a metrics.Recorder, which embeds the Tally,
+// reads the same counts and adds every other outcome to them.
+package tally
+
+import "github.com/dmabench/dmabench/dma"
+
+// Tally is the part of a cell's counts a plain event touches: an
+// allocation that succeeded at once, or a free of a live object, neither
+// with a kernel size to compare.
+type Tally struct {
+	// ByKind counts the outcomes recorded, by event kind. It has a slot
+	// for any value of a Kind, so counting needs no bounds check.
+	ByKind      [1 << 8]int64
+	AllocOK     int64
+	Frees       int64
+	AtomicAlloc int64 // alloc events with a non-sleeping gfp mask
+
+	// LiveBytes is bytes requested from the allocator and not yet freed;
+	// streaming buffers are counted apart (metrics.Recorder.MappedBytes).
+	LiveBytes          int64
+	PeakLiveBytes      int64
+	PeakReservedBytes  int64
+	LiveAtReservedPeak int64
+
+	// OpCost is modeled CPU time over the events served.
+	OpCost dma.Time
+
+	// Latency is the modeled latency of each allocation attempt that
+	// reached the allocator: its CPU cost plus any time it slept.
+	Latency Hist
+}
+
+// Alloc counts a plain allocation of n bytes; atomic is its gfp mask's.
+// Its cost goes to Served and its latency to Latency, each a call of its
+// own, so that each of the three is small enough to be inlined.
+func (t *Tally) Alloc(n int64, atomic bool) {
+	t.ByKind[dma.Alloc]++
+	if atomic {
+		t.AtomicAlloc++
+	}
+	t.Allocated(n)
+}
+
+// Free counts a plain free of n bytes; its cost goes to Served.
+func (t *Tally) Free(n int64) {
+	t.ByKind[dma.Free]++
+	t.Frees++
+	t.LiveBytes -= n
+}
+
+// Allocated counts an allocation that succeeded, of n bytes.
+func (t *Tally) Allocated(n int64) {
+	t.AllocOK++
+	t.LiveBytes += n
+	t.PeakLiveBytes = max(t.PeakLiveBytes, t.LiveBytes)
+}
+
+// Served adds what every served event adds: its cost c, and, if they
+// peaked, the bytes the platform's meter m has reserved.
+func (t *Tally) Served(c dma.Time, m *dma.Meter) {
+	t.OpCost += c
+	if m.CoherentBytes > t.PeakReservedBytes {
+		t.PeakReservedBytes = m.CoherentBytes
+		t.LiveAtReservedPeak = t.LiveBytes
+	}
+}
