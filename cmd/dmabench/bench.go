@@ -108,12 +108,16 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 		Use:   "bench",
 		Short: "Measure the harness itself: the limit, generation, metrics, each allocator, parsing",
 		Long: `bench measures, in one run and side by side, how fast dmabench itself is on
-this machine: a bare loop over pre-decoded events (the limit), the
-workload's generation alone, the replay against the null allocator with
-full metrics, each allocator model on the same workload and platform,
-parsing the trace format, and replaying the same stream from a trace
-through dmapool; each as events/s and as a share of the limit,
-and each allocator model as a share of the null allocator's rate.
+this machine. The stream the workload makes on the platform through
+dmapool is captured once, pre-decoded in memory, and replayed: by a bare
+loop over a slice-indexed table (the limit), and through the engine with
+full metrics against the null allocator and against each allocator model.
+The workload is also run as generated, event by event, against the null
+allocator without and with metrics and against dmapool; and the captured
+stream is written as a trace, parsed, and replayed from the trace through
+dmapool. Each is shown as events/s and as a share of the limit, and each
+allocator model as a share of the null allocator's rate on the same kind
+of stream.
 Every measurement runs once per round, rounds going through all of them
 in turn so that a drift in the machine's speed touches each alike; the
 median round is shown, with the slowest and fastest.`,
@@ -147,41 +151,146 @@ median round is shown, with the slowest and fastest.`,
 				model   bool // an allocator model: compared with the null allocator
 			}
 			var ms []*measure
-			replay := func(name string, rec func() engine.Recorder, null bool, alloc string) *measure {
-				m := &measure{name: name, model: !null}
+			add := func(m *measure) *measure { ms = append(ms, m); return m }
+			nop := func() engine.Recorder { return nopRecorder{} }
+			full := func() engine.Recorder { return &metrics.Recorder{} }
+			// machine builds the platform and allocator a measurement
+			// replays on (the null allocator when alloc is "").
+			machine := func(alloc string) (*dma.Platform, dma.Allocator, error) {
+				if alloc == "" {
+					n, p := engine.NewNull()
+					return p, n, nil
+				}
+				c := cell
+				c.Allocator = alloc
+				return b.Machine(c)
+			}
+			// live measures the workload generated as it is served.
+			live := func(name string, rec func() engine.Recorder, alloc string) *measure {
+				m := &measure{name: name, model: alloc != ""}
 				m.run = func() (int64, time.Duration, error) {
-					c := cell
-					c.Allocator = alloc
-					srcs, err := b.Sources(c)
+					srcs, err := b.Sources(cell)
 					if err != nil {
 						return 0, 0, err
 					}
-					var e *engine.Engine
-					if null {
-						n, p := engine.NewNull()
-						e = engine.New(p, n, rec(), srcs...)
-					} else {
-						p, a, err := b.Machine(c)
-						if err != nil {
-							m.refused = true
-							return 0, 0, nil
-						}
-						e = engine.New(p, a, rec(), srcs...)
+					p, a, err := machine(alloc)
+					if err != nil {
+						m.refused = true
+						return 0, 0, nil
 					}
+					e := engine.New(p, a, rec(), srcs...)
 					start := time.Now()
 					r, err := e.Run(events)
 					return r.Events, time.Since(start), err
 				}
-				ms = append(ms, m)
+				return add(m)
+			}
+			// The stream dmapool served, captured once, pre-decoded (at
+			// most 500,000 events): the bare loop, the replays from
+			// memory and the parsing below all go over it. Peak RSS is
+			// read before it takes its memory.
+			capEvents := min(events, 500_000)
+			var buf bytes.Buffer
+			cp := captured{evs: make([]dma.Event, 0, capEvents), rec: trace.NewRecorder(trace.NewWriter(&buf))}
+			// decodedReplay measures the captured stream replayed from
+			// memory, pass after pass, each on a machine of its own built
+			// before the clock starts.
+			decodedReplay := func(name string, alloc string) *measure {
+				m := &measure{name: name, model: alloc != ""}
+				m.run = func() (int64, time.Duration, error) {
+					var n int64
+					var d time.Duration
+					for n < events {
+						p, a, err := machine(alloc)
+						if err != nil {
+							m.refused = true
+							return 0, 0, nil
+						}
+						e := engine.New(p, a, &metrics.Recorder{}, &dma.List{Events: cp.evs})
+						start := time.Now()
+						r, err := e.Run(min(events-n, int64(len(cp.evs))))
+						d += time.Since(start)
+						if err != nil {
+							return 0, 0, err
+						}
+						if r.Events == 0 {
+							return 0, 0, fmt.Errorf("bench: the captured stream replayed no events")
+						}
+						n += r.Events
+					}
+					return n, d, nil
+				}
 				return m
 			}
-			nop := func() engine.Recorder { return nopRecorder{} }
-			full := func() engine.Recorder { return &metrics.Recorder{} }
-			replay("generation + engine, null allocator, no metrics", nop, true, "dmapool")
-			null := replay("null allocator with full metrics", full, true, "dmapool")
+			limit := &measure{name: "bare loop over pre-decoded events (the limit)"}
+			ms = append(ms, limit)
+			nullDecoded := add(decodedReplay("pre-decoded stream: null allocator, full metrics", ""))
 			for _, ae := range allocatorTable() {
-				replay(ae.name+" on "+platform+" with full metrics", full, false, ae.name)
+				add(decodedReplay("pre-decoded stream: "+ae.name+" on "+platform+", full metrics", ae.name))
 			}
+			genOnly := live("generated: null allocator, no metrics", nop, "")
+			nullLive := live("generated: null allocator, full metrics", full, "")
+			dmapoolLive := live("generated: dmapool on "+platform+", full metrics", full, "dmapool")
+			// The generated measurements run first, alone, for the peak
+			// RSS of a replay.
+			for _, m := range []*measure{genOnly, nullLive, dmapoolLive} {
+				n, d, err := m.run()
+				if err != nil {
+					return err
+				}
+				m.rates = append(m.rates, rate(n, d))
+			}
+			replayRSS := peakRSS()
+			srcs, err := b.Sources(cell)
+			if err != nil {
+				return err
+			}
+			p, a, err := machine("dmapool")
+			if err != nil {
+				return err
+			}
+			if _, err := engine.New(p, a, &cp, srcs...).Run(capEvents); err != nil {
+				return err
+			}
+			loops := max(events/int64(len(cp.evs)), 1)
+			limit.run = func() (int64, time.Duration, error) {
+				start := time.Now()
+				for k := int64(0); k < loops; k++ {
+					bareLoop(cp.evs)
+				}
+				return int64(len(cp.evs)) * loops, time.Since(start), nil
+			}
+			// Parsing: the captured stream as a trace, read back.
+			if err := cp.rec.W.Flush(); err != nil {
+				return err
+			}
+			add(&measure{name: "trace parsing", bytes: int64(buf.Len()), run: func() (int64, time.Duration, error) {
+				start := time.Now()
+				r, err := trace.NewReader("bench", bytes.NewReader(buf.Bytes()))
+				if err != nil {
+					return 0, 0, err
+				}
+				var e dma.Event
+				n := int64(0)
+				for r.Next(&e) == nil {
+					n++
+				}
+				return n, time.Since(start), nil
+			}})
+			// The same trace replayed: parsing, engine, dmapool, metrics.
+			add(&measure{name: "trace replay: parsing + dmapool on " + platform + ", full metrics", run: func() (int64, time.Duration, error) {
+				p, a, err := machine("dmapool")
+				if err != nil {
+					return 0, 0, err
+				}
+				start := time.Now()
+				r, err := trace.NewReader("bench", bytes.NewReader(buf.Bytes()))
+				if err != nil {
+					return 0, 0, err
+				}
+				res, err := engine.New(p, a, &metrics.Recorder{}, r).Run(0)
+				return res.Events, time.Since(start), err
+			}})
 			runRound := func(ms []*measure) error {
 				for _, m := range ms {
 					n, d, err := m.run()
@@ -194,67 +303,17 @@ median round is shown, with the slowest and fastest.`,
 				}
 				return nil
 			}
-			if err := runRound(ms); err != nil {
+			// The first round for what has not run yet; then every
+			// measurement in turn.
+			var rest []*measure
+			for _, m := range ms {
+				if len(m.rates) == 0 {
+					rest = append(rest, m)
+				}
+			}
+			if err := runRound(rest); err != nil {
 				return err
 			}
-			replayRSS := peakRSS() // before the capture below takes its memory
-			// The limit: the stream captured once, pre-decoded (at most
-			// 500,000 events, looped), replayed by a bare loop.
-			capEvents := min(events, 500_000)
-			var buf bytes.Buffer
-			cp := captured{evs: make([]dma.Event, 0, capEvents), rec: trace.NewRecorder(trace.NewWriter(&buf))}
-			srcs, err := b.Sources(cell)
-			if err != nil {
-				return err
-			}
-			n, p := engine.NewNull()
-			if _, err := engine.New(p, n, &cp, srcs...).Run(capEvents); err != nil {
-				return err
-			}
-			loops := max(events/int64(len(cp.evs)), 1)
-			limit := &measure{name: "bare loop over pre-decoded events (the limit)", run: func() (int64, time.Duration, error) {
-				start := time.Now()
-				for k := int64(0); k < loops; k++ {
-					bareLoop(cp.evs)
-				}
-				return int64(len(cp.evs)) * loops, time.Since(start), nil
-			}}
-			// Parsing: the captured stream as a trace, read back.
-			if err := cp.rec.W.Flush(); err != nil {
-				return err
-			}
-			parse := &measure{name: "trace parsing", bytes: int64(buf.Len()), run: func() (int64, time.Duration, error) {
-				start := time.Now()
-				r, err := trace.NewReader("bench", bytes.NewReader(buf.Bytes()))
-				if err != nil {
-					return 0, 0, err
-				}
-				var e dma.Event
-				n := int64(0)
-				for r.Next(&e) == nil {
-					n++
-				}
-				return n, time.Since(start), nil
-			}}
-			// The same trace replayed: parsing, engine, dmapool, metrics.
-			traced := &measure{name: "trace replay: parsing + dmapool on " + platform + " with full metrics", run: func() (int64, time.Duration, error) {
-				c := cell
-				p, a, err := b.Machine(c)
-				if err != nil {
-					return 0, 0, err
-				}
-				start := time.Now()
-				r, err := trace.NewReader("bench", bytes.NewReader(buf.Bytes()))
-				if err != nil {
-					return 0, 0, err
-				}
-				res, err := engine.New(p, a, &metrics.Recorder{}, r).Run(0)
-				return res.Events, time.Since(start), err
-			}}
-			if err := runRound([]*measure{limit, parse, traced}); err != nil {
-				return err
-			}
-			ms = append(append([]*measure{limit}, ms...), parse, traced)
 			for r := 1; r < rounds; r++ {
 				if err := runRound(ms); err != nil {
 					return err
@@ -275,6 +334,11 @@ median round is shown, with the slowest and fastest.`,
 				}
 				ofNull := ""
 				if m.model {
+					// Against the null allocator on the same kind of stream.
+					null := nullDecoded
+					if m == dmapoolLive {
+						null = nullLive
+					}
 					ofNull = fmt.Sprintf("%.0f%%", 100*median(m)/median(null))
 				}
 				med := median(m)
@@ -290,7 +354,7 @@ median round is shown, with the slowest and fastest.`,
 			if err := t.Render(); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "workload %s, platform %s, %d events per measurement, one core; median of %d interleaved rounds (spread: slowest–fastest); peak RSS of the replays %s\n", workload, platform, events, rounds, replayRSS)
+			fmt.Fprintf(stdout, "workload %s, platform %s, %d events per measurement (the captured stream: %d, replayed pass after pass, each pass on a new machine), one core; median of %d interleaved rounds (spread: slowest–fastest); peak RSS of the generated replays %s\n", workload, platform, events, len(cp.evs), rounds, replayRSS)
 			return nil
 		},
 	}
