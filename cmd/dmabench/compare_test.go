@@ -146,7 +146,8 @@ func TestBenchCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatal(errs)
 	}
-	for _, want := range []string{"(the limit)", "100.0%", "null allocator with full metrics", "dmapool on x86", "coherent on x86", "trace parsing", "MB/s", "peak RSS",
+	for _, want := range []string{"(the limit)", "100.0%", "pre-decoded stream: null allocator, full metrics", "pre-decoded stream: dmapool on x86", "coherent on x86",
+		"generated: null allocator, no metrics", "generated: dmapool on x86, full metrics", "trace parsing", "MB/s", "peak RSS",
 		"of null", "spread", "median of 5 interleaved rounds", "trace replay: parsing + dmapool"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)
@@ -166,7 +167,7 @@ func TestBenchCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatal(errs)
 	}
-	if !regexp.MustCompile(`slab-direct on iommu with full metrics.*refused`).MatchString(out) {
+	if !regexp.MustCompile(`slab-direct on iommu, full metrics.*refused`).MatchString(out) {
 		t.Errorf("slab-direct behind an IOMMU is not shown as refused:\n%s", out)
 	}
 }
