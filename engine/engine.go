@@ -223,8 +223,12 @@ type Engine struct {
 	sync    dma.Syncer
 	rec     Recorder
 	tally   *tally.Tally // the recorder's, if it is a Tallier
-	req     dma.Request
-	out     Outcome
+	// pending is the block an alloc that plain began returned, and
+	// pendingErr its error, for serve to complete.
+	pending    dma.Block
+	pendingErr error
+	req        dma.Request
+	out        Outcome
 	// BatchSize is the number of events between host clock reads.
 	BatchSize int
 	// Clock, if set, replaces the wall clock for host time: it returns
@@ -588,10 +592,13 @@ const maxTime = dma.Time(1<<63 - 1)
 // served; parked reports that the caller of the event after those was
 // put to sleep, nothing recorded. s.ev is the last event served (or
 // parked), s.clock its time.
+//
+// Plain events, with a Tallier, are served by plain; serve takes every
+// other event, and one whose alloc or free plain began but that did not
+// go through plainly.
 func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n int64, parked bool) {
 	m := e.plat.Meter
 	o := &e.out
-	t := e.tally
 	// Field by field: a composite literal of a large struct is built on
 	// the stack and copied, several times the cost per event. Block is
 	// left as it was: it is set for allocs only.
@@ -609,84 +616,59 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 	// The stretch ends before batch event stop: limit events served, or
 	// the batch used up (at once for a source without batches).
 	stop := min(len(s.evs), s.bi+int(limit)-1)
-	for ev := s.ev; ; ev = s.ev {
-		ev.At = key
-		m.Cost = 0
-		m.Now = key
-		switch ev.Kind {
-		case dma.Alloc:
-			// The plain case in line: a free id, a live pool the request
-			// fits, a caller not asleep. The rest, and every failure, goes
-			// through serveAlloc and allocated.
-			if uint(ev.ID) < uint(len(sp.objs)) && uint(ev.Pool) < uint(len(sp.pools)) && !s.parked {
-				obj, pr := &sp.objs[ev.ID], &sp.pools[ev.Pool]
-				if !obj.st.live() && pr.live && ev.Size <= pr.size {
-					blk, err := e.alloc.Alloc(pr.id, e.request(ev))
-					if err == nil {
-						obj.set(blk, ev.Size, stAlloc, 0, ev.Line)
-						if t != nil && ev.Kernel == 0 && m.Wake == 0 {
-							t.Alloc(ev.Size, ev.GFP.Atomic())
-							t.Latency.Add(int64(m.Cost))
-							t.Served(m.Cost, m)
-							goto next
-						}
-						e.begin(ev)
-						o.Block = blk
-						o.Bytes = ev.Size
-						break
-					}
-					e.begin(ev)
-					if !e.allocated(s, ev, o, obj, blk, err) {
-						return n, true
-					}
-					break
-				}
+	fast := e.tally != nil && !s.parked
+	for {
+		st := plainNone
+		if k := s.ev.Kind; fast && k >= dma.Alloc && k <= dma.Unmap {
+			var k int64
+			k, key, st = e.plain(s, key, horizon, stop)
+			n += k
+			if st == plainEnd {
+				return n, false
 			}
-			e.begin(ev)
-			if !e.serveAlloc(s, ev, o) {
+		}
+		ev := s.ev
+		e.begin(ev)
+		switch {
+		case st == plainPending && ev.Kind == dma.Alloc:
+			if !e.allocated(s, ev, o, &sp.objs[ev.ID], e.pending, e.pendingErr) {
 				return n, true
 			}
-		case dma.Free:
-			obj := sp.in(ev.ID, stAlloc)
-			if obj == nil {
-				e.begin(ev)
-				o.Misuse = sp.misuse(ev.ID)
-				break
-			}
-			e.alloc.Free(obj.blk)
-			obj.st = stFreed
-			if t != nil && m.Wake == 0 {
-				t.Free(obj.size)
-				t.Served(m.Cost, m)
-				goto next
-			}
-			e.begin(ev)
-			o.Bytes = obj.size
-		case dma.Map:
-			e.begin(ev)
-			e.serveMap(s, ev, o)
-		case dma.Unmap:
-			e.begin(ev)
-			e.serveUnmap(s, ev, o)
+		case st == plainPending && ev.Kind == dma.Map:
+			e.mapped(ev, o, &sp.objs[ev.ID], e.pending, e.pendingErr)
+		case st == plainPending:
+			o.Bytes = sp.objs[ev.ID].size // a free or unmap that woke a sleeper
 		default:
-			e.begin(ev)
-			e.serveOther(s, ev, o)
+			if ev.At != key {
+				ev.At = key
+			}
+			m.Cost = 0
+			m.Now = key
+			switch ev.Kind {
+			case dma.Alloc:
+				if !e.serveAlloc(s, ev, o) {
+					return n, true
+				}
+			case dma.Free:
+				e.serveFree(s, ev, o)
+			case dma.Map:
+				e.serveMap(s, ev, o)
+			case dma.Unmap:
+				e.serveUnmap(s, ev, o)
+			default:
+				e.serveOther(s, ev, o)
+			}
 		}
-		// Any outcome not in the Tally: recorded, and the stretch ends at
-		// a failure, a wakeup or a crash.
 		o.Cost = m.Cost
 		if m.Wake != 0 {
 			e.wake(m.Wake-1, ev.At)
 			m.Wake = 0
 		}
 		e.rec.Record(o)
-		if o.Err != nil || e.rescan {
-			stop = -1
-		}
-	next:
 		n++
 		s.clock = key
-		if ev.Notify || s.bi >= stop {
+		// A failure, a wakeup or a crash ends the stretch.
+		if o.Err != nil || e.rescan || ev.Notify || s.bi >= stop {
 			return n, false
 		}
 		next := &s.evs[s.bi]
@@ -698,6 +680,139 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 		}
 		s.ev, s.bi = next, s.bi+1 // take, its bound already checked
 	}
+}
+
+// What plain leaves for serve.
+const (
+	plainNone    = iota
+	plainEnd     // the stretch ends after the last event served
+	plainNext    // s.ev, at the key returned, is not plain: serve takes it
+	plainPending // s.ev's alloc or map (pending, pendingErr), free or unmap ran but did not go through plainly
+)
+
+// plain serves s's head event, at key, and the events of its batch after
+// it, while each is an alloc, map, free or unmap that goes through
+// plainly: an alloc of a free id from a live pool the request fits, with
+// no kernel size to compare, or a map of a free id; a free or an unmap
+// (of the size and direction mapped) of what is live; any of them
+// succeeding and waking no one. Each goes
+// to the Tally. The stretch ends as serve's does. It returns how many it
+// served and the head's time, and why it stopped.
+func (e *Engine) plain(s *source, key, horizon dma.Time, stop int) (n int64, _ dma.Time, st int) {
+	t, m, sp := e.tally, e.plat.Meter, s.sp
+	for ev := s.ev; ; ev = s.ev {
+		switch ev.Kind {
+		case dma.Alloc:
+			// Indexes as ints, so that the checks here are the bounds checks.
+			id, pool := int(ev.ID), int(ev.Pool)
+			if uint(id) >= uint(len(sp.objs)) || uint(pool) >= uint(len(sp.pools)) {
+				return n, key, plainNext
+			}
+			obj, pr := &sp.objs[id], &sp.pools[pool]
+			if obj.st.live() || !pr.live || ev.Size > pr.size || ev.Kernel != 0 {
+				return n, key, plainNext
+			}
+			if ev.At != key {
+				// Raised to when it ran; an event on time is not written,
+				// so a stream replayed from memory stays clean in the cache.
+				ev.At = key
+			}
+			m.Cost = 0
+			m.Now = key
+			blk, err := e.alloc.Alloc(pr.id, e.request(ev))
+			if err != nil || m.Wake != 0 {
+				e.pending, e.pendingErr = blk, err
+				return n, key, plainPending
+			}
+			obj.set(blk, ev.Size, stAlloc, 0, ev.Line)
+			t.Alloc(ev.Size, ev.GFP.Atomic())
+			t.Latency.Add(int64(m.Cost))
+			t.Served(m.Cost, m)
+		case dma.Free:
+			obj := sp.in(ev.ID, stAlloc)
+			if obj == nil {
+				return n, key, plainNext
+			}
+			if ev.At != key {
+				ev.At = key
+			}
+			m.Cost = 0
+			m.Now = key
+			e.alloc.Free(obj.blk)
+			obj.st = stFreed
+			if m.Wake != 0 {
+				return n, key, plainPending
+			}
+			t.Free(obj.size)
+			t.Served(m.Cost, m)
+		case dma.Map:
+			id := int(ev.ID)
+			if uint(id) >= uint(len(sp.objs)) {
+				return n, key, plainNext
+			}
+			obj := &sp.objs[id]
+			if obj.st.live() {
+				return n, key, plainNext
+			}
+			if ev.At != key {
+				ev.At = key
+			}
+			m.Cost = 0
+			m.Now = key
+			blk, err := e.plat.Mapper.Map(ev.Dev, ev.Size, ev.Dir, ev.GFP)
+			if err != nil || m.Wake != 0 {
+				e.pending, e.pendingErr = blk, err
+				return n, key, plainPending
+			}
+			obj.set(blk, ev.Size, stMap, ev.Dir, ev.Line)
+			t.Map(ev.Size)
+			t.Served(m.Cost, m)
+		case dma.Unmap:
+			obj := sp.in(ev.ID, stMap)
+			if obj == nil || obj.size != ev.Size || obj.dir != ev.Dir {
+				return n, key, plainNext
+			}
+			if ev.At != key {
+				ev.At = key
+			}
+			m.Cost = 0
+			m.Now = key
+			e.plat.Mapper.Unmap(obj.blk, obj.dir)
+			obj.st = stFreed
+			if m.Wake != 0 {
+				return n, key, plainPending
+			}
+			t.Unmap(obj.size)
+			t.Served(m.Cost, m)
+		default:
+			return n, key, plainNext
+		}
+		n++
+		s.clock = key
+		if ev.Notify || s.bi >= stop {
+			return n, key, plainEnd
+		}
+		next := &s.evs[s.bi]
+		if badID(next) {
+			return n, key, plainEnd
+		}
+		if key = max(next.At, key); key >= horizon {
+			return n, key, plainEnd
+		}
+		s.ev, s.bi = next, s.bi+1 // take, its bound already checked
+	}
+}
+
+// serveFree serves a free.
+func (e *Engine) serveFree(s *source, ev *dma.Event, o *Outcome) {
+	obj := s.sp.in(ev.ID, stAlloc)
+	if obj == nil {
+		o.Misuse = s.sp.misuse(ev.ID)
+		return
+	}
+	e.alloc.Free(obj.blk)
+	obj.st = stFreed
+	o.Bytes = obj.size
 }
 
 // begin starts the outcome of an event that does not go to the Tally.
@@ -777,6 +892,11 @@ func (e *Engine) serveMap(s *source, ev *dma.Event, o *Outcome) {
 		return
 	}
 	blk, err := e.plat.Mapper.Map(ev.Dev, ev.Size, ev.Dir, ev.GFP)
+	e.mapped(ev, o, obj, blk, err)
+}
+
+// mapped completes a map event with what the platform returned.
+func (e *Engine) mapped(ev *dma.Event, o *Outcome, obj *object, blk dma.Block, err error) {
 	o.Err = err
 	o.Block = blk
 	if err != nil && e.plat.MapFailure == dma.MapBug && errors.Is(err, dma.ErrMapFailed) {
@@ -943,8 +1063,10 @@ func (e *Engine) lookup(s *source, id dma.ID, want state) (*object, Misuse) {
 
 // in returns object id if it is in state want, else nil.
 func (sp *space) in(id dma.ID, want state) *object {
-	if uint(id) < uint(len(sp.objs)) && sp.objs[id].st == want {
-		return &sp.objs[id]
+	if i := int(id); uint(i) < uint(len(sp.objs)) {
+		if obj := &sp.objs[i]; obj.st == want {
+			return obj
+		}
 	}
 	return nil
 }

@@ -21,24 +21,17 @@ type Hist = tally.Hist
 
 // Recorder accumulates one cell's outcomes. It implements engine.Recorder.
 type Recorder struct {
-	// Tally holds the counts a plain allocation or free adds to, which
-	// the engine adds itself (engine.Tallier).
+	// Tally holds the counts a plain allocation, mapping, free or unmap
+	// adds to, which the engine adds itself (engine.Tallier).
 	tally.Tally
 	AllocFail   int64
-	Maps        int64
-	MapOK       int64
 	MapFailures int64 // ErrMapFailed: the mapping itself failed
 	MapNoMem    int64 // the data buffer could not be allocated
-	Unmaps      int64
 	// AtomicFail counts non-sleeping allocations (and map buffers) that
 	// failed.
 	AtomicFail int64
 	PoolErrors int64
 	Misuse     [engine.NumMisuse]int64
-
-	// MappedBytes is the streaming buffers mapped and not yet unmapped.
-	MappedBytes     int64
-	PeakMappedBytes int64
 
 	// Waits holds the sleep of each request that slept, by kind.
 	Waits  [dma.NumWaitKinds]Hist
@@ -94,6 +87,14 @@ func (r *Recorder) Record(o *engine.Outcome) {
 			r.Tally.Free(o.Bytes)
 			r.Served(o.Cost, o.Meter)
 			return
+		case dma.Map:
+			r.Tally.Map(o.Bytes)
+			r.Served(o.Cost, o.Meter)
+			return
+		case dma.Unmap:
+			r.Tally.Unmap(o.Bytes)
+			r.Served(o.Cost, o.Meter)
+			return
 		}
 	}
 	r.ByKind[ev.Kind]++
@@ -147,9 +148,7 @@ func (r *Recorder) record(o *engine.Outcome) {
 		r.Maps++
 		switch {
 		case o.Err == nil:
-			r.MapOK++
-			r.MappedBytes += o.Bytes
-			r.PeakMappedBytes = max(r.PeakMappedBytes, r.MappedBytes)
+			r.Mapped(o.Bytes)
 		case errors.Is(o.Err, dma.ErrMapFailed):
 			r.MapFailures++
 		default:

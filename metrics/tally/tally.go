@@ -8,8 +8,8 @@ package tally
 import "github.com/dmabench/dmabench/dma"
 
 // Tally is the part of a cell's counts a plain event touches: an
-// allocation that succeeded at once, or a free of a live object, neither
-// with a kernel size to compare.
+// allocation that succeeded at once, with no kernel size to compare, a
+// streaming mapping that succeeded, a free or an unmap of what is live.
 type Tally struct {
 	// ByKind counts the outcomes recorded, by event kind. It has a slot
 	// for any value of a Kind, so counting needs no bounds check.
@@ -20,8 +20,15 @@ type Tally struct {
 
 	// LiveBytes is bytes requested from the allocator and not yet freed;
 	// streaming buffers are counted apart (metrics.Recorder.MappedBytes).
-	LiveBytes          int64
-	PeakLiveBytes      int64
+	LiveBytes     int64
+	PeakLiveBytes int64
+	// Maps counts streaming map events, MapOK those that succeeded;
+	// MappedBytes is the buffers mapped and not yet unmapped.
+	Maps               int64
+	MapOK              int64
+	Unmaps             int64
+	MappedBytes        int64
+	PeakMappedBytes    int64
 	PeakReservedBytes  int64
 	LiveAtReservedPeak int64
 
@@ -49,6 +56,28 @@ func (t *Tally) Free(n int64) {
 	t.ByKind[dma.Free]++
 	t.Frees++
 	t.LiveBytes -= n
+}
+
+// Map counts a plain streaming mapping of n bytes; its cost goes to
+// Served.
+func (t *Tally) Map(n int64) {
+	t.ByKind[dma.Map]++
+	t.Maps++
+	t.Mapped(n)
+}
+
+// Mapped counts a mapping that succeeded, of n bytes.
+func (t *Tally) Mapped(n int64) {
+	t.MapOK++
+	t.MappedBytes += n
+	t.PeakMappedBytes = max(t.PeakMappedBytes, t.MappedBytes)
+}
+
+// Unmap counts a plain unmap of n bytes; its cost goes to Served.
+func (t *Tally) Unmap(n int64) {
+	t.ByKind[dma.Unmap]++
+	t.Unmaps++
+	t.MappedBytes -= n
 }
 
 // Allocated counts an allocation that succeeded, of n bytes.
