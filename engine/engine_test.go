@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/metrics/tally"
 )
 
 // churn allocates and frees n-deep rings forever, like TD churn.
@@ -196,15 +197,35 @@ func TestReplayLoopAllocatesNothing(t *testing.T) {
 	}
 }
 
+// tallyRec counts plain events in a Tally, as metrics.Recorder does, and
+// the rest by calls.
+type tallyRec struct {
+	countRec
+	t tally.Tally
+}
+
+func (r *tallyRec) TallyOn(*dma.Meter) *tally.Tally { return &r.t }
+
+// BenchmarkReplayNull times the engine alone, one batch(1) call per event
+// of a trivial source that copies each event out, against the null
+// allocator: "plain", every event counted in a Tally; "recorded", every
+// event through serve and a Record call (a recorder that is no Tallier).
 func BenchmarkReplayNull(b *testing.B) {
-	n, p := NewNull()
-	e := New(p, n, &countRec{}, &churn{ring: 128})
-	e.Run(10_000)
-	b.ReportAllocs()
-	for b.Loop() {
-		e.batch(1)
+	for _, tc := range []struct {
+		name string
+		rec  Recorder
+	}{{"plain", &tallyRec{}}, {"recorded", &countRec{}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			n, p := NewNull()
+			e := New(p, n, tc.rec, &churn{ring: 128})
+			e.Run(10_000)
+			b.ReportAllocs()
+			for b.Loop() {
+				e.batch(1)
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
 	}
-	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
 }
 
 // failCreate is the null allocator whose pool creation fails.
