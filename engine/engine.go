@@ -639,11 +639,7 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 		case st == plainPending:
 			o.Bytes = sp.objs[ev.ID].size // a free or unmap that woke a sleeper
 		default:
-			if ev.At != key {
-				ev.At = key
-			}
-			m.Cost = 0
-			m.Now = key
+			start(ev, m, key)
 			switch ev.Kind {
 			case dma.Alloc:
 				if !e.serveAlloc(s, ev, o) {
@@ -712,13 +708,7 @@ func (e *Engine) plain(s *source, key, horizon dma.Time, stop int) (n int64, _ d
 			if obj.st.live() || !pr.live || ev.Size > pr.size || ev.Kernel != 0 {
 				return n, key, plainNext
 			}
-			if ev.At != key {
-				// Raised to when it ran; an event on time is not written,
-				// so a stream replayed from memory stays clean in the cache.
-				ev.At = key
-			}
-			m.Cost = 0
-			m.Now = key
+			start(ev, m, key)
 			blk, err := e.alloc.Alloc(pr.id, e.request(ev))
 			if err != nil || m.Wake != 0 {
 				e.pending, e.pendingErr = blk, err
@@ -733,11 +723,7 @@ func (e *Engine) plain(s *source, key, horizon dma.Time, stop int) (n int64, _ d
 			if obj == nil {
 				return n, key, plainNext
 			}
-			if ev.At != key {
-				ev.At = key
-			}
-			m.Cost = 0
-			m.Now = key
+			start(ev, m, key)
 			e.alloc.Free(obj.blk)
 			obj.st = stFreed
 			if m.Wake != 0 {
@@ -754,11 +740,7 @@ func (e *Engine) plain(s *source, key, horizon dma.Time, stop int) (n int64, _ d
 			if obj.st.live() {
 				return n, key, plainNext
 			}
-			if ev.At != key {
-				ev.At = key
-			}
-			m.Cost = 0
-			m.Now = key
+			start(ev, m, key)
 			blk, err := e.plat.Mapper.Map(ev.Dev, ev.Size, ev.Dir, ev.GFP)
 			if err != nil || m.Wake != 0 {
 				e.pending, e.pendingErr = blk, err
@@ -772,11 +754,7 @@ func (e *Engine) plain(s *source, key, horizon dma.Time, stop int) (n int64, _ d
 			if obj == nil || obj.size != ev.Size || obj.dir != ev.Dir {
 				return n, key, plainNext
 			}
-			if ev.At != key {
-				ev.At = key
-			}
-			m.Cost = 0
-			m.Now = key
+			start(ev, m, key)
 			e.plat.Mapper.Unmap(obj.blk, obj.dir)
 			obj.st = stFreed
 			if m.Wake != 0 {
@@ -801,6 +779,17 @@ func (e *Engine) plain(s *source, key, horizon dma.Time, stop int) (n int64, _ d
 		}
 		s.ev, s.bi = next, s.bi+1 // take, its bound already checked
 	}
+}
+
+// start begins serving ev at key on meter m. The event's time is raised
+// to when it runs; an event on time is not written, so a stream replayed
+// from memory stays clean in the cache.
+func start(ev *dma.Event, m *dma.Meter, key dma.Time) {
+	if ev.At != key {
+		ev.At = key
+	}
+	m.Cost = 0
+	m.Now = key
 }
 
 // serveFree serves a free.

@@ -77,22 +77,21 @@ func (r *Recorder) Record(o *engine.Outcome) {
 	ev := o.Event
 	r.meter = o.Meter
 	if o.Misuse == engine.MisuseNone && o.Err == nil && o.WaitKind == 0 && o.Wait == 0 && ev.Kernel == 0 {
+		plain := true
 		switch ev.Kind {
 		case dma.Alloc:
 			r.Tally.Alloc(o.Bytes, ev.GFP.Atomic())
 			r.Latency.Add(int64(o.Cost))
-			r.Served(o.Cost, o.Meter)
-			return
 		case dma.Free:
 			r.Tally.Free(o.Bytes)
-			r.Served(o.Cost, o.Meter)
-			return
 		case dma.Map:
 			r.Tally.Map(o.Bytes)
-			r.Served(o.Cost, o.Meter)
-			return
 		case dma.Unmap:
 			r.Tally.Unmap(o.Bytes)
+		default:
+			plain = false
+		}
+		if plain {
 			r.Served(o.Cost, o.Meter)
 			return
 		}
