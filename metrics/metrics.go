@@ -108,6 +108,12 @@ func (r *Recorder) record(o *engine.Outcome) {
 		if len(r.MisuseList) < MaxMisuseList {
 			r.MisuseList = append(r.MisuseList, MisuseEntry{Line: ev.Line, Kind: o.Misuse.String(), ID: ev.ID, What: ev.Kind.String()})
 		}
+		if k := ev.Kind; (k == dma.Unmap || k == dma.UnmapSG) && o.Bytes > 0 {
+			// An unmap of another size or direction than the map is
+			// still unmapped, as mapped: its bytes are no longer mapped.
+			r.MappedBytes -= o.Bytes
+			r.Served(o.Cost, o.Meter)
+		}
 		return
 	}
 	if ev.Kernel > 0 && ev.Kind == dma.Alloc {

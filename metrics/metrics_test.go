@@ -46,6 +46,19 @@ func TestMapFailuresApart(t *testing.T) {
 	}
 }
 
+// TestMismatchedUnmapUnmaps: an unmap of another size than its map is
+// misuse, and still unmaps what was mapped.
+func TestMismatchedUnmapUnmaps(t *testing.T) {
+	var r Recorder
+	m := &dma.Meter{}
+	r.Record(&engine.Outcome{Event: &dma.Event{Kind: dma.Map, Size: 2048}, Bytes: 2048, Meter: m, Cost: 5})
+	r.Record(&engine.Outcome{Event: &dma.Event{Kind: dma.Unmap, Size: 4096}, Misuse: engine.MisuseMismatch, Bytes: 2048, Meter: m, Cost: 7})
+	r.Record(&engine.Outcome{Event: &dma.Event{Kind: dma.Unmap, Size: 4096}, Misuse: engine.MisuseDoubleFree, Meter: m, Cost: 0})
+	if r.MappedBytes != 0 || r.PeakMappedBytes != 2048 || r.OpCost != 12 || r.Misuse[engine.MisuseMismatch] != 1 || r.Misuse[engine.MisuseDoubleFree] != 1 {
+		t.Fatalf("mapped %d, peak %d, cost %d, misuse %v", r.MappedBytes, r.PeakMappedBytes, r.OpCost, r.Misuse)
+	}
+}
+
 func TestHostSubtraction(t *testing.T) {
 	h := Host{NS: 3000, Events: 100, NullNS: 1000, NullEvents: 100}
 	if got := h.NSPerOp(50); got != 40 {
