@@ -70,51 +70,24 @@ func (r *Recorder) TallyOn(m *dma.Meter) *tally.Tally {
 	return &r.Tally
 }
 
-// Record implements engine.Recorder. An alloc or free that went through
-// plainly, the bulk of any workload, goes to the Tally as the engine
-// adds it there itself; every other outcome goes through record.
+// Record implements engine.Recorder. The engine adds plain events to the
+// Tally itself; Record takes the rest, and any outcome at all from a
+// caller that does not.
 func (r *Recorder) Record(o *engine.Outcome) {
 	ev := o.Event
 	r.meter = o.Meter
-	if o.Misuse == engine.MisuseNone && o.Err == nil && o.WaitKind == 0 && o.Wait == 0 && ev.Kernel == 0 {
-		plain := true
-		switch ev.Kind {
-		case dma.Alloc:
-			r.Tally.Alloc(o.Bytes, ev.GFP.Atomic())
-			r.Latency.Add(int64(o.Cost))
-		case dma.Free:
-			r.Tally.Free(o.Bytes)
-		case dma.Map:
-			r.Tally.Map(o.Bytes)
-		case dma.Unmap:
-			r.Tally.Unmap(o.Bytes)
-		default:
-			plain = false
-		}
-		if plain {
-			r.Served(o.Cost, o.Meter)
-			return
-		}
-	}
 	r.ByKind[ev.Kind]++
-	r.record(o)
-}
-
-// record is Record for any outcome, ByKind already counted.
-func (r *Recorder) record(o *engine.Outcome) {
-	ev := o.Event
 	if o.Misuse != engine.MisuseNone {
 		r.Misuse[o.Misuse]++
 		if len(r.MisuseList) < MaxMisuseList {
 			r.MisuseList = append(r.MisuseList, MisuseEntry{Line: ev.Line, Kind: o.Misuse.String(), ID: ev.ID, What: ev.Kind.String()})
 		}
-		if k := ev.Kind; (k == dma.Unmap || k == dma.UnmapSG) && o.Bytes > 0 {
-			// An unmap of another size or direction than the map is
-			// still unmapped, as mapped: its bytes are no longer mapped.
-			r.MappedBytes -= o.Bytes
-			r.Served(o.Cost, o.Meter)
+		// An unmap of another size or direction than the map is still
+		// unmapped, as mapped (Bytes says what): it counts as an unmap
+		// as well. Other misuse was not served.
+		if k := ev.Kind; (k != dma.Unmap && k != dma.UnmapSG) || o.Bytes == 0 {
+			return
 		}
-		return
 	}
 	if ev.Kernel > 0 && ev.Kind == dma.Alloc {
 		r.KernelCompared++
@@ -147,24 +120,23 @@ func (r *Recorder) record(o *engine.Outcome) {
 			r.Allocated(o.Bytes)
 		}
 	case dma.Free:
-		r.Frees++
-		r.LiveBytes -= o.Bytes
+		r.Tally.Free(o.Bytes)
 	case dma.Map, dma.MapSG:
+		if o.Err == nil {
+			r.Tally.Map(o.Bytes)
+			break
+		}
 		r.Maps++
-		switch {
-		case o.Err == nil:
-			r.Mapped(o.Bytes)
-		case errors.Is(o.Err, dma.ErrMapFailed):
+		if errors.Is(o.Err, dma.ErrMapFailed) {
 			r.MapFailures++
-		default:
+		} else {
 			r.MapNoMem++
 			if ev.GFP.Atomic() {
 				r.AtomicFail++
 			}
 		}
 	case dma.Unmap, dma.UnmapSG:
-		r.Unmaps++
-		r.MappedBytes -= o.Bytes
+		r.Tally.Unmap(o.Bytes)
 	case dma.PoolCreate, dma.PoolDestroy:
 		if o.Err != nil {
 			r.PoolErrors++

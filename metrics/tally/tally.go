@@ -1,8 +1,9 @@
 // Package tally holds the running counts that every served event adds to,
 // and the histogram they keep latencies in. It sits below both the engine
-// and package metrics: the engine adds a plain allocation or free to a
-// Tally itself, in line, and a metrics.Recorder, which embeds the Tally,
-// reads the same counts and adds every other outcome to them.
+// and package metrics: the engine adds a plain allocation, mapping, free
+// or unmap to a Tally itself, in line, and a metrics.Recorder, which
+// embeds the Tally, reads the same counts and adds every other outcome to
+// them.
 package tally
 
 import "github.com/dmabench/dmabench/dma"
@@ -19,7 +20,7 @@ type Tally struct {
 	AtomicAlloc int64 // alloc events with a non-sleeping gfp mask
 
 	// LiveBytes is bytes requested from the allocator and not yet freed;
-	// streaming buffers are counted apart (metrics.Recorder.MappedBytes).
+	// streaming buffers are counted apart, in MappedBytes.
 	LiveBytes     int64
 	PeakLiveBytes int64
 	// Maps counts streaming map events, MapOK those that succeeded;
@@ -40,28 +41,27 @@ type Tally struct {
 	Latency Hist
 }
 
-// Alloc counts a plain allocation of n bytes; atomic is its gfp mask's.
-// Its cost goes to Served and its latency to Latency, each a call of its
-// own, so that each of the three is small enough to be inlined.
+// The methods below count one event by its kind; every event also adds
+// to ByKind and, when served, to Served. Each is kept small enough to be
+// inlined into the engine's loop.
+
+// Alloc counts an allocation of n bytes that succeeded; atomic is its gfp
+// mask's. Its latency goes to Latency.
 func (t *Tally) Alloc(n int64, atomic bool) {
-	t.ByKind[dma.Alloc]++
 	if atomic {
 		t.AtomicAlloc++
 	}
 	t.Allocated(n)
 }
 
-// Free counts a plain free of n bytes; its cost goes to Served.
+// Free counts a free of n bytes.
 func (t *Tally) Free(n int64) {
-	t.ByKind[dma.Free]++
 	t.Frees++
 	t.LiveBytes -= n
 }
 
-// Map counts a plain streaming mapping of n bytes; its cost goes to
-// Served.
+// Map counts a streaming mapping of n bytes that succeeded.
 func (t *Tally) Map(n int64) {
-	t.ByKind[dma.Map]++
 	t.Maps++
 	t.Mapped(n)
 }
@@ -73,9 +73,8 @@ func (t *Tally) Mapped(n int64) {
 	t.PeakMappedBytes = max(t.PeakMappedBytes, t.MappedBytes)
 }
 
-// Unmap counts a plain unmap of n bytes; its cost goes to Served.
+// Unmap counts an unmap of n bytes.
 func (t *Tally) Unmap(n int64) {
-	t.ByKind[dma.Unmap]++
 	t.Unmaps++
 	t.MappedBytes -= n
 }
