@@ -22,7 +22,7 @@ import (
 )
 
 // captured keeps the served events of a run, pre-decoded, up to its
-// capacity, and writes them as a trace.
+// capacity, and writes them as a trace when it has a trace recorder.
 type captured struct {
 	evs []dma.Event
 	rec *trace.Recorder
@@ -45,8 +45,8 @@ func (c *captured) Record(o *engine.Outcome) {
 // decoded runs cell's workload on its platform and allocator for n events
 // and returns the events served, pre-decoded: the stream a trace of the
 // run holds, which replays against the same machine with the same
-// modeled results.
-func decoded(b builder, c matrix.Cell, n int64) ([]dma.Event, error) {
+// modeled results. With rec, it writes them as that trace too.
+func decoded(b builder, c matrix.Cell, n int64, rec *trace.Recorder) ([]dma.Event, error) {
 	srcs, err := b.Sources(c)
 	if err != nil {
 		return nil, err
@@ -55,7 +55,7 @@ func decoded(b builder, c matrix.Cell, n int64) ([]dma.Event, error) {
 	if err != nil {
 		return nil, err
 	}
-	cp := captured{evs: make([]dma.Event, 0, n)}
+	cp := captured{evs: make([]dma.Event, 0, n), rec: rec}
 	if _, err := engine.New(p, a, &cp, srcs...).Run(n); err != nil {
 		return nil, err
 	}
@@ -193,9 +193,9 @@ median round is shown, with the slowest and fastest.`,
 			// most 500,000 events): the bare loop, the replays from
 			// memory and the parsing below all go over it. Peak RSS is
 			// read before it takes its memory.
-			capEvents := min(events, 500_000)
 			var buf bytes.Buffer
-			cp := captured{evs: make([]dma.Event, 0, capEvents), rec: trace.NewRecorder(trace.NewWriter(&buf))}
+			tr := trace.NewRecorder(trace.NewWriter(&buf))
+			var evs []dma.Event
 			// decodedReplay measures the captured stream replayed from
 			// memory, pass after pass, each on a machine of its own built
 			// before the clock starts.
@@ -210,9 +210,9 @@ median round is shown, with the slowest and fastest.`,
 							m.refused = true
 							return 0, 0, nil
 						}
-						e := engine.New(p, a, &metrics.Recorder{}, &dma.List{Events: cp.evs})
+						e := engine.New(p, a, &metrics.Recorder{}, &dma.List{Events: evs})
 						start := time.Now()
-						r, err := e.Run(min(events-n, int64(len(cp.evs))))
+						r, err := e.Run(min(events-n, int64(len(evs))))
 						d += time.Since(start)
 						if err != nil {
 							return 0, 0, err
@@ -245,27 +245,20 @@ median round is shown, with the slowest and fastest.`,
 				m.rates = append(m.rates, rate(n, d))
 			}
 			replayRSS := peakRSS()
-			srcs, err := b.Sources(cell)
+			evs, err = decoded(b, cell, min(events, 500_000), tr)
 			if err != nil {
 				return err
 			}
-			p, a, err := machine("dmapool")
-			if err != nil {
-				return err
-			}
-			if _, err := engine.New(p, a, &cp, srcs...).Run(capEvents); err != nil {
-				return err
-			}
-			loops := max(events/int64(len(cp.evs)), 1)
+			loops := max(events/int64(len(evs)), 1)
 			limit.run = func() (int64, time.Duration, error) {
 				start := time.Now()
 				for k := int64(0); k < loops; k++ {
-					bareLoop(cp.evs)
+					bareLoop(evs)
 				}
-				return int64(len(cp.evs)) * loops, time.Since(start), nil
+				return int64(len(evs)) * loops, time.Since(start), nil
 			}
 			// Parsing: the captured stream as a trace, read back.
-			if err := cp.rec.W.Flush(); err != nil {
+			if err := tr.W.Flush(); err != nil {
 				return err
 			}
 			add(&measure{name: "trace parsing", bytes: int64(buf.Len()), run: func() (int64, time.Duration, error) {
@@ -350,7 +343,7 @@ median round is shown, with the slowest and fastest.`,
 				hi, _ := stats.Max(m.rates)
 				note := ""
 				if m.bytes > 0 {
-					note = fmt.Sprintf("%.0f MB/s", med*float64(m.bytes)/float64(len(cp.evs))/1e6)
+					note = fmt.Sprintf("%.0f MB/s", med*float64(m.bytes)/float64(len(evs))/1e6)
 				}
 				t.Append(m.name, fmt.Sprintf("%.1fM", med/1e6), fmt.Sprintf("%.1f%%", 100*med/lim), ofNull,
 					fmt.Sprintf("%.1f–%.1fM", lo/1e6, hi/1e6), note)
@@ -358,7 +351,7 @@ median round is shown, with the slowest and fastest.`,
 			if err := t.Render(); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "workload %s, platform %s, %d events per measurement (the captured stream: %d, replayed pass after pass, each pass on a new machine), one core; median of %d interleaved rounds (spread: slowest–fastest); peak RSS of the generated replays %s\n", workload, platform, events, len(cp.evs), rounds, replayRSS)
+			fmt.Fprintf(stdout, "workload %s, platform %s, %d events per measurement (the captured stream: %d, replayed pass after pass, each pass on a new machine), one core; median of %d interleaved rounds (spread: slowest–fastest); peak RSS of the generated replays %s\n", workload, platform, events, len(evs), rounds, replayRSS)
 			return nil
 		},
 	}

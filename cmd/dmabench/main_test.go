@@ -326,12 +326,13 @@ func BenchmarkReplay(b *testing.B) {
 	}
 }
 
-// BenchmarkReplayDecoded replays the stream usb-uhci served against
+// decodedStreams holds BenchmarkReplayDecoded's streams by workload.
+var decodedStreams = map[string][]dma.Event{}
+
+// BenchmarkReplayDecoded replays the stream a workload served against
 // dmapool on x86, pre-decoded in memory, against dmapool on x86 with full
 // metrics, one event per iteration: the replay without the workload's
 // generation.
-var decodedStreams = map[string][]dma.Event{}
-
 func BenchmarkReplayDecoded(b *testing.B) {
 	for _, w := range []string{"usb-uhci", "usb-ehci"} {
 		b.Run(w+"/dmapool/x86", func(b *testing.B) {
@@ -341,7 +342,7 @@ func BenchmarkReplayDecoded(b *testing.B) {
 			if evs == nil {
 				// Once: the benchmark function runs again for each b.N.
 				var err error
-				if evs, err = decoded(bl, c, 1_000_000); err != nil {
+				if evs, err = decoded(bl, c, 1_000_000, nil); err != nil {
 					b.Fatal(err)
 				}
 				decodedStreams[w] = evs
