@@ -650,3 +650,35 @@ func TestCPUProfile(t *testing.T) {
 		t.Fatalf("bad profile path: exit %d, %q", code, errs)
 	}
 }
+
+// TestDecodedStreamReplaysTheSame: a captured stream replayed from memory
+// (dma.List) on a new machine gives the modeled metrics the run that
+// served it gave.
+func TestDecodedStreamReplaysTheSame(t *testing.T) {
+	bl := builder{defaultConfig(t)}
+	for _, w := range []string{"usb-uhci", "usb-ehci", "scsi", "netrx"} {
+		c := matrix.Cell{Scenario: w, Allocator: "dmapool", Platform: "sa1111", Seed: 1}
+		const n = 50_000
+		liveRec := &metrics.Recorder{}
+		srcs, _ := bl.Sources(c)
+		p, a, _ := bl.Machine(c)
+		if _, err := engine.New(p, a, liveRec, srcs...).Run(n); err != nil {
+			t.Fatal(err)
+		}
+		evs, err := decoded(bl, c, n, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p, a, _ = bl.Machine(c)
+		rec := &metrics.Recorder{}
+		if r, err := engine.New(p, a, rec, &dma.List{Events: evs}).Run(0); err != nil || r.Events != int64(len(evs)) {
+			t.Fatalf("%s: replayed %d of %d: %v", w, r.Events, len(evs), err)
+		}
+		want, got := liveRec.Summary(metrics.Host{}), rec.Summary(metrics.Host{})
+		for k, v := range want {
+			if !strings.HasPrefix(k, "host") && got[k] != v {
+				t.Errorf("%s: %s = %v replayed, %v served", w, k, got[k], v)
+			}
+		}
+	}
+}
