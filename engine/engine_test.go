@@ -6,6 +6,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/dmabench/dmabench/dma"
@@ -340,4 +341,62 @@ func TestPoolAllocLargerThanItsBlocksIsMisuse(t *testing.T) {
 	if rec.misuse[MisuseMismatch] != 1 || rec.misuse[MisuseNone] != 3 {
 		t.Fatalf("misuse %v, want one mismatch", rec.misuse)
 	}
+}
+
+// TestBadEventMidStretchEndsTheRun: an event with a negative id after
+// plain events of the same batch is reported as bad, whichever kind it
+// is, and the events before it are served and counted; none after it is.
+func TestBadEventMidStretchEndsTheRun(t *testing.T) {
+	for _, bad := range []dma.Event{
+		{At: 6, Kind: dma.Alloc, ID: -1, Pool: 0, Size: 32, Dev: dev},
+		{At: 6, Kind: dma.Free, ID: -2, Pool: 0, Dev: dev},
+		{At: 6, Kind: dma.Map, ID: -3, Size: 32, Dev: dev},
+		{At: 6, Kind: dma.Unmap, ID: -4, Size: 32, Dev: dev},
+		{At: 6, Kind: dma.PoolDestroy, ID: -5, Pool: dma.NoPool, Dev: dev},
+	} {
+		for _, tc := range []struct {
+			name string
+			rec  interface {
+				Recorder
+				served() int64
+			}
+		}{{"plain", &tallyRec{}}, {"recorded", &countRec{}}} {
+			t.Run(fmt.Sprintf("%s/%s", bad.Kind, tc.name), func(t *testing.T) {
+				// Ids used once, so that their second use is plain.
+				s := &dma.List{Events: []dma.Event{
+					{At: 1, Kind: dma.PoolCreate, ID: 0, Pool: dma.NoPool, Size: 32, Align: 16, Dev: dev, Name: "td"},
+					{At: 1, Kind: dma.Alloc, ID: 0, Pool: 0, Size: 32, GFP: dma.GFPAtomic, Dev: dev},
+					{At: 1, Kind: dma.Alloc, ID: 1, Pool: 0, Size: 32, GFP: dma.GFPAtomic, Dev: dev},
+					{At: 1, Kind: dma.Map, ID: 2, Size: 32, Dir: dma.ToDevice, Dev: dev},
+					{At: 1, Kind: dma.Free, ID: 0, Pool: 0, Dev: dev},
+					{At: 1, Kind: dma.Free, ID: 1, Pool: 0, Dev: dev},
+					{At: 1, Kind: dma.Unmap, ID: 2, Size: 32, Dir: dma.ToDevice, Dev: dev},
+					{At: 2, Kind: dma.Alloc, ID: 0, Pool: 0, Size: 32, GFP: dma.GFPAtomic, Dev: dev},
+					{At: 3, Kind: dma.Alloc, ID: 1, Pool: 0, Size: 32, GFP: dma.GFPAtomic, Dev: dev},
+					{At: 4, Kind: dma.Free, ID: 0, Pool: 0, Dev: dev},
+					{At: 5, Kind: dma.Map, ID: 2, Size: 32, Dir: dma.ToDevice, Dev: dev},
+					bad,
+					{At: 7, Kind: dma.Free, ID: 1, Pool: 0, Dev: dev},
+				}}
+				n, p := NewNull()
+				res, err := New(p, n, tc.rec, s).Run(0)
+				if err == nil || !strings.Contains(err.Error(), "negative id") {
+					t.Fatalf("err %v, want a negative id", err)
+				}
+				if res.Events != 11 || tc.rec.served() != 11 {
+					t.Fatalf("served %d, counted %d, want 11", res.Events, tc.rec.served())
+				}
+			})
+		}
+	}
+}
+
+func (c *countRec) served() int64 { return c.n }
+
+func (r *tallyRec) served() int64 {
+	var n int64
+	for _, k := range r.t.ByKind {
+		n += k
+	}
+	return n + r.n
 }

@@ -11,8 +11,14 @@ import "math/bits"
 // reported value is the upper bound of the bucket holding that sample,
 // capped by the exact maximum.
 type Hist struct {
-	buckets [16 + 60*16]int64
+	// buckets holds the 16 + 60*16 buckets, rounded up to a power of two
+	// so that an index masked to it needs no bounds check.
+	buckets [1024]int64
 	Max     int64
+	// last is the value added last, and lastB its bucket: a model's costs
+	// repeat, and a repeat finds its bucket without computing it.
+	last  int64
+	lastB int
 }
 
 // bucketOf is v's bucket: v itself below 32; above, v shifted right until
@@ -36,8 +42,15 @@ func upper(i int) int64 {
 
 // Add records one value.
 func (h *Hist) Add(v int64) {
+	if v == h.last {
+		h.buckets[h.lastB&(len(h.buckets)-1)]++
+		return
+	}
+	h.last = v
 	v = max(v, 0)
-	h.buckets[bucketOf(v)]++
+	b := bucketOf(v)
+	h.lastB = b
+	h.buckets[b]++
 	h.Max = max(h.Max, v)
 }
 

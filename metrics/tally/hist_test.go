@@ -50,3 +50,30 @@ func TestQuantileNearestRank(t *testing.T) {
 		t.Fatal("empty")
 	}
 }
+
+// TestRepeatsLandInTheirBucket: a value added again, the common case the
+// histogram shortcuts, counts in the bucket it would be computed to,
+// negative values count as 0, and the zero Hist needs no setup.
+func TestRepeatsLandInTheirBucket(t *testing.T) {
+	rng := rand.New(rand.NewPCG(2, 2))
+	var h Hist
+	var want [len(Hist{}.buckets)]int64
+	var max int64
+	for i := 0; i < 20000; i++ {
+		v := []int64{0, 20, 20, -3, 390, 15, 16, 1 << 40}[rng.IntN(8)]
+		for range rng.IntN(4) + 1 {
+			h.Add(v)
+			c := v
+			if c < 0 {
+				c = 0
+			}
+			want[bucketOf(c)]++
+			if c > max {
+				max = c
+			}
+		}
+	}
+	if h.buckets != want || h.Max != max {
+		t.Fatalf("buckets or max (%d, want %d) differ from adding each value afresh", h.Max, max)
+	}
+}
