@@ -520,7 +520,9 @@ func (e *Engine) park(s *source, now dma.Time) bool {
 	} else {
 		e.Retries++
 	}
-	s.wait = e.req.Wait
+	// The allocator set the request's Wait; it is cleared here for the
+	// next request, which request does not clear.
+	s.wait, e.req.Wait = e.req.Wait, dma.Wait{}
 	s.wakeAt = now + max(s.wait.Timeout, 1)
 	if s.wakeAt-s.since <= e.StallAfter {
 		return false
@@ -890,10 +892,11 @@ func (e *Engine) serveAlloc(s *source, ev *dma.Event, o *Outcome) bool {
 	return e.allocated(s, ev, o, obj, blk, err)
 }
 
-// request fills the engine's request for alloc event ev.
+// request fills the engine's request for alloc event ev. Its Wait is
+// zero: only an allocator that returns ErrWouldBlock sets it, and park
+// clears it.
 func (e *Engine) request(ev *dma.Event) *dma.Request {
 	r := &e.req
-	r.Wait = dma.Wait{}
 	r.Size, r.Align, r.Boundary, r.GFP, r.Ctx, r.Dev, r.Now = ev.Size, ev.Align, ev.Boundary, ev.GFP, ev.Ctx, ev.Dev, ev.At
 	return r
 }
