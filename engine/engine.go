@@ -716,6 +716,9 @@ func (e *Engine) plain(s *source, key, horizon dma.Time, stop int) (n int64, _ d
 	// The head is ev here: s.ev, a pointer in the heap, is written back
 	// only when plain stops.
 	ev := s.ev
+	// How many were served, and the clock, are worked out when plain
+	// stops: the batch index moves once per event served.
+	bi0 := s.bi
 loop:
 	for {
 		// Each case counts its kind in ByKind by a constant index: by
@@ -801,8 +804,6 @@ loop:
 			break loop
 		}
 		t.Served(m.Cost, m)
-		n++
-		s.clock = key
 		// As advance, but a bad event is left to the checks above: each
 		// case finds a negative id not plain.
 		if ev.Notify || s.bi >= stop {
@@ -810,20 +811,28 @@ loop:
 			break
 		}
 		next := &s.evs[s.bi]
-		if key = max(next.At, key); key >= horizon {
+		nk := max(next.At, key)
+		if nk >= horizon {
 			st = plainEnd
 			break
 		}
-		ev = next
+		key, ev = nk, next
 		s.bi++
 	}
-	if st == plainNext && n > 0 && badID(ev) {
+	if st == plainNext && s.bi > bi0 && badID(ev) {
 		// A bad event ends the stretch untaken, for batch to report.
 		s.bi--
 		ev = &s.evs[s.bi-1]
 		st = plainEnd
 	}
 	s.ev = ev
+	n = int64(s.bi - bi0)
+	if st == plainEnd {
+		// The head was served, at key; with plainNext or plainPending,
+		// serve takes the head at key and sets the clock.
+		n++
+		s.clock = key
+	}
 	return n, key, st
 }
 
