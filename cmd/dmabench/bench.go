@@ -32,6 +32,9 @@ func (c *captured) Record(o *engine.Outcome) {
 	if o.Misuse == engine.MisuseNone && len(c.evs) < cap(c.evs) {
 		e := *o.Event
 		e.Segs = append([]int64(nil), e.Segs...)
+		// A trace does not carry Notify, which only a driver's own
+		// bookkeeping asks for.
+		e.Notify = false
 		c.evs = append(c.evs, e)
 		if c.rec != nil {
 			// Through a trace.Recorder, which gives the workloads of a
