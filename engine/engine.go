@@ -126,6 +126,9 @@ type poolRef struct {
 	id   dma.ID
 	size int64 // block size the pool was created with
 	live bool
+	// room is size+1 while the pool is live, else 0: plain's one check
+	// that an alloc of n bytes fits a live pool, n < room.
+	room uint64
 	// failed: the workload's last create of this pool failed. Its
 	// allocations fail (ErrBadPool) as a driver's would after a failed
 	// probe; they are not misuse.
@@ -710,7 +713,9 @@ const (
 // id; a free or an unmap (of the size and direction mapped) of what is
 // live; any of them succeeding and waking no one. Each goes to the Tally.
 // The stretch ends as serve's does. It returns how many it served, the
-// head's time, and why it stopped.
+// head's time, and why it stopped. No one reads the time of an event
+// plain served, so plain does not raise it (the event is not written at
+// all); an event it leaves pending, which serve finishes, is raised.
 func (e *Engine) plain(s *source, key, horizon dma.Time, stop int) (n int64, _ dma.Time, st int) {
 	t, m, sp := e.tally, e.plat.Meter, s.sp
 	// The head is ev here: s.ev, a pointer in the heap, is written back
@@ -733,12 +738,12 @@ loop:
 				break loop
 			}
 			obj, pr := &sp.objs[id], &sp.pools[pool]
-			if obj.st.live() || !pr.live || ev.Size > pr.size || ev.Kernel != 0 {
+			if obj.st.live() || uint64(ev.Size) >= pr.room || ev.Kernel != 0 {
 				st = plainNext
 				break loop
 			}
-			start(ev, m, key)
-			blk, err := e.alloc.Alloc(pr.id, e.request(ev))
+			m.Cost, m.Now = 0, key
+			blk, err := e.alloc.Alloc(pr.id, e.request(ev, key))
 			if err != nil || m.Wake != 0 {
 				e.pending, e.pendingErr = blk, err
 				st = plainPending
@@ -754,7 +759,7 @@ loop:
 				st = plainNext
 				break loop
 			}
-			start(ev, m, key)
+			m.Cost, m.Now = 0, key
 			e.alloc.Free(obj.blk)
 			obj.st = stFreed
 			if m.Wake != 0 {
@@ -774,7 +779,7 @@ loop:
 				st = plainNext
 				break loop
 			}
-			start(ev, m, key)
+			m.Cost, m.Now = 0, key
 			blk, err := e.plat.Mapper.Map(ev.Dev, ev.Size, ev.Dir, ev.GFP)
 			if err != nil || m.Wake != 0 {
 				e.pending, e.pendingErr = blk, err
@@ -790,7 +795,7 @@ loop:
 				st = plainNext
 				break loop
 			}
-			start(ev, m, key)
+			m.Cost, m.Now = 0, key
 			e.plat.Mapper.Unmap(obj.blk, obj.dir)
 			obj.st = stFreed
 			if m.Wake != 0 {
@@ -824,6 +829,10 @@ loop:
 		s.bi--
 		ev = &s.evs[s.bi-1]
 		st = plainEnd
+	}
+	if st == plainPending && ev.At != key {
+		// serve, which finishes the event, reads its time.
+		ev.At = key
 	}
 	s.ev = ev
 	n = int64(s.bi - bi0)
@@ -897,16 +906,16 @@ func (e *Engine) serveAlloc(s *source, ev *dma.Event, o *Outcome) bool {
 		}
 		pool = pr.id
 	}
-	blk, err := e.alloc.Alloc(pool, e.request(ev))
+	blk, err := e.alloc.Alloc(pool, e.request(ev, ev.At))
 	return e.allocated(s, ev, o, obj, blk, err)
 }
 
-// request fills the engine's request for alloc event ev. Its Wait is
-// zero: only an allocator that returns ErrWouldBlock sets it, and park
-// clears it.
-func (e *Engine) request(ev *dma.Event) *dma.Request {
+// request fills the engine's request for alloc event ev, served at now.
+// Its Wait is zero: only an allocator that returns ErrWouldBlock sets it,
+// and park clears it.
+func (e *Engine) request(ev *dma.Event, now dma.Time) *dma.Request {
 	r := &e.req
-	r.Size, r.Align, r.Boundary, r.GFP, r.Ctx, r.Dev, r.Now = ev.Size, ev.Align, ev.Boundary, ev.GFP, ev.Ctx, ev.Dev, ev.At
+	r.Size, r.Align, r.Boundary, r.GFP, r.Ctx, r.Dev, r.Now = ev.Size, ev.Align, ev.Boundary, ev.GFP, ev.Ctx, ev.Dev, now
 	return r
 }
 
@@ -981,6 +990,9 @@ func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
 		id, err := e.alloc.CreatePool(dma.PoolSpec{Name: ev.Name, Dev: ev.Dev, Size: ev.Size, Align: ev.Align, Boundary: ev.Boundary})
 		o.Err = err
 		s.sp.pools[ev.ID] = poolRef{id: id, size: ev.Size, live: err == nil, failed: err != nil}
+		if err == nil && ev.Size >= 0 {
+			s.sp.pools[ev.ID].room = uint64(ev.Size) + 1
+		}
 	case dma.PoolDestroy:
 		if int(ev.ID) < len(s.sp.pools) && s.sp.pools[ev.ID].failed {
 			// A trace's kernel created the pool; the model could not.
@@ -994,7 +1006,7 @@ func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
 		if e.destroy != nil {
 			o.Err = e.destroy.DestroyPool(s.sp.pools[ev.ID].id)
 		}
-		s.sp.pools[ev.ID].live = false
+		s.sp.pools[ev.ID].live, s.sp.pools[ev.ID].room = false, 0
 	case dma.MapSG:
 		obj := claim(s, ev.ID)
 		if obj == nil {
