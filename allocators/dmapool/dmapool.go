@@ -107,7 +107,9 @@ type pool struct {
 	layout Layout
 	order  int
 	pages  []dma.Block
-	inUse  []int32 // live blocks per page
+	// The live blocks of a page (the kernel's page->in_use) are counted
+	// from the free stack when asked for (see inUse): allocs and frees
+	// keep no count per page.
 	blocks []block // every block of every page, page by page
 	free   []int32 // LIFO stack of free block indices; top is the end
 	dead   bool
@@ -161,9 +163,7 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 		a.plat.Pages.FreePages(pg)
 	}
 	a.stats.ReservedBytes -= int64(len(p.pages)) * (dma.PageSize << p.order)
-	for _, n := range p.inUse {
-		a.stats.LiveBlocks -= int64(n)
-	}
+	a.stats.LiveBlocks -= int64(len(p.blocks) - len(p.free))
 	*p = pool{dead: true}
 	return nil
 }
@@ -188,7 +188,6 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	i := p.free[len(p.free)-1]
 	p.free = p.free[:len(p.free)-1]
 	b := &p.blocks[i]
-	p.inUse[b.page]++
 	a.stats.Allocs++
 	a.stats.LiveBlocks++
 	return dma.Block{CPU: b.cpu, DMA: b.dma, Size: p.layout.Size, Owner: dma.Owner{Pool: id, Handle: i}}, nil
@@ -202,7 +201,6 @@ func (a *Allocator) grow(p *pool, gfp dma.GFP) error {
 		return err
 	}
 	p.pages = append(p.pages, pg)
-	p.inUse = append(p.inUse, 0)
 	base := int32(len(p.blocks))
 	page := int32(len(p.pages) - 1)
 	for _, off := range p.layout.Offsets {
@@ -231,7 +229,6 @@ func (a *Allocator) Free(b dma.Block) {
 	a.stats.LiveBlocks--
 	p := &a.pools[b.Pool]
 	a.meter.Charge(dma.Time(a.cfg.FreeNS))
-	p.inUse[p.blocks[b.Handle].page]--
 	p.free = append(p.free, b.Handle)
 }
 
@@ -239,13 +236,26 @@ func (a *Allocator) Free(b dma.Block) {
 func (a *Allocator) Stats() dma.Stats {
 	s := a.stats
 	for i := range a.pools {
-		for _, n := range a.pools[i].inUse {
+		for _, n := range a.pools[i].inUse() {
 			if n == 0 {
 				s.IdlePages++
 			}
 		}
 	}
 	return s
+}
+
+// inUse returns the live blocks of each of p's pages: every page holds
+// the layout's blocks, less those on the free stack.
+func (p *pool) inUse() []int32 {
+	n := make([]int32, len(p.pages))
+	for i := range n {
+		n[i] = int32(len(p.layout.Offsets))
+	}
+	for _, b := range p.free {
+		n[p.blocks[b].page]--
+	}
+	return n
 }
 
 // PoolInfo is one line of a device's sysfs "pools" file.
@@ -262,11 +272,7 @@ func (a *Allocator) Pools() []PoolInfo {
 		if p.dead {
 			continue
 		}
-		var inUse int64
-		for _, n := range p.inUse {
-			inUse += int64(n)
-		}
-		out = append(out, PoolInfo{Name: p.spec.Name, InUse: inUse, Total: int64(len(p.blocks)), Size: p.layout.Size, Pages: int64(len(p.pages))})
+		out = append(out, PoolInfo{Name: p.spec.Name, InUse: int64(len(p.blocks) - len(p.free)), Total: int64(len(p.blocks)), Size: p.layout.Size, Pages: int64(len(p.pages))})
 	}
 	return out
 }
