@@ -30,10 +30,14 @@ const (
 	NoReuse
 	StatsMismatch
 	OutsideRegion
+	// FreeTakes: a free left more memory held than before it. A free
+	// gives memory back; the engine counts the peak of reserved bytes
+	// after allocs and maps only.
+	FreeTakes
 	NumKinds
 )
 
-var kindNames = [...]string{"overlap-cpu", "overlap-dma", "misaligned", "crosses-boundary", "beyond-mask", "too-small", "no-reuse", "stats-mismatch", "outside-region"}
+var kindNames = [...]string{"overlap-cpu", "overlap-dma", "misaligned", "crosses-boundary", "beyond-mask", "too-small", "no-reuse", "stats-mismatch", "outside-region", "free-takes-memory"}
 
 func (k Kind) String() string { return kindNames[k] }
 

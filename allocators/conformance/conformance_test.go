@@ -20,6 +20,7 @@ const (
 	breakReuse
 	breakStats
 	breakLines
+	breakFreeTakes
 )
 
 // toy gives every block its own page block: obviously correct when not
@@ -95,6 +96,13 @@ func (a *toy) Alloc(pool dma.ID, r *dma.Request) (dma.Block, error) {
 func (a *toy) Free(b dma.Block) {
 	a.stats.Frees++
 	a.stats.LiveBlocks--
+	if a.how == breakFreeTakes && a.stats.Frees%100 == 0 {
+		// Keeps the block's page and takes one more (counting both).
+		if pg, err := a.plat.Pages.AllocPages(dev32, 0, dma.GFPAtomic); err == nil {
+			a.stats.ReservedBytes += pg.Size
+		}
+		return
+	}
 	if b.Handle < 0 || a.how == breakReuse {
 		return
 	}
@@ -135,6 +143,7 @@ func TestCheckerCatchesEachBreakage(t *testing.T) {
 		{"no-reuse", breakReuse, NoReuse},
 		{"stats", breakStats, StatsMismatch},
 		{"shared-line", breakLines, OverlapCPU},
+		{"free-takes-memory", breakFreeTakes, FreeTakes},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -144,7 +144,11 @@ func Exercise(f Factory, opt Options, seed uint64) (*Checker, error) {
 		live[i] = live[len(live)-1]
 		live = live[:len(live)-1]
 		c.Free(lb.blk)
+		held := meter.CoherentBytes
 		t.Alloc.Free(lb.blk)
+		if meter.CoherentBytes > held {
+			c.report(FreeTakes, "free of %#x (%d bytes) took memory: %d bytes held, %d before", lb.blk.CPU, lb.blk.Size, meter.CoherentBytes, held)
+		}
 	}
 	randomAlloc := func() error {
 		if rng.Float64() < opt.Direct {
