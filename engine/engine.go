@@ -117,9 +117,10 @@ type object struct {
 	sg   int32 // scatterlist slot, for stSG
 }
 
-// set makes o a live object (field by field: see serve).
+// set makes o a live object (field by field: see serve). Its sg is left
+// as it was: only an stSG object, which is set whole, has one.
 func (o *object) set(blk dma.Block, size int64, st state, dir dma.Dir, line int64) {
-	o.blk, o.size, o.st, o.dir, o.line, o.sg = blk, size, st, dir, line, 0
+	o.blk, o.size, o.st, o.dir, o.line = blk, size, st, dir, line
 }
 
 type poolRef struct {

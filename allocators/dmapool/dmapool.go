@@ -163,7 +163,6 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 		a.plat.Pages.FreePages(pg)
 	}
 	a.stats.ReservedBytes -= int64(len(p.pages)) * (dma.PageSize << p.order)
-	a.stats.LiveBlocks -= int64(len(p.blocks) - len(p.free))
 	*p = pool{dead: true}
 	return nil
 }
@@ -189,7 +188,6 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	p.free = p.free[:len(p.free)-1]
 	b := &p.blocks[i]
 	a.stats.Allocs++
-	a.stats.LiveBlocks++
 	return dma.Block{CPU: b.cpu, DMA: b.dma, Size: p.layout.Size, Owner: dma.Owner{Pool: id, Handle: i}}, nil
 }
 
@@ -226,7 +224,6 @@ func (a *Allocator) Free(b dma.Block) {
 		return
 	}
 	a.stats.Frees++
-	a.stats.LiveBlocks--
 	p := &a.pools[b.Pool]
 	a.meter.Charge(dma.Time(a.cfg.FreeNS))
 	p.free = append(p.free, b.Handle)
@@ -236,6 +233,9 @@ func (a *Allocator) Free(b dma.Block) {
 func (a *Allocator) Stats() dma.Stats {
 	s := a.stats
 	for i := range a.pools {
+		// A pool's live blocks are those off its free stack; a.stats
+		// counts the direct ones.
+		s.LiveBlocks += int64(len(a.pools[i].blocks) - len(a.pools[i].free))
 		for _, n := range a.pools[i].inUse() {
 			if n == 0 {
 				s.IdlePages++
