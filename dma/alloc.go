@@ -1,14 +1,13 @@
 package dma
 
-// Request is what a driver asks an allocator for.
+// Request is what a driver asks an allocator for: what the models read.
+// The time is the platform Meter's Now; a pool's blocks are aligned and
+// bounded as the pool was created.
 type Request struct {
-	Size     int64
-	Align    int64 // 0 or 1: no constraint beyond the allocator's own
-	Boundary int64 // 0: no boundary; else the block must not cross a multiple of it
-	GFP      GFP
-	Ctx      Context
-	Dev      *Device
-	Now      Time
+	Size  int64
+	Align int64 // 0 or 1: no constraint beyond the allocator's own
+	GFP   GFP
+	Dev   *Device
 	// Wait is filled in by an allocator that returns ErrWouldBlock.
 	Wait Wait
 }

@@ -755,7 +755,7 @@ loop:
 				break loop
 			}
 			m.Cost = 0
-			blk, err := e.alloc.Alloc(pr.id, e.request(ev, m.Now))
+			blk, err := e.alloc.Alloc(pr.id, e.request(ev))
 			if err != nil || m.Wake != 0 {
 				e.pending, e.pendingErr = blk, err
 				st = plainPending
@@ -924,16 +924,16 @@ func (e *Engine) serveAlloc(s *source, ev *dma.Event, o *Outcome) bool {
 		}
 		pool = pr.id
 	}
-	blk, err := e.alloc.Alloc(pool, e.request(ev, ev.At))
+	blk, err := e.alloc.Alloc(pool, e.request(ev))
 	return e.allocated(s, ev, o, obj, blk, err)
 }
 
-// request fills the engine's request for alloc event ev, served at now.
-// Its Wait is zero: only an allocator that returns ErrWouldBlock sets it,
-// and park clears it.
-func (e *Engine) request(ev *dma.Event, now dma.Time) *dma.Request {
+// request fills the engine's request for alloc event ev (served at the
+// meter's Now). Its Wait is zero: only an allocator that returns
+// ErrWouldBlock sets it, and park clears it.
+func (e *Engine) request(ev *dma.Event) *dma.Request {
 	r := &e.req
-	r.Size, r.Align, r.Boundary, r.GFP, r.Ctx, r.Dev, r.Now = ev.Size, ev.Align, ev.Boundary, ev.GFP, ev.Ctx, ev.Dev, now
+	r.Size, r.Align, r.GFP, r.Dev = ev.Size, ev.Align, ev.GFP, ev.Dev
 	return r
 }
 

@@ -116,9 +116,6 @@ func Exercise(f Factory, opt Options, seed uint64) (*Checker, error) {
 	gfps := [...]dma.GFP{dma.GFPKernel, dma.GFPAtomic, dma.GFPNoIO}
 	alloc := func(pool int, size int64) error {
 		r := dma.Request{Size: size, GFP: gfps[rng.IntN(len(gfps))], Dev: dev32}
-		if r.GFP.Atomic() {
-			r.Ctx = dma.SoftIRQ
-		}
 		rules := Rules{Size: size, Mask: dev32.Coherent()}
 		id := dma.NoPool
 		if pool >= 0 {
