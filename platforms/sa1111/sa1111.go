@@ -17,6 +17,7 @@ package sa1111
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/platforms/pagealloc"
@@ -96,10 +97,12 @@ type Machine struct {
 	anyZones []int
 	slices   bool // a20: DMA-able iff bit 20 clear
 	pools    [2]bouncePool
-	// rot and order spread general allocations over the slices, as one
-	// real zone's free lists would: each allocation starts one slice on.
+	// rot spreads general allocations over the slices, as one real
+	// zone's free lists would: each allocation starts one slice on.
+	// twice holds anyZones twice over, so that the order from any slice
+	// is a window of it, not a copy.
 	rot   int
-	order []int
+	twice []int
 }
 
 // general returns the zone list for an allocation that may come from
@@ -110,9 +113,7 @@ func (m *Machine) general() []int {
 	}
 	n := len(m.anyZones)
 	m.rot = (m.rot + 1) % n
-	copy(m.order, m.anyZones[m.rot:])
-	copy(m.order[n-m.rot:], m.anyZones[:m.rot])
-	return m.order
+	return m.twice[m.rot : m.rot+n]
 }
 
 var (
@@ -148,7 +149,7 @@ func New(cfg Config, pr pagealloc.Pressure, meter *dma.Meter) (*dma.Platform, *M
 	for i := len(zones) - 1; i >= 0; i-- {
 		m.anyZones = append(m.anyZones, i)
 	}
-	m.order = make([]int, len(m.anyZones))
+	m.twice = append(slices.Clone(m.anyZones), m.anyZones...)
 	pa, err := pagealloc.New(zones)
 	if err != nil {
 		return nil, nil, err
