@@ -58,7 +58,7 @@ func TestRepeatsLandInTheirBucket(t *testing.T) {
 	rng := rand.New(rand.NewPCG(2, 2))
 	var h Hist
 	var want [len(Hist{}.buckets)]int64
-	var max int64
+	var peak int64
 	for i := 0; i < 20000; i++ {
 		v := []int64{0, 20, 20, -3, 390, 15, 16, 1 << 40}[rng.IntN(8)]
 		for range rng.IntN(4) + 1 {
@@ -68,12 +68,10 @@ func TestRepeatsLandInTheirBucket(t *testing.T) {
 				c = 0
 			}
 			want[bucketOf(c)]++
-			if c > max {
-				max = c
-			}
+			peak = max(peak, c)
 		}
 	}
-	if h.buckets != want || h.Max != max {
-		t.Fatalf("buckets or max (%d, want %d) differ from adding each value afresh", h.Max, max)
+	if h.buckets != want || h.Max != peak {
+		t.Fatalf("buckets or max (%d, want %d) differ from adding each value afresh", h.Max, peak)
 	}
 }

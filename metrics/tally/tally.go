@@ -42,8 +42,9 @@ type Tally struct {
 }
 
 // The methods below count one event by its kind; every event also adds
-// to ByKind and, when served, to Served. Each is kept small enough to be
-// inlined into the engine's loop.
+// to ByKind and, when served, to Served (the engine adds only the cost of
+// a plain free, which cannot raise the reserved peak). Each is kept small
+// enough to be inlined into the engine's loop.
 
 // Alloc counts an allocation of n bytes that succeeded; atomic is its gfp
 // mask's. Its latency goes to Latency.
