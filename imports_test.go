@@ -25,9 +25,9 @@ var allowed = []struct {
 	{pkg: ".", may: nil},
 	{pkg: "dma", may: nil},
 	{pkg: "ftrace", may: nil},
-	{pkg: "metrics/tally", may: []string{"dma"}},
-	{pkg: "engine", may: []string{"dma", "metrics/tally"}},
-	{pkg: "metrics", may: []string{"dma", "engine", "metrics/tally"}},
+
+	{pkg: "engine", may: []string{"dma"}},
+	{pkg: "metrics", may: []string{"dma", "engine"}},
 	{pkg: "matrix", may: []string{"dma", "engine", "metrics"}},
 	{pkg: "report", may: []string{".", "dma", "engine", "metrics", "matrix"}},
 	{pkg: "allocators/*", may: []string{"dma"}},

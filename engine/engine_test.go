@@ -10,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/dmabench/dmabench/dma"
-	"github.com/dmabench/dmabench/metrics/tally"
 )
 
 // churn allocates and frees n-deep rings forever, like TD churn.
@@ -202,10 +201,10 @@ func TestReplayLoopAllocatesNothing(t *testing.T) {
 // the rest by calls.
 type tallyRec struct {
 	countRec
-	t tally.Tally
+	t Tally
 }
 
-func (r *tallyRec) TallyOn(*dma.Meter) *tally.Tally { return &r.t }
+func (r *tallyRec) TallyOn(*dma.Meter) *Tally { return &r.t }
 
 // BenchmarkReplayNull times the engine alone, one batch(1) call per event
 // of a trivial source that copies each event out, against the null

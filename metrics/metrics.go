@@ -13,17 +13,16 @@ import (
 
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/engine"
-	"github.com/dmabench/dmabench/metrics/tally"
 )
 
 // Hist is the histogram the counts keep latencies in.
-type Hist = tally.Hist
+type Hist = engine.Hist
 
 // Recorder accumulates one cell's outcomes. It implements engine.Recorder.
 type Recorder struct {
 	// Tally holds the counts a plain allocation, mapping, free or unmap
 	// adds to, which the engine adds itself (engine.Tallier).
-	tally.Tally
+	engine.Tally
 	AllocFail   int64
 	MapFailures int64 // ErrMapFailed: the mapping itself failed
 	MapNoMem    int64 // the data buffer could not be allocated
@@ -65,67 +64,72 @@ var _ engine.Tallier = (*Recorder)(nil)
 
 // TallyOn implements engine.Tallier: the engine adds plain events to the
 // recorder's Tally itself, on the platform meter m.
-func (r *Recorder) TallyOn(m *dma.Meter) *tally.Tally {
+func (r *Recorder) TallyOn(m *dma.Meter) *engine.Tally {
 	r.meter = m
 	return &r.Tally
 }
 
-// Record implements engine.Recorder. The engine adds plain events to the
-// Tally itself; Record takes the rest, and any outcome at all from a
-// caller that does not.
+// Record implements engine.Recorder. The engine counts plain events in
+// the Tally itself; Record takes the rest, and any outcome at all from a
+// caller that does not. A served alloc, free, map or unmap is counted by
+// the engine's rules (engine.Tally's Count methods), as plain counts it.
 func (r *Recorder) Record(o *engine.Outcome) {
 	ev := o.Event
+	k := ev.Kind
 	r.meter = o.Meter
-	r.ByKind[ev.Kind]++
 	if o.Misuse != engine.MisuseNone {
 		r.Misuse[o.Misuse]++
 		if len(r.MisuseList) < MaxMisuseList {
-			r.MisuseList = append(r.MisuseList, MisuseEntry{Line: ev.Line, Kind: o.Misuse.String(), ID: ev.ID, What: ev.Kind.String()})
+			r.MisuseList = append(r.MisuseList, MisuseEntry{Line: ev.Line, Kind: o.Misuse.String(), ID: ev.ID, What: k.String()})
 		}
 		// An unmap of another size or direction than the map is still
 		// unmapped, as mapped (Bytes says what): it counts as an unmap
 		// as well. Other misuse was not served.
-		if k := ev.Kind; (k != dma.Unmap && k != dma.UnmapSG) || o.Bytes == 0 {
+		if (k != dma.Unmap && k != dma.UnmapSG) || o.Bytes == 0 {
+			r.ByKind[k]++
 			return
 		}
 	}
-	if ev.Kernel > 0 && ev.Kind == dma.Alloc {
-		r.KernelCompared++
-		if o.Err == nil && o.Block.Size != ev.Kernel {
-			r.KernelDiffers++
-		}
-	}
-	switch ev.Kind {
+	switch k {
 	case dma.Alloc:
-		if ev.GFP.Atomic() {
-			r.AtomicAlloc++
+		if ev.Kernel > 0 {
+			r.KernelCompared++
+			if o.Err == nil && o.Block.Size != ev.Kernel {
+				r.KernelDiffers++
+			}
 		}
-		r.Latency.Add(int64(o.Cost + o.Wait))
 		if o.WaitKind != 0 {
 			r.Waits[o.WaitKind].Add(int64(o.Wait))
 		}
-		if o.Err != nil {
-			if errors.Is(o.Err, engine.ErrStalled) {
-				r.Stalls++
-			}
-			if r.AllocFail == 0 {
-				r.FirstAllocFail = ev.At
-			}
-			r.LastAllocFail = ev.At
-			r.AllocFail++
-			if ev.GFP.Atomic() {
-				r.AtomicFail++
-			}
-		} else {
-			r.Allocated(o.Bytes)
+		r.Latency.Add(int64(o.Cost + o.Wait))
+		if o.Err == nil {
+			r.CountAlloc(o.Bytes, ev.GFP.Atomic(), o.Cost, o.Meter)
+			return
+		}
+		r.ByKind[k]++
+		if ev.GFP.Atomic() {
+			r.AtomicAlloc++
+		}
+		if errors.Is(o.Err, engine.ErrStalled) {
+			r.Stalls++
+		}
+		if r.AllocFail == 0 {
+			r.FirstAllocFail = ev.At
+		}
+		r.LastAllocFail = ev.At
+		r.AllocFail++
+		if ev.GFP.Atomic() {
+			r.AtomicFail++
 		}
 	case dma.Free:
-		r.Tally.Free(o.Bytes)
+		r.CountFree(o.Bytes, o.Cost)
+		return
 	case dma.Map, dma.MapSG:
 		if o.Err == nil {
-			r.Tally.Map(o.Bytes)
-			break
+			r.CountMap(k, o.Bytes, o.Cost, o.Meter)
+			return
 		}
+		r.ByKind[k]++
 		r.Maps++
 		if errors.Is(o.Err, dma.ErrMapFailed) {
 			r.MapFailures++
@@ -136,9 +140,11 @@ func (r *Recorder) Record(o *engine.Outcome) {
 			}
 		}
 	case dma.Unmap, dma.UnmapSG:
-		r.Tally.Unmap(o.Bytes)
-	case dma.PoolCreate, dma.PoolDestroy:
-		if o.Err != nil {
+		r.CountUnmap(k, o.Bytes, o.Cost, o.Meter)
+		return
+	default:
+		r.ByKind[k]++
+		if (k == dma.PoolCreate || k == dma.PoolDestroy) && o.Err != nil {
 			r.PoolErrors++
 		}
 	}

@@ -17,7 +17,6 @@ import (
 	"github.com/dmabench/dmabench/engine"
 	"github.com/dmabench/dmabench/matrix"
 	"github.com/dmabench/dmabench/metrics"
-	"github.com/dmabench/dmabench/metrics/tally"
 	"github.com/dmabench/dmabench/workloads/trace"
 )
 
@@ -67,10 +66,10 @@ func decoded(b builder, c matrix.Cell, n int64, rec *trace.Recorder) ([]dma.Even
 
 // nopRecorder keeps no metrics: plain events go to a Tally no one reads
 // (so the engine takes the path it takes with metrics), the rest nowhere.
-type nopRecorder struct{ t tally.Tally }
+type nopRecorder struct{ t engine.Tally }
 
-func (*nopRecorder) Record(*engine.Outcome)            {}
-func (r *nopRecorder) TallyOn(*dma.Meter) *tally.Tally { return &r.t }
+func (*nopRecorder) Record(*engine.Outcome)             {}
+func (r *nopRecorder) TallyOn(*dma.Meter) *engine.Tally { return &r.t }
 
 // bareLoop replays pre-decoded events against a slice-indexed free list:
 // the most a Go loop can do with the same events, the harness's limit.

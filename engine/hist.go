@@ -1,4 +1,4 @@
-package tally
+package engine
 
 import "math/bits"
 
@@ -40,12 +40,19 @@ func upper(i int) int64 {
 	return (16+sub+1)<<(e-4) - 1
 }
 
-// Add records one value.
+// Add records one value. A repeat of the last value is counted in line;
+// a new one takes add, so that Add stays small enough to inline into the
+// engine's counting rules.
 func (h *Hist) Add(v int64) {
 	if v == h.last {
 		h.buckets[h.lastB&(len(h.buckets)-1)]++
 		return
 	}
+	h.add(v)
+}
+
+// add records a value other than the last one.
+func (h *Hist) add(v int64) {
 	h.last = v
 	v = max(v, 0)
 	b := bucketOf(v)

@@ -1,4 +1,4 @@
-package tally
+package engine
 
 import (
 	"math/rand/v2"
