@@ -207,3 +207,20 @@ func RunCell(c Cell, b Builder, events int64) Result {
 // tries hard to satisfy. unusable_index_max samples the unusable free space
 // index at this order after every batch.
 const CostlyOrder = 3
+
+// Expand returns every cell of scenarios × allocators × platforms ×
+// seeds 1..seeds, in that order of nesting: the order results are
+// written in, at any parallelism and in any shard.
+func Expand(scenarios, allocators, platforms []string, seeds int) []Cell {
+	out := make([]Cell, 0, len(scenarios)*len(allocators)*len(platforms)*max(seeds, 0))
+	for _, sc := range scenarios {
+		for _, a := range allocators {
+			for _, p := range platforms {
+				for s := 1; s <= seeds; s++ {
+					out = append(out, Cell{Scenario: sc, Allocator: a, Platform: p, Seed: uint64(s)})
+				}
+			}
+		}
+	}
+	return out
+}

@@ -43,11 +43,11 @@ when the results cannot be compared (cells that do not match are listed),
 			}
 			old, err := report.ReadDocument(args[0])
 			if err != nil {
-				return usageError{err}
+				return usageError{Err: err}
 			}
 			new, err := report.ReadDocument(args[1])
 			if err != nil {
-				return usageError{err}
+				return usageError{Err: err}
 			}
 			changes, missing := report.Compare(old, new, report.CompareOptions{Metrics: metrics, Threshold: threshold, Alpha: alpha, Holm: holm})
 			if len(missing) > 0 {

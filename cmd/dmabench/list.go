@@ -3,9 +3,10 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dmabench/dmabench/registry"
 )
 
 func newListCmd(stdout io.Writer) *cobra.Command {
@@ -34,29 +35,14 @@ func newListCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			var a, p, w [][2]string
-			for _, e := range allocatorTable() {
-				a = append(a, [2]string{e.name, e.doc})
-			}
-			for _, e := range platforms {
-				p = append(p, [2]string{e.name, e.doc})
-			}
-			for _, e := range workloads {
-				w = append(w, [2]string{e.name, e.doc})
-			}
-			for _, name := range scenarioNames(cfg) {
-				sc := cfg.Scenario[name]
-				doc := "scenario: " + strings.Join(sc.Workloads, " + ") + " on one machine"
-				for _, wl := range sc.Workloads {
-					if ms := sc.StartMS[wl]; ms > 0 {
-						doc += fmt.Sprintf(", %s starting at %d ms", wl, ms)
-					}
+			rows := func(es []registry.Entry) [][2]string {
+				var out [][2]string
+				for _, e := range es {
+					out = append(out, [2]string{e.Name, e.Doc})
 				}
-				if set := sc.settings(); len(set) > 0 {
-					doc += "; " + strings.Join(set, ", ")
-				}
-				w = append(w, [2]string{name, doc})
+				return out
 			}
+			a, p, w := rows(registry.Allocators()), rows(registry.Platforms()), rows(registry.Workloads(cfg))
 			switch what {
 			case "allocators":
 				show("allocators", a)

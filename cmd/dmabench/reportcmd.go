@@ -29,7 +29,7 @@ offline; Markdown links SVG files written into a folder beside it.`,
 			for _, a := range args {
 				d, err := report.ReadDocument(a)
 				if err != nil {
-					return usageError{err}
+					return usageError{Err: err}
 				}
 				docs = append(docs, d)
 			}

@@ -9,16 +9,18 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dmabench/dmabench/registry"
 )
 
-// usageError is bad input from the user: a wrong flag, an unknown name, a
-// malformed config. It exits with status 2.
-type usageError struct{ err error }
+// usageError is bad input from the user (registry.UsageError): it exits
+// with status 2.
+type usageError = registry.UsageError
 
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
+var usagef = registry.Usagef
 
-func usagef(format string, args ...any) error { return usageError{fmt.Errorf(format, args...)} }
+// Config is the run's configuration.
+type Config = registry.Config
 
 // Main runs the command line and returns the exit status: 0 on success, 1
 // when the run failed, 2 on bad input.
@@ -36,7 +38,7 @@ GFP_ATOMIC pressure.`,
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.SetArgs(args)
-	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{err} })
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{Err: err} })
 	root.AddCommand(newRunCmd(stdout, stderr), newListCmd(stdout), newValidateCmd(stdout), newRecordCmd(stdout), newReplayCmd(stdout, stderr), newImportCmd(stdout), newCompareCmd(stdout), newMergeCmd(stdout), newReportCmd(stdout), newBenchCmd(stdout))
 	var cpuProfile string
 	var profile *os.File
@@ -47,7 +49,7 @@ GFP_ATOMIC pressure.`,
 		}
 		f, err := os.Create(cpuProfile)
 		if err != nil {
-			return usageError{fmt.Errorf("--cpuprofile: %w", err)}
+			return usageError{Err: fmt.Errorf("--cpuprofile: %w", err)}
 		}
 		if err := pprof.StartCPUProfile(f); err != nil {
 			f.Close()
@@ -78,7 +80,7 @@ GFP_ATOMIC pressure.`,
 func usageArgs(check cobra.PositionalArgs) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		if err := check(cmd, args); err != nil {
-			return usageError{err}
+			return usageError{Err: err}
 		}
 		return nil
 	}

@@ -12,6 +12,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dmabench/dmabench/registry"
+
 	"github.com/dmabench/dmabench/matrix"
 	"github.com/dmabench/dmabench/report"
 )
@@ -33,7 +35,7 @@ version, host facts and every cell's metrics.`,
 				return err
 			}
 			if err := cfg.Validate(); err != nil {
-				return locate(configFile, err)
+				return registry.Locate(configFile, err)
 			}
 			si, sn, err := parseShard(shard)
 			if err != nil {
@@ -63,29 +65,6 @@ version, host facts and every cell's metrics.`,
 	return cmd
 }
 
-// cells expands a config into its cells, in a fixed order.
-func cells(cfg *Config) []matrix.Cell {
-	var out []matrix.Cell
-	for _, w := range cfg.Workloads {
-		scenarios := []string{w}
-		for i := range workloads {
-			if workloads[i].name == w {
-				scenarios = workloads[i].scenarioNames(cfg)
-			}
-		}
-		for _, sc := range scenarios {
-			for _, a := range cfg.Allocators {
-				for _, p := range cfg.Platforms {
-					for s := 1; s <= cfg.Seeds; s++ {
-						out = append(out, matrix.Cell{Scenario: sc, Allocator: a, Platform: p, Seed: uint64(s)})
-					}
-				}
-			}
-		}
-	}
-	return out
-}
-
 type runOptions struct {
 	shardI, shardN int
 	resume         bool
@@ -93,7 +72,7 @@ type runOptions struct {
 }
 
 func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
-	all := cells(cfg)
+	all := registry.Cells(cfg)
 	cs := all
 	if opt.shardN > 1 {
 		cs = shardCells(all, opt.shardI, opt.shardN)
@@ -102,7 +81,7 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 	if opt.resume {
 		prev, err := existingCells(filepath.Join(cfg.Out, cfg.Name+".json"))
 		if err != nil {
-			return usageError{err}
+			return usageError{Err: err}
 		}
 		done := map[matrix.Cell]bool{}
 		for _, r := range prev {
@@ -126,7 +105,7 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 		return err
 	}
 	start := time.Now()
-	results := matrix.Run(cs, builder{cfg}, matrix.Options{Events: cfg.Events, Jobs: cfg.Jobs,
+	results := matrix.Run(cs, registry.NewBuilder(cfg), matrix.Options{Events: cfg.Events, Jobs: cfg.Jobs,
 		Done: func(int, *matrix.Result) { pr.cell() }})
 	pr.wait()
 	for _, r := range results {
@@ -143,7 +122,7 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 	}
 	doc := report.NewDocument(cfg, results)
 	for _, w := range cfg.Workloads {
-		if path, ok := strings.CutPrefix(w, tracePrefix); ok {
+		if path, ok := strings.CutPrefix(w, registry.TracePrefix); ok {
 			sum, err := fileSHA256(path)
 			if err != nil {
 				return err

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/registry"
 	"github.com/dmabench/dmabench/report"
 )
 
@@ -104,11 +105,11 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 			for i, path := range args {
 				data, err := os.ReadFile(path)
 				if err != nil {
-					return usageError{err}
+					return usageError{Err: err}
 				}
 				doc, err := report.ParseDocument(path, data)
 				if err != nil {
-					return usageError{err}
+					return usageError{Err: err}
 				}
 				if i == 0 {
 					first = doc
@@ -126,7 +127,7 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 					results = append(results, r)
 				}
 			}
-			all := cells(&cfg)
+			all := registry.Cells(&cfg)
 			var missing []string
 			for _, c := range all {
 				if !seen[c] {

@@ -7,9 +7,10 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sync"
 
 	"github.com/spf13/cobra"
+
+	"github.com/dmabench/dmabench/registry"
 
 	"github.com/dmabench/dmabench"
 	"github.com/dmabench/dmabench/dma"
@@ -19,92 +20,11 @@ import (
 	"github.com/dmabench/dmabench/workloads/trace"
 )
 
-// tracePrefix names a trace as a workload: trace:FILE.
-const tracePrefix = "trace:"
-
-// traceSource reads a trace file and closes it at the end.
-type traceSource struct {
-	*trace.Reader
-	f *os.File
-}
-
-func (t *traceSource) Next(e *dma.Event) error {
-	err := t.Reader.Next(e)
-	if err != nil && t.f != nil {
-		t.f.Close()
-		t.f = nil
-	}
-	return err
-}
-
-// openTrace opens a trace for replay: as one source per thread when its
-// events come from more than one (trace.Split), so that a request
-// sleeping on one thread does not hold back the others.
-func openTrace(path string) (dma.Source, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	nums, err := traceThreads(f)
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	r, err := trace.NewReader(path, f)
-	if err != nil {
-		f.Close()
-		return nil, usageError{err}
-	}
-	if len(nums) > 1 {
-		return trace.NewSplit(r, nums, func() { f.Close() }), nil
-	}
-	return &traceSource{Reader: r, f: f}, nil
-}
-
-// scanned remembers each trace file's threads, so that the cells of a
-// run that replay one trace read it through for them once.
-var scanned = struct {
-	sync.Mutex
-	threads map[scanKey][]int
-}{threads: map[scanKey][]int{}}
-
-type scanKey struct {
-	path    string
-	size    int64
-	modTime int64
-}
-
-// traceThreads returns the threads of the trace f holds (trace.ScanThreads)
-// and rewinds f. A trace the scan cannot read replays as one stream, whose
-// reader names the file and line that is wrong.
-func traceThreads(f *os.File) ([]int, error) {
-	var key scanKey
-	if fi, err := f.Stat(); err == nil {
-		key = scanKey{f.Name(), fi.Size(), fi.ModTime().UnixNano()}
-		scanned.Lock()
-		nums, ok := scanned.threads[key]
-		scanned.Unlock()
-		if ok {
-			return nums, nil
-		}
-	}
-	nums, _ := trace.ScanThreads(f)
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, err
-	}
-	if key.path != "" {
-		scanned.Lock()
-		scanned.threads[key] = nums
-		scanned.Unlock()
-	}
-	return nums, nil
-}
-
 // fileSHA256 returns the hex SHA-256 of a file.
 func fileSHA256(path string) (string, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return "", usageError{err}
+		return "", usageError{Err: err}
 	}
 	defer f.Close()
 	h := sha256.New()
@@ -158,7 +78,7 @@ same modeled metrics as running the workload.`,
 			if events < 1 {
 				return usagef("record: -n %d: want at least 1 event", events)
 			}
-			b := builder{cfg}
+			b := registry.NewBuilder(cfg)
 			c := matrix.Cell{Scenario: workload, Allocator: allocator, Platform: platform, Seed: seed}
 			srcs, err := b.Sources(c)
 			if err != nil {
@@ -204,7 +124,7 @@ func newReplayCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Replay a trace against allocators and platforms (as run -w trace:FILE)",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if err := cmd.Flags().Set("workload", tracePrefix+args[0]); err != nil {
+			if err := cmd.Flags().Set("workload", registry.TracePrefix+args[0]); err != nil {
 				return err
 			}
 			return run.RunE(cmd, nil)
@@ -218,7 +138,7 @@ func newReplayCmd(stdout, stderr io.Writer) *cobra.Command {
 func traceErr(err error) error {
 	var te *trace.Error
 	if errors.As(err, &te) {
-		return usageError{err}
+		return usageError{Err: err}
 	}
 	return err
 }

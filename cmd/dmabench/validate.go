@@ -67,7 +67,7 @@ matched is below --min-match (default 100).`,
 		RunE: func(_ *cobra.Command, args []string) error {
 			t, err := dmaalloc.ParseTable(sizes)
 			if err != nil {
-				return usageError{err}
+				return usageError{Err: err}
 			}
 			classes := dmaalloc.Classes(t, line, 8)
 			matched, total, misses, err := validateFtrace(args[0], classes)
@@ -134,7 +134,7 @@ matched is below --min-match (default 100).`,
 func openInput(path string) (io.ReadCloser, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return nil, usageError{err}
+		return nil, usageError{Err: err}
 	}
 	br, err := trace.Uncompressed(f)
 	if err != nil {

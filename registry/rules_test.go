@@ -1,4 +1,4 @@
-package main
+package registry
 
 import (
 	"bytes"
@@ -11,6 +11,9 @@ import (
 	"strings"
 	"testing"
 
+	"gopkg.in/yaml.v3"
+
+	"github.com/dmabench/dmabench"
 	"github.com/dmabench/dmabench/allocators/conformance"
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/engine"
@@ -94,7 +97,7 @@ func TestWorkloadsKeepTheRules(t *testing.T) {
 	if testing.Short() {
 		events = 8_000
 	}
-	b := builder{defaultConfig(t)}
+	b := NewBuilder(defaultConfig(t))
 	for _, w := range []string{"usb-uhci", "usb-ohci", "usb-ehci", "scsi", "netrx", "mixed-pressure", "hotplug-pressure"} {
 		for _, pe := range platforms {
 			for _, ae := range allocatorTable() {
@@ -148,7 +151,7 @@ func FuzzReplay(f *testing.F) {
 		"7 0 process alloc id=0 pool=- dev=0 size=1073741824 gfp=GFP_KERNEL align=4096\n" +
 		"8 0 process pool_destroy id=0\n")
 	seeds := [][]byte{seed}
-	for _, name := range []string{"../../traces/usb-uhci.trace.gz", "../../traces/mixed.trace.gz"} {
+	for _, name := range []string{"../traces/usb-uhci.trace.gz", "../traces/mixed.trace.gz"} {
 		data, err := os.ReadFile(name)
 		if err != nil {
 			f.Fatal(err)
@@ -234,7 +237,7 @@ func FuzzReplay(f *testing.F) {
 // its workloads replays a few thousand events through its first allocator
 // on its first platform without a panic or an error, and the blocks and
 // buffers handed out keep their rules.
-// go test -fuzz FuzzConfigReplays ./cmd/dmabench
+// go test -fuzz FuzzConfigReplays ./registry
 func FuzzConfigReplays(f *testing.F) {
 	f.Add([]byte("workloads: [usb-uhci, scsi, netrx]\nallocators: [dmapool]\nplatforms: [sa1111]\n"))
 	f.Add([]byte("workloads: [mixed-pressure]\nallocators: [mempool]\nplatforms: [iommu]\n" +
@@ -249,11 +252,11 @@ func FuzzConfigReplays(f *testing.F) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		cfg, err := loadConfig(path, nil)
+		cfg, err := configFrom(data)
 		if err != nil || cfg.Validate() != nil {
 			return
 		}
-		b := builder{cfg}
+		b := NewBuilder(cfg)
 		for _, w := range cfg.Workloads {
 			c := matrix.Cell{Scenario: w, Allocator: cfg.Allocators[0], Platform: cfg.Platforms[0], Seed: 1}
 			p, a, err := b.Machine(c)
@@ -279,4 +282,19 @@ func FuzzConfigReplays(f *testing.F) {
 			}
 		}
 	})
+}
+
+// configFrom decodes a YAML file's text over the embedded config, as the
+// command line's loader merges them.
+func configFrom(data []byte) (*Config, error) {
+	var def, user map[string]any
+	if err := yaml.Unmarshal(dmabench.DefaultConfig, &def); err != nil {
+		return nil, err
+	}
+	if err := yaml.Unmarshal(data, &user); err != nil {
+		return nil, err
+	}
+	all := lowerKeys(def)
+	mergeInto(all, lowerKeys(user))
+	return Decode(all)
 }

@@ -1,8 +1,17 @@
-package main
+// Package registry is the one place where concrete models are wired to
+// names: the ordered tables of platforms, allocators and workloads, the
+// run's configuration (every model's knobs), and the Builder that makes a
+// cell's machine and sources from them. Only cmd/dmabench reads the
+// configuration from files, the environment and flags (viper); this
+// package takes it as plain structs.
+package registry
 
 import (
+	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"os"
+	"slices"
 	"strings"
 
 	"github.com/dmabench/dmabench/allocators/coherent"
@@ -16,9 +25,11 @@ import (
 	"github.com/dmabench/dmabench/platforms/iommu"
 	"github.com/dmabench/dmabench/platforms/sa1111"
 	"github.com/dmabench/dmabench/platforms/x86"
+	"github.com/dmabench/dmabench/scenario"
 	"github.com/dmabench/dmabench/workloads/netrx"
 	"github.com/dmabench/dmabench/workloads/poolbench"
 	"github.com/dmabench/dmabench/workloads/scsi"
+	"github.com/dmabench/dmabench/workloads/trace"
 	"github.com/dmabench/dmabench/workloads/usb"
 )
 
@@ -118,7 +129,7 @@ func allocatorTable() []allocatorEntry {
 			}},
 		{name: "mempool", doc: "mempool_t reserve of min_nr elements over another allocator (allocator.mempool.over)",
 			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
-				inner, err := buildAllocator(cfg, cfg.Allocator.Mempool.Over, p)
+				inner, err := BuildAllocator(cfg, cfg.Allocator.Mempool.Over, p)
 				if err != nil {
 					return nil, fmt.Errorf("mempool over %s: %w", cfg.Allocator.Mempool.Over, err)
 				}
@@ -126,7 +137,7 @@ func allocatorTable() []allocatorEntry {
 			}},
 		{name: "dmaalloc", doc: "kmalloc-style dma_alloc(dev, size, flags) from size-class pools; a page or more from dma_alloc_coherent",
 			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
-				inner, err := buildAllocator(cfg, cfg.Allocator.DMAAlloc.Pools, p)
+				inner, err := BuildAllocator(cfg, cfg.Allocator.DMAAlloc.Pools, p)
 				if err != nil {
 					return nil, err
 				}
@@ -140,13 +151,13 @@ func allocatorTable() []allocatorEntry {
 }
 
 // buildAllocator builds the named allocator on p.
-func buildAllocator(cfg *Config, name string, p *dma.Platform) (dma.Allocator, error) {
+func BuildAllocator(cfg *Config, name string, p *dma.Platform) (dma.Allocator, error) {
 	for _, e := range allocatorTable() {
 		if e.name == name {
 			return e.build(cfg, p)
 		}
 	}
-	return nil, usagef("unknown allocator %q (valid: %s)", name, strings.Join(allocatorNames(), ", "))
+	return nil, Usagef("unknown allocator %q (valid: %s)", name, strings.Join(AllocatorNames(), ", "))
 }
 
 func usbWorkload(ctrl usb.Controller) func(cfg *Config, _ string, seed uint64) ([]dma.Source, error) {
@@ -185,28 +196,28 @@ var workloads = []workloadEntry{
 }
 
 // scenarios returns the scenario names a workload runs as.
-func (w *workloadEntry) scenarioNames(cfg *Config) []string {
+func (w *workloadEntry) ScenarioNames(cfg *Config) []string {
 	if w.scenarios == nil {
 		return []string{w.name}
 	}
 	return w.scenarios(cfg)
 }
 
-func names[T any](entries []T, name func(T) string) []string {
-	out := make([]string, len(entries))
+func names[T, U any](entries []T, name func(T) U) []U {
+	out := make([]U, len(entries))
 	for i, e := range entries {
 		out[i] = name(e)
 	}
 	return out
 }
 
-func platformNames() []string {
+func PlatformNames() []string {
 	return names(platforms, func(e platformEntry) string { return e.name })
 }
-func allocatorNames() []string {
+func AllocatorNames() []string {
 	return names(allocatorTable(), func(e allocatorEntry) string { return e.name })
 }
-func workloadNames() []string {
+func WorkloadNames() []string {
 	return names(workloads, func(e workloadEntry) string { return e.name })
 }
 
@@ -214,7 +225,7 @@ func workloadNames() []string {
 // valid ones.
 func checkNames(kind string, got, valid []string) error {
 	if len(got) == 0 {
-		return usagef("no %ss given (valid: %s)", kind, strings.Join(valid, ", "))
+		return Usagef("no %ss given (valid: %s)", kind, strings.Join(valid, ", "))
 	}
 	for _, g := range got {
 		found := false
@@ -224,18 +235,26 @@ func checkNames(kind string, got, valid []string) error {
 			}
 		}
 		if !found {
-			return usagef("unknown %s %q (valid: %s)", kind, g, strings.Join(valid, ", "))
+			return Usagef("unknown %s %q (valid: %s)", kind, g, strings.Join(valid, ", "))
 		}
 	}
 	return nil
 }
 
-// builder wires a config's models for matrix.Run.
-type builder struct{ cfg *Config }
+// Builder wires a config's models for matrix.Run. It is safe for
+// concurrent use: every call builds fresh values.
+type Builder struct {
+	cfg    *Config
+	traces trace.Opener
+}
 
-var _ matrix.Builder = builder{}
+var _ matrix.Builder = (*Builder)(nil)
 
-func (b builder) Machine(c matrix.Cell) (*dma.Platform, dma.Allocator, error) {
+// NewBuilder returns a builder for cfg's cells.
+func NewBuilder(cfg *Config) *Builder { return &Builder{cfg: cfg} }
+
+// Machine implements matrix.Builder.
+func (b *Builder) Machine(c matrix.Cell) (*dma.Platform, dma.Allocator, error) {
 	var pe *platformEntry
 	for i := range platforms {
 		if platforms[i].name == c.Platform {
@@ -245,12 +264,12 @@ func (b builder) Machine(c matrix.Cell) (*dma.Platform, dma.Allocator, error) {
 	if pe == nil {
 		return nil, nil, fmt.Errorf("cell %s: unknown platform", c)
 	}
-	cfg := b.cfg.forScenario(c.Scenario)
+	cfg := b.cfg.ForScenario(c.Scenario)
 	p, err := pe.build(cfg, &dma.Meter{})
 	if err != nil {
 		return nil, nil, fmt.Errorf("platform %s: %w", c.Platform, err)
 	}
-	a, err := buildAllocator(cfg, c.Allocator, p)
+	a, err := BuildAllocator(cfg, c.Allocator, p)
 	if err != nil {
 		return nil, nil, fmt.Errorf("allocator %s on %s: %w", c.Allocator, c.Platform, err)
 	}
@@ -258,9 +277,9 @@ func (b builder) Machine(c matrix.Cell) (*dma.Platform, dma.Allocator, error) {
 }
 
 // workloadOf returns the workload a scenario belongs to.
-func (b builder) workloadOf(scenario string) *workloadEntry {
+func (b *Builder) workloadOf(scenario string) *workloadEntry {
 	for i := range workloads {
-		for _, s := range workloads[i].scenarioNames(b.cfg) {
+		for _, s := range workloads[i].ScenarioNames(b.cfg) {
 			if s == scenario {
 				return &workloads[i]
 			}
@@ -269,37 +288,36 @@ func (b builder) workloadOf(scenario string) *workloadEntry {
 	return nil
 }
 
-func (b builder) Sources(c matrix.Cell) ([]dma.Source, error) {
-	if path, ok := strings.CutPrefix(c.Scenario, tracePrefix); ok {
-		src, err := openTrace(path)
+// Sources implements matrix.Builder: a trace (trace:FILE), the members of
+// a configured scenario, or one workload.
+func (b *Builder) Sources(c matrix.Cell) ([]dma.Source, error) {
+	if path, ok := strings.CutPrefix(c.Scenario, TracePrefix); ok {
+		src, err := b.traces.Open(path)
+		var pe *os.PathError
+		if errors.As(err, &pe) {
+			return nil, UsageError{err}
+		}
 		if err != nil {
 			return nil, err
 		}
 		return []dma.Source{src}, nil
 	}
 	if sc, ok := b.cfg.Scenario[c.Scenario]; ok {
-		cfg := b.cfg.forScenario(c.Scenario)
-		var all []dma.Source
+		cfg := b.cfg.ForScenario(c.Scenario)
+		members := make([]scenario.Member, len(sc.Workloads))
 		for i, w := range sc.Workloads {
 			we := b.workloadOf(w)
 			if we == nil {
 				return nil, fmt.Errorf("scenario %s: unknown workload %q", c.Scenario, w)
 			}
-			// Each workload gets its own random stream.
-			srcs, err := we.build(cfg, w, c.Seed*1000003+uint64(i))
-			if err != nil {
-				return nil, err
-			}
-			if ms := sc.StartMS[w]; ms > 0 {
-				for _, s := range srcs {
-					if err := startAt(s, dma.Time(ms)*dma.Millisecond); err != nil {
-						return nil, fmt.Errorf("scenario %s: workload %s: %w", c.Scenario, w, err)
-					}
-				}
-			}
-			all = append(all, srcs...)
+			members[i] = scenario.Member{Name: w, Start: dma.Time(sc.StartMS[w]) * dma.Millisecond,
+				Build: func(seed uint64) ([]dma.Source, error) { return we.build(cfg, w, seed) }}
 		}
-		return all, nil
+		srcs, err := scenario.Compose(members, c.Seed)
+		if err != nil {
+			return nil, fmt.Errorf("scenario %s: %w", c.Scenario, err)
+		}
+		return srcs, nil
 	}
 	w := b.workloadOf(c.Scenario)
 	if w == nil {
@@ -308,33 +326,63 @@ func (b builder) Sources(c matrix.Cell) ([]dma.Source, error) {
 	return w.build(b.cfg, c.Scenario, c.Seed)
 }
 
-// scenarioNames lists the configured scenarios, sorted.
-func scenarioNames(cfg *Config) []string {
-	var out []string
-	for name := range cfg.Scenario {
-		out = append(out, name)
-	}
-	sort.Strings(out)
-	return out
+// ScenarioNames lists the configured scenarios, sorted.
+func ScenarioNames(cfg *Config) []string {
+	return slices.Sorted(maps.Keys(cfg.Scenario))
 }
 
-// starter is a source (or a thread of one) that can be held back.
-type starter interface{ StartAt(dma.Time) }
+// Cells expands a config into its cells, in a fixed order: workloads (and
+// the scenarios each runs as) in the order given, then allocators,
+// platforms and seeds.
+func Cells(cfg *Config) []matrix.Cell {
+	var scenarios []string
+	for _, w := range cfg.Workloads {
+		if we := workloadByName(w); we != nil {
+			scenarios = append(scenarios, we.ScenarioNames(cfg)...)
+		} else {
+			scenarios = append(scenarios, w)
+		}
+	}
+	return matrix.Expand(scenarios, cfg.Allocators, cfg.Platforms, cfg.Seeds)
+}
 
-// startAt holds src, or every thread of it, until at.
-func startAt(src dma.Source, at dma.Time) error {
-	if th, ok := src.(dma.Threads); ok {
-		for _, t := range th.Threads() {
-			if err := startAt(t, at); err != nil {
-				return err
+func workloadByName(name string) *workloadEntry {
+	for i := range workloads {
+		if workloads[i].name == name {
+			return &workloads[i]
+		}
+	}
+	return nil
+}
+
+// Entry names a model or workload and says what it stands for.
+type Entry struct{ Name, Doc string }
+
+// Allocators lists the allocator models, in table order.
+func Allocators() []Entry {
+	return names(allocatorTable(), func(e allocatorEntry) Entry { return Entry{e.name, e.doc} })
+}
+
+// Platforms lists the platform models, in table order.
+func Platforms() []Entry {
+	return names(platforms, func(e platformEntry) Entry { return Entry{e.name, e.doc} })
+}
+
+// Workloads lists the workloads, then cfg's scenarios with what they run.
+func Workloads(cfg *Config) []Entry {
+	out := names(workloads, func(e workloadEntry) Entry { return Entry{e.name, e.doc} })
+	for _, name := range ScenarioNames(cfg) {
+		sc := cfg.Scenario[name]
+		doc := "scenario: " + strings.Join(sc.Workloads, " + ") + " on one machine"
+		for _, wl := range sc.Workloads {
+			if ms := sc.StartMS[wl]; ms > 0 {
+				doc += fmt.Sprintf(", %s starting at %d ms", wl, ms)
 			}
 		}
-		return nil
+		if set := sc.Settings(); len(set) > 0 {
+			doc += "; " + strings.Join(set, ", ")
+		}
+		out = append(out, Entry{name, doc})
 	}
-	st, ok := src.(starter)
-	if !ok {
-		return fmt.Errorf("cannot be started late: %T", src)
-	}
-	st.StartAt(at)
-	return nil
+	return out
 }

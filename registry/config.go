@@ -1,0 +1,366 @@
+package registry
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/dmabench/dmabench/allocators/coherent"
+	"github.com/dmabench/dmabench/allocators/dmaalloc"
+	"github.com/dmabench/dmabench/allocators/dmapool"
+	"github.com/dmabench/dmabench/allocators/mempool"
+	"github.com/dmabench/dmabench/allocators/pcipool"
+	"github.com/dmabench/dmabench/allocators/slab"
+	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/platforms/iommu"
+	"github.com/dmabench/dmabench/platforms/pagealloc"
+	"github.com/dmabench/dmabench/platforms/sa1111"
+	"github.com/dmabench/dmabench/platforms/x86"
+	"github.com/dmabench/dmabench/workloads/netrx"
+	"github.com/dmabench/dmabench/workloads/poolbench"
+	"github.com/dmabench/dmabench/workloads/scsi"
+	"github.com/dmabench/dmabench/workloads/usb"
+)
+
+// TracePrefix names a trace file as a workload: trace:FILE.
+const TracePrefix = "trace:"
+
+// Config is a whole run: what to run and every model's knobs. It is filled
+// from the embedded config.yaml, then a config file, then DMABENCH_*
+// environment variables, then flags.
+type Config struct {
+	Workloads  []string `mapstructure:"workloads" json:"workloads"`
+	Allocators []string `mapstructure:"allocators" json:"allocators"`
+	Platforms  []string `mapstructure:"platforms" json:"platforms"`
+	Seeds      int      `mapstructure:"seeds" json:"seeds"`
+	Events     int64    `mapstructure:"events" json:"events"`
+	Jobs       int      `mapstructure:"jobs" json:"jobs"`
+	Format     string   `mapstructure:"format" json:"format"`
+	Columns    []string `mapstructure:"columns" json:"columns"`
+	Out        string   `mapstructure:"out" json:"out"`
+	Name       string   `mapstructure:"name" json:"name"`
+
+	Platform struct {
+		MapFailure string             `mapstructure:"map_failure" json:"map_failure"`
+		Pressure   pagealloc.Pressure `mapstructure:"pressure" json:"pressure"`
+		X86        x86.Config         `mapstructure:"x86" json:"x86"`
+		IOMMU      iommu.Config       `mapstructure:"iommu" json:"iommu"`
+		SA1111     sa1111.Config      `mapstructure:"sa1111" json:"sa1111"`
+	} `mapstructure:"platform" json:"platform"`
+	Allocator struct {
+		PCIPool    pcipool.Config  `mapstructure:"pcipool" json:"pcipool"`
+		DMAPool    dmapool.Config  `mapstructure:"dmapool" json:"dmapool"`
+		Slab       slab.Config     `mapstructure:"slab" json:"slab"`
+		SlabDirect slab.Config     `mapstructure:"slab_direct" json:"slab_direct"`
+		Mempool    mempool.Config  `mapstructure:"mempool" json:"mempool"`
+		DMAAlloc   dmaalloc.Config `mapstructure:"dmaalloc" json:"dmaalloc"`
+		Coherent   coherent.Config `mapstructure:"coherent" json:"coherent"`
+	} `mapstructure:"allocator" json:"allocator"`
+	Workload struct {
+		USB       usb.Config       `mapstructure:"usb" json:"usb"`
+		SCSI      scsi.Config      `mapstructure:"scsi" json:"scsi"`
+		NetRX     netrx.Config     `mapstructure:"netrx" json:"netrx"`
+		Poolbench poolbench.Config `mapstructure:"poolbench" json:"poolbench"`
+	} `mapstructure:"workload" json:"workload"`
+	// Scenario names sets of workloads that run together on one platform.
+	Scenario map[string]Scenario `mapstructure:"scenario" json:"scenario"`
+	// scenarios holds, for each scenario that sets knobs, its own config.
+	scenarios map[string]*Config
+}
+
+// SetScenarioConfig gives scenario name its own config d: the run's with
+// the knobs the scenario sets on top (which the loader merges).
+func (c *Config) SetScenarioConfig(name string, d *Config) {
+	if c.scenarios == nil {
+		c.scenarios = map[string]*Config{}
+	}
+	c.scenarios[name] = d
+}
+
+// Scenario is workloads sharing one machine. Its platform, allocator and
+// workload sections, keyed as the top-level ones, set knobs for its own
+// cells on top of the run's (background pressure, the NIC's rx buffers).
+type Scenario struct {
+	Workloads []string `mapstructure:"workloads" json:"workloads"`
+	// StartMS holds a workload back this many modeled milliseconds: its
+	// driver is loaded, or its device plugged in, into a machine that is
+	// already busy (and, with pressure on, already short of memory).
+	StartMS   map[string]int64 `mapstructure:"start_ms" json:"start_ms,omitempty"`
+	Platform  map[string]any   `mapstructure:"platform" json:"platform,omitempty"`
+	Allocator map[string]any   `mapstructure:"allocator" json:"allocator,omitempty"`
+	Workload  map[string]any   `mapstructure:"workload" json:"workload,omitempty"`
+}
+
+// sections returns the knobs a scenario sets, as a config subtree.
+func (s Scenario) Sections() map[string]any {
+	out := map[string]any{}
+	for k, m := range map[string]map[string]any{"platform": s.Platform, "allocator": s.Allocator, "workload": s.Workload} {
+		if len(m) > 0 {
+			out[k] = m
+		}
+	}
+	return out
+}
+
+// settings lists the knobs a scenario sets as sorted key=value strings.
+func (s Scenario) Settings() []string {
+	var out []string
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if m, ok := v.(map[string]any); ok {
+			for k, x := range m {
+				walk(prefix+"."+k, x)
+			}
+			return
+		}
+		out = append(out, fmt.Sprintf("%s=%v", prefix, v))
+	}
+	for k, m := range s.Sections() {
+		walk(k, m)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ForScenario returns the config a scenario's cells run with: the run's,
+// with the knobs the scenario sets.
+func (c *Config) ForScenario(name string) *Config {
+	if d := c.scenarios[name]; d != nil {
+		return d
+	}
+	return c
+}
+
+// Validate checks the run and every model's knobs.
+func (c *Config) Validate() error {
+	var named []string
+	for _, w := range c.Workloads {
+		if path, ok := strings.CutPrefix(w, TracePrefix); ok {
+			if _, err := os.Stat(path); err != nil {
+				return Usagef("workload %s: %v", w, err)
+			}
+			continue
+		}
+		named = append(named, w)
+	}
+	if len(named) > 0 || len(c.Workloads) == 0 {
+		valid := append(WorkloadNames(), ScenarioNames(c)...)
+		var expanded []string // poolbench/size=N and the like
+		for i := range workloads {
+			if workloads[i].scenarios != nil {
+				expanded = append(expanded, workloads[i].ScenarioNames(c)...)
+			}
+		}
+		for _, w := range named {
+			if !slices.Contains(expanded, w) {
+				if err := checkNames("workload", []string{w}, valid); err != nil {
+					return err
+				}
+			}
+		}
+		if len(named) == 0 {
+			return checkNames("workload", named, valid)
+		}
+	}
+	// The run's own knobs first: a bad one is then reported as itself, not
+	// through the first scenario whose cells inherit it.
+	if err := c.validateModels(); err != nil {
+		return err
+	}
+	for _, name := range ScenarioNames(c) {
+		sc := c.Scenario[name]
+		if err := checkNames("workload", sc.Workloads, WorkloadNames()); err != nil {
+			return Usagef("scenario.%s.workloads: %v", name, err)
+		}
+		if d := c.scenarios[name]; d != nil {
+			if err := d.validateModels(); err != nil {
+				return Usagef("scenario.%s: %v", name, err)
+			}
+		}
+		for _, w := range slices.Sorted(maps.Keys(sc.StartMS)) {
+			if !slices.Contains(sc.Workloads, w) {
+				return Usagef("scenario.%s.start_ms.%s: %q is not one of the scenario's workloads (%s)", name, w, w, strings.Join(sc.Workloads, ", "))
+			}
+			if ms := sc.StartMS[w]; ms < 0 || ms > 3_600_000 {
+				return Usagef("scenario.%s.start_ms.%s %d: want 0..3600000", name, w, ms)
+			}
+		}
+	}
+	if err := checkNames("allocator", c.Allocators, AllocatorNames()); err != nil {
+		return err
+	}
+	if err := checkNames("platform", c.Platforms, PlatformNames()); err != nil {
+		return err
+	}
+	switch {
+	case c.Seeds < 1 || c.Seeds > 1_000_000:
+		return Usagef("seeds %d: want 1..1000000", c.Seeds)
+	case c.Events < 1:
+		return Usagef("events %d: want at least 1", c.Events)
+	case c.Jobs < 0:
+		return Usagef("jobs %d: want 0 (one per CPU) or more", c.Jobs)
+	case !slices.Contains([]string{"table", "markdown", "csv", "json", "benchfmt", "gha"}, c.Format):
+		return Usagef("format %q: valid formats are table, markdown, csv, json, benchfmt, gha", c.Format)
+	case c.Out == "":
+		return Usagef("out: empty output folder")
+	case strings.ContainsAny(c.Name, `/\`):
+		return Usagef("name %q: must not contain a path separator", c.Name)
+	}
+	return nil
+}
+
+// validateModels checks every model's knobs.
+func (c *Config) validateModels() error {
+	for _, err := range []error{
+		c.Platform.X86.Validate(), c.Platform.IOMMU.Validate(), c.Platform.SA1111.Validate(), c.Platform.Pressure.Validate(),
+		c.Allocator.PCIPool.Validate(), c.Allocator.DMAPool.Validate(), c.Allocator.Slab.Validate(),
+		c.Allocator.SlabDirect.Validate(), c.Allocator.Mempool.Validate(), c.Allocator.DMAAlloc.Validate(),
+		c.Allocator.Coherent.Validate(),
+		c.Workload.USB.Validate(), c.Workload.SCSI.Validate(), c.Workload.NetRX.Validate(), c.Workload.Poolbench.Validate(),
+	} {
+		if err != nil {
+			return UsageError{err}
+		}
+	}
+	if _, err := dma.ParseMapPolicy(c.Platform.MapFailure); err != nil {
+		return Usagef("platform.%v", err)
+	}
+	if err := checkNames("allocator", []string{c.Allocator.Mempool.Over}, AllocatorNames()); err != nil {
+		return Usagef("allocator.mempool.over: %v", err)
+	}
+	return nil
+}
+
+// checkKeys rejects any key of a user's YAML file that the embedded config
+// does not have, naming the file, line and key.
+func CheckKeys(file string, data []byte, known map[string]bool) error {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return Usagef("config %s: %v", file, err)
+	}
+	if len(doc.Content) == 0 {
+		return nil
+	}
+	var walk func(n *yaml.Node, prefix string) error
+	walk = func(n *yaml.Node, prefix string) error {
+		if n.Kind != yaml.MappingNode {
+			if prefix == "" {
+				return Usagef("config %s:%d: the top level must be a mapping of keys", file, n.Line)
+			}
+			return nil
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			key := strings.ToLower(k.Value)
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			if !known[key] && !scenarioKey(key, known) && !reserveKey(key) {
+				return Usagef("config %s:%d: unknown key %q (valid here: %s)", file, k.Line, key, strings.Join(siblings(known, prefix), ", "))
+			}
+			if err := walk(n.Content[i+1], key); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	return walk(doc.Content[0], "")
+}
+
+// reserveKey accepts a pool name under allocator.mempool.min_nr_by_pool.
+func reserveKey(key string) bool {
+	if key == "allocator.mempool.min_nr_by_pool" {
+		return true
+	}
+	name, ok := strings.CutPrefix(key, "allocator.mempool.min_nr_by_pool.")
+	return ok && name != "" && !strings.Contains(name, ".")
+}
+
+// scenarioKey accepts the keys of a user-defined scenario: its workloads,
+// start times, and any knob of the platform, allocator and workload
+// sections.
+func scenarioKey(key string, known map[string]bool) bool {
+	parts := strings.SplitN(key, ".", 4)
+	if parts[0] != "scenario" || len(parts) < 2 || parts[1] == "" {
+		return false
+	}
+	if len(parts) == 2 {
+		return true
+	}
+	switch parts[2] {
+	case "workloads", "start_ms":
+		return len(parts) == 3 || parts[2] == "start_ms" && !strings.Contains(parts[3], ".")
+	case "platform", "allocator", "workload":
+		if len(parts) == 3 {
+			return true
+		}
+		inner := parts[2] + "." + parts[3]
+		return known[inner] || reserveKey(inner)
+	}
+	return false
+}
+
+// siblings lists the known keys directly under prefix.
+func siblings(known map[string]bool, prefix string) []string {
+	var out []string
+	for k := range known {
+		rest := k
+		if prefix != "" {
+			if !strings.HasPrefix(k, prefix+".") {
+				continue
+			}
+			rest = k[len(prefix)+1:]
+		}
+		if !strings.Contains(rest, ".") {
+			out = append(out, rest)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// locate adds the config file and line to a validation error when the
+// offending key was set in that file: the deepest key whose name the
+// message mentions.
+func Locate(file string, err error) error {
+	if file == "" || err == nil {
+		return err
+	}
+	data, rerr := os.ReadFile(file)
+	if rerr != nil {
+		return err
+	}
+	var doc yaml.Node
+	if yaml.Unmarshal(data, &doc) != nil || len(doc.Content) == 0 {
+		return err
+	}
+	msg := err.Error()
+	bestLine, bestDepth, bestKey := 0, -1, ""
+	var walk func(n *yaml.Node, prefix string, depth int)
+	walk = func(n *yaml.Node, prefix string, depth int) {
+		if n.Kind != yaml.MappingNode {
+			return
+		}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			k := n.Content[i]
+			key := k.Value
+			if prefix != "" {
+				key = prefix + "." + key
+			}
+			if strings.Contains(msg, k.Value) && depth > bestDepth {
+				bestLine, bestDepth, bestKey = k.Line, depth, key
+			}
+			walk(n.Content[i+1], key, depth+1)
+		}
+	}
+	walk(doc.Content[0], "", 0)
+	if bestLine == 0 {
+		return Usagef("config %s: %v", file, err)
+	}
+	return Usagef("config %s:%d: %s: %v", file, bestLine, bestKey, err)
+}

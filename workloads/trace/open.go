@@ -1,0 +1,94 @@
+package trace
+
+import (
+	"io"
+	"os"
+	"sync"
+
+	"github.com/dmabench/dmabench/dma"
+)
+
+// Opener opens trace files for replay. It remembers the threads of each
+// file it has scanned (by path, size and modification time), so that the
+// cells of one run that replay the same trace read it through for them
+// once. The zero value is ready to use; it is safe for concurrent use.
+type Opener struct {
+	mu      sync.Mutex
+	threads map[fileKey][]int
+}
+
+type fileKey struct {
+	path    string
+	size    int64
+	modTime int64
+}
+
+// Open opens path for replay: as one source per thread when its events
+// come from more than one (NewSplit), so that a request sleeping on one
+// thread does not hold back the others. The file is closed when the
+// source ends. An error opening the file is returned as it is (an
+// *os.PathError); a malformed header as an *Error.
+func (o *Opener) Open(path string) (dma.Source, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	nums, err := o.scan(f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	r, err := NewReader(path, f)
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	if len(nums) > 1 {
+		return NewSplit(r, nums, func() { f.Close() }), nil
+	}
+	return &fileSource{Reader: r, f: f}, nil
+}
+
+// scan returns the threads of the trace f holds (ScanThreads) and rewinds
+// f. A trace the scan cannot read replays as one stream, whose reader
+// names the file and line that is wrong.
+func (o *Opener) scan(f *os.File) ([]int, error) {
+	var key fileKey
+	if fi, err := f.Stat(); err == nil {
+		key = fileKey{f.Name(), fi.Size(), fi.ModTime().UnixNano()}
+		o.mu.Lock()
+		nums, ok := o.threads[key]
+		o.mu.Unlock()
+		if ok {
+			return nums, nil
+		}
+	}
+	nums, _ := ScanThreads(f)
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, err
+	}
+	if key.path != "" {
+		o.mu.Lock()
+		if o.threads == nil {
+			o.threads = map[fileKey][]int{}
+		}
+		o.threads[key] = nums
+		o.mu.Unlock()
+	}
+	return nums, nil
+}
+
+// fileSource reads a trace file and closes it at the end.
+type fileSource struct {
+	*Reader
+	f *os.File
+}
+
+func (t *fileSource) Next(e *dma.Event) error {
+	err := t.Reader.Next(e)
+	if err != nil && t.f != nil {
+		t.f.Close()
+		t.f = nil
+	}
+	return err
+}
