@@ -24,7 +24,7 @@ var allowed = []struct {
 }{
 	{pkg: ".", may: nil},
 	{pkg: "dma", may: nil},
-	{pkg: "ftrace", may: nil},
+	{pkg: "ftrace", may: []string{".", "dma", "workloads/driver", "workloads/trace"}},
 
 	{pkg: "engine", may: []string{"dma"}},
 	{pkg: "metrics", may: []string{"dma", "engine"}},

@@ -1,11 +1,10 @@
 package dmapool
 
 import (
-	"bufio"
+	"bytes"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -56,8 +55,9 @@ func TestLayout(t *testing.T) {
 	}
 }
 
-// TestCorpusPools checks the layout against real /sys/.../pools files:
-// total blocks = pages x blocks per page for every pool with pages.
+// TestCorpusPools checks the layout against real /sys/.../pools files,
+// read by the parser `dmabench validate pools` uses: total blocks = pages
+// x blocks per page for every pool.
 func TestCorpusPools(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.pools")
 	if len(files) == 0 {
@@ -68,30 +68,17 @@ func TestCorpusPools(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		sc := bufio.NewScanner(f)
-		line := 0
-		for sc.Scan() {
-			line++
-			fields := strings.Fields(sc.Text())
-			if line == 1 || len(fields) < 5 {
-				continue
-			}
-			n := len(fields)
-			total, _ := strconv.ParseInt(fields[n-3], 10, 64)
-			size, _ := strconv.ParseInt(fields[n-2], 10, 64)
-			pages, _ := strconv.ParseInt(fields[n-1], 10, 64)
-			if pages == 0 {
-				continue
-			}
-			l, err := NewLayout(size, 0, 0)
-			if err != nil {
-				t.Fatalf("%s:%d: %v", name, line, err)
-			}
-			if got := pages * int64(l.BlocksPerPage()); got != total {
-				t.Errorf("%s:%d: %s: model gives %d blocks in %d pages, kernel had %d", name, line, strings.Join(fields[:n-4], " "), got, pages, total)
-			}
-		}
+		lines, err := ParsePools(name, f)
 		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(lines) == 0 {
+			t.Fatalf("%s: no pools read", name)
+		}
+		if matched, misses := CheckPools(name, lines); matched != len(lines) {
+			t.Errorf("%s: matched %d of %d:\n%s", name, matched, len(lines), strings.Join(misses, "\n"))
+		}
 	}
 }
 
@@ -344,4 +331,18 @@ func TestPageUseCountedFromTheFreeStack(t *testing.T) {
 			t.Fatalf("event %d: in use %d (want %d), idle pages %d of %d (want %d)", i, info[0].InUse, len(live), a.Stats().IdlePages, info[0].Pages, info[0].Pages-int64(busy))
 		}
 	}
+}
+
+// FuzzParsePools: a pools file of any content is read, and checked,
+// without a panic.
+// go test -fuzz FuzzParsePools ./allocators/dmapool
+func FuzzParsePools(f *testing.F) {
+	data, _ := os.ReadFile("testdata/ehci.pools")
+	f.Add(data)
+	f.Add([]byte("poolinfo - 0.1\nbuffer-32 0 0 32 0\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if lines, err := ParsePools("fuzz", bytes.NewReader(data)); err == nil {
+			CheckPools("fuzz", lines)
+		}
+	})
 }

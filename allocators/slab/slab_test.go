@@ -1,6 +1,10 @@
 package slab
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/dmabench/dmabench/allocators/conformance"
@@ -107,4 +111,46 @@ func TestConformance(t *testing.T) {
 			conformance.Run(t, "slab", f, conformance.Options{Ops: 50_000}, 1, 2)
 		}
 	}
+}
+
+// TestCorpusSlabinfo: SLUB's order rule gives the objects and pages per
+// slab of every kmalloc cache in real /proc/slabinfo snapshots, read by
+// the parser `dmabench validate slabinfo` uses.
+func TestCorpusSlabinfo(t *testing.T) {
+	files, _ := filepath.Glob("testdata/*.slabinfo")
+	if len(files) < 2 {
+		t.Fatalf("only %d slabinfo files in testdata", len(files))
+	}
+	for _, name := range files {
+		f, err := os.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err := ParseSlabinfo(name, f)
+		f.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rows) < 10 {
+			t.Fatalf("%s: only %d kmalloc caches read", name, len(rows))
+		}
+		cpus := BestCPUs(rows, 3)
+		if matched, misses := CheckSlabinfo(name, rows, cpus, 3); matched != len(rows) {
+			t.Errorf("%s (nr_cpus %d): matched %d of %d:\n%s", name, cpus, matched, len(rows), strings.Join(misses, "\n"))
+		}
+	}
+}
+
+// FuzzParseSlabinfo: a slabinfo file of any content is read, and checked,
+// without a panic.
+// go test -fuzz FuzzParseSlabinfo ./allocators/slab
+func FuzzParseSlabinfo(f *testing.F) {
+	data, _ := os.ReadFile("testdata/host-a.slabinfo")
+	f.Add(data)
+	f.Add([]byte("slabinfo - version: 2.1\nkmalloc-64 1 2 64 64 1 : tunables 0 0 0 : slabdata 1 1 0\n"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if rows, err := ParseSlabinfo("fuzz", bytes.NewReader(data)); err == nil {
+			CheckSlabinfo("fuzz", rows, 1, 3)
+		}
+	})
 }

@@ -64,25 +64,3 @@ func FuzzResults(f *testing.F) {
 		}
 	})
 }
-
-// FuzzKernelFiles: slabinfo and pools files of any content are read
-// without a panic.
-// go test -fuzz FuzzKernelFiles ./cmd/dmabench
-func FuzzKernelFiles(f *testing.F) {
-	for _, name := range []string{"testdata/host-a.slabinfo", "testdata/ehci.pools"} {
-		data, _ := os.ReadFile(name)
-		f.Add(data)
-	}
-	f.Add([]byte("slabinfo - version: 2.1\nkmalloc-64 1 2 64 64 1 : tunables 0 0 0 : slabdata 1 1 0\n"))
-	f.Add([]byte("poolinfo - 0.1\nbuffer-32 0 0 32 0\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		path := filepath.Join(t.TempDir(), "f")
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if rows, err := readSlabinfo(path); err == nil {
-			matchSlabinfo(path, rows, 1, 3)
-		}
-		validatePools(path)
-	})
-}

@@ -10,7 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/registry"
+	"github.com/dmabench/dmabench/workloads/trace"
 )
 
 // usageError is bad input from the user (registry.UsageError): it exits
@@ -69,11 +71,19 @@ GFP_ATOMIC pressure.`,
 		return 0
 	}
 	fmt.Fprintf(stderr, "dmabench: %v\n", err)
-	var ue usageError
-	if errors.As(err, &ue) || isCobraUsage(err) {
+	if badInput(err) {
 		return 2
 	}
 	return 1
+}
+
+// badInput reports an error caused by what the user gave: a flag, a
+// config, a file (exit 2); any other error is the environment's (exit 1).
+func badInput(err error) bool {
+	var ue usageError
+	var ie *dma.InputError
+	var te *trace.Error
+	return errors.As(err, &ue) || errors.As(err, &ie) || errors.As(err, &te) || isCobraUsage(err)
 }
 
 // usageArgs makes a wrong number of arguments a usage error (exit 2).

@@ -110,7 +110,7 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 	pr.wait()
 	for _, r := range results {
 		if r.Err != nil {
-			return traceErr(fmt.Errorf("cell %s: %w", r.Cell, r.Err))
+			return fmt.Errorf("cell %s: %w", r.Cell, r.Err)
 		}
 	}
 	name := cfg.Name

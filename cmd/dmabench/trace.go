@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -100,7 +99,7 @@ same modeled metrics as running the workload.`,
 				return tw.Flush()
 			})
 			if err != nil {
-				return traceErr(err)
+				return err
 			}
 			fmt.Fprintf(stdout, "%s: %d events of %s (platform %s, allocator %s, seed %d)\n", out, written, workload, platform, allocator, seed)
 			return nil
@@ -132,13 +131,4 @@ func newReplayCmd(stdout, stderr io.Writer) *cobra.Command {
 	}
 	cmd.Flags().AddFlagSet(run.Flags())
 	return cmd
-}
-
-// traceErr marks malformed trace input as a usage error (exit 2).
-func traceErr(err error) error {
-	var te *trace.Error
-	if errors.As(err, &te) {
-		return usageError{Err: err}
-	}
-	return err
 }

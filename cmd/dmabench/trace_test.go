@@ -2,13 +2,12 @@ package main
 
 import (
 	"bytes"
-	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/ftrace"
 	"github.com/dmabench/dmabench/matrix"
 	"github.com/dmabench/dmabench/registry"
 	"github.com/dmabench/dmabench/workloads/trace"
@@ -141,10 +140,10 @@ func TestImportCorpus(t *testing.T) {
 		in   string
 		want []string
 	}{
-		{"testdata/kmem-slab-3.6-i386.log.gz", []string{"converted kmalloc                2088", "converted kmem_cache_alloc       5561",
+		{"../../ftrace/testdata/kmem-slab-3.6-i386.log.gz", []string{"converted kmalloc                2088", "converted kmem_cache_alloc       5561",
 			"converted kmem_cache_free        2453", "converted kfree                  110", "kfree: free of a null pointer                                244"}},
-		{"testdata/firewire-gfp-atomic-6.2.txt", []string{"converted kmalloc                14", "converted kfree                  14"}},
-		{"testdata/ath12k-dma-iommu-6.12.txt", []string{"converted dma_alloc              1", "converted dma_free               1",
+		{"../../ftrace/testdata/firewire-gfp-atomic-6.2.txt", []string{"converted kmalloc                14", "converted kfree                  14"}},
+		{"../../ftrace/testdata/ath12k-dma-iommu-6.12.txt", []string{"converted dma_alloc              1", "converted dma_free               1",
 			"converted map                    1", "converted unmap                  1", "io_page_fault: event not modeled"}},
 	} {
 		out := filepath.Join(dir, filepath.Base(tc.in)+".trace.gz")
@@ -182,8 +181,7 @@ func TestImportOversizeUnmap(t *testing.T) {
 	in := "t-1 [0] 1.0: map: IOMMU: iova=0x1000 paddr=0x2000 size=4096\n" +
 		"t-1 [0] 2.0: unmap: IOMMU: iova=0x1000 size=1100000000 unmapped_size=4096\n"
 	var out bytes.Buffer
-	var st importStats
-	if err := importFtrace("in", strings.NewReader(in), &out, &st); err != nil {
+	if _, err := ftrace.Import("in", strings.NewReader(in), trace.NewWriter(&out)); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), " unmap id=0 size=0 ") {
@@ -201,44 +199,6 @@ func TestImportOversizeUnmap(t *testing.T) {
 	if m["misuse_mismatch"] != 1 || m["maps"] != 1 || m["live_at_end"] != 0 {
 		t.Fatalf("mismatch %v, maps %v, live at end %v", m["misuse_mismatch"], m["maps"], m["live_at_end"])
 	}
-}
-
-// FuzzImport: whatever text comes in, the importer does not panic and what
-// it writes is a trace the reader accepts.
-func FuzzImport(f *testing.F) {
-	for _, name := range []string{"testdata/firewire-gfp-atomic-6.2.txt", "testdata/ath12k-dma-iommu-6.12.txt"} {
-		data, _ := os.ReadFile(name)
-		f.Add(data)
-	}
-	f.Add([]byte(" a b-1 [0] 1.0: kfree: ptr=  (null)\nx-2 [1] d..1 2.5: kmalloc: ptr=0x10 bytes_req=8 bytes_alloc=8 gfp_flags=0x400\n"))
-	f.Add([]byte("t-1 [0] 1.0: dma_map_sg: dev dir=TO_DEVICE sizes={4096,512} phys_addrs={0x1,0x2}\nt-1 [0] 2.0: dma_unmap_sg: dev dir=TO_DEVICE phys_addrs={0x1,0x2}\n"))
-	// bytes_alloc past the trace format's 1 GiB (once written as kernel=,
-	// which the reader refuses).
-	f.Add([]byte("t-1 [0] 1.0: kmalloc: call_site=x ptr=0x10 bytes_req=8 bytes_alloc=2000000000 gfp_flags=GFP_KERNEL\n"))
-	// Scatterlists past the format's bounds: a 2 GB segment, 5000 segments.
-	f.Add([]byte("t-1 [0] 1.0: dma_map_sg: dev dir=TO_DEVICE sizes={2000000000,512} phys_addrs={0x1,0x2}\n"))
-	f.Add([]byte("t-1 [0] 1.0: dma_map_sg: dev dir=TO_DEVICE sizes={" + strings.Repeat("512,", 5000) + "512} phys_addrs={0x1}\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		var out bytes.Buffer
-		var st importStats
-		if err := importFtrace("fuzz", bytes.NewReader(data), &out, &st); err != nil {
-			return
-		}
-		r, err := trace.NewReader("imported", bytes.NewReader(out.Bytes()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		for {
-			var e dma.Event
-			err := r.Next(&e)
-			if err == io.EOF {
-				return
-			}
-			if err != nil {
-				t.Fatalf("the importer wrote a trace the reader rejects: %v\n%s", err, out.Bytes())
-			}
-		}
-	})
 }
 
 // TestBrokenTracesFromTheCLI feeds every broken trace: exit 2, a message

@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
-	"bytes"
 	"fmt"
 	"io"
-	"os"
-	"regexp"
 	"strconv"
 	"strings"
 
@@ -89,11 +85,12 @@ matched is below --min-match (default 100).`,
 			var m, n int
 			var misses []string
 			for _, f := range args {
-				mm, nn, ms, err := validatePools(f)
+				lines, err := parseFile(f, dmapool.ParsePools)
 				if err != nil {
 					return err
 				}
-				m, n, misses = m+mm, n+nn, append(misses, ms...)
+				mm, ms := dmapool.CheckPools(f, lines)
+				m, n, misses = m+mm, n+len(lines), append(misses, ms...)
 			}
 			return report(strings.Join(args, ", "), m, n, misses)
 		},
@@ -109,15 +106,17 @@ matched is below --min-match (default 100).`,
 			var m, n int
 			var misses []string
 			for _, f := range args {
-				rows, err := readSlabinfo(f)
+				rows, err := parseFile(f, slab.ParseSlabinfo)
 				if err != nil {
 					return err
 				}
-				choice, err := chooseCPUs(cpus, rows, maxOrder)
-				if err != nil {
-					return err
+				choice := slab.BestCPUs(rows, maxOrder)
+				if cpus != "auto" {
+					if choice, err = strconv.Atoi(cpus); err != nil || choice < 1 || choice > 8192 {
+						return usagef("--cpus %q: want a CPU count (1..8192) or auto", cpus)
+					}
 				}
-				mm, ms := matchSlabinfo(f, rows, choice, maxOrder)
+				mm, ms := slab.CheckSlabinfo(f, rows, choice, maxOrder)
 				fmt.Fprintf(stdout, "%s: nr_cpus %d (min_objects %d)\n", f, choice, slab.MinObjects(choice))
 				m, n, misses = m+mm, n+len(rows), append(misses, ms...)
 			}
@@ -130,184 +129,39 @@ matched is below --min-match (default 100).`,
 	return cmd
 }
 
-// openInput opens a file, reading gzip transparently.
+// openInput opens a file a user gave, reading gzip transparently; a
+// file that cannot be opened is bad input.
 func openInput(path string) (io.ReadCloser, error) {
-	f, err := os.Open(path)
+	r, err := trace.OpenFile(path)
 	if err != nil {
 		return nil, usageError{Err: err}
 	}
-	br, err := trace.Uncompressed(f)
-	if err != nil {
-		f.Close()
-		return nil, usagef("%s: %v", path, err)
-	}
-	return struct {
-		io.Reader
-		io.Closer
-	}{br, f}, nil
+	return r, nil
 }
 
-// scanLines calls fn for each line with its number; fn's error stops it.
-func scanLines(path string, fn func(n int, line []byte) error) error {
+// parseFile opens path and reads it with parse.
+func parseFile[T any](path string, parse func(string, io.Reader) (T, error)) (T, error) {
+	var zero T
 	r, err := openInput(path)
 	if err != nil {
-		return err
+		return zero, err
 	}
 	defer r.Close()
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<16), 1<<20)
-	n := 0
-	for sc.Scan() {
-		n++
-		if err := fn(n, sc.Bytes()); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return usagef("%s:%d: %v", path, n+1, err)
-	}
-	return nil
+	return parse(path, r)
 }
 
+// validateFtrace checks every kmalloc event's bytes_alloc against the
+// size class the model gives its bytes_req.
 func validateFtrace(path string, classes []int64) (matched, total int, misses []string, err error) {
-	err = scanLines(path, func(n int, b []byte) error {
-		l, perr := ftrace.Parse(b)
-		if perr != nil {
-			return nil // not an event line: headers, comments, other formats
-		}
-		if ev := string(l.Event); ev != "kmalloc" && ev != "kmalloc_node" {
-			return nil
-		}
-		req, e1 := ftrace.Int(l.Body, "bytes_req")
-		got, e2 := ftrace.Int(l.Body, "bytes_alloc")
-		if e1 != nil || e2 != nil {
-			return usagef("%s:%d: %s event: %v", path, n, l.Event, firstErr(e1, e2))
-		}
-		if req <= 0 || req > 1<<40 || got < req {
-			return usagef("%s:%d: bytes_req=%d bytes_alloc=%d is not a kmalloc", path, n, req, got)
-		}
-		total++
-		if want := dmaalloc.SizeClass(classes, req); want == got {
-			matched++
-		} else {
-			misses = append(misses, fmt.Sprintf("line %d: bytes_req=%d: kernel %d, model %d", n, req, got, want))
-		}
-		return nil
+	_, err = parseFile(path, func(name string, r io.Reader) (struct{}, error) {
+		return struct{}{}, ftrace.Kmallocs(name, r, func(line int, req, got int64) {
+			total++
+			if want := dmaalloc.SizeClass(classes, req); want == got {
+				matched++
+			} else {
+				misses = append(misses, fmt.Sprintf("line %d: bytes_req=%d: kernel %d, model %d", line, req, got, want))
+			}
+		})
 	})
 	return
-}
-
-func firstErr(errs ...error) error {
-	for _, e := range errs {
-		if e != nil {
-			return e
-		}
-	}
-	return nil
-}
-
-func validatePools(path string) (matched, total int, misses []string, err error) {
-	err = scanLines(path, func(n int, b []byte) error {
-		f := strings.Fields(string(b))
-		if len(f) == 0 || (n == 1 && bytes.HasPrefix(b, []byte("poolinfo"))) {
-			return nil
-		}
-		if len(f) < 5 {
-			return usagef("%s:%d: want a name and four numbers, got %q", path, n, b)
-		}
-		var nums [4]int64
-		for i := 0; i < 4; i++ {
-			v, err := strconv.ParseInt(f[len(f)-4+i], 10, 64)
-			if err != nil || v < 0 {
-				return usagef("%s:%d: field %d (%q) is not a count", path, n, len(f)-3+i, f[len(f)-4+i])
-			}
-			nums[i] = v
-		}
-		name := strings.Join(f[:len(f)-4], " ")
-		total++
-		l, lerr := dmapool.NewLayout(nums[2], 0, 0)
-		if lerr != nil {
-			misses = append(misses, fmt.Sprintf("line %d: %s: block size %d: %v", n, name, nums[2], lerr))
-			return nil
-		}
-		if want := nums[3] * int64(l.BlocksPerPage()); want == nums[1] {
-			matched++
-		} else {
-			misses = append(misses, fmt.Sprintf("line %d: %s: %d pages x %d per page = %d blocks, kernel has %d", n, name, nums[3], l.BlocksPerPage(), want, nums[1]))
-		}
-		return nil
-	})
-	return
-}
-
-var kmallocCache = regexp.MustCompile(`^(dma-)?kmalloc(-rcl|-cg|-rnd-\d+)?-\d+k?$`)
-
-type slabRow struct {
-	line              int
-	name              string
-	size, objs, pages int64
-}
-
-func readSlabinfo(path string) ([]slabRow, error) {
-	var rows []slabRow
-	err := scanLines(path, func(n int, b []byte) error {
-		if n == 1 {
-			if !bytes.HasPrefix(b, []byte("slabinfo - version: 2.")) {
-				return usagef("%s:1: not /proc/slabinfo (want \"slabinfo - version: 2.x\")", path)
-			}
-			return nil
-		}
-		f := strings.Fields(string(b))
-		if len(f) == 0 || f[0] == "#" || !kmallocCache.MatchString(f[0]) {
-			return nil
-		}
-		if len(f) < 6 {
-			return usagef("%s:%d: %s: want at least 6 columns", path, n, f[0])
-		}
-		var v [3]int64
-		for i := 0; i < 3; i++ {
-			x, err := strconv.ParseInt(f[3+i], 10, 64)
-			if err != nil || x <= 0 {
-				return usagef("%s:%d: %s: column %d (%q) is not a positive number", path, n, f[0], 4+i, f[3+i])
-			}
-			v[i] = x
-		}
-		rows = append(rows, slabRow{line: n, name: f[0], size: v[0], objs: v[1], pages: v[2]})
-		return nil
-	})
-	return rows, err
-}
-
-func matchSlabinfo(path string, rows []slabRow, cpus, maxOrder int) (int, []string) {
-	matched := 0
-	var misses []string
-	for _, r := range rows {
-		o, objs := slab.CalculateOrder(r.size, cpus, maxOrder)
-		if int64(objs) == r.objs && int64(1)<<o == r.pages {
-			matched++
-		} else {
-			misses = append(misses, fmt.Sprintf("%s:%d: %s (%d bytes): kernel %d objects in %d pages, model %d in %d",
-				path, r.line, r.name, r.size, r.objs, r.pages, objs, 1<<o))
-		}
-	}
-	return matched, misses
-}
-
-// chooseCPUs returns the CPU count to use: the given one, or for "auto" the
-// smallest count whose min_objects matches the most rows.
-func chooseCPUs(s string, rows []slabRow, maxOrder int) (int, error) {
-	if s != "auto" {
-		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > 8192 {
-			return 0, usagef("--cpus %q: want a CPU count (1..8192) or auto", s)
-		}
-		return n, nil
-	}
-	best, bestN := 1, -1
-	for n := 1; n <= 8192; n *= 2 {
-		if m, _ := matchSlabinfo("", rows, n, maxOrder); m > bestN {
-			best, bestN = n, m
-		}
-	}
-	return best, nil
 }

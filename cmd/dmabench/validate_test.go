@@ -8,14 +8,14 @@ import (
 )
 
 func TestValidateAgainstCorpus(t *testing.T) {
-	pools, _ := filepath.Glob("testdata/*.pools")
-	slabinfo, _ := filepath.Glob("testdata/*.slabinfo")
+	pools, _ := filepath.Glob("../../allocators/dmapool/testdata/*.pools")
+	slabinfo, _ := filepath.Glob("../../allocators/slab/testdata/*.slabinfo")
 	for _, tc := range []struct {
 		args []string
 		want string
 	}{
-		{[]string{"validate", "ftrace", "testdata/kmem-slab-3.6-i386.log.gz", "--sizes", "slab"}, "matched 2088 of 2088"},
-		{[]string{"validate", "ftrace", "testdata/firewire-gfp-atomic-6.2.txt", "--sizes", "slub"}, "matched 14 of 14"},
+		{[]string{"validate", "ftrace", "../../ftrace/testdata/kmem-slab-3.6-i386.log.gz", "--sizes", "slab"}, "matched 2088 of 2088"},
+		{[]string{"validate", "ftrace", "../../ftrace/testdata/firewire-gfp-atomic-6.2.txt", "--sizes", "slub"}, "matched 14 of 14"},
 		{append([]string{"validate", "pools"}, pools...), "matched 20 of 20"},
 		{append([]string{"validate", "slabinfo"}, slabinfo...), "matched 52 of 52"},
 	} {
@@ -28,15 +28,15 @@ func TestValidateAgainstCorpus(t *testing.T) {
 
 func TestValidateMismatchesFail(t *testing.T) {
 	// The SLUB table on a SLAB trace: 8- and 16-byte classes do not exist there.
-	code, out, _ := run(t, "validate", "ftrace", "testdata/kmem-slab-3.6-i386.log.gz", "--sizes", "slub")
+	code, out, _ := run(t, "validate", "ftrace", "../../ftrace/testdata/kmem-slab-3.6-i386.log.gz", "--sizes", "slub")
 	if code != 1 || !strings.Contains(out, "kernel 32, model 8") {
 		t.Fatalf("exit %d:\n%.500s", code, out)
 	}
-	if code, _, _ := run(t, "validate", "ftrace", "testdata/kmem-slab-3.6-i386.log.gz", "--sizes", "slub", "--min-match", "10"); code != 0 {
+	if code, _, _ := run(t, "validate", "ftrace", "../../ftrace/testdata/kmem-slab-3.6-i386.log.gz", "--sizes", "slub", "--min-match", "10"); code != 0 {
 		t.Fatalf("--min-match 10: exit %d", code)
 	}
 	// One CPU gives min_objects 8: host-b's larger caches come out smaller.
-	code, out, _ = run(t, "validate", "slabinfo", "testdata/host-b.slabinfo", "--cpus", "1")
+	code, out, _ = run(t, "validate", "slabinfo", "../../allocators/slab/testdata/host-b.slabinfo", "--cpus", "1")
 	if code != 1 || !strings.Contains(out, "kmalloc-192") {
 		t.Fatalf("--cpus 1: exit %d:\n%s", code, out)
 	}

@@ -92,3 +92,21 @@ func (t *fileSource) Next(e *dma.Event) error {
 	}
 	return err
 }
+
+// OpenFile opens a text file a user gave (a trace, a capture, a pools or
+// slabinfo snapshot) for reading, through gzip when it is compressed.
+func OpenFile(path string) (io.ReadCloser, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	br, err := Uncompressed(f)
+	if err != nil {
+		f.Close()
+		return nil, &dma.InputError{File: path, Line: 1, Err: err}
+	}
+	return struct {
+		io.Reader
+		io.Closer
+	}{br, f}, nil
+}

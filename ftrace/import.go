@@ -1,0 +1,440 @@
+package ftrace
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"sort"
+	"strconv"
+	"strings"
+
+	"github.com/dmabench/dmabench"
+	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/workloads/driver"
+	"github.com/dmabench/dmabench/workloads/trace"
+)
+
+// This file converts parsed ftrace lines into dmabench trace events.
+
+// Stats counts what Import converted, by event name, and what it skipped,
+// by reason.
+type Stats struct {
+	Converted map[string]int
+	Skipped   map[string]int
+}
+
+// Write prints the counts: the total, then each event and each reason.
+func (s *Stats) Write(w io.Writer, in, out string) {
+	keys := func(m map[string]int) []string {
+		var k []string
+		for x := range m {
+			k = append(k, x)
+		}
+		sort.Strings(k)
+		return k
+	}
+	total := 0
+	for _, n := range s.Converted {
+		total += n
+	}
+	fmt.Fprintf(w, "%s -> %s: %d events converted\n", in, out, total)
+	for _, k := range keys(s.Converted) {
+		fmt.Fprintf(w, "  converted %-22s %d\n", k, s.Converted[k])
+	}
+	for _, k := range keys(s.Skipped) {
+		fmt.Fprintf(w, "  skipped   %-60s %d\n", k, s.Skipped[k])
+	}
+}
+
+// importer turns ftrace events into trace events.
+type importer struct {
+	tw     *trace.Writer
+	st     *Stats
+	devs   map[string]*dma.Device
+	live   map[string]dma.ID // pointer key -> object id
+	sgSegs map[string][]int64
+	pools  map[string]dma.ID
+	ids    driver.IDs
+	npool  dma.ID
+	t0     int64
+	last   dma.Time
+	began  bool
+}
+
+func (im *importer) dev(name string) *dma.Device {
+	d := im.devs[name]
+	if d == nil {
+		// ftrace does not print masks: devices are taken as 64-bit.
+		d = &dma.Device{Name: name, Mask: dma.BitMask(64)}
+		im.devs[name] = d
+	}
+	return d
+}
+
+// gfpOf reads gfp_flags as any kernel prints them: symbolic with or
+// without "__", or raw hex (then only "may it sleep" is told apart).
+func gfpOf(v []byte) dma.GFP {
+	s := string(v)
+	if strings.HasPrefix(s, "0x") {
+		n, _ := strconv.ParseUint(s[2:], 16, 64)
+		if n&0x400 != 0 { // ___GFP_DIRECT_RECLAIM since 4.4
+			return dma.GFPKernel
+		}
+		return dma.GFPAtomic
+	}
+	var g dma.GFP
+	for _, part := range strings.Split(s, "|") {
+		if p, err := dma.ParseGFP(part); err == nil {
+			g |= p
+			continue
+		}
+		switch strings.TrimPrefix(part, "__") {
+		case "GFP_HIGHUSER", "GFP_HIGHUSER_MOVABLE", "GFP_USER", "GFP_NOFAIL", "GFP_DIRECT_RECLAIM", "GFP_RECLAIM":
+			g |= dma.GFPWait
+		}
+	}
+	return g
+}
+
+func ctxOf(l *Line) dma.Context {
+	if len(l.Flags) >= 3 {
+		switch l.Flags[2] {
+		case 'h', 'H':
+			return dma.HardIRQ
+		case 's':
+			return dma.SoftIRQ
+		}
+	}
+	return dma.Process
+}
+
+func dirOf(v []byte) dma.Dir {
+	switch string(v) {
+	case "TO_DEVICE":
+		return dma.ToDevice
+	case "FROM_DEVICE":
+		return dma.FromDevice
+	case "NONE":
+		return dma.NoDir
+	}
+	return dma.Bidirectional
+}
+
+func isNull(p []byte) bool {
+	s := strings.TrimLeft(string(p), "0x")
+	return len(p) == 0 || string(p) == "(null)" || s == ""
+}
+
+// body returns the fields after an event's leading device name (dma
+// events) or "IOMMU:" tag.
+func firstTok(b []byte) ([]byte, []byte) {
+	b = bytes.TrimLeft(b, " ")
+	i := bytes.IndexByte(b, ' ')
+	if i < 0 {
+		return b, nil
+	}
+	return b[:i], b[i+1:]
+}
+
+func parseList(v []byte) []int64 {
+	v = bytes.Trim(v, "{}")
+	var out []int64
+	for _, p := range bytes.Split(v, []byte(",")) {
+		if n, err := strconv.ParseInt(string(bytes.TrimSpace(p)), 0, 64); err == nil && n > 0 {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// usableSegs reports whether a scatterlist fits the trace format: at most
+// trace.MaxSegs segments of at most trace.MaxSize bytes.
+func usableSegs(segs []int64) bool {
+	if len(segs) == 0 || len(segs) > trace.MaxSegs {
+		return false
+	}
+	for _, n := range segs {
+		if n > trace.MaxSize {
+			return false
+		}
+	}
+	return true
+}
+
+// Import converts the ftrace or trace-cmd text r (named name, for
+// errors) into dmabench trace events written to tw, and flushes it. A
+// line it cannot use is skipped and counted by reason; only a read error
+// (a line past 1 MiB, say) stops it, as a *dma.InputError naming the
+// line.
+func Import(name string, r io.Reader, tw *trace.Writer) (Stats, error) {
+	st := &Stats{Converted: map[string]int{}, Skipped: map[string]int{}}
+	tw.Comment(fmt.Sprintf("imported by dmabench %s from %s", dmabench.Version, name))
+	im := &importer{tw: tw, st: st, devs: map[string]*dma.Device{}, live: map[string]dma.ID{},
+		sgSegs: map[string][]int64{}, pools: map[string]dma.ID{}}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<16), 1<<20)
+	n := 0
+	for sc.Scan() {
+		n++
+		l, err := Parse(sc.Bytes())
+		if err == ErrNotEvent {
+			continue
+		}
+		if err != nil {
+			st.Skipped["not an ftrace event line"]++
+			continue
+		}
+		if reason := im.event(&l); reason != "" {
+			st.Skipped[reason]++
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return *st, &dma.InputError{File: name, Line: n + 1, Err: err}
+	}
+	return *st, tw.Flush()
+}
+
+func (im *importer) emit(l *Line, e dma.Event) {
+	if !im.began {
+		im.began, im.t0 = true, l.TS
+	}
+	t := dma.Time(l.TS - im.t0)
+	if t < im.last {
+		t = im.last // trace-cmd merges CPUs: keep time from going back
+	}
+	im.last = t
+	e.At, e.Ctx = t, ctxOf(l)
+	im.tw.Write(l.CPU, &e)
+}
+
+// take starts tracking an allocation under key.
+func (im *importer) take(key string) (dma.ID, bool) {
+	if _, ok := im.live[key]; ok {
+		return 0, false
+	}
+	id := im.ids.Get()
+	im.live[key] = id
+	return id, true
+}
+
+func (im *importer) drop(key string) (dma.ID, bool) {
+	id, ok := im.live[key]
+	if ok {
+		delete(im.live, key)
+		im.ids.Put(id)
+	}
+	return id, ok
+}
+
+// event converts one line; it returns why it skipped it, or "".
+func (im *importer) event(l *Line) string {
+	ev := string(l.Event)
+	if l.CPU < 0 || l.CPU >= trace.MaxThread {
+		// The CPU becomes the event's thread; no machine has this many.
+		return fmt.Sprintf("CPU number past %d", trace.MaxThread-1)
+	}
+	b := l.Body
+	f := func(k string) []byte { v, _ := Field(b, k); return v }
+	num := func(k string) (int64, bool) { n, err := Int(b, k); return n, err == nil && n >= 0 }
+	// An unmap's size that no map can have (unreadable, or past
+	// trace.MaxSize) is written as 0, which matches no mapping: the unmap
+	// still releases its mapping and counts as a mismatch, as DMA-API
+	// debugging would report it.
+	unmapSize := func() int64 {
+		if n, ok := num("size"); ok && n <= trace.MaxSize {
+			return n
+		}
+		return 0
+	}
+	kernel := im.dev("kernel")
+	switch ev {
+	case "kmalloc", "kmalloc_node", "kmem_cache_alloc", "kmem_cache_alloc_node":
+		req, ok1 := num("bytes_req")
+		got, ok2 := num("bytes_alloc")
+		ptr := f("ptr")
+		if !ok1 || !ok2 || req == 0 || req > trace.MaxSize || got > trace.MaxSize {
+			return ev + ": no usable bytes_req/bytes_alloc"
+		}
+		if isNull(ptr) {
+			return ev + ": failed allocation (null pointer)"
+		}
+		id, ok := im.take("mem:" + string(ptr))
+		if !ok {
+			return ev + ": pointer already live (a free was not traced)"
+		}
+		e := dma.Event{Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: kernel, Size: req, GFP: gfpOf(f("gfp_flags"))}
+		if strings.HasPrefix(ev, "kmalloc") {
+			e.Kernel = got
+		} else {
+			cache := string(f("name"))
+			if cache == "" {
+				cache = fmt.Sprintf("cache-%d", got)
+			}
+			pool, ok := im.pools[cache]
+			if !ok {
+				pool = im.npool
+				im.npool++
+				im.pools[cache] = pool
+				im.emit(l, dma.Event{Kind: dma.PoolCreate, ID: pool, Pool: dma.NoPool, Dev: kernel, Size: req, Name: cache})
+			}
+			e.Pool = pool
+		}
+		im.emit(l, e)
+	case "kfree", "kmem_cache_free":
+		ptr := f("ptr")
+		if isNull(ptr) {
+			return ev + ": free of a null pointer"
+		}
+		id, ok := im.drop("mem:" + string(ptr))
+		if !ok {
+			return ev + ": free of memory allocated before the trace began"
+		}
+		im.emit(l, dma.Event{Kind: dma.Free, ID: id, Pool: dma.NoPool})
+	case "mm_page_alloc":
+		order, ok := num("order")
+		pfn := f("pfn")
+		if !ok || order > dma.MaxOrder || len(pfn) == 0 {
+			return ev + ": no usable order/pfn"
+		}
+		id, ok := im.take("page:" + string(pfn))
+		if !ok {
+			return ev + ": page already live"
+		}
+		im.emit(l, dma.Event{Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: kernel, Size: dma.PageSize << order, GFP: gfpOf(f("gfp_flags"))})
+	case "mm_page_free", "mm_page_free_batched":
+		id, ok := im.drop("page:" + string(f("pfn")))
+		if !ok {
+			return ev + ": free of a page allocated before the trace began"
+		}
+		im.emit(l, dma.Event{Kind: dma.Free, ID: id, Pool: dma.NoPool})
+	case "dma_alloc", "dma_alloc_pages":
+		dev, rest := firstTok(b)
+		b = rest
+		size, ok := num("size")
+		addr := f("dma_addr")
+		if !ok || size == 0 || size > trace.MaxSize || len(addr) == 0 {
+			return ev + ": no usable size/dma_addr"
+		}
+		id, ok := im.take("dma:" + string(dev) + ":" + string(addr))
+		if !ok {
+			return ev + ": address already live"
+		}
+		im.emit(l, dma.Event{Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: im.dev(string(dev)), Size: size, GFP: gfpOf(f("flags"))})
+	case "dma_free", "dma_free_pages":
+		dev, rest := firstTok(b)
+		b = rest
+		id, ok := im.drop("dma:" + string(dev) + ":" + string(f("dma_addr")))
+		if !ok {
+			return ev + ": free of memory allocated before the trace began"
+		}
+		im.emit(l, dma.Event{Kind: dma.Free, ID: id, Pool: dma.NoPool})
+	case "dma_map_page", "dma_map_resource", "dma_map_phys":
+		dev, rest := firstTok(b)
+		b = rest
+		size, ok := num("size")
+		if !ok || size == 0 || size > trace.MaxSize {
+			return ev + ": no usable size"
+		}
+		id, ok := im.take("map:" + string(dev) + ":" + string(f("dma_addr")))
+		if !ok {
+			return ev + ": mapping already live"
+		}
+		im.emit(l, dma.Event{Kind: dma.Map, ID: id, Pool: dma.NoPool, Dev: im.dev(string(dev)), Size: size, Dir: dirOf(f("dir")), GFP: dma.GFPAtomic})
+	case "dma_unmap_page", "dma_unmap_resource", "dma_unmap_phys":
+		dev, rest := firstTok(b)
+		b = rest
+		size := unmapSize()
+		id, ok := im.drop("map:" + string(dev) + ":" + string(f("dma_addr")))
+		if !ok {
+			return ev + ": unmap of a mapping made before the trace began"
+		}
+		im.emit(l, dma.Event{Kind: dma.Unmap, ID: id, Pool: dma.NoPool, Size: size, Dir: dirOf(f("dir"))})
+	case "dma_map_sg":
+		dev, rest := firstTok(b)
+		b = rest
+		segs := parseList(f("sizes"))
+		key := "sg:" + string(dev) + ":" + string(f("phys_addrs"))
+		if !usableSegs(segs) {
+			return ev + ": no usable segment sizes"
+		}
+		id, ok := im.take(key)
+		if !ok {
+			return ev + ": scatterlist already live"
+		}
+		im.sgSegs[key] = segs
+		im.emit(l, dma.Event{Kind: dma.MapSG, ID: id, Pool: dma.NoPool, Dev: im.dev(string(dev)), Dir: dirOf(f("dir")), GFP: dma.GFPAtomic, Segs: segs})
+	case "dma_unmap_sg":
+		dev, rest := firstTok(b)
+		b = rest
+		key := "sg:" + string(dev) + ":" + string(f("phys_addrs"))
+		id, ok := im.drop(key)
+		if !ok {
+			return ev + ": unmap of a scatterlist mapped before the trace began"
+		}
+		im.emit(l, dma.Event{Kind: dma.UnmapSG, ID: id, Pool: dma.NoPool, Dir: dirOf(f("dir")), Segs: im.sgSegs[key]})
+		delete(im.sgSegs, key)
+	case "dma_sync_single_for_cpu", "dma_sync_single_for_device":
+		dev, rest := firstTok(b)
+		b = rest
+		id, ok := im.live["map:"+string(dev)+":"+string(f("dma_addr"))]
+		if !ok {
+			return ev + ": sync of a mapping made before the trace began"
+		}
+		im.emit(l, dma.Event{Kind: dma.Sync, ID: id, Pool: dma.NoPool, Dir: dirOf(f("dir"))})
+	case "map":
+		size, ok := num("size")
+		iova := f("iova")
+		if !ok || size == 0 || size > trace.MaxSize || len(iova) == 0 {
+			return ev + ": no usable iova/size"
+		}
+		id, ok := im.take("iommu:" + string(iova))
+		if !ok {
+			return ev + ": iova already mapped"
+		}
+		im.emit(l, dma.Event{Kind: dma.Map, ID: id, Pool: dma.NoPool, Dev: im.dev("iommu"), Size: size, Dir: dma.Bidirectional, GFP: dma.GFPAtomic})
+	case "unmap":
+		size := unmapSize()
+		id, ok := im.drop("iommu:" + string(f("iova")))
+		if !ok {
+			return ev + ": unmap of an iova mapped before the trace began"
+		}
+		im.emit(l, dma.Event{Kind: dma.Unmap, ID: id, Pool: dma.NoPool, Size: size, Dir: dma.Bidirectional})
+	case "swiotlb_bounced":
+		return "swiotlb_bounced: a bounce the platform models itself"
+	default:
+		return ev + ": event not modeled"
+	}
+	im.st.Converted[ev]++
+	return ""
+}
+
+// Kmallocs calls fn for every kmalloc and kmalloc_node event of the
+// ftrace text r (named name) with its line, bytes_req and bytes_alloc:
+// what `dmabench validate ftrace` compares with the size classes. Lines
+// that are not events are skipped; a kmalloc event without usable sizes
+// is a *dma.InputError naming the line and field.
+func Kmallocs(name string, r io.Reader, fn func(line int, req, got int64)) error {
+	return dma.ScanLines(name, r, func(n int, b []byte) error {
+		l, err := Parse(b)
+		if err != nil {
+			return nil // not an event line: headers, comments, other formats
+		}
+		if ev := string(l.Event); ev != "kmalloc" && ev != "kmalloc_node" {
+			return nil
+		}
+		req, err := Int(l.Body, "bytes_req")
+		if err != nil {
+			return dma.Inputf(name, n, "bytes_req", "%s event: %v", l.Event, err)
+		}
+		got, err := Int(l.Body, "bytes_alloc")
+		if err != nil {
+			return dma.Inputf(name, n, "bytes_alloc", "%s event: %v", l.Event, err)
+		}
+		if req <= 0 || req > 1<<40 || got < req {
+			return dma.Inputf(name, n, "", "bytes_req=%d bytes_alloc=%d is not a kmalloc", req, got)
+		}
+		fn(n, req, got)
+		return nil
+	})
+}
