@@ -13,32 +13,75 @@ import (
 const module = "github.com/dmabench/dmabench"
 
 // allowed lists, per package directory pattern, the packages of this module
-// its non-test code may import. Imports point one way:
-// cmd -> report -> matrix -> metrics -> engine -> metrics/tally -> dma, and
-// cmd -> {allocators, platforms, workloads} -> dma. A pattern ending in /*
-// matches every package below that folder.
+// its non-test code may import. Imports point one way, down:
+//
+//	cmd -> report -> cells -> dma
+//	cmd -> registry -> matrix -> metrics -> engine -> dma
+//	       registry -> {allocators, platforms, workloads, scenario} -> dma
+//	cmd -> bench -> matrix; cmd -> ftrace -> workloads/trace
+//
+// A pattern ending in /* matches every package below that folder.
+// TestNoFolderCycle checks that no folder reaches back to itself.
 var allowed = []struct {
-	pkg   string
-	may   []string
-	extra string // third-party rule
+	pkg string
+	may []string
 }{
 	{pkg: ".", may: nil},
 	{pkg: "dma", may: nil},
-	{pkg: "ftrace", may: []string{".", "dma", "workloads/driver", "workloads/trace"}},
-
 	{pkg: "engine", may: []string{"dma"}},
 	{pkg: "metrics", may: []string{"dma", "engine"}},
-	{pkg: "matrix", may: []string{"dma", "engine", "metrics"}},
-	{pkg: "report", may: []string{".", "dma", "engine", "metrics", "matrix"}},
+	{pkg: "cells", may: []string{".", "dma"}},
+	{pkg: "matrix", may: []string{"dma", "engine", "metrics", "cells"}},
+	{pkg: "report", may: []string{".", "dma", "cells"}},
 	{pkg: "allocators/*", may: []string{"dma"}},
 	{pkg: "platforms/pagealloc", may: []string{"dma"}},
 	{pkg: "platforms/*", may: []string{"dma", "platforms/pagealloc"}},
 	{pkg: "workloads/driver", may: []string{"dma"}},
 	{pkg: "workloads/*", may: []string{"dma", "workloads/driver"}},
 	{pkg: "scenario", may: []string{"dma"}},
+	{pkg: "ftrace", may: []string{".", "dma", "workloads/driver", "workloads/trace"}},
 	{pkg: "bench", may: []string{"dma", "engine", "metrics", "matrix", "workloads/trace"}},
 	{pkg: "registry", may: []string{".", "dma", "matrix", "scenario", "allocators/*", "platforms/*", "workloads/*"}},
 	{pkg: "cmd/dmabench", may: []string{"*"}},
+}
+
+// TestNoFolderCycle: no top-level folder imports, through any chain of the
+// allowed imports, a package of its own folder from another folder (engine
+// may not import metrics/x while metrics imports engine).
+func TestNoFolderCycle(t *testing.T) {
+	top := func(p string) string { f, _, _ := strings.Cut(p, "/"); return f }
+	edges := map[string]map[string]bool{}
+	for _, r := range allowed {
+		for _, m := range r.may {
+			if m == "*" {
+				continue
+			}
+			from, to := top(r.pkg), top(strings.TrimSuffix(m, "/*"))
+			if from == to {
+				continue
+			}
+			if edges[from] == nil {
+				edges[from] = map[string]bool{}
+			}
+			edges[from][to] = true
+		}
+	}
+	var visit func(start, at string, seen map[string]bool)
+	visit = func(start, at string, seen map[string]bool) {
+		for next := range edges[at] {
+			if next == start {
+				t.Errorf("folder %s reaches itself through %s", start, at)
+				continue
+			}
+			if !seen[next] {
+				seen[next] = true
+				visit(start, next, seen)
+			}
+		}
+	}
+	for f := range edges {
+		visit(f, f, map[string]bool{})
+	}
 }
 
 // onlyCmd are third-party packages only cmd/dmabench may use.

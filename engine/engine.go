@@ -78,13 +78,6 @@ func New(plat *dma.Platform, alloc dma.Allocator, rec Recorder, srcs ...dma.Sour
 	return e
 }
 
-// Leak is an object still live when every source had ended.
-type Leak struct {
-	Workload int    `json:"workload"`
-	ID       dma.ID `json:"id"`
-	Line     int64  `json:"line,omitempty"` // trace line of its allocation or map
-}
-
 // eachLive calls fn for every object still live, in workload and id
 // order (threads of one workload share their objects).
 func (e *Engine) eachLive(fn func(ws int, id dma.ID, o *object)) {
@@ -104,11 +97,11 @@ func (e *Engine) eachLive(fn func(ws int, id dma.ID, o *object)) {
 }
 
 // Leaks lists up to max objects still live, in workload and id order.
-func (e *Engine) Leaks(max int) []Leak {
-	var out []Leak
+func (e *Engine) Leaks(max int) []dma.Leak {
+	var out []dma.Leak
 	e.eachLive(func(ws int, id dma.ID, o *object) {
 		if len(out) < max {
-			out = append(out, Leak{Workload: ws, ID: id, Line: o.line})
+			out = append(out, dma.Leak{Workload: ws, ID: id, Line: o.line})
 		}
 	})
 	return out

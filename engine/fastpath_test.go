@@ -29,9 +29,9 @@ type slowOnly struct{ engine.Recorder }
 // platform's meter.
 type replayed struct {
 	Summary   map[string]float64
-	Misuse    []metrics.MisuseEntry
+	Misuse    []dma.MisuseEntry
 	Live      int64
-	Leaks     []engine.Leak
+	Leaks     []dma.Leak
 	Events    int64
 	Crashed   bool
 	CrashedAt dma.Time

@@ -11,22 +11,17 @@ import (
 	"runtime"
 	"sync"
 
+	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/engine"
 	"github.com/dmabench/dmabench/metrics"
 )
 
-// Cell names one replay.
-type Cell struct {
-	Scenario  string `json:"scenario"`
-	Allocator string `json:"allocator"`
-	Platform  string `json:"platform"`
-	Seed      uint64 `json:"seed"`
-}
+// Cell names one replay (cells.Cell).
+type Cell = cells.Cell
 
-func (c Cell) String() string {
-	return fmt.Sprintf("%s/%s/%s/seed=%d", c.Scenario, c.Allocator, c.Platform, c.Seed)
-}
+// Result is one cell's outcome (cells.Result).
+type Result = cells.Result
 
 // Builder wires concrete models for a cell. It is called from several
 // goroutines at once and must return fresh, unshared values each time.
@@ -35,25 +30,6 @@ type Builder interface {
 	Machine(c Cell) (*dma.Platform, dma.Allocator, error)
 	// Sources builds the cell's workload sources, seeded by c.Seed.
 	Sources(c Cell) ([]dma.Source, error)
-}
-
-// Result is one cell's outcome.
-type Result struct {
-	Cell
-	Metrics map[string]float64 `json:"metrics"`
-	// Extfrag is the page allocator's fragmentation at the end of the
-	// cell, per order, when the platform reports it.
-	Extfrag *dma.Frag `json:"extfrag,omitempty"`
-	// Misuse lists the first events that broke the DMA API's rules, with
-	// their trace lines; Leaks the objects still live when a finite
-	// workload (a trace) ended.
-	Misuse []metrics.MisuseEntry `json:"misuse,omitempty"`
-	Leaks  []engine.Leak         `json:"leaks,omitempty"`
-	// Refused says why a model refused to run on the platform; such a
-	// cell has no metrics.
-	Refused string `json:"refused,omitempty"`
-	// Err is set when the cell could not run (a source failed, say).
-	Err error `json:"-"`
 }
 
 // Options controls a run.

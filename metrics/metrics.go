@@ -44,17 +44,9 @@ type Recorder struct {
 	// differs from it.
 	KernelCompared, KernelDiffers int64
 	// MisuseList holds the first misuse events, with their trace lines.
-	MisuseList []MisuseEntry
+	MisuseList []dma.MisuseEntry
 
 	meter *dma.Meter
-}
-
-// MisuseEntry is one misuse event, as DMA-API debugging would print it.
-type MisuseEntry struct {
-	Line int64  `json:"line,omitempty"`
-	Kind string `json:"kind"`
-	ID   dma.ID `json:"id"`
-	What string `json:"event"`
 }
 
 // MaxMisuseList bounds the misuse events kept for the results.
@@ -80,7 +72,7 @@ func (r *Recorder) Record(o *engine.Outcome) {
 	if o.Misuse != engine.MisuseNone {
 		r.Misuse[o.Misuse]++
 		if len(r.MisuseList) < MaxMisuseList {
-			r.MisuseList = append(r.MisuseList, MisuseEntry{Line: ev.Line, Kind: o.Misuse.String(), ID: ev.ID, What: k.String()})
+			r.MisuseList = append(r.MisuseList, dma.MisuseEntry{Line: ev.Line, Kind: o.Misuse.String(), ID: ev.ID, What: k.String()})
 		}
 		// An unmap of another size or direction than the map is still
 		// unmapped, as mapped (Bytes says what): it counts as an unmap

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/dmabench/dmabench"
+	"github.com/dmabench/dmabench/cells"
 )
 
 // Metric describes how a metric is compared: which way is better, and
@@ -74,7 +75,7 @@ func benchName(scenario, allocator, platform string) string {
 // WriteBench writes results in the Go benchmark format, laid out as go test
 // -bench prints it, so benchstat and other tools read it as it is: one line
 // per cell and seed, modeled metrics declared assume=exact.
-func WriteBench(w io.Writer, doc *Document) error {
+func WriteBench(w io.Writer, doc *cells.Document) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "goos: %s\ngoarch: %s\npkg: github.com/dmabench/dmabench\n", runtime.GOOS, runtime.GOARCH)
 	if doc.Host.CPUModel != "" {
@@ -119,7 +120,7 @@ func formatValue(v float64) string {
 }
 
 // WriteCSV writes one row per cell and seed with every metric.
-func WriteCSV(w io.Writer, doc *Document) error {
+func WriteCSV(w io.Writer, doc *cells.Document) error {
 	keys := MetricKeys(doc.Cells)
 	var b strings.Builder
 	b.WriteString("scenario,allocator,platform,seed")
@@ -150,7 +151,7 @@ func csvField(s string) string {
 }
 
 // WriteMarkdown writes the terminal table's rows as a Markdown table.
-func WriteMarkdown(w io.Writer, doc *Document, columns []string) error {
+func WriteMarkdown(w io.Writer, doc *cells.Document, columns []string) error {
 	var b strings.Builder
 	b.WriteString("| scenario | allocator | platform | seeds | allocs | fail % | atomic % | peak live KiB | peak rsvd KiB | frag int | modeled Mops/s | host ns/op |")
 	for _, c := range columns {
@@ -188,7 +189,7 @@ type GHAEntry struct {
 // metric (the median over seeds, its range as min..max): bigger-is-better
 // metrics and smaller-is-better ones apart, as the action wants one file
 // for each.
-func GHA(doc *Document) (bigger, smaller []GHAEntry) {
+func GHA(doc *cells.Document) (bigger, smaller []GHAEntry) {
 	for _, g := range groups(doc.Cells) {
 		if len(g.cells) == 0 {
 			continue

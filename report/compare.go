@@ -1,68 +1,17 @@
 package report
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"sort"
 
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
 	"golang.org/x/perf/benchmath"
 
-	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/cells"
 )
-
-// ReadDocument reads a results file.
-func ReadDocument(path string) (*Document, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	return ParseDocument(path, data)
-}
-
-// ParseDocument reads a results document; its config stays raw JSON.
-func ParseDocument(name string, data []byte) (*Document, error) {
-	var doc struct {
-		Schema string          `json:"schema"`
-		Config json.RawMessage `json:"config"`
-		Cells  []matrix.Result `json:"cells"`
-	}
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return nil, jsonError(name, data, err)
-	}
-	if doc.Schema != Schema {
-		return nil, fmt.Errorf("%s: schema %q, want %q", name, doc.Schema, Schema)
-	}
-	return &Document{Schema: doc.Schema, Config: doc.Config, Cells: doc.Cells}, nil
-}
-
-// jsonError places a decoding error at its line and column of the file,
-// and names the field a value of the wrong type was found in.
-func jsonError(name string, data []byte, err error) error {
-	var off int64
-	msg := err.Error()
-	var syn *json.SyntaxError
-	var typ *json.UnmarshalTypeError
-	switch {
-	case errors.As(err, &syn):
-		off = syn.Offset
-	case errors.As(err, &typ):
-		off = typ.Offset
-		msg = fmt.Sprintf("field %s: a JSON %s where %s is wanted", typ.Field, typ.Value, typ.Type)
-	default:
-		return fmt.Errorf("%s: %v", name, err)
-	}
-	off = min(max(off, 0), int64(len(data)))
-	line := 1 + bytes.Count(data[:off], []byte("\n"))
-	col := off - int64(bytes.LastIndexByte(data[:off], '\n'))
-	return fmt.Errorf("%s:%d:%d: %s", name, line, col, msg)
-}
 
 // Change is one compared metric of one cell group.
 type Change struct {
@@ -94,7 +43,7 @@ type CompareOptions struct {
 
 type key struct{ scenario, allocator, platform string }
 
-func samples(doc *Document) (map[key]map[string][]float64, []key) {
+func samples(doc *cells.Document) (map[key]map[string][]float64, []key) {
 	out := map[key]map[string][]float64{}
 	var order []key
 	for _, c := range doc.Cells {
@@ -117,7 +66,7 @@ func samples(doc *Document) (map[key]map[string][]float64, []key) {
 // per-seed samples: exact comparison for modeled metrics (deterministic
 // for a seed), a Mann-Whitney U test for host timings, as benchstat does.
 // It returns the changes and the cells present in only one result.
-func Compare(old, new *Document, opt CompareOptions) ([]Change, []string) {
+func Compare(old, new *cells.Document, opt CompareOptions) ([]Change, []string) {
 	os, order := samples(old)
 	ns, _ := samples(new)
 	var missing []string

@@ -6,18 +6,18 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/cells"
 )
 
 // noisy returns a document of cells×seeds host timings drawn around base
 // (times scale) with 3% noise.
-func noisy(rng *rand.Rand, cells, seeds int, scale float64) *Document {
-	d := &Document{}
-	for c := 0; c < cells; c++ {
+func noisy(rng *rand.Rand, ncells, seeds int, scale float64) *cells.Document {
+	d := &cells.Document{}
+	for c := 0; c < ncells; c++ {
 		for s := 1; s <= seeds; s++ {
 			v := 100 * scale * (1 + 0.03*rng.NormFloat64())
-			d.Cells = append(d.Cells, matrix.Result{
-				Cell:    matrix.Cell{Scenario: fmt.Sprintf("w%d", c), Allocator: "a", Platform: "p", Seed: uint64(s)},
+			d.Cells = append(d.Cells, cells.Result{
+				Cell:    cells.Cell{Scenario: fmt.Sprintf("w%d", c), Allocator: "a", Platform: "p", Seed: uint64(s)},
 				Metrics: map[string]float64{"host_ns_per_op": v},
 			})
 		}
@@ -91,7 +91,7 @@ func TestParseDocumentPlacesErrors(t *testing.T) {
 		{"{\"schema\":\"dmabench/results/v1\",\"cells\":[", "r.json:1:42: unexpected end of JSON input"},
 		{"{\"schema\":\"v0\"}", `r.json: schema "v0", want "dmabench/results/v1"`},
 	} {
-		_, err := ParseDocument("r.json", []byte(c.data))
+		_, err := cells.ParseDocument("r.json", []byte(c.data))
 		if err == nil || !strings.HasPrefix(err.Error(), c.want) {
 			t.Errorf("%q: got %v, want %s...", c.data, err, c.want)
 		}

@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/dmabench/dmabench"
-	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/cells"
 )
 
 // palette colours the series of every chart.
@@ -163,13 +163,13 @@ func lineChart(title, xLabel, yLabel string, ss []series, yMax float64) string {
 
 // view is the report's digest of the results.
 type view struct {
-	cells                            []matrix.Result
+	cells                            []cells.Result
 	scenarios, allocators, platforms []string
 	groups                           map[key][]map[string]float64
 	frag                             map[[2]string][]float64 // (allocator, platform) -> mean unusable index per order
 }
 
-func newView(docs []*Document) *view {
+func newView(docs []*cells.Document) *view {
 	v := &view{groups: map[key][]map[string]float64{}, frag: map[[2]string][]float64{}}
 	seen := map[string]map[string]bool{"s": {}, "a": {}, "p": {}}
 	add := func(set string, list *[]string, x string) {
@@ -416,7 +416,7 @@ func same(x, y float64) bool {
 // WriteReport writes a design comparison report: self-contained HTML with
 // inline SVG charts, or Markdown (for a .md path) with the charts as SVG
 // files in a folder beside it.
-func WriteReport(path string, docs []*Document, inputs []string) error {
+func WriteReport(path string, docs []*cells.Document, inputs []string) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}

@@ -4,15 +4,15 @@ import (
 	"reflect"
 	"testing"
 
-	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/cells"
 )
 
 // doc builds results from cells.
-func doc(rows ...matrix.Result) *Document { return &Document{Cells: rows} }
+func doc(rows ...cells.Result) *cells.Document { return &cells.Document{Cells: rows} }
 
 // cell is one seed's result of scenario s, allocator a on platform p.
-func cell(s, a, p string, m map[string]float64) matrix.Result {
-	return matrix.Result{Cell: matrix.Cell{Scenario: s, Allocator: a, Platform: p, Seed: 1}, Metrics: m}
+func cell(s, a, p string, m map[string]float64) cells.Result {
+	return cells.Result{Cell: cells.Cell{Scenario: s, Allocator: a, Platform: p, Seed: 1}, Metrics: m}
 }
 
 func summary(t *testing.T, v *view, metric string) []string {
@@ -36,7 +36,7 @@ func summary(t *testing.T, v *view, metric string) []string {
 // TestWinnersNameTies: allocators that tie are named together, and a
 // metric on which all of them tie names none as the winner.
 func TestWinnersNameTies(t *testing.T) {
-	v := newView([]*Document{doc(
+	v := newView([]*cells.Document{doc(
 		cell("s", "dmapool", "x86", map[string]float64{"failure_rate": 0, "peak_reserved_bytes": 4096}),
 		cell("s", "mempool", "x86", map[string]float64{"failure_rate": 0, "peak_reserved_bytes": 4096}),
 		cell("s", "coherent", "x86", map[string]float64{"failure_rate": 0, "peak_reserved_bytes": 8192}),
@@ -54,7 +54,7 @@ func TestWinnersNameTies(t *testing.T) {
 // Here b is no worse than a in any scenario and better in one, so b wins;
 // with a's geometric mean (10) against b's arithmetic one (50), a did.
 func TestWinnersAggregateAlike(t *testing.T) {
-	v := newView([]*Document{doc(
+	v := newView([]*cells.Document{doc(
 		cell("s1", "a", "x86", map[string]float64{"atomic_reserve_dips": 1}),
 		cell("s2", "a", "x86", map[string]float64{"atomic_reserve_dips": 100}),
 		cell("s1", "b", "x86", map[string]float64{"atomic_reserve_dips": 0}),
@@ -67,7 +67,7 @@ func TestWinnersAggregateAlike(t *testing.T) {
 	if got := v.overScenarios("atomic_reserve_dips", "a", "x86"); got != 50.5 {
 		t.Errorf("a's aggregate %v, want the arithmetic mean 50.5 (b has a zero)", got)
 	}
-	w := newView([]*Document{doc(
+	w := newView([]*cells.Document{doc(
 		cell("s1", "a", "x86", map[string]float64{"atomic_reserve_dips": 1}),
 		cell("s2", "a", "x86", map[string]float64{"atomic_reserve_dips": 100}),
 	)})
@@ -80,7 +80,7 @@ func TestWinnersAggregateAlike(t *testing.T) {
 // scenarios every allocator on the platform ran; one that did not run on
 // a platform at all (refused) is left out there.
 func TestWinnersCompareCommonScenarios(t *testing.T) {
-	v := newView([]*Document{doc(
+	v := newView([]*cells.Document{doc(
 		cell("easy", "a", "x86", map[string]float64{"latency_p99_ns": 10}),
 		cell("hard", "a", "x86", map[string]float64{"latency_p99_ns": 1000}),
 		cell("easy", "b", "x86", map[string]float64{"latency_p99_ns": 20}),

@@ -10,8 +10,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
-	"runtime/debug"
 	"sort"
 	"strings"
 
@@ -19,80 +17,18 @@ import (
 	"github.com/olekukonko/tablewriter"
 	"github.com/olekukonko/tablewriter/tw"
 
-	"github.com/dmabench/dmabench"
-	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/cells"
 )
 
-// Schema names the results document's version.
-const Schema = "dmabench/results/v1"
-
-// Tool describes the program that made a result.
-type Tool struct {
-	Name     string `json:"name"`
-	Version  string `json:"version"`
-	Go       string `json:"go"`
-	Revision string `json:"revision,omitempty"`
-}
-
-// Host describes the machine a result was measured on.
-type Host struct {
-	OS       string `json:"os"`
-	Arch     string `json:"arch"`
-	CPUs     int    `json:"cpus"`
-	CPUModel string `json:"cpu_model,omitempty"`
-}
-
-// Document is the results file.
-type Document struct {
-	Schema string `json:"schema"`
-	Tool   Tool   `json:"tool"`
-	Host   Host   `json:"host"`
-	Config any    `json:"config"`
-	// Traces names each replayed trace file with its checksum.
-	Traces map[string]string `json:"traces,omitempty"`
-	Cells  []matrix.Result   `json:"cells"`
-}
-
-// NewDocument wraps results with the config that produced them and the
-// facts of this tool and host.
-func NewDocument(config any, results []matrix.Result) *Document {
-	t := Tool{Name: "dmabench", Version: dmabench.Version, Go: runtime.Version()}
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" {
-				t.Revision = s.Value
-			}
-		}
-	}
-	return &Document{
-		Schema: Schema, Tool: t,
-		Host:   Host{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), CPUModel: cpuModel()},
-		Config: config, Cells: results,
-	}
-}
-
-func cpuModel() string {
-	data, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
-}
-
 // EncodeJSON writes the document as indented JSON.
-func EncodeJSON(w io.Writer, doc *Document) error {
+func EncodeJSON(w io.Writer, doc *cells.Document) error {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	return enc.Encode(doc)
 }
 
 // WriteJSON writes dir/name.json atomically (see WriteAtomic).
-func WriteJSON(dir, name string, doc *Document) (string, error) {
+func WriteJSON(dir, name string, doc *cells.Document) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
@@ -148,7 +84,7 @@ type group struct {
 }
 
 // groups gathers cells that differ only by seed, in first-seen order.
-func groups(results []matrix.Result) []*group {
+func groups(results []cells.Result) []*group {
 	var out []*group
 	index := map[string]*group{}
 	for _, r := range results {
@@ -207,7 +143,7 @@ func (g *group) column(key string) string {
 // Table prints one row per scenario, allocator and platform: modeled
 // metrics are means over seeds, host ns/op the median over seeds; columns
 // names further metrics to show.
-func Table(w io.Writer, results []matrix.Result, columns []string) error {
+func Table(w io.Writer, results []cells.Result, columns []string) error {
 	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
 	heads := []any{"scenario", "allocator", "platform", "seeds", "events", "allocs", "fail %", "atomic %",
 		"peak live KiB", "peak rsvd KiB", "frag int", "rsvd/live", "modeled Mops/s", "host ns/op"}
@@ -278,7 +214,7 @@ func strictLazy(w io.Writer, gs []*group) error {
 }
 
 // MetricKeys returns the sorted metric names present in results.
-func MetricKeys(results []matrix.Result) []string {
+func MetricKeys(results []cells.Result) []string {
 	seen := map[string]bool{}
 	for _, r := range results {
 		for k := range r.Metrics {

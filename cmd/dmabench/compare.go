@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/report"
 )
 
@@ -41,11 +42,11 @@ when the results cannot be compared (cells that do not match are listed),
 			if alpha <= 0 || alpha >= 1 || threshold < 0 {
 				return usagef("compare: --alpha must be in (0,1) and --threshold >= 0")
 			}
-			old, err := report.ReadDocument(args[0])
+			old, err := cells.ReadDocument(args[0])
 			if err != nil {
 				return usageError{Err: err}
 			}
-			new, err := report.ReadDocument(args[1])
+			new, err := cells.ReadDocument(args[1])
 			if err != nil {
 				return usageError{Err: err}
 			}

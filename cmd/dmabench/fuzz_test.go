@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/dmabench/dmabench"
+	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/report"
 )
 
@@ -45,7 +46,7 @@ func FuzzResults(f *testing.F) {
 	f.Add([]byte(`{"schema":"dmabench/results/v1","cells":[{"scenario":"a","allocator":"b","platform":"c","seed":1,"refused":"no"}]}`))
 	f.Add([]byte(`{"cells":null}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		doc, err := report.ParseDocument("fuzz.json", data)
+		doc, err := cells.ParseDocument("fuzz.json", data)
 		if err != nil {
 			return
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/report"
 )
 
@@ -25,9 +26,9 @@ offline; Markdown links SVG files written into a folder beside it.`,
 			if !strings.HasSuffix(out, ".html") && !strings.HasSuffix(out, ".md") {
 				return usagef("report: -o must name a .html or .md file")
 			}
-			var docs []*report.Document
+			var docs []*cells.Document
 			for _, a := range args {
-				d, err := report.ReadDocument(a)
+				d, err := cells.ReadDocument(a)
 				if err != nil {
 					return usageError{Err: err}
 				}

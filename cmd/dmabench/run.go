@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/registry"
 
 	"github.com/dmabench/dmabench/matrix"
@@ -120,7 +121,7 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 	if opt.resume {
 		results = order(all, append(kept, results...))
 	}
-	doc := report.NewDocument(cfg, results)
+	doc := cells.NewDocument(cfg, results)
 	for _, w := range cfg.Workloads {
 		if path, ok := strings.CutPrefix(w, registry.TracePrefix); ok {
 			sum, err := fileSHA256(path)
@@ -169,7 +170,7 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 
 // writeGHA writes github-action-benchmark's two files (bigger and smaller
 // is better) beside the results and names them.
-func writeGHA(dir, name string, stdout io.Writer, doc *report.Document) error {
+func writeGHA(dir, name string, stdout io.Writer, doc *cells.Document) error {
 	bigger, smaller := report.GHA(doc)
 	for _, f := range []struct {
 		suffix  string

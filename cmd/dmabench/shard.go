@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/matrix"
 	"github.com/dmabench/dmabench/registry"
 	"github.com/dmabench/dmabench/report"
@@ -62,7 +63,7 @@ func shardCells(cells []matrix.Cell, i, n int) []matrix.Cell {
 
 // existingCells reads a results file's cells (for --resume).
 func existingCells(path string) ([]matrix.Result, error) {
-	doc, err := report.ReadDocument(path)
+	doc, err := cells.ReadDocument(path)
 	if os.IsNotExist(err) {
 		return nil, nil
 	}
@@ -98,7 +99,7 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 			if out == "" {
 				return usagef("merge: -o FILE is required")
 			}
-			var first *report.Document
+			var first *cells.Document
 			var results []matrix.Result
 			seen := map[matrix.Cell]bool{}
 			var cfg Config
@@ -107,7 +108,7 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 				if err != nil {
 					return usageError{Err: err}
 				}
-				doc, err := report.ParseDocument(path, data)
+				doc, err := cells.ParseDocument(path, data)
 				if err != nil {
 					return usageError{Err: err}
 				}
@@ -137,7 +138,7 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 			if len(missing) > 0 {
 				return usagef("merge: %d cells missing:\n  %s", len(missing), strings.Join(missing, "\n  "))
 			}
-			doc := report.NewDocument(first.Config, order(all, results))
+			doc := cells.NewDocument(first.Config, order(all, results))
 			if err := atomicFile(out, func(w io.Writer) error { return report.EncodeJSON(w, doc) }); err != nil {
 				return err
 			}

@@ -1,0 +1,159 @@
+// Package cells holds the types of a run's results: the cell a result
+// names, one cell's result, and the results document that holds them with
+// the configuration, tool and host that made them. The matrix produces
+// them; report, compare and merge read them. It imports only the core
+// types, so every package above can share them.
+package cells
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strings"
+
+	"github.com/dmabench/dmabench"
+	"github.com/dmabench/dmabench/dma"
+)
+
+// Cell names one replay.
+type Cell struct {
+	Scenario  string `json:"scenario"`
+	Allocator string `json:"allocator"`
+	Platform  string `json:"platform"`
+	Seed      uint64 `json:"seed"`
+}
+
+func (c Cell) String() string {
+	return fmt.Sprintf("%s/%s/%s/seed=%d", c.Scenario, c.Allocator, c.Platform, c.Seed)
+}
+
+// Result is one cell's outcome.
+type Result struct {
+	Cell
+	Metrics map[string]float64 `json:"metrics"`
+	// Extfrag is the page allocator's fragmentation at the end of the
+	// cell, per order, when the platform reports it.
+	Extfrag *dma.Frag `json:"extfrag,omitempty"`
+	// Misuse lists the first events that broke the DMA API's rules, with
+	// their trace lines; Leaks the objects still live when a finite
+	// workload (a trace) ended.
+	Misuse []dma.MisuseEntry `json:"misuse,omitempty"`
+	Leaks  []dma.Leak        `json:"leaks,omitempty"`
+	// Refused says why a model refused to run on the platform; such a
+	// cell has no metrics.
+	Refused string `json:"refused,omitempty"`
+	// Err is set when the cell could not run (a source failed, say).
+	Err error `json:"-"`
+}
+
+// Schema names the results document's version.
+const Schema = "dmabench/results/v1"
+
+// Tool describes the program that made a result.
+type Tool struct {
+	Name     string `json:"name"`
+	Version  string `json:"version"`
+	Go       string `json:"go"`
+	Revision string `json:"revision,omitempty"`
+}
+
+// Host describes the machine a result was measured on.
+type Host struct {
+	OS       string `json:"os"`
+	Arch     string `json:"arch"`
+	CPUs     int    `json:"cpus"`
+	CPUModel string `json:"cpu_model,omitempty"`
+}
+
+// Document is the results file.
+type Document struct {
+	Schema string `json:"schema"`
+	Tool   Tool   `json:"tool"`
+	Host   Host   `json:"host"`
+	Config any    `json:"config"`
+	// Traces names each replayed trace file with its checksum.
+	Traces map[string]string `json:"traces,omitempty"`
+	Cells  []Result          `json:"cells"`
+}
+
+// NewDocument wraps results with the config that produced them and the
+// facts of this tool and host.
+func NewDocument(config any, results []Result) *Document {
+	t := Tool{Name: "dmabench", Version: dmabench.Version, Go: runtime.Version()}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				t.Revision = s.Value
+			}
+		}
+	}
+	return &Document{
+		Schema: Schema, Tool: t,
+		Host:   Host{OS: runtime.GOOS, Arch: runtime.GOARCH, CPUs: runtime.NumCPU(), CPUModel: cpuModel()},
+		Config: config, Cells: results,
+	}
+}
+
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+// ReadDocument reads a results file.
+func ReadDocument(path string) (*Document, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	return ParseDocument(path, data)
+}
+
+// ParseDocument reads a results document; its config stays raw JSON.
+func ParseDocument(name string, data []byte) (*Document, error) {
+	var doc struct {
+		Schema string          `json:"schema"`
+		Config json.RawMessage `json:"config"`
+		Cells  []Result        `json:"cells"`
+	}
+	if err := json.Unmarshal(data, &doc); err != nil {
+		return nil, jsonError(name, data, err)
+	}
+	if doc.Schema != Schema {
+		return nil, fmt.Errorf("%s: schema %q, want %q", name, doc.Schema, Schema)
+	}
+	return &Document{Schema: doc.Schema, Config: doc.Config, Cells: doc.Cells}, nil
+}
+
+// jsonError places a decoding error at its line and column of the file,
+// and names the field a value of the wrong type was found in.
+func jsonError(name string, data []byte, err error) error {
+	var off int64
+	msg := err.Error()
+	var syn *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &syn):
+		off = syn.Offset
+	case errors.As(err, &typ):
+		off = typ.Offset
+		msg = fmt.Sprintf("field %s: a JSON %s where %s is wanted", typ.Field, typ.Value, typ.Type)
+	default:
+		return fmt.Errorf("%s: %v", name, err)
+	}
+	off = min(max(off, 0), int64(len(data)))
+	line := 1 + bytes.Count(data[:off], []byte("\n"))
+	col := off - int64(bytes.LastIndexByte(data[:off], '\n'))
+	return fmt.Errorf("%s:%d:%d: %s", name, line, col, msg)
+}
