@@ -31,7 +31,7 @@ var allowed = []struct {
 	{pkg: "engine", may: []string{"dma"}},
 	{pkg: "metrics", may: []string{"dma", "engine"}},
 	{pkg: "cells", may: []string{".", "dma"}},
-	{pkg: "matrix", may: []string{"dma", "engine", "metrics", "cells"}},
+	{pkg: "matrix", may: []string{".", "dma", "engine", "metrics", "cells", "workloads/trace"}},
 	{pkg: "report", may: []string{".", "dma", "cells"}},
 	{pkg: "allocators/*", may: []string{"dma"}},
 	{pkg: "platforms/pagealloc", may: []string{"dma"}},
@@ -42,6 +42,7 @@ var allowed = []struct {
 	{pkg: "ftrace", may: []string{".", "dma", "workloads/driver", "workloads/trace"}},
 	{pkg: "bench", may: []string{"dma", "engine", "metrics", "matrix", "workloads/trace"}},
 	{pkg: "registry", may: []string{".", "dma", "matrix", "scenario", "allocators/*", "platforms/*", "workloads/*"}},
+	{pkg: "progress", may: nil},
 	{pkg: "cmd/dmabench", may: []string{"*"}},
 }
 

@@ -7,12 +7,14 @@ package cells
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
 	"runtime"
 	"runtime/debug"
+	"slices"
 	"strings"
 
 	"github.com/dmabench/dmabench"
@@ -156,4 +158,64 @@ func jsonError(name string, data []byte, err error) error {
 	line := 1 + bytes.Count(data[:off], []byte("\n"))
 	col := off - int64(bytes.LastIndexByte(data[:off], '\n'))
 	return fmt.Errorf("%s:%d:%d: %s", name, line, col, msg)
+}
+
+// Merge joins the results of a sharded sweep: the documents docs, read
+// from the files named by names, must have measured one configuration and
+// hold no cell twice; expected says which cells that configuration has,
+// and a missing one is an error naming every one missing. The result
+// holds every cell in expected's order, with the first document's config.
+func Merge(names []string, docs []*Document, expected func(config json.RawMessage) ([]Cell, error)) (*Document, error) {
+	if len(docs) == 0 {
+		return nil, fmt.Errorf("merge: no results")
+	}
+	first := docs[0]
+	var results []Result
+	seen := map[Cell]bool{}
+	for i, doc := range docs {
+		if i > 0 && ConfigHash(doc.Config) != ConfigHash(first.Config) {
+			return nil, fmt.Errorf("%s: measured another configuration than %s", names[i], names[0])
+		}
+		for _, r := range doc.Cells {
+			if seen[r.Cell] {
+				return nil, fmt.Errorf("%s: cell %s appears twice", names[i], r.Cell)
+			}
+			seen[r.Cell] = true
+			results = append(results, r)
+		}
+	}
+	raw, _ := first.Config.(json.RawMessage)
+	all, err := expected(raw)
+	if err != nil {
+		return nil, fmt.Errorf("%s: config: %w", names[0], err)
+	}
+	var missing []string
+	pos := make(map[Cell]int, len(all))
+	for i, c := range all {
+		pos[c] = i
+		if !seen[c] {
+			missing = append(missing, c.String())
+		}
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("merge: %d cells missing:\n  %s", len(missing), strings.Join(missing, "\n  "))
+	}
+	slices.SortStableFunc(results, func(a, b Result) int { return pos[a.Cell] - pos[b.Cell] })
+	return NewDocument(first.Config, results), nil
+}
+
+// ConfigHash identifies what a result measured: the SHA-256 of the config
+// without the keys that only steer the run (seeds, jobs, output), so runs
+// with other seeds compare as the same configuration.
+func ConfigHash(config any) string {
+	b, _ := json.Marshal(config)
+	var m map[string]any
+	if json.Unmarshal(b, &m) == nil {
+		for _, k := range []string{"seeds", "jobs", "out", "name", "format", "columns"} {
+			delete(m, k)
+		}
+		b, _ = json.Marshal(m)
+	}
+	sum := sha256.Sum256(b)
+	return fmt.Sprintf("sha256:%x", sum[:8])
 }

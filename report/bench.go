@@ -1,8 +1,6 @@
 package report
 
 import (
-	"crypto/sha256"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -49,22 +47,6 @@ func MetricInfo(key string) Metric {
 	return Metric{Key: key, Unit: strings.ReplaceAll(key, "_", "-"), Exact: !strings.HasPrefix(key, "host_")}
 }
 
-// ConfigHash identifies what a result measured: the SHA-256 of the config
-// without the keys that only steer the run (seeds, jobs, output), so runs
-// with other seeds compare as the same configuration.
-func ConfigHash(config any) string {
-	b, _ := json.Marshal(config)
-	var m map[string]any
-	if json.Unmarshal(b, &m) == nil {
-		for _, k := range []string{"seeds", "jobs", "out", "name", "format", "columns"} {
-			delete(m, k)
-		}
-		b, _ = json.Marshal(m)
-	}
-	sum := sha256.Sum256(b)
-	return fmt.Sprintf("sha256:%x", sum[:8])
-}
-
 // benchName is a cell's benchmark name; '/'-separated key=value parts as
 // benchstat reads them.
 func benchName(scenario, allocator, platform string) string {
@@ -81,7 +63,7 @@ func WriteBench(w io.Writer, doc *cells.Document) error {
 	if doc.Host.CPUModel != "" {
 		fmt.Fprintf(&b, "cpu: %s\n", doc.Host.CPUModel)
 	}
-	fmt.Fprintf(&b, "dmabench-version: %s\nconfig-hash: %s\n", dmabench.Version, ConfigHash(doc.Config))
+	fmt.Fprintf(&b, "dmabench-version: %s\nconfig-hash: %s\n", dmabench.Version, cells.ConfigHash(doc.Config))
 	for _, m := range BenchMetrics {
 		better := "lower"
 		if m.Higher {

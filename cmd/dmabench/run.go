@@ -1,11 +1,10 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 
 	"time"
@@ -13,7 +12,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dmabench/dmabench/cells"
+	"github.com/dmabench/dmabench/progress"
 	"github.com/dmabench/dmabench/registry"
+	"github.com/dmabench/dmabench/workloads/trace"
 
 	"github.com/dmabench/dmabench/matrix"
 	"github.com/dmabench/dmabench/report"
@@ -38,9 +39,9 @@ version, host facts and every cell's metrics.`,
 			if err := cfg.Validate(); err != nil {
 				return registry.Locate(configFile, err)
 			}
-			si, sn, err := parseShard(shard)
+			si, sn, err := matrix.ParseShard(shard, os.Getenv)
 			if err != nil {
-				return err
+				return usageError{Err: err}
 			}
 			if resume && cfg.Name == "" {
 				return usagef("--resume needs --name: the results file to complete")
@@ -76,7 +77,7 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 	all := registry.Cells(cfg)
 	cs := all
 	if opt.shardN > 1 {
-		cs = shardCells(all, opt.shardI, opt.shardN)
+		cs = matrix.Shard(all, opt.shardI, opt.shardN)
 	}
 	var kept []matrix.Result
 	if opt.resume {
@@ -101,14 +102,14 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 	if mode == "" {
 		mode = "none"
 	}
-	pr, err := newProgress(mode, stderr, len(cs))
+	pr, err := progress.New(mode, stderr, len(cs))
 	if err != nil {
-		return err
+		return usageError{Err: err}
 	}
 	start := time.Now()
 	results := matrix.Run(cs, registry.NewBuilder(cfg), matrix.Options{Events: cfg.Events, Jobs: cfg.Jobs,
-		Done: func(int, *matrix.Result) { pr.cell() }})
-	pr.wait()
+		Done: func(int, *matrix.Result) { pr.Cell() }})
+	pr.Wait()
 	for _, r := range results {
 		if r.Err != nil {
 			return fmt.Errorf("cell %s: %w", r.Cell, r.Err)
@@ -119,72 +120,31 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 		name = start.UTC().Format("20060102T150405Z")
 	}
 	if opt.resume {
-		results = order(all, append(kept, results...))
+		results = matrix.Order(all, append(kept, results...))
 	}
 	doc := cells.NewDocument(cfg, results)
 	for _, w := range cfg.Workloads {
 		if path, ok := strings.CutPrefix(w, registry.TracePrefix); ok {
-			sum, err := fileSHA256(path)
+			sum, err := trace.Checksum(path)
 			if err != nil {
-				return err
+				return usageError{Err: err}
 			}
 			if doc.Traces == nil {
 				doc.Traces = map[string]string{}
 			}
-			doc.Traces[path] = "sha256:" + sum
+			doc.Traces[path] = sum
 		}
 	}
-	path, err := report.WriteJSON(cfg.Out, name, doc)
+	path, err := report.Save(cfg.Out, name, doc)
 	if err != nil {
 		return err
 	}
-	if err := atomicFile(filepath.Join(cfg.Out, name+".bench"), func(w io.Writer) error { return report.WriteBench(w, doc) }); err != nil {
+	if err := report.Print(stdout, cfg.Format, doc, cfg.Columns, cfg.Out, name); err != nil {
 		return err
 	}
-	switch cfg.Format {
-	case "json":
-		err = report.EncodeJSON(stdout, doc)
-	case "benchfmt":
-		err = report.WriteBench(stdout, doc)
-	case "csv":
-		err = report.WriteCSV(stdout, doc)
-	case "markdown":
-		err = report.WriteMarkdown(stdout, doc, cfg.Columns)
-	case "gha":
-		err = writeGHA(cfg.Out, name, stdout, doc)
-	default:
-		err = report.Table(stdout, results, cfg.Columns)
-	}
-	if err != nil {
-		return err
-	}
-	known := report.MetricKeys(results)
-	for _, c := range cfg.Columns {
-		if !slices.Contains(known, c) {
-			fmt.Fprintf(stderr, "dmabench: column %q: no cell reports this metric (-f json lists every metric of a run)\n", c)
-		}
+	for _, c := range report.UnknownColumns(doc, cfg.Columns) {
+		fmt.Fprintf(stderr, "dmabench: column %q: no cell reports this metric (-f json lists every metric of a run)\n", c)
 	}
 	fmt.Fprintf(stderr, "dmabench: %d cells in %.1fs; results in %s\n", len(cs), time.Since(start).Seconds(), path)
-	return nil
-}
-
-// writeGHA writes github-action-benchmark's two files (bigger and smaller
-// is better) beside the results and names them.
-func writeGHA(dir, name string, stdout io.Writer, doc *cells.Document) error {
-	bigger, smaller := report.GHA(doc)
-	for _, f := range []struct {
-		suffix  string
-		entries []report.GHAEntry
-	}{{"-bigger.json", bigger}, {"-smaller.json", smaller}} {
-		path := filepath.Join(dir, name+f.suffix)
-		if err := atomicFile(path, func(w io.Writer) error {
-			enc := json.NewEncoder(w)
-			enc.SetIndent("", "  ")
-			return enc.Encode(f.entries)
-		}); err != nil {
-			return err
-		}
-		fmt.Fprintf(stdout, "%s: %d entries (github-action-benchmark customBiggerIsBetter/customSmallerIsBetter)\n", path, len(f.entries))
-	}
 	return nil
 }

@@ -1,53 +1,21 @@
 package main
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
 	"github.com/dmabench/dmabench/registry"
 
-	"github.com/dmabench/dmabench"
-	"github.com/dmabench/dmabench/dma"
-	"github.com/dmabench/dmabench/engine"
 	"github.com/dmabench/dmabench/matrix"
 	"github.com/dmabench/dmabench/report"
 	"github.com/dmabench/dmabench/workloads/trace"
 )
 
-// fileSHA256 returns the hex SHA-256 of a file.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", usageError{Err: err}
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", err
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
-}
-
 // atomicFile writes path atomically (gzip for .gz), see report.WriteAtomic.
 func atomicFile(path string, write func(io.Writer) error) error {
 	return report.WriteAtomic(path, write)
-}
-
-// tapeRecorder writes every served event into a trace.
-type tapeRecorder struct{ r *trace.Recorder }
-
-func (t tapeRecorder) Record(o *engine.Outcome) {
-	if o.Misuse != engine.MisuseNone {
-		return
-	}
-	k := o.Event.Kind
-	failed := o.Err != nil && (k == dma.Alloc || k == dma.Map || k == dma.MapSG)
-	t.r.Record(o.Workload, o.Source, o.Event, failed)
 }
 
 func newRecordCmd(stdout io.Writer) *cobra.Command {
@@ -77,26 +45,11 @@ same modeled metrics as running the workload.`,
 			if events < 1 {
 				return usagef("record: -n %d: want at least 1 event", events)
 			}
-			b := registry.NewBuilder(cfg)
 			c := matrix.Cell{Scenario: workload, Allocator: allocator, Platform: platform, Seed: seed}
-			srcs, err := b.Sources(c)
-			if err != nil {
-				return err
-			}
-			plat, alloc, err := b.Machine(c)
-			if err != nil {
-				return err
-			}
 			var written int64
 			err = atomicFile(out, func(w io.Writer) error {
-				tw := trace.NewWriter(w)
-				tw.Comment(fmt.Sprintf("recorded by dmabench %s: workload %s, platform %s, allocator %s, seed %d", dmabench.Version, workload, platform, allocator, seed))
-				rec := trace.NewRecorder(tw)
-				if _, err := engine.New(plat, alloc, tapeRecorder{rec}, srcs...).Run(events); err != nil {
-					return err
-				}
-				written = rec.Written
-				return tw.Flush()
+				written, err = matrix.Record(c, registry.NewBuilder(cfg), events, trace.NewWriter(w))
+				return err
 			})
 			if err != nil {
 				return err

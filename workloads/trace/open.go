@@ -1,6 +1,8 @@
 package trace
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"io"
 	"os"
 	"sync"
@@ -109,4 +111,19 @@ func OpenFile(path string) (io.ReadCloser, error) {
 		io.Reader
 		io.Closer
 	}{br, f}, nil
+}
+
+// Checksum returns "sha256:" and the hex SHA-256 of the file at path: what
+// a results file records of each trace it replayed.
+func Checksum(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", err
+	}
+	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
 }

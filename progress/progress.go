@@ -1,9 +1,13 @@
-package main
+// Package progress reports a run's progress on stderr: a bar with an ETA
+// on a terminal (mpb), plain lines every few seconds otherwise, or
+// nothing.
+package progress
 
 import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -13,9 +17,9 @@ import (
 	"golang.org/x/term"
 )
 
-// progress reports cells done: a bar with an ETA on a terminal, plain
-// lines every few seconds otherwise, or nothing.
-type progress struct {
+// Meter reports cells done. A nil *Meter reports nothing; its methods
+// are safe from several workers.
+type Meter struct {
 	mu    sync.Mutex
 	total int
 	done  int
@@ -28,8 +32,13 @@ type progress struct {
 	every time.Duration
 }
 
-func newProgress(mode string, w io.Writer, total int) (*progress, error) {
-	pr := &progress{total: total, start: time.Now(), w: w, every: 2 * time.Second}
+// Modes are the valid modes, for New.
+var Modes = []string{"auto", "bar", "plain", "none"}
+
+// New returns a meter of total cells writing to w in mode: auto (a bar on
+// a terminal, plain lines otherwise), bar, plain, or none (nil).
+func New(mode string, w io.Writer, total int) (*Meter, error) {
+	pr := &Meter{total: total, start: time.Now(), w: w, every: 2 * time.Second}
 	pr.last = pr.start
 	switch mode {
 	case "none":
@@ -49,7 +58,7 @@ func newProgress(mode string, w io.Writer, total int) (*progress, error) {
 		return pr, nil
 	case "bar":
 	default:
-		return nil, usagef("--progress %q: valid values are auto, bar, plain, none", mode)
+		return nil, fmt.Errorf("--progress %q: valid values are %s", mode, strings.Join(Modes, ", "))
 	}
 	pr.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithAutoRefresh())
 	pr.bar = pr.p.AddBar(int64(total),
@@ -58,8 +67,8 @@ func newProgress(mode string, w io.Writer, total int) (*progress, error) {
 	return pr, nil
 }
 
-// cell records one finished cell; safe from several workers.
-func (pr *progress) cell() {
+// Cell records one finished cell.
+func (pr *Meter) Cell() {
 	if pr == nil {
 		return
 	}
@@ -81,7 +90,8 @@ func (pr *progress) cell() {
 		pr.done, pr.total, 100*float64(pr.done)/float64(pr.total), el.Round(100*time.Millisecond), eta.Round(time.Second))
 }
 
-func (pr *progress) wait() {
+// Wait lets the bar finish drawing.
+func (pr *Meter) Wait() {
 	if pr != nil && pr.p != nil {
 		pr.p.Wait()
 	}

@@ -1,0 +1,83 @@
+package report
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"path/filepath"
+	"slices"
+
+	"github.com/dmabench/dmabench/cells"
+)
+
+// Formats are the outputs Print knows, the first the default.
+var Formats = []string{"table", "markdown", "csv", "json", "benchfmt", "gha"}
+
+// Save writes a run's results file dir/name.json and its Go benchmark
+// twin dir/name.bench, each atomically, and returns the .json's path.
+func Save(dir, name string, doc *cells.Document) (string, error) {
+	path, err := WriteJSON(dir, name, doc)
+	if err != nil {
+		return "", err
+	}
+	bench := filepath.Join(dir, name+".bench")
+	if err := WriteAtomic(bench, func(w io.Writer) error { return WriteBench(w, doc) }); err != nil {
+		return "", fmt.Errorf("writing %s: %w", bench, err)
+	}
+	return path, nil
+}
+
+// Print writes doc to w in format (one of Formats), with columns as the
+// extra metrics of the table and Markdown outputs. gha writes
+// github-action-benchmark's two files beside the results, dir/name-*.json,
+// and names them on w.
+func Print(w io.Writer, format string, doc *cells.Document, columns []string, dir, name string) error {
+	switch format {
+	case "json":
+		return EncodeJSON(w, doc)
+	case "benchfmt":
+		return WriteBench(w, doc)
+	case "csv":
+		return WriteCSV(w, doc)
+	case "markdown":
+		return WriteMarkdown(w, doc, columns)
+	case "gha":
+		return writeGHA(dir, name, w, doc)
+	case "table", "":
+		return Table(w, doc.Cells, columns)
+	}
+	return fmt.Errorf("format %q: valid formats are %v", format, Formats)
+}
+
+// UnknownColumns returns the columns no cell of doc reports.
+func UnknownColumns(doc *cells.Document, columns []string) []string {
+	known := MetricKeys(doc.Cells)
+	var out []string
+	for _, c := range columns {
+		if !slices.Contains(known, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// writeGHA writes github-action-benchmark's two files (bigger and smaller
+// is better) beside the results and names them.
+func writeGHA(dir, name string, stdout io.Writer, doc *cells.Document) error {
+	bigger, smaller := GHA(doc)
+	for _, f := range []struct {
+		suffix  string
+		entries []GHAEntry
+	}{{"-bigger.json", bigger}, {"-smaller.json", smaller}} {
+		path := filepath.Join(dir, name+f.suffix)
+		if err := WriteAtomic(path, func(w io.Writer) error {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			return enc.Encode(f.entries)
+		}); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d entries (github-action-benchmark customBiggerIsBetter/customSmallerIsBetter)\n", path, len(f.entries))
+	}
+	return nil
+}
