@@ -32,7 +32,7 @@ var allowed = []struct {
 	{pkg: "metrics", may: []string{"dma", "engine"}},
 	{pkg: "cells", may: []string{".", "dma"}},
 	{pkg: "matrix", may: []string{".", "dma", "engine", "metrics", "cells", "workloads/trace"}},
-	{pkg: "report", may: []string{".", "dma", "cells"}},
+	{pkg: "report", may: []string{".", "dma", "cells", "metrics"}},
 	{pkg: "allocators/*", may: []string{"dma"}},
 	{pkg: "platforms/pagealloc", may: []string{"dma"}},
 	{pkg: "platforms/*", may: []string{"dma", "platforms/pagealloc"}},
@@ -41,7 +41,7 @@ var allowed = []struct {
 	{pkg: "scenario", may: []string{"dma"}},
 	{pkg: "ftrace", may: []string{".", "dma", "workloads/driver", "workloads/trace"}},
 	{pkg: "bench", may: []string{"dma", "engine", "metrics", "matrix", "workloads/trace"}},
-	{pkg: "registry", may: []string{".", "dma", "matrix", "scenario", "allocators/*", "platforms/*", "workloads/*"}},
+	{pkg: "registry", may: []string{".", "dma", "matrix", "metrics", "scenario", "allocators/*", "platforms/*", "workloads/*"}},
 	{pkg: "progress", may: nil},
 	{pkg: "cmd/dmabench", may: []string{"*"}},
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/dmabench/dmabench/allocators/pcipool"
 	"github.com/dmabench/dmabench/allocators/slab"
 	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/metrics"
 	"github.com/dmabench/dmabench/platforms/iommu"
 	"github.com/dmabench/dmabench/platforms/pagealloc"
 	"github.com/dmabench/dmabench/platforms/sa1111"
@@ -206,12 +207,24 @@ func (c *Config) Validate() error {
 		return Usagef("jobs %d: want 0 (one per CPU) or more", c.Jobs)
 	case !slices.Contains([]string{"table", "markdown", "csv", "json", "benchfmt", "gha"}, c.Format):
 		return Usagef("format %q: valid formats are table, markdown, csv, json, benchfmt, gha", c.Format)
+	case unknownColumn(c.Columns) != "":
+		return Usagef("columns: unknown metric %q (valid: %s)", unknownColumn(c.Columns), strings.Join(metrics.Keys(), ", "))
 	case c.Out == "":
 		return Usagef("out: empty output folder")
 	case strings.ContainsAny(c.Name, `/\`):
 		return Usagef("name %q: must not contain a path separator", c.Name)
 	}
 	return nil
+}
+
+// unknownColumn returns the first column no metric is declared for.
+func unknownColumn(cols []string) string {
+	for _, c := range cols {
+		if _, ok := metrics.Lookup(c); !ok {
+			return c
+		}
+	}
+	return ""
 }
 
 // validateModels checks every model's knobs.

@@ -9,42 +9,19 @@ import (
 
 	"github.com/dmabench/dmabench"
 	"github.com/dmabench/dmabench/cells"
+	"github.com/dmabench/dmabench/metrics"
 )
 
-// Metric describes how a metric is compared: which way is better, and
-// whether it is deterministic (modeled) or measured (host).
-type Metric struct {
-	Key    string
-	Unit   string // benchmark-format unit
-	Higher bool   // higher is better
-	Exact  bool   // deterministic for a config and seed
-}
-
-// BenchMetrics are the metrics written in the Go benchmark format.
-var BenchMetrics = []Metric{
-	{"modeled_ops_per_sec", "modeled-ops/s", true, true},
-	{"failure_rate", "failure-rate", false, true},
-	{"atomic_share", "atomic-share", false, true},
-	{"peak_live_bytes", "peak-live-B", false, true},
-	{"peak_reserved_bytes", "peak-reserved-B", false, true},
-	{"frag_internal", "frag-internal", false, true},
-	{"latency_p99_ns", "latency-p99-ns", false, true},
-	{"atomic_reserve_dips", "atomic-dips", false, true},
-	{"atomic_failures", "atomic-failures", false, true},
-	{"map_failures", "map-failures", false, true},
-	{"host_ns_per_op", "host-ns/op", false, false},
-	{"host_harness_ratio", "host-vs-harness", false, false},
-}
-
-// MetricInfo returns how key is compared (unknown keys: lower is better,
-// exact unless host_).
-func MetricInfo(key string) Metric {
-	for _, m := range BenchMetrics {
-		if m.Key == key {
-			return m
+// benchMetrics are the metrics written in the Go benchmark files: those
+// the catalog gives a benchfmt unit.
+func benchMetrics() []metrics.Def {
+	var out []metrics.Def
+	for _, d := range metrics.Catalog {
+		if d.Bench != "" {
+			out = append(out, d)
 		}
 	}
-	return Metric{Key: key, Unit: strings.ReplaceAll(key, "_", "-"), Exact: !strings.HasPrefix(key, "host_")}
+	return out
 }
 
 // benchName is a cell's benchmark name; '/'-separated key=value parts as
@@ -64,28 +41,28 @@ func WriteBench(w io.Writer, doc *cells.Document) error {
 		fmt.Fprintf(&b, "cpu: %s\n", doc.Host.CPUModel)
 	}
 	fmt.Fprintf(&b, "dmabench-version: %s\nconfig-hash: %s\n", dmabench.Version, cells.ConfigHash(doc.Config))
-	for _, m := range BenchMetrics {
+	for _, m := range benchMetrics() {
 		better := "lower"
-		if m.Higher {
+		if m.Better == metrics.Higher {
 			better = "higher"
 		}
 		assume := "nothing"
 		if m.Exact {
 			assume = "exact"
 		}
-		fmt.Fprintf(&b, "Unit %s better=%s assume=%s\n", m.Unit, better, assume)
+		fmt.Fprintf(&b, "Unit %s better=%s assume=%s\n", m.Bench, better, assume)
 	}
 	for _, c := range doc.Cells {
 		if c.Metrics == nil {
 			continue
 		}
 		fmt.Fprintf(&b, "%s\t%d", benchName(c.Scenario, c.Allocator, c.Platform), max(int64(c.Metrics["events"]), 1))
-		for _, m := range BenchMetrics {
+		for _, m := range benchMetrics() {
 			v, ok := c.Metrics[m.Key]
 			if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
 				continue
 			}
-			fmt.Fprintf(&b, "\t%s %s", formatValue(v), m.Unit)
+			fmt.Fprintf(&b, "\t%s %s", formatValue(v), m.Bench)
 		}
 		b.WriteString("\n")
 	}
@@ -176,17 +153,17 @@ func GHA(doc *cells.Document) (bigger, smaller []GHAEntry) {
 		if len(g.cells) == 0 {
 			continue
 		}
-		for _, m := range BenchMetrics {
+		for _, m := range benchMetrics() {
 			vals := g.values(m.Key)
 			lo, hi := vals[0], vals[0]
 			for _, v := range vals {
 				lo, hi = min(lo, v), max(hi, v)
 			}
-			e := GHAEntry{Name: fmt.Sprintf("%s/%s/%s %s", g.scenario, g.allocator, g.platform, m.Key), Unit: m.Unit, Value: g.median(m.Key)}
+			e := GHAEntry{Name: fmt.Sprintf("%s/%s/%s %s", g.scenario, g.allocator, g.platform, m.Key), Unit: m.Bench, Value: g.median(m.Key)}
 			if len(vals) > 1 {
 				e.Range = fmt.Sprintf("%s..%s", formatValue(lo), formatValue(hi))
 			}
-			if m.Higher {
+			if m.Better == metrics.Higher {
 				bigger = append(bigger, e)
 			} else {
 				smaller = append(smaller, e)

@@ -11,7 +11,20 @@ import (
 	"golang.org/x/perf/benchmath"
 
 	"github.com/dmabench/dmabench/cells"
+	"github.com/dmabench/dmabench/metrics"
 )
+
+// Regressions names each change that got significantly worse by more
+// than the threshold: cell, metric and delta.
+func Regressions(changes []Change) []string {
+	var bad []string
+	for _, c := range changes {
+		if c.Worse && c.OverThreshold {
+			bad = append(bad, fmt.Sprintf("%s %s %+.1f%%", c.Cell, c.Metric, 100*c.Delta))
+		}
+	}
+	return bad
+}
 
 // Change is one compared metric of one cell group.
 type Change struct {
@@ -93,7 +106,7 @@ func Compare(old, new *cells.Document, opt CompareOptions) ([]Change, []string) 
 			if len(a) == 0 || len(b) == 0 {
 				continue
 			}
-			info := MetricInfo(m)
+			info := metrics.MustLookup(m)
 			var assume benchmath.Assumption = benchmath.AssumeNothing
 			if info.Exact {
 				assume = benchmath.AssumeExact
@@ -117,7 +130,7 @@ func Compare(old, new *cells.Document, opt CompareOptions) ([]Change, []string) 
 		}
 	}
 	for _, m := range opt.Metrics {
-		if MetricInfo(m).Exact {
+		if metrics.MustLookup(m).Exact {
 			continue
 		}
 		var idx []int
@@ -133,8 +146,8 @@ func Compare(old, new *cells.Document, opt CompareOptions) ([]Change, []string) 
 	}
 	for i := range out {
 		ch := &out[i]
-		info := MetricInfo(ch.Metric)
-		ch.Worse = ch.Significant && ((info.Higher && ch.New < ch.Old) || (!info.Higher && ch.New > ch.Old))
+		info := metrics.MustLookup(ch.Metric)
+		ch.Worse = ch.Significant && ((info.Better == metrics.Higher && ch.New < ch.Old) || (info.Better != metrics.Higher && ch.New > ch.Old))
 	}
 	return out, missing
 }
@@ -171,7 +184,7 @@ func MinP(n1, n2 int) float64 {
 
 // CompareTable prints old, new, delta and p per cell and metric ("~" for
 // no significant change) and a geometric-mean row per metric.
-func CompareTable(w io.Writer, changes []Change, metrics []string) error {
+func CompareTable(w io.Writer, changes []Change, keys []string) error {
 	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
 	t.Header("cell", "metric", "old", "new", "delta", "p")
 	for _, c := range changes {
@@ -186,14 +199,14 @@ func CompareTable(w io.Writer, changes []Change, metrics []string) error {
 		if c.PAdj != c.P {
 			p = fmt.Sprintf("p=%.3f (Holm %.3f) n=%d+%d", c.P, c.PAdj, c.N1, c.N2)
 		}
-		if MetricInfo(c.Metric).Exact {
+		if metrics.MustLookup(c.Metric).Exact {
 			p = fmt.Sprintf("exact n=%d+%d", c.N1, c.N2)
 		}
 		if err := t.Append(c.Cell, c.Metric, formatValue(c.Old), formatValue(c.New), delta, p); err != nil {
 			return err
 		}
 	}
-	for _, m := range metrics {
+	for _, m := range keys {
 		var lo, ln float64
 		n := 0
 		for _, c := range changes {
@@ -237,7 +250,7 @@ func Unreachable(changes []Change, alpha float64) []string {
 	var notes []string
 	seen := map[string]bool{}
 	for _, c := range changes {
-		if MetricInfo(c.Metric).Exact || seen[c.Metric] {
+		if metrics.MustLookup(c.Metric).Exact || seen[c.Metric] {
 			continue
 		}
 		seen[c.Metric] = true

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
-	"slices"
 
 	"github.com/dmabench/dmabench/cells"
 )
@@ -47,18 +46,6 @@ func Print(w io.Writer, format string, doc *cells.Document, columns []string, di
 		return Table(w, doc.Cells, columns)
 	}
 	return fmt.Errorf("format %q: valid formats are %v", format, Formats)
-}
-
-// UnknownColumns returns the columns no cell of doc reports.
-func UnknownColumns(doc *cells.Document, columns []string) []string {
-	known := MetricKeys(doc.Cells)
-	var out []string
-	for _, c := range columns {
-		if !slices.Contains(known, c) {
-			out = append(out, c)
-		}
-	}
-	return out
 }
 
 // writeGHA writes github-action-benchmark's two files (bigger and smaller

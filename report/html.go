@@ -11,6 +11,7 @@ import (
 
 	"github.com/dmabench/dmabench"
 	"github.com/dmabench/dmabench/cells"
+	"github.com/dmabench/dmabench/metrics"
 )
 
 // palette colours the series of every chart.
@@ -302,15 +303,25 @@ func (v *view) byPlatform(m string, scale float64) []series {
 	return ss
 }
 
-// summaryMetrics are what the summary names a winner for.
-var summaryMetrics = []Metric{
-	{"modeled_ops_per_sec", "Mops/s", true, true},
-	{"peak_reserved_bytes", "KiB", false, true},
-	{"frag_internal", "", false, true},
-	{"latency_p99_ns", "ns", false, true},
-	{"failure_rate", "", false, true},
-	{"atomic_reserve_dips", "", false, true},
+// summaryMetric is a metric the summary names a winner for, with the
+// unit it is shown in.
+type summaryMetric struct {
+	Key, Unit string
+	Higher    bool
 }
+
+// summaryMetrics are what the summary names a winner for; which way is
+// better comes from the catalog.
+var summaryMetrics = func() []summaryMetric {
+	var out []summaryMetric
+	for _, m := range []struct{ key, unit string }{
+		{"modeled_ops_per_sec", "Mops/s"}, {"peak_reserved_bytes", "KiB"}, {"frag_internal", ""},
+		{"latency_p99_ns", "ns"}, {"failure_rate", ""}, {"atomic_reserve_dips", ""},
+	} {
+		out = append(out, summaryMetric{m.key, m.unit, metrics.MustLookup(m.key).Better == metrics.Higher})
+	}
+	return out
+}()
 
 func (v *view) charts() []chart {
 	var cs []chart

@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dmabench/dmabench/cells"
+	"github.com/dmabench/dmabench/metrics"
 	"github.com/dmabench/dmabench/report"
 )
 
@@ -19,7 +20,7 @@ func (e errRegression) Error() string {
 }
 
 func newCompareCmd(stdout io.Writer) *cobra.Command {
-	var metrics []string
+	var metricKeys []string
 	var threshold, alpha float64
 	var holm bool
 	cmd := &cobra.Command{
@@ -42,6 +43,11 @@ when the results cannot be compared (cells that do not match are listed),
 			if alpha <= 0 || alpha >= 1 || threshold < 0 {
 				return usagef("compare: --alpha must be in (0,1) and --threshold >= 0")
 			}
+			for _, m := range metricKeys {
+				if _, ok := metrics.Lookup(m); !ok {
+					return usagef("compare: --metric %q: unknown metric (valid: %s)", m, strings.Join(metrics.Keys(), ", "))
+				}
+			}
 			old, err := cells.ReadDocument(args[0])
 			if err != nil {
 				return usageError{Err: err}
@@ -50,30 +56,24 @@ when the results cannot be compared (cells that do not match are listed),
 			if err != nil {
 				return usageError{Err: err}
 			}
-			changes, missing := report.Compare(old, new, report.CompareOptions{Metrics: metrics, Threshold: threshold, Alpha: alpha, Holm: holm})
+			changes, missing := report.Compare(old, new, report.CompareOptions{Metrics: metricKeys, Threshold: threshold, Alpha: alpha, Holm: holm})
 			if len(missing) > 0 {
 				return usagef("compare: cells do not match:\n  %s", strings.Join(missing, "\n  "))
 			}
-			if err := report.CompareTable(stdout, changes, metrics); err != nil {
+			if err := report.CompareTable(stdout, changes, metricKeys); err != nil {
 				return err
 			}
 			for _, note := range report.Unreachable(changes, alpha) {
 				fmt.Fprintln(stdout, note)
 			}
-			var bad []string
-			for _, c := range changes {
-				if c.Worse && c.OverThreshold {
-					bad = append(bad, fmt.Sprintf("%s %s %+.1f%%", c.Cell, c.Metric, 100*c.Delta))
-				}
-			}
-			if len(bad) > 0 {
+			if bad := report.Regressions(changes); len(bad) > 0 {
 				return errRegression{bad}
 			}
 			return nil
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&metrics, "metric", []string{"modeled_ops_per_sec", "failure_rate", "peak_reserved_bytes", "latency_p99_ns", "host_harness_ratio"}, "metrics to compare")
+	f.StringSliceVar(&metricKeys, "metric", []string{"modeled_ops_per_sec", "failure_rate", "peak_reserved_bytes", "latency_p99_ns", "host_harness_ratio"}, "metrics to compare")
 	f.Float64Var(&threshold, "threshold", 5, "percent a metric may get worse before compare fails")
 	f.Float64Var(&alpha, "alpha", 0.05, "significance level")
 	f.BoolVar(&holm, "holm", true, "adjust p-values for the number of cells compared (Holm-Bonferroni)")

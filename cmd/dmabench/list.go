@@ -3,63 +3,79 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
+	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/dmabench/dmabench/metrics"
 	"github.com/dmabench/dmabench/registry"
 )
+
+// listKinds are what list shows, in order.
+var listKinds = []string{"allocators", "platforms", "workloads", "metrics"}
 
 func newListCmd(stdout io.Writer) *cobra.Command {
 	var configFile string
 	cmd := &cobra.Command{
-		Use:       "list [allocators|platforms|workloads]",
-		Short:     "List the models and workloads this build knows",
-		ValidArgs: []string{"allocators", "platforms", "workloads"},
+		Use:       "list [allocators|platforms|workloads|metrics]",
+		Short:     "List the models, workloads and metrics this build knows",
+		ValidArgs: listKinds,
 		Args:      usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			what := "all"
+			kinds := listKinds
 			if len(args) == 1 {
-				what = args[0]
-			}
-			show := func(title string, rows [][2]string) {
-				fmt.Fprintf(stdout, "%s:\n", title)
-				w := 15
-				for _, r := range rows {
-					w = max(w, len(r[0]))
+				if !slices.Contains(listKinds, args[0]) {
+					return usagef("list: unknown kind %q (valid: %s)", args[0], strings.Join(listKinds, ", "))
 				}
-				for _, r := range rows {
-					fmt.Fprintf(stdout, "  %-*s %s\n", w, r[0], r[1])
-				}
+				kinds = args[:1]
 			}
 			cfg, err := loadConfig(configFile, nil)
 			if err != nil {
 				return err
 			}
-			rows := func(es []registry.Entry) [][2]string {
-				var out [][2]string
-				for _, e := range es {
-					out = append(out, [2]string{e.Name, e.Doc})
+			for _, k := range kinds {
+				var es []registry.Entry
+				switch k {
+				case "allocators":
+					es = registry.Allocators()
+				case "platforms":
+					es = registry.Platforms()
+				case "workloads":
+					es = registry.Workloads(cfg)
+				case "metrics":
+					es = metricEntries()
 				}
-				return out
-			}
-			a, p, w := rows(registry.Allocators()), rows(registry.Platforms()), rows(registry.Workloads(cfg))
-			switch what {
-			case "allocators":
-				show("allocators", a)
-			case "platforms":
-				show("platforms", p)
-			case "workloads":
-				show("workloads", w)
-			case "all":
-				show("allocators", a)
-				show("platforms", p)
-				show("workloads", w)
-			default:
-				return usagef("list: unknown kind %q (valid: allocators, platforms, workloads)", what)
+				fmt.Fprintf(stdout, "%s:\n", k)
+				w := 15
+				for _, e := range es {
+					w = max(w, len(e.Name))
+				}
+				for _, e := range es {
+					fmt.Fprintf(stdout, "  %-*s %s\n", w, e.Name, e.Doc)
+				}
 			}
 			return nil
 		},
 	}
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "config file whose scenarios to list too")
 	return cmd
+}
+
+// metricEntries lists the metric catalog: unit, which way is better,
+// modeled or host, and meaning.
+func metricEntries() []registry.Entry {
+	var es []registry.Entry
+	for _, d := range metrics.Catalog {
+		kind := "modeled"
+		if !d.Exact {
+			kind = "host"
+		}
+		doc := fmt.Sprintf("%-8s %-7s %-7s %s", d.Unit, d.Better, kind, d.Meaning)
+		if d.When != "" {
+			doc += " (only in " + d.When + ")"
+		}
+		es = append(es, registry.Entry{Name: d.Key, Doc: doc})
+	}
+	return es
 }

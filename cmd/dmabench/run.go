@@ -142,9 +142,6 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 	if err := report.Print(stdout, cfg.Format, doc, cfg.Columns, cfg.Out, name); err != nil {
 		return err
 	}
-	for _, c := range report.UnknownColumns(doc, cfg.Columns) {
-		fmt.Fprintf(stderr, "dmabench: column %q: no cell reports this metric (-f json lists every metric of a run)\n", c)
-	}
 	fmt.Fprintf(stderr, "dmabench: %d cells in %.1fs; results in %s\n", len(cs), time.Since(start).Seconds(), path)
 	return nil
 }
