@@ -185,3 +185,62 @@ func WriteMarkdown(b *strings.Builder) {
 		fmt.Fprintf(b, "| `%s` | %s | %s | %s | %s | %s | %s |\n", d.Key, d.Unit, d.Better, kind, meaning, d.Producer, bench)
 	}
 }
+
+// Human formats v, a value of d, for a person: bytes in B, KiB, MiB or
+// GiB; durations in ns, µs, ms or s; rates in ops/s, k, M or G ops/s;
+// fractions as percentages; counts in full. Never in exponent notation.
+func (d Def) Human(v float64) string {
+	abs := v
+	if abs < 0 {
+		abs = -abs
+	}
+	scaled := func(steps []string, base float64) string {
+		i := 0
+		for abs >= base && i < len(steps)-1 {
+			v, abs = v/base, abs/base
+			i++
+		}
+		return trim(v) + " " + steps[i]
+	}
+	switch d.Unit {
+	case Bytes:
+		return scaled([]string{"B", "KiB", "MiB", "GiB", "TiB"}, 1024)
+	case Nanos:
+		return scaled([]string{"ns", "µs", "ms", "s"}, 1000)
+	case Millis:
+		return trim(v) + " ms"
+	case OpsPerS:
+		return scaled([]string{"ops/s", "k ops/s", "M ops/s", "G ops/s"}, 1000)
+	case Fraction:
+		return trim(100*v) + "%"
+	case Ratio:
+		return trim(v) + "x"
+	case Index:
+		return fmt.Sprintf("%.3f", v)
+	}
+	if v == float64(int64(v)) {
+		return fmt.Sprintf("%d", int64(v))
+	}
+	return trim(v)
+}
+
+// trim prints v with three significant digits or more, in plain decimal.
+func trim(v float64) string {
+	a := v
+	if a < 0 {
+		a = -a
+	}
+	switch {
+	case a == 0:
+		return "0"
+	case a >= 100:
+		return fmt.Sprintf("%.0f", v)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", v)
+	case a >= 1:
+		return fmt.Sprintf("%.2f", v)
+	case a >= 0.001:
+		return fmt.Sprintf("%.3f", v)
+	}
+	return strings.TrimRight(strings.TrimRight(fmt.Sprintf("%.9f", v), "0"), ".")
+}

@@ -69,3 +69,26 @@ func TestSummaryKeysDeclared(t *testing.T) {
 		}
 	}
 }
+
+func TestHuman(t *testing.T) {
+	for _, tc := range []struct {
+		key  string
+		v    float64
+		want string
+	}{
+		{"peak_reserved_bytes", 1536, "1.50 KiB"},
+		{"peak_reserved_bytes", 14940600, "14.2 MiB"},
+		{"latency_p99_ns", 850, "850 ns"},
+		{"latency_p99_ns", 1_250_000, "1.25 ms"},
+		{"modeled_ops_per_sec", 1.49406e7, "14.9 M ops/s"},
+		{"failure_rate", 7.7416e-05, "0.008%"},
+		{"failure_rate", 0.25, "25.0%"},
+		{"events", 100000, "100000"},
+		{"frag_peak_ratio", 1.234, "1.23x"},
+		{"min_free_headroom_pages", -12, "-12"},
+	} {
+		if got := MustLookup(tc.key).Human(tc.v); got != tc.want {
+			t.Errorf("%s %v: %q, want %q", tc.key, tc.v, got, tc.want)
+		}
+	}
+}

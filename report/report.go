@@ -10,6 +10,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/olekukonko/tablewriter/tw"
 
 	"github.com/dmabench/dmabench/cells"
+	"github.com/dmabench/dmabench/metrics"
 )
 
 // EncodeJSON writes the document as indented JSON.
@@ -122,8 +124,14 @@ func (g *group) median(key string) float64 {
 	return m
 }
 
-// column is an extra column's value: the median over seeds for host
-// timings, the mean for modeled metrics, empty when no seed reports it.
+// TableColumns are the metrics the full table shows, before any the
+// user names.
+var TableColumns = []string{"events", "allocs", "failure_rate", "atomic_share", "peak_live_bytes",
+	"peak_reserved_bytes", "frag_internal", "frag_peak_ratio", "modeled_ops_per_sec", "host_ns_per_op"}
+
+// column is a column's value: the median over seeds for host timings,
+// the mean for modeled metrics, in the unit the catalog declares; empty
+// when no seed reports it.
 func (g *group) column(key string) string {
 	n := 0
 	for _, c := range g.cells {
@@ -134,21 +142,22 @@ func (g *group) column(key string) string {
 	if n == 0 {
 		return ""
 	}
-	if strings.HasPrefix(key, "host_") {
-		return formatValue(g.median(key))
+	d, _ := metrics.Lookup(key)
+	if !d.Exact {
+		return d.Human(g.median(key))
 	}
-	return formatValue(g.mean(key))
+	return d.Human(g.mean(key))
 }
 
-// Table prints one row per scenario, allocator and platform: modeled
-// metrics are means over seeds, host ns/op the median over seeds; columns
-// names further metrics to show.
+// Table prints one row per scenario, allocator and platform with the
+// TableColumns and then columns: modeled metrics are means over seeds,
+// host ones the median over seeds.
 func Table(w io.Writer, results []cells.Result, columns []string) error {
 	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
-	heads := []any{"scenario", "allocator", "platform", "seeds", "events", "allocs", "fail %", "atomic %",
-		"peak live KiB", "peak rsvd KiB", "frag int", "rsvd/live", "modeled Mops/s", "host ns/op"}
-	for _, c := range columns {
-		heads = append(heads, c)
+	keys := append(slices.Clone(TableColumns), columns...)
+	heads := []any{"scenario", "allocator", "platform", "seeds"}
+	for _, k := range keys {
+		heads = append(heads, k)
 	}
 	t.Header(heads...)
 	for _, g := range groups(results) {
@@ -162,20 +171,9 @@ func Table(w io.Writer, results []cells.Result, columns []string) error {
 			}
 			continue
 		}
-		row := []any{g.scenario, g.allocator, g.platform, fmt.Sprint(len(g.cells)),
-			fmt.Sprintf("%.0f", g.mean("events")),
-			fmt.Sprintf("%.0f", g.mean("allocs")),
-			fmt.Sprintf("%.2f", 100*g.mean("failure_rate")),
-			fmt.Sprintf("%.1f", 100*g.mean("atomic_share")),
-			fmt.Sprintf("%.1f", g.mean("peak_live_bytes")/1024),
-			fmt.Sprintf("%.1f", g.mean("peak_reserved_bytes")/1024),
-			fmt.Sprintf("%.3f", g.mean("frag_internal")),
-			fmt.Sprintf("%.2f", g.mean("frag_peak_ratio")),
-			fmt.Sprintf("%.2f", g.mean("modeled_ops_per_sec")/1e6),
-			fmt.Sprintf("%.1f", g.median("host_ns_per_op")),
-		}
-		for _, c := range columns {
-			row = append(row, g.column(c))
+		row := []any{g.scenario, g.allocator, g.platform, fmt.Sprint(len(g.cells))}
+		for _, k := range keys {
+			row = append(row, g.column(k))
 		}
 		if err := t.Append(row...); err != nil {
 			return err
@@ -184,7 +182,7 @@ func Table(w io.Writer, results []cells.Result, columns []string) error {
 	if err := t.Render(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintln(w, "modeled metrics: mean over seeds; host ns/op: median over seeds, harness cost (null allocator) subtracted")
+	_, err := fmt.Fprintln(w, "modeled metrics: mean over seeds; host ones: median over seeds, harness cost (null allocator) subtracted")
 	if err != nil {
 		return err
 	}

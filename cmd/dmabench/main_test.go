@@ -72,7 +72,7 @@ func TestRunWritesResults(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
-	if !strings.Contains(out, "usb-uhci") || !strings.Contains(out, "modeled Mops/s") {
+	if !strings.Contains(out, "usb-uhci") || !strings.Contains(out, "modeled_ops_per_sec") {
 		t.Fatalf("table missing rows or headers:\n%s", out)
 	}
 	r := readResults(t, filepath.Join(dir, "r.json"))
