@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"runtime"
 	"strings"
 
-	"github.com/dmabench/dmabench"
+	"golang.org/x/perf/benchfmt"
+
 	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/metrics"
 )
@@ -31,43 +31,54 @@ func benchName(scenario, allocator, platform string) string {
 	return fmt.Sprintf("BenchmarkDMA/scenario=%s/allocator=%s/platform=%s", clean(scenario), clean(allocator), clean(platform))
 }
 
-// WriteBench writes results in the Go benchmark format, laid out as go test
-// -bench prints it, so benchstat and other tools read it as it is: one line
-// per cell and seed, modeled metrics declared assume=exact.
+// WriteBench writes results in the Go benchmark format through
+// golang.org/x/perf's benchfmt writer, laid out as go test -bench prints
+// it, so benchstat and other tools read it as it is: one line per cell and
+// seed, the seeds as samples. File keys are only what go test prints
+// (goos, goarch, pkg, cpu), so two runs that differ in a knob compare in
+// one benchstat table; the configuration's hash and the tool's version are
+// in the results JSON. No unit is declared assume=exact: a modeled metric
+// is exact for one seed but varies across seeds, which are the samples.
 func WriteBench(w io.Writer, doc *cells.Document) error {
-	var b strings.Builder
-	fmt.Fprintf(&b, "goos: %s\ngoarch: %s\npkg: github.com/dmabench/dmabench\n", runtime.GOOS, runtime.GOARCH)
-	if doc.Host.CPUModel != "" {
-		fmt.Fprintf(&b, "cpu: %s\n", doc.Host.CPUModel)
-	}
-	fmt.Fprintf(&b, "dmabench-version: %s\nconfig-hash: %s\n", dmabench.Version, cells.ConfigHash(doc.Config))
+	bw := benchfmt.NewWriter(w)
 	for _, m := range benchMetrics() {
 		better := "lower"
 		if m.Better == metrics.Higher {
 			better = "higher"
 		}
-		assume := "nothing"
-		if m.Exact {
-			assume = "exact"
+		if err := bw.Write(&benchfmt.UnitMetadata{UnitMetadataKey: benchfmt.UnitMetadataKey{Unit: m.Bench, Key: "better"}, OrigUnit: m.Bench, Value: better}); err != nil {
+			return err
 		}
-		fmt.Fprintf(&b, "Unit %s better=%s assume=%s\n", m.Bench, better, assume)
+	}
+	res := &benchfmt.Result{}
+	res.SetConfig("goos", doc.Host.OS)
+	res.SetConfig("goarch", doc.Host.Arch)
+	res.SetConfig("pkg", "github.com/dmabench/dmabench")
+	if doc.Host.CPUModel != "" {
+		res.SetConfig("cpu", doc.Host.CPUModel)
+	}
+	for i := range res.Config {
+		res.Config[i].File = true
 	}
 	for _, c := range doc.Cells {
 		if c.Metrics == nil {
 			continue
 		}
-		fmt.Fprintf(&b, "%s\t%d", benchName(c.Scenario, c.Allocator, c.Platform), max(int64(c.Metrics["events"]), 1))
+		res.Name = benchfmt.Name(strings.TrimPrefix(benchName(c.Scenario, c.Allocator, c.Platform), "Benchmark"))
+		res.Iters = max(int(c.Metrics["events"]), 1)
+		res.Values = res.Values[:0]
 		for _, m := range benchMetrics() {
 			v, ok := c.Metrics[m.Key]
 			if !ok || math.IsNaN(v) || math.IsInf(v, 0) {
 				continue
 			}
-			fmt.Fprintf(&b, "\t%s %s", formatValue(v), m.Bench)
+			res.Values = append(res.Values, benchfmt.Value{Value: v, Unit: m.Bench})
 		}
-		b.WriteString("\n")
+		if err := bw.Write(res); err != nil {
+			return err
+		}
 	}
-	b.WriteString("PASS\n")
-	_, err := io.WriteString(w, b.String())
+	_, err := io.WriteString(w, "PASS\n")
 	return err
 }
 

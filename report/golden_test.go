@@ -1,0 +1,172 @@
+package report_test
+
+import (
+	"bytes"
+	"flag"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"github.com/dmabench/dmabench/cells"
+	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/registry"
+	"github.com/dmabench/dmabench/report"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/golden")
+
+// fixture runs a tiny fixed configuration (usb-ehci and netrx against
+// dmapool and pcipool on x86 and sa1111, two seeds, 3000 events) and
+// replaces what is not modeled — host timings, tool and host facts — with
+// fixed values, so every output of it is the same on any machine.
+func fixture(t *testing.T) *cells.Document {
+	t.Helper()
+	cfg, err := registry.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Workloads = []string{"usb-ehci", "netrx"}
+	cfg.Allocators = []string{"dmapool", "pcipool", "slab-direct"}
+	cfg.Platforms = []string{"x86", "iommu"}
+	cfg.Seeds, cfg.Events = 2, 3000
+	rs := matrix.Run(registry.Cells(cfg), registry.NewBuilder(cfg), matrix.Options{Events: cfg.Events, Jobs: 1})
+	for i := range rs {
+		if rs[i].Err != nil {
+			t.Fatal(rs[i].Err)
+		}
+		if rs[i].Metrics != nil {
+			rs[i].Metrics["host_ns_per_op"] = float64(10 + i)
+			rs[i].Metrics["host_harness_ratio"] = 0.5 + float64(i)/100
+		}
+	}
+	doc := cells.NewDocument(cfg, rs)
+	doc.Tool = cells.Tool{Name: "dmabench", Version: "golden", Go: "go"}
+	doc.Host = cells.Host{OS: "linux", Arch: "amd64", CPUs: 2, CPUModel: "golden CPU"}
+	// As read back from a file: the config as raw JSON.
+	var buf bytes.Buffer
+	if err := report.EncodeJSON(&buf, doc); err != nil {
+		t.Fatal(err)
+	}
+	back, err := cells.ParseDocument("fixture", buf.Bytes())
+	if err != nil {
+		t.Fatal(err)
+	}
+	back.Tool, back.Host = doc.Tool, doc.Host
+	return back
+}
+
+// golden compares got with testdata/golden/name, or rewrites it with
+// -update.
+func golden(t *testing.T, name string, got []byte) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./report -run TestGolden -update)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s differs from the golden file (go test ./report -run TestGolden -update rewrites it; review the diff):\n%s", path, firstDiff(string(want), string(got)))
+	}
+}
+
+// firstDiff shows the first line that differs.
+func firstDiff(want, got string) string {
+	w, g := strings.Split(want, "\n"), strings.Split(got, "\n")
+	for i := range max(len(w), len(g)) {
+		var a, b string
+		if i < len(w) {
+			a = w[i]
+		}
+		if i < len(g) {
+			b = g[i]
+		}
+		if a != b {
+			return "line " + strconv.Itoa(i+1) + ":\n  want: " + a + "\n  got:  " + b
+		}
+	}
+	return ""
+}
+
+// TestGolden checks every output format a person or a tool reads against
+// its golden file.
+func TestGolden(t *testing.T) {
+	doc := fixture(t)
+	dir := t.TempDir()
+	for _, format := range report.Formats {
+		t.Run(format, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := report.Print(&b, format, doc, []string{"rx_drops", "urb_submit_failures"}, dir, "g"); err != nil {
+				t.Fatal(err)
+			}
+			out := b.Bytes()
+			if format == "gha" {
+				// The file names are the temporary folder's; the files
+				// are what the action reads.
+				out = nil
+				for _, suffix := range []string{"-bigger.json", "-smaller.json"} {
+					data, err := os.ReadFile(filepath.Join(dir, "g"+suffix))
+					if err != nil {
+						t.Fatal(err)
+					}
+					out = append(out, data...)
+				}
+			}
+			golden(t, format+".golden", out)
+		})
+	}
+	t.Run("compare", func(t *testing.T) {
+		// The new result: dmapool's host timings three times slower and
+		// one modeled metric worse, for one cell.
+		var buf bytes.Buffer
+		if err := report.EncodeJSON(&buf, doc); err != nil {
+			t.Fatal(err)
+		}
+		worse, err := cells.ParseDocument("worse", buf.Bytes())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range worse.Cells {
+			c := &worse.Cells[i]
+			if c.Allocator == "dmapool" && c.Metrics != nil {
+				c.Metrics["host_harness_ratio"] *= 3
+				if c.Scenario == "usb-ehci" && c.Platform == "x86" {
+					c.Metrics["peak_reserved_bytes"] *= 2
+				}
+			}
+		}
+		keys := []string{"modeled_ops_per_sec", "peak_reserved_bytes", "host_harness_ratio"}
+		changes, missing := report.Compare(doc, worse, report.CompareOptions{Metrics: keys, Threshold: 5, Alpha: 0.05, Holm: true})
+		if len(missing) > 0 {
+			t.Fatal(missing)
+		}
+		var b bytes.Buffer
+		if err := report.CompareTable(&b, changes, keys); err != nil {
+			t.Fatal(err)
+		}
+		for _, r := range report.Regressions(changes) {
+			b.WriteString("regression: " + r + "\n")
+		}
+		golden(t, "compare.golden", b.Bytes())
+	})
+	t.Run("report-md", func(t *testing.T) {
+		path := filepath.Join(dir, "r.md")
+		if err := report.WriteReport(path, []*cells.Document{doc}, []string{"golden.json"}); err != nil {
+			t.Fatal(err)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "report.md.golden", data)
+	})
+}
