@@ -45,9 +45,9 @@ const (
 // once here, and tables, the Go benchmark files, report charts,
 // `dmabench list metrics` and docs/metrics.md are generated from it.
 type Def struct {
-	Key     string
-	Unit    Unit
-	Better  Better
+	Key    string
+	Unit   Unit
+	Better Better
 	// Exact: modeled, so the same for a config and seed on any machine;
 	// otherwise a host measurement, which is noisy.
 	Exact bool
