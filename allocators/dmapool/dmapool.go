@@ -235,8 +235,8 @@ func (a *Allocator) Stats() dma.Stats {
 	for i := range a.pools {
 		// A pool's live blocks are those off its free stack; a.stats
 		// counts the direct ones.
-		s.LiveBlocks += int64(len(a.pools[i].blocks) - len(a.pools[i].free))
 		for _, n := range a.pools[i].inUse() {
+			s.LiveBlocks += int64(n)
 			if n == 0 {
 				s.IdlePages++
 			}
@@ -247,12 +247,24 @@ func (a *Allocator) Stats() dma.Stats {
 
 // inUse returns the live blocks of each of p's pages: every page holds
 // the layout's blocks, less those on the free stack.
+//
+// Free does not check the block it is given (a check there costs the
+// replay several instructions an event): the engine passes only frees of
+// live blocks of live pools. What a broken engine would leave, a free
+// stack holding blocks the pool does not have, or more than it has, stops
+// the program here.
 func (p *pool) inUse() []int32 {
+	if len(p.free) > len(p.blocks) {
+		dma.Broken("dmapool", "a pool's free stack holds only its own blocks, once", "%d free of %d blocks in pool %q", len(p.free), len(p.blocks), p.spec.Name)
+	}
 	n := make([]int32, len(p.pages))
 	for i := range n {
 		n[i] = int32(len(p.layout.Offsets))
 	}
 	for _, b := range p.free {
+		if uint(b) >= uint(len(p.blocks)) {
+			dma.Broken("dmapool", "a pool's free stack holds only its own blocks, once", "block %d of %d in pool %q", b, len(p.blocks), p.spec.Name)
+		}
 		n[p.blocks[b].page]--
 	}
 	return n

@@ -234,7 +234,7 @@ func (a *Allocator) Free(b dma.Block) {
 			return
 		}
 	}
-	panic(fmt.Sprintf("pcipool: free of %#x not in any chunk of pool %q", b.DMA, p.spec.Name))
+	dma.Broken("pcipool", "a free names a block of one of the pool's chunks", "%#x is in no chunk of pool %q", b.DMA, p.spec.Name)
 }
 
 // Stats returns the model's counters.

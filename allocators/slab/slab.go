@@ -319,6 +319,9 @@ func (a *Allocator) Free(b dma.Block) {
 		dma.FreeWholePages(a.pages, &a.stats, b)
 		return
 	}
+	if uint(b.Pool) >= uint(len(a.caches)) || a.caches[b.Pool].dead {
+		dma.Broken("slab", "a free names an object of a live cache", "cache %d", b.Pool)
+	}
 	a.stats.Frees++
 	a.stats.LiveBlocks--
 	c := &a.caches[b.Pool]

@@ -1,6 +1,10 @@
 package iommu
 
-import "math/bits"
+import (
+	"math/bits"
+
+	"github.com/dmabench/dmabench/dma"
+)
 
 // anchor is the pfn of the sentinel node at the top of the IOVA tree.
 const anchor = ^uint64(0)
@@ -106,7 +110,7 @@ func (d *Domain) Alloc(size, limit uint64) (uint64, bool) {
 func (d *Domain) Free(lo uint64) {
 	p := d.ranges.seek(lo)
 	if d.ranges.isEnd(p) || d.ranges.at(p).lo != lo {
-		panic("iommu: free of an IOVA range that is not allocated")
+		dma.Broken("iommu", "a free names an allocated IOVA range", "no range starts at pfn %#x", lo)
 	}
 	f := d.ranges.at(p)
 	// The cached nodes always start a live range (or are the anchor):

@@ -312,7 +312,7 @@ func (a *Allocator) Free(pfn int32, o int) {
 	zi := a.ZoneOf(pfn)
 	z := &a.Zones[zi]
 	if a.order[pfn] != none {
-		panic(fmt.Sprintf("pagealloc: double free of pfn %d", pfn))
+		dma.Broken("pagealloc", "a page is freed once", "pfn %d freed twice", pfn)
 	}
 	for o < dma.MaxOrder {
 		buddy := pfn ^ (1 << o)
@@ -387,7 +387,7 @@ func (ci ContigInfo) FragIndex(o int) float64 {
 func (a *Allocator) ZoneOf(pfn int32) int {
 	i := sort.Search(len(a.Zones), func(i int) bool { return pfn < a.Zones[i].End })
 	if i == len(a.Zones) || pfn < 0 {
-		panic(fmt.Sprintf("pagealloc: pfn %d beyond RAM", pfn))
+		dma.Broken("pagealloc", "a pfn lies in RAM", "pfn %d beyond the last zone", pfn)
 	}
 	return i
 }
