@@ -33,7 +33,7 @@ type captured struct {
 }
 
 func (c *captured) Record(o *engine.Outcome) {
-	if o.Misuse == engine.MisuseNone && len(c.evs) < cap(c.evs) {
+	if o.Served() && len(c.evs) < cap(c.evs) {
 		e := *o.Event
 		e.Segs = append([]int64(nil), e.Segs...)
 		// A trace does not carry Notify, which only a driver's own

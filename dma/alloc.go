@@ -92,6 +92,10 @@ type Stats struct {
 	ReservedBytes int64
 	// IdlePages counts pages the allocator holds with no live block in them.
 	IdlePages int64
+	// LeakedBlocks counts blocks still allocated when their pool was
+	// destroyed: they died with it, are not LiveBlocks, and the memory
+	// under them stays reserved, as the kernel leaks it.
+	LeakedBlocks int64
 }
 
 // StatsReporter is implemented by allocators that keep Stats.

@@ -399,3 +399,52 @@ func (r *tallyRec) served() int64 {
 	}
 	return n + r.n
 }
+
+// TestPoolBlocksDieWithThePool: the engine owns the rule that a pool's
+// blocks die with it. A destroy with a block live is served and counted;
+// that block's free, and an alloc from the destroyed pool, are counted
+// and never reach the allocator; a block freed before the destroy is not
+// affected, and the id of the dead block can be used again after its
+// free.
+func TestPoolBlocksDieWithThePool(t *testing.T) {
+	s := &dma.List{Events: []dma.Event{
+		{At: 0, Kind: dma.PoolCreate, ID: 0, Pool: dma.NoPool, Size: 64, Align: 16, Dev: dev, Name: "p"},
+		{At: 1, Kind: dma.Alloc, ID: 0, Pool: 0, Size: 64, GFP: dma.GFPKernel, Dev: dev},
+		{At: 1, Kind: dma.Alloc, ID: 1, Pool: 0, Size: 64, GFP: dma.GFPKernel, Dev: dev},
+		{At: 2, Kind: dma.Free, ID: 1, Pool: dma.NoPool, Dev: dev},
+		{At: 3, Kind: dma.PoolDestroy, ID: 0, Pool: dma.NoPool, Dev: dev},
+		{At: 4, Kind: dma.Free, ID: 0, Pool: dma.NoPool, Dev: dev},
+		{At: 5, Kind: dma.Alloc, ID: 2, Pool: 0, Size: 64, GFP: dma.GFPKernel, Dev: dev},
+		{At: 6, Kind: dma.Alloc, ID: 0, Pool: dma.NoPool, Size: 64, GFP: dma.GFPKernel, Dev: dev},
+	}}
+	n, p := NewNull()
+	a := &countingAlloc{Null: n}
+	var rec counts
+	if _, err := New(p, a, &rec, s).Run(0); err != nil {
+		t.Fatal(err)
+	}
+	want := map[Misuse]int{MisuseDestroyWithLive: 1, MisuseFreeAfterDestroy: 1, MisuseAllocAfterDestroy: 1}
+	for k := MisuseUnknownFree; k < NumMisuse; k++ {
+		if rec.misuse[k] != want[k] {
+			t.Errorf("%s: %d, want %d", k, rec.misuse[k], want[k])
+		}
+	}
+	if a.allocs != 3 || a.frees != 1 || a.destroys != 1 {
+		t.Errorf("the allocator saw %d allocs, %d frees, %d destroys; want 3, 1, 1", a.allocs, a.frees, a.destroys)
+	}
+}
+
+// countingAlloc is the null allocator counting what reaches it.
+type countingAlloc struct {
+	*Null
+	allocs, frees, destroys int
+}
+
+func (c *countingAlloc) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
+	c.allocs++
+	return c.Null.Alloc(id, r)
+}
+
+func (c *countingAlloc) Free(b dma.Block) { c.frees++ }
+
+func (c *countingAlloc) DestroyPool(dma.ID) error { c.destroys++; return nil }

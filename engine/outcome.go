@@ -28,10 +28,21 @@ const (
 	MisuseIDReused
 	// MisuseUnknownPool: alloc from, or destroy of, a pool never created.
 	MisuseUnknownPool
+	// MisuseDestroyWithLive: destroy of a pool whose blocks are still
+	// allocated. The destroy is served (the model leaks what the kernel
+	// leaks); the blocks die with the pool, so their later frees are
+	// MisuseFreeAfterDestroy.
+	MisuseDestroyWithLive
+	// MisuseFreeAfterDestroy: free of a block whose pool was destroyed.
+	// It is not passed to the model.
+	MisuseFreeAfterDestroy
+	// MisuseAllocAfterDestroy: alloc from a pool already destroyed. It is
+	// not passed to the model.
+	MisuseAllocAfterDestroy
 	NumMisuse
 )
 
-var misuseNames = [...]string{"none", "unknown_free", "double_free", "mismatch", "id_reused", "unknown_pool"}
+var misuseNames = [...]string{"none", "unknown_free", "double_free", "mismatch", "id_reused", "unknown_pool", "destroy_with_live", "free_after_destroy", "alloc_after_destroy"}
 
 func (m Misuse) String() string { return misuseNames[m] }
 
@@ -63,6 +74,21 @@ type Outcome struct {
 	// succeeded (or stalled), and WaitKind why; zero when it never slept.
 	Wait     dma.Time
 	WaitKind dma.WaitKind
+}
+
+// Served reports whether the event reached the models: any event without
+// misuse; an unmap of another size or direction than its map, which is
+// unmapped as mapped (Bytes says what); and a destroy of a pool with live
+// blocks. Other misuse was counted and skipped.
+func (o *Outcome) Served() bool {
+	switch o.Misuse {
+	case MisuseNone, MisuseDestroyWithLive:
+		return true
+	case MisuseMismatch:
+		k := o.Event.Kind
+		return (k == dma.Unmap || k == dma.UnmapSG) && o.Bytes != 0
+	}
+	return false
 }
 
 // ErrStalled is the outcome of a request parked for longer than the

@@ -86,7 +86,7 @@ loop:
 				st = plainPending
 				break loop
 			}
-			obj.set(blk, ev.Size, stAlloc, 0, ev.Line)
+			obj.set(blk, ev.Size, stAlloc, 0, ev.Line, ev.Pool)
 			t.CountAlloc(ev.Size, ev.GFP.Atomic(), m.Cost, m)
 			t.Latency.Add(int64(m.Cost))
 		case dma.Free:
@@ -121,7 +121,7 @@ loop:
 				st = plainPending
 				break loop
 			}
-			obj.set(blk, ev.Size, stMap, ev.Dir, ev.Line)
+			obj.set(blk, ev.Size, stMap, ev.Dir, ev.Line, dma.NoPool)
 			t.CountMap(dma.Map, ev.Size, m.Cost, m)
 		case dma.Unmap:
 			obj := s.sp.in(ev.ID, stMap)

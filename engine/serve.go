@@ -143,6 +143,12 @@ func start(ev *dma.Event, m *dma.Meter, key dma.Time) {
 func (e *Engine) serveFree(s *source, ev *dma.Event, o *Outcome) {
 	obj := s.sp.in(ev.ID, stAlloc)
 	if obj == nil {
+		if orphan := s.sp.in(ev.ID, stOrphan); orphan != nil {
+			// Its pool was destroyed with it: the model leaked it.
+			orphan.st = stFreed
+			o.Misuse = MisuseFreeAfterDestroy
+			return
+		}
 		o.Misuse = s.sp.misuse(ev.ID)
 		return
 	}
@@ -179,6 +185,9 @@ func (e *Engine) serveAlloc(s *source, ev *dma.Event, o *Outcome) bool {
 		}
 		if !pr.live {
 			o.Misuse = MisuseUnknownPool
+			if pr.destroyed {
+				o.Misuse = MisuseAllocAfterDestroy
+			}
 			return true
 		}
 		if ev.Size > pr.size {
@@ -216,7 +225,7 @@ func (e *Engine) allocated(s *source, ev *dma.Event, o *Outcome, obj *object, bl
 	o.Err = err
 	o.Block = blk
 	if err == nil {
-		obj.set(blk, ev.Size, stAlloc, 0, ev.Line)
+		obj.set(blk, ev.Size, stAlloc, 0, ev.Line, ev.Pool)
 		o.Bytes = ev.Size
 	}
 	return true
@@ -240,7 +249,7 @@ func (e *Engine) mapped(ev *dma.Event, o *Outcome, obj *object, blk dma.Block, e
 		e.crash(ev.At)
 	}
 	if err == nil {
-		obj.set(blk, ev.Size, stMap, ev.Dir, ev.Line)
+		obj.set(blk, ev.Size, stMap, ev.Dir, ev.Line, dma.NoPool)
 		o.Bytes = ev.Size
 	}
 }
@@ -286,10 +295,19 @@ func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
 			o.Misuse = MisuseUnknownPool
 			break
 		}
+		// The engine owns the rule that a pool's blocks die with it: blocks
+		// still allocated become orphans, whose frees never reach the
+		// model. The destroy itself is served, since the kernel serves it
+		// (dma_pool_destroy complains that the pool is busy and leaks its
+		// pages; kmem_cache_destroy keeps a cache with objects).
+		if s.sp.orphan(ev.ID) > 0 {
+			o.Misuse = MisuseDestroyWithLive
+		}
 		if e.destroy != nil {
 			o.Err = e.destroy.DestroyPool(s.sp.pools[ev.ID].id)
 		}
-		s.sp.pools[ev.ID].live, s.sp.pools[ev.ID].room = false, 0
+		pr := &s.sp.pools[ev.ID]
+		pr.live, pr.room, pr.destroyed = false, 0, true
 	case dma.MapSG:
 		obj := claim(s, ev.ID)
 		if obj == nil {
@@ -314,7 +332,7 @@ func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
 		for _, n := range ev.Segs {
 			total += n
 		}
-		*obj = object{size: total, st: stSG, dir: ev.Dir, sg: slot, blk: dma.Block{Size: int64(len(ev.Segs))}, line: ev.Line}
+		*obj = object{size: total, st: stSG, dir: ev.Dir, sg: slot, blk: dma.Block{Size: int64(len(ev.Segs))}, line: ev.Line, pool: -1}
 		o.Bytes = total
 	case dma.UnmapSG:
 		obj, mis := e.lookup(s, ev.ID, stSG)

@@ -19,6 +19,11 @@ const (
 	stAlloc
 	stMap
 	stSG
+	// stOrphan: a block whose pool was destroyed while it was allocated.
+	// It died with its pool: its free is MisuseFreeAfterDestroy and never
+	// reaches the model, which leaked it as the kernel does. Its id stays
+	// taken until that free.
+	stOrphan
 )
 
 // live reports a state of an object still allocated or mapped.
@@ -31,12 +36,13 @@ type object struct {
 	st   state
 	dir  dma.Dir
 	sg   int32 // scatterlist slot, for stSG
+	pool int32 // the space's pool an stAlloc object came from, or -1
 }
 
 // set makes o a live object (field by field: see serve). Its sg is left
 // as it was: only an stSG object, which is set whole, has one.
-func (o *object) set(blk dma.Block, size int64, st state, dir dma.Dir, line int64) {
-	o.blk, o.size, o.st, o.dir, o.line = blk, size, st, dir, line
+func (o *object) set(blk dma.Block, size int64, st state, dir dma.Dir, line int64, pool dma.ID) {
+	o.blk, o.size, o.st, o.dir, o.line, o.pool = blk, size, st, dir, line, int32(pool)
 }
 
 type poolRef struct {
@@ -50,6 +56,22 @@ type poolRef struct {
 	// allocations fail (ErrBadPool) as a driver's would after a failed
 	// probe; they are not misuse.
 	failed bool
+	// destroyed: the pool was created and then destroyed; an alloc from
+	// it is MisuseAllocAfterDestroy.
+	destroyed bool
+}
+
+// orphan kills the live blocks of pool id with it (see stOrphan) and
+// returns how many there were. It walks every object: destroys are rare.
+func (sp *space) orphan(id dma.ID) int {
+	n := 0
+	for i := range sp.objs {
+		if o := &sp.objs[i]; o.st == stAlloc && o.pool == int32(id) {
+			o.st = stOrphan
+			n++
+		}
+	}
+	return n
 }
 
 // space holds the live objects and pools of one workload; the threads of a

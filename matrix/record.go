@@ -13,7 +13,7 @@ import (
 type tape struct{ r *trace.Recorder }
 
 func (t tape) Record(o *engine.Outcome) {
-	if o.Misuse != engine.MisuseNone {
+	if !o.Served() {
 		return
 	}
 	k := o.Event.Kind

@@ -74,10 +74,9 @@ func (r *Recorder) Record(o *engine.Outcome) {
 		if len(r.MisuseList) < MaxMisuseList {
 			r.MisuseList = append(r.MisuseList, dma.MisuseEntry{Line: ev.Line, Kind: o.Misuse.String(), ID: ev.ID, What: k.String()})
 		}
-		// An unmap of another size or direction than the map is still
-		// unmapped, as mapped (Bytes says what): it counts as an unmap
-		// as well. Other misuse was not served.
-		if (k != dma.Unmap && k != dma.UnmapSG) || o.Bytes == 0 {
+		// Misuse that was still served (see Outcome.Served) counts as
+		// its kind as well; other misuse was not served.
+		if !o.Served() {
 			r.ByKind[k]++
 			return
 		}

@@ -109,13 +109,16 @@ type Checker struct {
 	// Region, when set, must accept every block's DMA range.
 	Region Region
 
-	cpu, bus   spans
-	Counts     [NumKinds]int64
-	First      []Violation // the first few violations, for messages
-	Allocs     int64
-	Frees      int64
-	Live       int64
-	LiveBytes  int64
+	cpu, bus  spans
+	Counts    [NumKinds]int64
+	First     []Violation // the first few violations, for messages
+	Allocs    int64
+	Frees     int64
+	Live      int64
+	LiveBytes int64
+	// Leaked counts blocks that died with their pool (Leak): their
+	// memory stays occupied.
+	Leaked     int64
 	MaxDetails int
 }
 
@@ -200,12 +203,21 @@ func (c *Checker) Free(b dma.Block) {
 	c.bus.remove(b.DMA)
 }
 
+// Leak records that a live block died with its destroyed pool: it is no
+// longer live, but its memory stays taken, so no later block may overlap
+// it.
+func (c *Checker) Leak(b dma.Block) {
+	c.Live--
+	c.LiveBytes -= b.Size
+	c.Leaked++
+}
+
 // CheckStats compares an allocator's own statistics with the shadow's, and
 // its reserved bytes with what the platform says it holds.
 func (c *Checker) CheckStats(s dma.Stats, coherentBytes int64) {
-	if s.Allocs != c.Allocs || s.Frees != c.Frees || s.LiveBlocks != c.Live {
-		c.report(StatsMismatch, "allocator says allocs=%d frees=%d live=%d, shadow saw %d/%d/%d",
-			s.Allocs, s.Frees, s.LiveBlocks, c.Allocs, c.Frees, c.Live)
+	if s.Allocs != c.Allocs || s.Frees != c.Frees || s.LiveBlocks != c.Live || s.LeakedBlocks != c.Leaked {
+		c.report(StatsMismatch, "allocator says allocs=%d frees=%d live=%d leaked=%d, shadow saw %d/%d/%d/%d",
+			s.Allocs, s.Frees, s.LiveBlocks, s.LeakedBlocks, c.Allocs, c.Frees, c.Live, c.Leaked)
 	}
 	if s.ReservedBytes != coherentBytes {
 		c.report(StatsMismatch, "allocator says it holds %d bytes, the platform gave it %d", s.ReservedBytes, coherentBytes)

@@ -151,18 +151,23 @@ func (a *Allocator) CreatePool(spec dma.PoolSpec) (dma.ID, error) {
 	return dma.ID(len(a.pools) - 1), nil
 }
 
-// DestroyPool is dma_pool_destroy: every page goes back to the platform.
-// Blocks still live are leaked by the driver; their pages are freed anyway,
-// as the kernel does after complaining.
+// DestroyPool is dma_pool_destroy: every page goes back to the platform,
+// unless the pool is busy. Since the 2023 rework, a pool with any block
+// still allocated ("dma_pool_destroy %s busy") keeps every page: all are
+// leaked, so no live block's memory is handed out again.
 func (a *Allocator) DestroyPool(id dma.ID) error {
 	if id < 0 || int(id) >= len(a.pools) || a.pools[id].dead {
 		return dma.ErrBadPool
 	}
 	p := &a.pools[id]
-	for _, pg := range p.pages {
-		a.plat.Pages.FreePages(pg)
+	if busy := len(p.blocks) - len(p.free); busy > 0 {
+		a.stats.LeakedBlocks += int64(busy)
+	} else {
+		for _, pg := range p.pages {
+			a.plat.Pages.FreePages(pg)
+		}
+		a.stats.ReservedBytes -= int64(len(p.pages)) * (dma.PageSize << p.order)
 	}
-	a.stats.ReservedBytes -= int64(len(p.pages)) * (dma.PageSize << p.order)
 	*p = pool{dead: true}
 	return nil
 }

@@ -66,6 +66,7 @@ type pool struct {
 	reserve []dma.Block
 	min     int // min_nr of this pool
 	low     int // lowest reserve level seen
+	live    int // elements handed out and not yet freed
 	dead    bool
 }
 
@@ -134,6 +135,10 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 	}
 	p.reserve = nil
 	p.dead = true
+	// Elements still out die with the pool (the engine never frees
+	// them); the element allocator's destroy leaks what it leaks.
+	a.stats.LiveBlocks -= int64(p.live)
+	a.stats.LeakedBlocks += int64(p.live)
 	if d, ok := a.inner.(dma.PoolDestroyer); ok {
 		return d.DestroyPool(p.inner)
 	}
@@ -200,6 +205,7 @@ func (a *Allocator) count(err error) {
 // give hands a block out under the mempool's pool id.
 func (a *Allocator) give(id dma.ID, b dma.Block) dma.Block {
 	a.count(nil)
+	a.pools[id].live++
 	b.Pool = id
 	return b
 }
@@ -213,7 +219,11 @@ func (a *Allocator) Free(b dma.Block) {
 		return
 	}
 	id := b.Pool
+	if uint(id) >= uint(len(a.pools)) || a.pools[id].dead {
+		dma.Broken("mempool", "a free names an element of a live pool", "pool %d", id)
+	}
 	p := &a.pools[id]
+	p.live--
 	b.Pool = p.inner
 	if len(p.reserve) < p.min {
 		a.meter.Charge(dma.Time(a.cfg.ReserveNS))

@@ -144,9 +144,15 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 	}
 	p := &a.pools[id]
 	for _, c := range p.chunks {
+		if c.inUse > 0 {
+			// "pci_pool_destroy %s/%s, %p busy": the chunk's memory
+			// is leaked, still in use.
+			a.stats.LiveBlocks -= int64(c.inUse)
+			a.stats.LeakedBlocks += int64(c.inUse)
+			continue
+		}
 		a.plat.Pages.FreePages(c.pg)
 		a.stats.ReservedBytes -= c.pg.Size
-		a.stats.LiveBlocks -= int64(c.inUse)
 	}
 	*p = pool{dead: true}
 	return nil

@@ -192,11 +192,19 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 	}
 	for i := range c.slabs {
 		s := &c.slabs[i]
-		if !s.dead {
-			a.stats.LiveBlocks -= int64(s.inUse)
-			a.stats.ReservedBytes -= s.pg.Size
-			a.pages.FreePages(s.pg)
+		if s.dead {
+			continue
 		}
+		if s.inUse > 0 {
+			// kmem_cache_destroy of a cache with objects ("Slab cache
+			// still has objects") frees what is empty and keeps the
+			// rest: the objects are leaked with their slabs.
+			a.stats.LiveBlocks -= int64(s.inUse)
+			a.stats.LeakedBlocks += int64(s.inUse)
+			continue
+		}
+		a.stats.ReservedBytes -= s.pg.Size
+		a.pages.FreePages(s.pg)
 	}
 	*c = cache{dead: true}
 	return nil

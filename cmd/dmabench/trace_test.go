@@ -219,3 +219,41 @@ func TestBrokenTracesFromTheCLI(t *testing.T) {
 		}
 	}
 }
+
+// TestPoolBlocksDieWithIt: the six-line trace that once crashed the tool —
+// a block allocated, its pool destroyed, then the block freed — replays
+// with exit 0 on every allocator and platform, and the misuse is counted:
+// the destroy of a busy pool and the free after it. (An alloc from the
+// destroyed pool is a trace the reader refuses; the engine's tests count
+// it.)
+func TestPoolBlocksDieWithIt(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "six.trace")
+	text := "dmabench-trace 1\ndev 0 d mask=0xffffffff\n" +
+		"0 0 process pool_create id=0 dev=0 size=64 align=16 name=p\n" +
+		"1 0 process alloc id=0 pool=0 dev=0 size=64 gfp=GFP_KERNEL\n" +
+		"2 0 process pool_destroy id=0\n" +
+		"3 0 process free id=0\n"
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errs := run(t, "replay", path, "-a", strings.Join(registry.AllocatorNames(), ","), "-p", strings.Join(registry.PlatformNames(), ","), "--out", dir, "--name", "six")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	ran := 0
+	for _, c := range readResults(t, filepath.Join(dir, "six.json")).Cells {
+		if c.Refused != "" {
+			continue
+		}
+		ran++
+		m := c.Metrics
+		if m["misuse_destroy_with_live"] != 1 || m["misuse_free_after_destroy"] != 1 || m["allocs"] != 1 || m["frees"] != 0 {
+			t.Errorf("%s/%s: destroy_with_live %v, free_after_destroy %v, allocs %v, frees %v", c.Allocator, c.Platform,
+				m["misuse_destroy_with_live"], m["misuse_free_after_destroy"], m["allocs"], m["frees"])
+		}
+	}
+	if ran < len(registry.AllocatorNames())*len(registry.PlatformNames())-2 {
+		t.Fatalf("only %d cells ran", ran)
+	}
+}
