@@ -43,6 +43,7 @@ var allowed = []struct {
 	{pkg: "bench", may: []string{"dma", "engine", "metrics", "matrix", "workloads/trace"}},
 	{pkg: "registry", may: []string{".", "dma", "matrix", "metrics", "scenario", "allocators/*", "platforms/*", "workloads/*"}},
 	{pkg: "progress", may: nil},
+	{pkg: "journal", may: []string{"cells"}},
 	{pkg: "cmd/dmabench", may: []string{"*"}},
 }
 

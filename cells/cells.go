@@ -211,11 +211,64 @@ func ConfigHash(config any) string {
 	b, _ := json.Marshal(config)
 	var m map[string]any
 	if json.Unmarshal(b, &m) == nil {
-		for _, k := range []string{"seeds", "jobs", "out", "name", "format", "columns"} {
+		for _, k := range steering {
 			delete(m, k)
 		}
 		b, _ = json.Marshal(m)
 	}
 	sum := sha256.Sum256(b)
 	return fmt.Sprintf("sha256:%x", sum[:8])
+}
+
+// steering are the config keys that only steer a run (how many seeds, how
+// many at once, where the output goes, how it is shown): results measured
+// with other values of them measured the same thing.
+var steering = []string{"seeds", "jobs", "out", "name", "format", "columns"}
+
+// ConfigDiff returns the keys (dotted paths) whose values differ between
+// two configurations, as JSON sees them, leaving out the keys that only
+// steer a run; nil when they measured the same thing.
+func ConfigDiff(a, b any) []string {
+	fa, fb := flatten(a), flatten(b)
+	var out []string
+	for k, v := range fa {
+		if w, ok := fb[k]; !ok || w != v {
+			out = append(out, k)
+		}
+	}
+	for k := range fb {
+		if _, ok := fa[k]; !ok {
+			out = append(out, k)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// flatten returns a config's leaves by dotted path, each as its JSON.
+func flatten(config any) map[string]string {
+	data, _ := json.Marshal(config)
+	var m map[string]any
+	_ = json.Unmarshal(data, &m)
+	for _, k := range steering {
+		delete(m, k)
+	}
+	out := map[string]string{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		if mm, ok := v.(map[string]any); ok && len(mm) > 0 {
+			for k, x := range mm {
+				p := k
+				if prefix != "" {
+					p = prefix + "." + k
+				}
+				walk(p, x)
+			}
+			return
+		}
+		b, _ := json.Marshal(v)
+		out[prefix] = string(b)
+	}
+	walk("", m)
+	return out
 }

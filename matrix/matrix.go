@@ -38,7 +38,14 @@ type Options struct {
 	Jobs   int   // workers; <= 0 means one per CPU
 	// Done, if set, is called after each cell finishes (from the worker).
 	Done func(i int, r *Result)
+	// Stop, when closed, stops the run: no cell starts after it, and a
+	// running cell stops at its next batch, with ErrStopped.
+	Stop <-chan struct{}
 }
+
+// ErrStopped is the error of a cell that Options.Stop stopped or kept
+// from starting.
+var ErrStopped = errors.New("stopped before it finished")
 
 // Run runs every cell and returns results in cell order.
 func Run(cells []Cell, b Builder, opt Options) []Result {
@@ -55,8 +62,12 @@ func Run(cells []Cell, b Builder, opt Options) []Result {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out[i] = RunCell(cells[i], b, opt.Events)
-				if opt.Done != nil {
+				if stopped(opt.Stop) {
+					out[i] = Result{Cell: cells[i], Err: ErrStopped}
+					continue
+				}
+				out[i] = runCell(cells[i], b, opt.Events, opt.Stop)
+				if opt.Done != nil && out[i].Err == nil {
 					opt.Done(i, &out[i])
 				}
 			}
@@ -70,6 +81,16 @@ func Run(cells []Cell, b Builder, opt Options) []Result {
 	return out
 }
 
+// stopped reports whether stop is closed.
+func stopped(stop <-chan struct{}) bool {
+	select {
+	case <-stop:
+		return true
+	default:
+		return false
+	}
+}
+
 // Batch is how many events RunCell replays at a time before switching
 // between the real and the null replay.
 const Batch = 1 << 14
@@ -79,7 +100,10 @@ const Batch = 1 << 14
 // workload. The null replay measures what the harness itself costs; since
 // both replays alternate, both see the same machine (other cells, other
 // processes), and subtracting one from the other is fair.
-func RunCell(c Cell, b Builder, events int64) Result {
+func RunCell(c Cell, b Builder, events int64) Result { return runCell(c, b, events, nil) }
+
+// runCell is RunCell, stopped between batches when stop is closed.
+func runCell(c Cell, b Builder, events int64, stop <-chan struct{}) Result {
 	res := Result{Cell: c}
 	nullSrcs, err := b.Sources(c)
 	if err != nil {
@@ -110,6 +134,9 @@ func RunCell(c Cell, b Builder, events int64) Result {
 	unusableMax := 0.0
 	realDone, nullDone := false, false
 	for !realDone || !nullDone {
+		if stopped(stop) {
+			return Result{Cell: c, Err: ErrStopped}
+		}
 		var pair metrics.Pair
 		if !realDone {
 			n := min(Batch, events-h.Events)

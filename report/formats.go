@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 
 	"github.com/dmabench/dmabench/cells"
@@ -13,15 +14,19 @@ import (
 var Formats = []string{"table", "markdown", "csv", "json", "benchfmt", "gha"}
 
 // Save writes a run's results file dir/name.json and its Go benchmark
-// twin dir/name.bench, each atomically, and returns the .json's path.
+// twin dir/name.bench, atomically and together (both or neither), and
+// returns the .json's path.
 func Save(dir, name string, doc *cells.Document) (string, error) {
-	path, err := WriteJSON(dir, name, doc)
-	if err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	bench := filepath.Join(dir, name+".bench")
-	if err := WriteAtomic(bench, func(w io.Writer) error { return WriteBench(w, doc) }); err != nil {
-		return "", fmt.Errorf("writing %s: %w", bench, err)
+	path, bench := filepath.Join(dir, name+".json"), filepath.Join(dir, name+".bench")
+	err := WriteAtomicAll([]string{bench, path}, []func(io.Writer) error{
+		func(w io.Writer) error { return WriteBench(w, doc) },
+		func(w io.Writer) error { return EncodeJSON(w, doc) },
+	})
+	if err != nil {
+		return "", fmt.Errorf("writing %s and %s: %w", path, bench, err)
 	}
 	return path, nil
 }

@@ -452,8 +452,16 @@ func WriteReport(path string, docs []*cells.Document, inputs []string) error {
 		heads = append(heads, h)
 	}
 	tables := v.metricTables()
+	// Every file goes through a temporary file and a rename, together
+	// (see WriteAtomicAll): a symbolic link planted where a chart goes is
+	// replaced, never written through.
+	var paths []string
+	var writes []func(io.Writer) error
 	if md {
 		dir := strings.TrimSuffix(path, ".md") + "-charts"
+		if fi, err := os.Lstat(dir); err == nil && fi.Mode()&os.ModeSymlink != 0 {
+			return fmt.Errorf("report: %s is a symbolic link; the charts folder must be a folder of its own", dir)
+		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return err
 		}
@@ -464,9 +472,9 @@ func WriteReport(path string, docs []*cells.Document, inputs []string) error {
 		b.WriteString("\n## Charts\n\n")
 		for i, c := range cs {
 			name := fmt.Sprintf("%02d-%s.svg", i+1, c.file)
-			if err := os.WriteFile(filepath.Join(dir, name), []byte(c.svg), 0o644); err != nil {
-				return err
-			}
+			svg := c.svg
+			paths = append(paths, filepath.Join(dir, name))
+			writes = append(writes, func(w io.Writer) error { _, err := io.WriteString(w, svg); return err })
 			fmt.Fprintf(&b, "![%s](%s/%s)\n\n", c.title, filepath.Base(dir), name)
 		}
 		for _, t := range tables {
@@ -493,7 +501,9 @@ figure{margin:0 0 24px}</style></head><body><h1>dmabench design comparison</h1>
 		}
 		b.WriteString("</body></html>\n")
 	}
-	return WriteAtomic(path, func(w io.Writer) error { _, err := io.WriteString(w, b.String()); return err })
+	paths = append(paths, path)
+	writes = append(writes, func(w io.Writer) error { _, err := io.WriteString(w, b.String()); return err })
+	return WriteAtomicAll(paths, writes)
 }
 
 type table struct {

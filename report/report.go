@@ -29,26 +29,50 @@ func EncodeJSON(w io.Writer, doc *cells.Document) error {
 	return enc.Encode(doc)
 }
 
-// WriteJSON writes dir/name.json atomically (see WriteAtomic).
-func WriteJSON(dir, name string, doc *cells.Document) (string, error) {
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", err
-	}
-	path := filepath.Join(dir, name+".json")
-	if err := WriteAtomic(path, func(w io.Writer) error { return EncodeJSON(w, doc) }); err != nil {
-		return "", fmt.Errorf("writing %s: %w", path, err)
-	}
-	return path, nil
+// WriteAtomic writes path through a temporary file in the same folder,
+// synced and renamed into place only when everything was written, so a
+// reader never sees half a file, a failure (a full disk) leaves none, and
+// a symbolic link planted at path is replaced, never written through. A
+// path ending in .gz is gzip-compressed. The file is readable by all
+// (0644).
+func WriteAtomic(path string, write func(io.Writer) error) error {
+	return WriteAtomicAll([]string{path}, []func(io.Writer) error{write})
 }
 
-// WriteAtomic writes path through a temporary file in the same folder,
-// renamed into place only when everything was written, so a reader never
-// sees half a file and a failure leaves none. A path ending in .gz is
-// gzip-compressed. The file is readable by all (0644).
-func WriteAtomic(path string, write func(io.Writer) error) error {
+// WriteAtomicAll writes each path as WriteAtomic does, renaming them into
+// place, in order, only when every one was written: files that belong
+// together (a results file and its .bench) come from the same run, or
+// none is written.
+func WriteAtomicAll(paths []string, writes []func(io.Writer) error) error {
+	tmps := make([]string, 0, len(paths))
+	clean := func() {
+		for _, t := range tmps {
+			os.Remove(t)
+		}
+	}
+	for i, path := range paths {
+		tmp, err := writeTemp(path, writes[i])
+		if err != nil {
+			clean()
+			return err
+		}
+		tmps = append(tmps, tmp)
+	}
+	for i, path := range paths {
+		if err := os.Rename(tmps[i], path); err != nil {
+			clean()
+			return err
+		}
+	}
+	return nil
+}
+
+// writeTemp writes a synced temporary file beside path and returns its
+// name.
+func writeTemp(path string, write func(io.Writer) error) (string, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
-		return err
+		return "", err
 	}
 	bw := bufio.NewWriterSize(tmp, 1<<16)
 	var w io.Writer = bw
@@ -67,16 +91,17 @@ func WriteAtomic(path string, write func(io.Writer) error) error {
 	if err == nil {
 		err = tmp.Chmod(0o644)
 	}
+	if err == nil {
+		err = tmp.Sync()
+	}
 	if cerr := tmp.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
 	if err != nil {
 		os.Remove(tmp.Name())
+		return "", err
 	}
-	return err
+	return tmp.Name(), nil
 }
 
 type group struct {

@@ -74,6 +74,9 @@ GFP_ATOMIC pressure.`,
 	if badInput(err) {
 		return 2
 	}
+	if errors.As(err, new(interrupted)) {
+		return 130
+	}
 	return 1
 }
 

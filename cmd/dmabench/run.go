@@ -1,17 +1,24 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"os/signal"
+	"slices"
 	"strings"
+	"sync"
+	"syscall"
 
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 
 	"github.com/dmabench/dmabench/cells"
+	"github.com/dmabench/dmabench/journal"
 	"github.com/dmabench/dmabench/progress"
 	"github.com/dmabench/dmabench/registry"
 	"github.com/dmabench/dmabench/workloads/trace"
@@ -31,7 +38,7 @@ func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
 results. It also writes DIR/NAME.json with the full config, seed, tool
 version, host facts and every cell's metrics.`,
 		Args: usageArgs(cobra.NoArgs),
-		RunE: func(cmd *cobra.Command, _ []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			cfg, err := loadConfig(configFile, cmd.Flags())
 			if err != nil {
 				return err
@@ -46,7 +53,7 @@ version, host facts and every cell's metrics.`,
 			if resume && cfg.Name == "" {
 				return usagef("--resume needs --name: the results file to complete")
 			}
-			return runMatrix(cfg, runOptions{shardI: si, shardN: sn, resume: resume, progress: progressMode}, stdout, stderr)
+			return runMatrix(cfg, runOptions{shardI: si, shardN: sn, resume: resume, progress: progressMode, again: againCommand(cmd, args)}, stdout, stderr)
 		},
 	}
 	f := cmd.Flags()
@@ -62,7 +69,7 @@ version, host facts and every cell's metrics.`,
 	f.String("name", "", "results file name without extension (default: UTC timestamp)")
 	f.IntP("jobs", "j", 0, "cells run in parallel (0: one per CPU)")
 	f.StringVar(&shard, "shard", "", "run shard i of N (i/N), or N with i from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID")
-	f.BoolVar(&resume, "resume", false, "skip cells already in DIR/NAME.json and add the rest to it")
+	f.BoolVar(&resume, "resume", false, "skip the cells DIR/NAME.json or its journal already holds (an interrupted or killed run) and add the rest; refused when they were measured with other settings")
 	f.StringVar(&progressMode, "progress", "auto", "progress on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain, none")
 	return cmd
 }
@@ -71,7 +78,15 @@ type runOptions struct {
 	shardI, shardN int
 	resume         bool
 	progress       string
+	// again is the command line that resumes this run.
+	again string
 }
+
+// interrupted: SIGINT or SIGTERM stopped the run after saving what was
+// finished. It exits 130.
+type interrupted struct{ msg string }
+
+func (e interrupted) Error() string { return e.msg }
 
 func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 	all := registry.Cells(cfg)
@@ -79,24 +94,34 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 	if opt.shardN > 1 {
 		cs = matrix.Shard(all, opt.shardI, opt.shardN)
 	}
+	start := time.Now()
+	name := cfg.Name
+	if name == "" {
+		name = start.UTC().Format("20060102T150405Z")
+	}
+	jr, err := journal.Open(cfg.Out, name)
+	if errors.Is(err, journal.ErrLocked) {
+		return usageError{Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	defer jr.Close()
 	var kept []matrix.Result
 	if opt.resume {
-		prev, err := existingCells(filepath.Join(cfg.Out, cfg.Name+".json"))
-		if err != nil {
+		if kept, err = jr.Resume(cfg); err != nil {
 			return usageError{Err: err}
 		}
 		done := map[matrix.Cell]bool{}
-		for _, r := range prev {
+		for _, r := range kept {
 			done[r.Cell] = true
 		}
-		var todo []matrix.Cell
-		for _, c := range cs {
-			if done[c] {
-				continue
-			}
-			todo = append(todo, c)
-		}
-		kept, cs = prev, todo
+		cs = slices.DeleteFunc(slices.Clone(cs), func(c matrix.Cell) bool { return done[c] })
+	} else if err := os.Remove(jr.Path(".journal")); err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	if err := jr.Begin(cfg); err != nil {
+		return err
 	}
 	mode := opt.progress
 	if mode == "" {
@@ -106,23 +131,33 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{Err: err}
 	}
-	start := time.Now()
-	results := matrix.Run(cs, registry.NewBuilder(cfg), matrix.Options{Events: cfg.Events, Jobs: cfg.Jobs,
-		Done: func(int, *matrix.Result) { pr.Cell() }})
+	// SIGINT and SIGTERM stop the run; a journal that cannot be written
+	// (a full disk) stops it too.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	var journalErr error
+	var once sync.Once
+	results := matrix.Run(cs, registry.NewBuilder(cfg), matrix.Options{Events: cfg.Events, Jobs: cfg.Jobs, Stop: ctx.Done(),
+		Done: func(_ int, r *matrix.Result) {
+			if err := jr.Add(r); err != nil {
+				once.Do(func() { journalErr = err; stop() })
+			}
+			pr.Cell()
+		}})
 	pr.Wait()
+	finished := kept
 	for _, r := range results {
-		if r.Err != nil {
+		switch {
+		case r.Err == nil:
+			finished = append(finished, r)
+		case !errors.Is(r.Err, matrix.ErrStopped):
+			if jr.Added == 0 && !opt.resume {
+				jr.Abandon()
+			}
 			return fmt.Errorf("cell %s: %w", r.Cell, r.Err)
 		}
 	}
-	name := cfg.Name
-	if name == "" {
-		name = start.UTC().Format("20060102T150405Z")
-	}
-	if opt.resume {
-		results = matrix.Order(all, append(kept, results...))
-	}
-	doc := cells.NewDocument(cfg, results)
+	doc := cells.NewDocument(cfg, matrix.Order(all, finished))
 	for _, w := range cfg.Workloads {
 		if path, ok := strings.CutPrefix(w, registry.TracePrefix); ok {
 			sum, err := trace.Checksum(path)
@@ -136,12 +171,43 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 		}
 	}
 	path, err := report.Save(cfg.Out, name, doc)
-	if err != nil {
+	if err != nil || journalErr != nil {
+		return fmt.Errorf("%w; the %d cells finished are in %s: %s", errors.Join(journalErr, err), jr.Added+len(kept), jr.Path(".journal"), opt.again+" --resume --name "+name)
+	}
+	if err := jr.Finish(); err != nil {
 		return err
+	}
+	if ctx.Err() != nil {
+		return interrupted{fmt.Sprintf("interrupted: %d of %d cells saved in %s; resume with:\n  %s --resume --name %s", len(finished), len(all), path, opt.again, name)}
 	}
 	if err := report.Print(stdout, cfg.Format, doc, cfg.Columns, cfg.Out, name); err != nil {
 		return err
 	}
 	fmt.Fprintf(stderr, "dmabench: %d cells in %.1fs; results in %s\n", len(cs), time.Since(start).Seconds(), path)
 	return nil
+}
+
+// againCommand is the command line that runs cmd again with the flags
+// the user set, but --resume and --name, which the caller adds.
+func againCommand(cmd *cobra.Command, args []string) string {
+	parts := append([]string{cmd.CommandPath()}, args...)
+	cmd.Flags().Visit(func(f *pflag.Flag) {
+		if f.Name == "resume" || f.Name == "name" || f.Name == "workload" && cmd.Name() == "replay" {
+			return // replay's workload is its argument
+		}
+		v := f.Value.String()
+		if sv, ok := f.Value.(pflag.SliceValue); ok {
+			v = strings.Join(sv.GetSlice(), ",")
+		}
+		parts = append(parts, "--"+f.Name+"="+shellQuote(v))
+	})
+	return strings.Join(parts, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && !strings.ContainsAny(s, " \t\n'\"\\$`*?[]{}();&|<>!#~") {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }

@@ -9,22 +9,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dmabench/dmabench/cells"
-	"github.com/dmabench/dmabench/matrix"
 	"github.com/dmabench/dmabench/registry"
 	"github.com/dmabench/dmabench/report"
 )
-
-// existingCells reads a results file's cells (for --resume).
-func existingCells(path string) ([]matrix.Result, error) {
-	doc, err := cells.ReadDocument(path)
-	if os.IsNotExist(err) {
-		return nil, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	return doc.Cells, nil
-}
 
 func newMergeCmd(stdout io.Writer) *cobra.Command {
 	var out string

@@ -79,7 +79,7 @@ func newReplayCmd(stdout, stderr io.Writer) *cobra.Command {
 			if err := cmd.Flags().Set("workload", registry.TracePrefix+args[0]); err != nil {
 				return err
 			}
-			return run.RunE(cmd, nil)
+			return run.RunE(cmd, args)
 		},
 	}
 	cmd.Flags().AddFlagSet(run.Flags())
