@@ -7,7 +7,6 @@ package matrix
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
 	"sync"
 
@@ -142,7 +141,7 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}) Result {
 			n := min(Batch, events-h.Events)
 			r, err := real.Run(n)
 			if err != nil {
-				res.Err = fmt.Errorf("%s: %w", c, err)
+				res.Err = err
 				return res
 			}
 			h.NS += r.HostNS

@@ -1,11 +1,17 @@
 package registry
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"io"
 	"maps"
+	"math"
 	"os"
+	"reflect"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 
 	"gopkg.in/yaml.v3"
@@ -25,6 +31,7 @@ import (
 	"github.com/dmabench/dmabench/workloads/netrx"
 	"github.com/dmabench/dmabench/workloads/poolbench"
 	"github.com/dmabench/dmabench/workloads/scsi"
+	"github.com/dmabench/dmabench/workloads/trace"
 	"github.com/dmabench/dmabench/workloads/usb"
 )
 
@@ -139,11 +146,14 @@ func (c *Config) ForScenario(name string) *Config {
 
 // Validate checks the run and every model's knobs.
 func (c *Config) Validate() error {
+	if err := c.checkKnobs(); err != nil {
+		return UsageError{err}
+	}
 	var named []string
 	for _, w := range c.Workloads {
 		if path, ok := strings.CutPrefix(w, TracePrefix); ok {
-			if _, err := os.Stat(path); err != nil {
-				return Usagef("workload %s: %v", w, err)
+			if err := checkTrace(path); err != nil {
+				return UsageError{err}
 			}
 			continue
 		}
@@ -179,6 +189,9 @@ func (c *Config) Validate() error {
 			return Usagef("scenario.%s.workloads: %v", name, err)
 		}
 		if d := c.scenarios[name]; d != nil {
+			if err := d.checkKnobs(); err != nil {
+				return Usagef("scenario.%s.%v", name, err)
+			}
 			if err := d.validateModels(); err != nil {
 				return Usagef("scenario.%s: %v", name, err)
 			}
@@ -199,10 +212,13 @@ func (c *Config) Validate() error {
 		return err
 	}
 	switch {
-	case c.Seeds < 1 || c.Seeds > 1_000_000:
-		return Usagef("seeds %d: want 1..1000000", c.Seeds)
-	case c.Events < 1:
-		return Usagef("events %d: want at least 1", c.Events)
+	case c.Seeds < 1 || c.Seeds > MaxSeeds:
+		return Usagef("seeds %d: want 1..%d", c.Seeds, MaxSeeds)
+	case c.Events < 1 || c.Events > MaxEvents:
+		return Usagef("events %d: want 1..%d", c.Events, int64(MaxEvents))
+	case c.cellCount() > MaxCells:
+		return Usagef("seeds %d: the run has %d cells (%d scenarios x %d allocators x %d platforms x %d seeds), more than %d", c.Seeds,
+			c.cellCount(), c.cellCount()/int64(len(c.Allocators)*len(c.Platforms)*c.Seeds), len(c.Allocators), len(c.Platforms), c.Seeds, MaxCells)
 	case c.Jobs < 0:
 		return Usagef("jobs %d: want 0 (one per CPU) or more", c.Jobs)
 	case !slices.Contains([]string{"table", "markdown", "csv", "json", "benchfmt", "gha"}, c.Format):
@@ -211,10 +227,66 @@ func (c *Config) Validate() error {
 		return Usagef("columns: unknown metric %q (valid: %s)", unknownColumn(c.Columns), strings.Join(metrics.Keys(), ", "))
 	case c.Out == "":
 		return Usagef("out: empty output folder")
-	case strings.ContainsAny(c.Name, `/\`):
-		return Usagef("name %q: must not contain a path separator", c.Name)
+	}
+	return CheckName(c.Name)
+}
+
+// MaxName bounds a results name, in bytes: with the extension and the
+// temporary file's decoration it must stay within a file name's 255.
+const MaxName = 200
+
+// CheckName checks a results name (--name) before anything runs: no path
+// separator, no control character, not "." or "..", at most MaxName bytes.
+// "" (a timestamp is chosen) passes.
+func CheckName(name string) error {
+	switch {
+	case strings.ContainsAny(name, `/\`):
+		return Usagef("name %q: must not contain a path separator", name)
+	case strings.ContainsFunc(name, func(r rune) bool { return r < 0x20 || r == 0x7f }):
+		return Usagef("name %q: must not contain control characters", name)
+	case name == "." || name == "..":
+		return Usagef("name %q: not a file name", name)
+	case len(name) > MaxName:
+		return Usagef("name: %d bytes, at most %d", len(name), MaxName)
 	}
 	return nil
+}
+
+// cellCount is how many cells the run has, counted without expanding
+// them.
+func (c *Config) cellCount() int64 {
+	var scenarios int64
+	for _, w := range c.Workloads {
+		if we := workloadByName(w); we != nil {
+			scenarios += int64(len(we.ScenarioNames(c)))
+		} else {
+			scenarios++
+		}
+	}
+	return scenarios * int64(len(c.Allocators)) * int64(len(c.Platforms)) * int64(c.Seeds)
+}
+
+// checkTrace refuses, before anything runs, a trace that is not a regular
+// file (a FIFO would block, /dev/zero never end) or whose header is not a
+// trace's; it reads no more than the header.
+func checkTrace(path string) error {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return fmt.Errorf("workload %s%s: %w", TracePrefix, path, err)
+	}
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("workload %s%s: not a regular file (%s)", TracePrefix, path, fi.Mode().Type())
+	}
+	r, err := trace.OpenFile(path)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	tr, err := trace.NewReader(path, r)
+	if err != nil {
+		return err
+	}
+	return tr.CheckHeader()
 }
 
 // unknownColumn returns the first column no metric is declared for.
@@ -252,20 +324,40 @@ func (c *Config) validateModels() error {
 // checkKeys rejects any key of a user's YAML file that the embedded config
 // does not have, naming the file, line and key.
 func CheckKeys(file string, data []byte, known map[string]bool) error {
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil {
+		if err == io.EOF {
+			return nil
+		}
 		return Usagef("config %s: %v", file, err)
+	}
+	var second yaml.Node
+	if err := dec.Decode(&second); err != io.EOF {
+		line := second.Line
+		if len(second.Content) > 0 {
+			line = second.Content[0].Line
+		}
+		return Usagef("config %s:%d: a second YAML document: a config file holds one", file, line)
 	}
 	if len(doc.Content) == 0 {
 		return nil
 	}
+	kinds := KnobKinds()
 	var walk func(n *yaml.Node, prefix string) error
 	walk = func(n *yaml.Node, prefix string) error {
+		inner := innerKey(prefix)
 		if n.Kind != yaml.MappingNode {
 			if prefix == "" {
 				return Usagef("config %s:%d: the top level must be a mapping of keys", file, n.Line)
 			}
-			return nil
+			if isSection(known, inner) && inner != "allocator.mempool.min_nr_by_pool" {
+				return Usagef("config %s:%d: %s: a section of keys is wanted here, not %q", file, n.Line, prefix, n.Value)
+			}
+			return checkScalar(file, n, prefix, kinds[kindKey(inner)])
+		}
+		if prefix != "" && known[inner] && !isSection(known, inner) && !strings.HasSuffix(inner, "min_nr_by_pool") && !strings.HasPrefix(inner, "scenario") {
+			return Usagef("config %s:%d: %s: a value is wanted here, not a section", file, n.Line, prefix)
 		}
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k := n.Content[i]
@@ -283,6 +375,94 @@ func CheckKeys(file string, data []byte, known map[string]bool) error {
 		return nil
 	}
 	return walk(doc.Content[0], "")
+}
+
+// innerKey is a scenario's knob as the run's key it sets
+// (scenario.NAME.platform.x86.ram_mib is platform.x86.ram_mib); other
+// keys are themselves.
+func innerKey(key string) string {
+	parts := strings.SplitN(key, ".", 3)
+	if parts[0] == "scenario" && len(parts) == 3 {
+		rest := parts[2]
+		for _, s := range []string{"platform", "allocator", "workload"} {
+			if rest == s || strings.HasPrefix(rest, s+".") {
+				return rest
+			}
+		}
+		if strings.HasPrefix(rest, "start_ms.") {
+			return "scenario.*.start_ms.*"
+		}
+	}
+	return key
+}
+
+// kindKey is the key KnobKinds names key by: a pool's min_nr as
+// min_nr_by_pool.*.
+func kindKey(key string) string {
+	if strings.HasPrefix(key, "allocator.mempool.min_nr_by_pool.") {
+		return "allocator.mempool.min_nr_by_pool.*"
+	}
+	return key
+}
+
+// isSection reports whether key has keys below it.
+func isSection(known map[string]bool, key string) bool {
+	for k := range known {
+		if strings.HasPrefix(k, key+".") {
+			return true
+		}
+	}
+	return false
+}
+
+// checkScalar checks a number given for a numeric knob: a whole number in
+// range for an integer, a finite number for a float, named by file, line
+// and key.
+func checkScalar(file string, n *yaml.Node, key string, kind reflect.Kind) error {
+	if key == "scenario.*.start_ms.*" || strings.Contains(key, ".start_ms.") {
+		kind = reflect.Int64
+	}
+	if err := CheckNumber(key, n.Value, kind); err != nil {
+		return Usagef("config %s:%d: %v", file, n.Line, err)
+	}
+	return nil
+}
+
+// CheckNumber checks the text of a numeric knob's value as a file or an
+// environment variable gives it: for an integer kind, a whole number
+// within the knob's bound; for a float, a finite number. Other kinds pass.
+func CheckNumber(key, text string, kind reflect.Kind) error {
+	switch kind {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		t := strings.ReplaceAll(text, "_", "")
+		max, what := knobBound(key)
+		if v, err := strconv.ParseInt(t, 0, 64); err == nil {
+			if v > max || v < -max {
+				return &KnobError{key, fmt.Sprintf("%s: out of range (at most %d, %s)", text, max, what)}
+			}
+			return nil
+		}
+		f, err := strconv.ParseFloat(t, 64)
+		if err != nil || f != math.Trunc(f) || math.IsInf(f, 0) {
+			return &KnobError{key, fmt.Sprintf("%q: want a whole number", text)}
+		}
+		if math.Abs(f) > float64(max) {
+			return &KnobError{key, fmt.Sprintf("%s: out of range (at most %d, %s)", text, max, what)}
+		}
+	case reflect.Float32, reflect.Float64:
+		switch strings.ToLower(text) {
+		case ".nan", ".inf", "+.inf", "-.inf":
+			return &KnobError{key, fmt.Sprintf("%s: want a finite number", text)}
+		}
+		f, err := strconv.ParseFloat(text, 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return &KnobError{key, fmt.Sprintf("%q: want a number", text)}
+		}
+		if math.IsNaN(f) || math.IsInf(f, 0) || math.Abs(f) > 1e12 {
+			return &KnobError{key, fmt.Sprintf("%s: want a finite number of magnitude at most 10^12", text)}
+		}
+	}
+	return nil
 }
 
 // reserveKey accepts a pool name under allocator.mempool.min_nr_by_pool.

@@ -96,15 +96,40 @@ func decodeError(file string, err error) error {
 // checkEnv rejects DMABENCH_* variables that name no config key: a typo in
 // CI must not be silently ignored.
 func checkEnv(known map[string]bool) error {
-	envKeys := map[string]bool{}
+	envKeys := map[string]string{}
 	for k := range known {
-		envKeys["DMABENCH_"+strings.ToUpper(strings.ReplaceAll(k, ".", "_"))] = true
+		envKeys[envName(k)] = k
 	}
+	kinds := registry.KnobKinds()
 	for _, kv := range os.Environ() {
-		name, _, _ := strings.Cut(kv, "=")
-		if strings.HasPrefix(name, "DMABENCH_") && !envKeys[name] {
+		name, value, _ := strings.Cut(kv, "=")
+		if !strings.HasPrefix(name, "DMABENCH_") {
+			continue
+		}
+		key, ok := envKeys[name]
+		if !ok {
 			return usagef("environment variable %s names no config key (e.g. DMABENCH_SEEDS, DMABENCH_PLATFORM_X86_RAM_MIB)", name)
+		}
+		if err := registry.CheckNumber(key, value, kinds[key]); err != nil {
+			return usagef("environment %s: %v", name, err)
 		}
 	}
 	return nil
+}
+
+// envName is the environment variable that sets key.
+func envName(key string) string {
+	return "DMABENCH_" + strings.ToUpper(strings.ReplaceAll(key, ".", "_"))
+}
+
+// locateKnob says where a knob that failed validation was set: the
+// environment variable, when it is set, or the config file and line.
+func locateKnob(file string, err error) error {
+	var ke *registry.KnobError
+	if errors.As(err, &ke) {
+		if _, set := os.LookupEnv(envName(ke.Key)); set {
+			return usagef("environment %s: %v", envName(ke.Key), err)
+		}
+	}
+	return registry.Locate(file, err)
 }

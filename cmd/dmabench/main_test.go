@@ -165,7 +165,7 @@ func TestBadInputExits2(t *testing.T) {
 		{[]string{"run", "-c", notYAML}, []string{"broken.yaml"}},
 		{[]string{"run", "-c", badValue}, []string{"value.yaml:3: platform.x86.ram_mib:", "ram_mib 1"}},
 		{[]string{"run", "-c", filepath.Join(dir, "missing.yaml")}, []string{"missing.yaml"}},
-		{[]string{"run", "-c", badType}, []string{"type.yaml:4", "platform.x86.ram_mib", "cannot parse"}},
+		{[]string{"run", "-c", badType}, []string{"type.yaml:4", "platform.x86.ram_mib", "want a whole number"}},
 		{[]string{"run", "-c", badSet}, []string{"set.yaml:6", `"scenario.s.workload.netrx.rx_bufers"`}},
 		{[]string{"run", "-c", badSetValue}, []string{"scenario.s:", `rx_buffers "ring"`}},
 		{[]string{"run", "-c", badKnob}, []string{"knob.yaml:4: workload.usb.storage.queue_depth: usb.storage.queue_depth -3"}},

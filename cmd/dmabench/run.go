@@ -44,7 +44,7 @@ version, host facts and every cell's metrics.`,
 				return err
 			}
 			if err := cfg.Validate(); err != nil {
-				return registry.Locate(configFile, err)
+				return locateKnob(configFile, err)
 			}
 			si, sn, err := matrix.ParseShard(shard, os.Getenv)
 			if err != nil {

@@ -144,7 +144,7 @@ func (r *Reader) errf(field, format string, args ...any) error {
 func (r *Reader) readLine() ([]byte, error) {
 	b, err := r.br.ReadSlice('\n')
 	if err == bufio.ErrBufferFull {
-		return nil, r.errf("", "line longer than 64 KiB")
+		return nil, &Error{File: r.name, Line: r.line + 1, Msg: "line longer than 64 KiB"}
 	}
 	if err != nil && err != io.EOF {
 		return nil, &Error{File: r.name, Line: r.line + 1, Msg: "read: " + err.Error()}
@@ -166,20 +166,31 @@ func (r *Reader) readLine() ([]byte, error) {
 // Thread returns the thread number of the event Next returned last.
 func (r *Reader) Thread() int { return r.thread }
 
+// CheckHeader reads and checks the trace's first line, if Next has not:
+// it reads no more than that line (64 KiB at most), so a file that is not
+// a trace is refused at once.
+func (r *Reader) CheckHeader() error {
+	if r.started {
+		return nil
+	}
+	b, err := r.readLine()
+	if err == io.EOF {
+		return &Error{File: r.name, Line: 1, Msg: "empty trace: want the header " + strconv.Quote(Header)}
+	}
+	if err != nil {
+		return err
+	}
+	if string(b) != Header {
+		return r.errf("header", "want %q, got %.40q", Header, b)
+	}
+	r.started = true
+	return nil
+}
+
 // Next implements dma.Source.
 func (r *Reader) Next(e *dma.Event) error {
-	if !r.started {
-		b, err := r.readLine()
-		if err == io.EOF {
-			return &Error{File: r.name, Line: 1, Msg: "empty trace: want the header " + strconv.Quote(Header)}
-		}
-		if err != nil {
-			return err
-		}
-		if string(b) != Header {
-			return r.errf("header", "want %q, got %.40q", Header, b)
-		}
-		r.started = true
+	if err := r.CheckHeader(); err != nil {
+		return err
 	}
 	for {
 		b, err := r.readLine()
@@ -228,14 +239,19 @@ func (r *Reader) num(field string, v []byte, limit int64) (int64, error) {
 	if len(v) == 0 {
 		return 0, r.errf(field, "empty value")
 	}
+	// At most 18 digits cannot wrap an int64, so the limit is checked
+	// once, after the arithmetic; a longer number is past every limit.
+	if len(v) > 18 {
+		return 0, r.errf(field, "%.30s exceeds %d", v, limit)
+	}
 	for _, c := range v {
 		if c < '0' || c > '9' {
 			return 0, r.errf(field, "%q is not a non-negative integer", v)
 		}
 		n = n*10 + int64(c-'0')
-		if n > limit {
-			return 0, r.errf(field, "%s exceeds %d", v, limit)
-		}
+	}
+	if n > limit {
+		return 0, r.errf(field, "%s exceeds %d", v, limit)
 	}
 	return n, nil
 }
@@ -340,12 +356,20 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 		return r.errf("kind", "unknown event %.30q", kindTok)
 	}
 	e.Kind = k
+	// have has a bit for each field given: one given twice is an error.
 	have := uint32(0)
 	const (
 		fID = 1 << iota
 		fDev
 		fSize
 		fPool
+		fBoundary // and fBoundary<<1 for align
+		_
+		fKernel
+		fGFP
+		fDir
+		fName
+		fSegs
 	)
 	r.segs = r.segs[:0]
 	for len(b) > 0 {
@@ -360,13 +384,20 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 		}
 		switch string(key) {
 		case "id":
+			if have&fID != 0 {
+				return r.errf("id", "given twice")
+			}
+			have |= fID
 			n, err := r.num("id", v, MaxID-1)
 			if err != nil {
 				return err
 			}
 			e.ID = dma.ID(n)
-			have |= fID
 		case "pool":
+			if have&fPool != 0 {
+				return r.errf("pool", "given twice")
+			}
+			have |= fPool
 			if string(v) == "-" {
 				e.Pool = dma.NoPool
 			} else {
@@ -376,8 +407,11 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 				}
 				e.Pool = dma.ID(n)
 			}
-			have |= fPool
 		case "dev":
+			if have&fDev != 0 {
+				return r.errf("dev", "given twice")
+			}
+			have |= fDev
 			n, err := r.num("dev", v, 1<<16)
 			if err != nil {
 				return err
@@ -386,15 +420,22 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 				return r.errf("dev", "device %d not declared", n)
 			}
 			e.Dev = r.devs[n]
-			have |= fDev
 		case "size":
+			if have&fSize != 0 {
+				return r.errf("size", "given twice")
+			}
+			have |= fSize
 			n, err := r.num("size", v, MaxSize)
 			if err != nil {
 				return err
 			}
 			e.Size = n
-			have |= fSize
 		case "align", "boundary":
+			if f := uint32(fBoundary) << (key[0] & 1); have&f != 0 {
+				return r.errf(string(key), "given twice")
+			} else {
+				have |= f
+			}
 			n, err := r.num(string(key), v, MaxSize)
 			if err != nil {
 				return err
@@ -408,12 +449,20 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 				e.Boundary = n
 			}
 		case "kernel":
+			if have&fKernel != 0 {
+				return r.errf("kernel", "given twice")
+			}
+			have |= fKernel
 			n, err := r.num("kernel", v, MaxSize)
 			if err != nil {
 				return err
 			}
 			e.Kernel = n
 		case "gfp":
+			if have&fGFP != 0 {
+				return r.errf("gfp", "given twice")
+			}
+			have |= fGFP
 			if string(v) != r.lastGFP {
 				g, ok := r.gflags[string(v)]
 				if !ok {
@@ -427,14 +476,26 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 			}
 			e.GFP = r.lastGFPFlags
 		case "dir":
+			if have&fDir != 0 {
+				return r.errf("dir", "given twice")
+			}
+			have |= fDir
 			d, ok := dirOf(v)
 			if !ok {
 				return r.errf("dir", "%q is not bidirectional, to_device, from_device or none", v)
 			}
 			e.Dir = d
 		case "name":
+			if have&fName != 0 {
+				return r.errf("name", "given twice")
+			}
+			have |= fName
 			e.Name = string(v)
 		case "segs":
+			if have&fSegs != 0 {
+				return r.errf("segs", "given twice")
+			}
+			have |= fSegs
 			for len(v) > 0 {
 				i := bytes.IndexByte(v, ',')
 				tok := v
