@@ -11,6 +11,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
@@ -135,7 +136,40 @@ func ParseDocument(name string, data []byte) (*Document, error) {
 	if doc.Schema != Schema {
 		return nil, fmt.Errorf("%s: schema %q, want %q", name, doc.Schema, Schema)
 	}
+	if len(doc.Config) == 0 || string(doc.Config) == "null" {
+		return nil, fmt.Errorf("%s: no config: a results file names what it measured", name)
+	}
+	seen := make(map[Cell]bool, len(doc.Cells))
+	for i, c := range doc.Cells {
+		switch {
+		case seen[c.Cell]:
+			return nil, fmt.Errorf("%s: cell %d (%s) appears twice", name, i+1, c.Cell)
+		case c.Refused == "" && len(c.Metrics) == 0:
+			return nil, fmt.Errorf("%s: cell %d (%s) has no metrics and was not refused", name, i+1, c.Cell)
+		}
+		for k, v := range c.Metrics {
+			if math.IsNaN(v) || math.IsInf(v, 0) {
+				return nil, fmt.Errorf("%s: cell %d (%s): metric %s is %v", name, i+1, c.Cell, k, v)
+			}
+		}
+		seen[c.Cell] = true
+	}
 	return &Document{Schema: doc.Schema, Config: doc.Config, Cells: doc.Cells}, nil
+}
+
+// CheckCells refuses a document holding a cell its own configuration does
+// not have: expected lists the cells of that configuration.
+func CheckCells(name string, doc *Document, expected []Cell) error {
+	want := make(map[Cell]bool, len(expected))
+	for _, c := range expected {
+		want[c] = true
+	}
+	for i, c := range doc.Cells {
+		if !want[c.Cell] {
+			return fmt.Errorf("%s: cell %d (%s) is not one of its configuration's", name, i+1, c.Cell)
+		}
+	}
+	return nil
 }
 
 // jsonError places a decoding error at its line and column of the file,

@@ -114,7 +114,7 @@ func Compare(old, new *cells.Document, opt CompareOptions) ([]Change, []string) 
 			sa, sb := benchmath.NewSample(a, &thr), benchmath.NewSample(b, &thr)
 			cmp := assume.Compare(sa, sb)
 			ch := Change{Cell: fmt.Sprintf("%s/%s/%s", k.scenario, k.allocator, k.platform), Metric: m,
-				Old: assume.Summary(sa, 0.95).Center, New: assume.Summary(sb, 0.95).Center, P: cmp.P, N1: cmp.N1, N2: cmp.N2}
+				Old: assume.Summary(sa, 0.95).Center, New: assume.Summary(sb, 0.95).Center, P: min(cmp.P, 1), N1: cmp.N1, N2: cmp.N2}
 			if info.Exact {
 				// Deterministic for a seed: any difference is real
 				// (benchmath reports P=0, "an exact result").
@@ -202,7 +202,8 @@ func CompareTable(w io.Writer, changes []Change, keys []string) error {
 		if metrics.MustLookup(c.Metric).Exact {
 			p = fmt.Sprintf("exact n=%d+%d", c.N1, c.N2)
 		}
-		if err := t.Append(c.Cell, c.Metric, formatValue(c.Old), formatValue(c.New), delta, p); err != nil {
+		d := metrics.MustLookup(c.Metric)
+		if err := t.Append(c.Cell, c.Metric, d.Human(c.Old), d.Human(c.New), delta, p); err != nil {
 			return err
 		}
 	}
@@ -220,7 +221,8 @@ func CompareTable(w io.Writer, changes []Change, keys []string) error {
 			continue
 		}
 		go_, gn := math.Exp(lo/float64(n)), math.Exp(ln/float64(n))
-		if err := t.Append("geomean", m, formatValue(go_), formatValue(gn), fmt.Sprintf("%+.2f%%", 100*(gn-go_)/go_), ""); err != nil {
+		d := metrics.MustLookup(m)
+		if err := t.Append("geomean", m, d.Human(go_), d.Human(gn), fmt.Sprintf("%+.2f%%", 100*(gn-go_)/go_), ""); err != nil {
 			return err
 		}
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -23,6 +24,7 @@ func newCompareCmd(stdout io.Writer) *cobra.Command {
 	var metricKeys []string
 	var threshold, alpha float64
 	var holm bool
+	var allow []string
 	cmd := &cobra.Command{
 		Use:   "compare OLD.json NEW.json",
 		Short: "Compare two results and fail on a significant regression",
@@ -48,13 +50,14 @@ when the results cannot be compared (cells that do not match are listed),
 					return usagef("compare: --metric %q: unknown metric (valid: %s)", m, strings.Join(metrics.Keys(), ", "))
 				}
 			}
-			old, err := cells.ReadDocument(args[0])
+			docs, err := readDocuments(args)
 			if err != nil {
-				return usageError{Err: err}
+				return err
 			}
-			new, err := cells.ReadDocument(args[1])
-			if err != nil {
-				return usageError{Err: err}
+			old, new := docs[0], docs[1]
+			if d := cells.ConfigDiff(old.Config, new.Config); len(slices.DeleteFunc(d, func(k string) bool { return allowed(k, allow) })) > 0 {
+				return usagef("compare: %s and %s were measured with other settings: %s (--allow %s compares them anyway, for an A/B of those knobs)",
+					args[0], args[1], strings.Join(d, ", "), strings.Join(d, ","))
 			}
 			changes, missing := report.Compare(old, new, report.CompareOptions{Metrics: metricKeys, Threshold: threshold, Alpha: alpha, Holm: holm})
 			if len(missing) > 0 {
@@ -76,6 +79,17 @@ when the results cannot be compared (cells that do not match are listed),
 	f.StringSliceVar(&metricKeys, "metric", []string{"modeled_ops_per_sec", "failure_rate", "peak_reserved_bytes", "latency_p99_ns", "host_harness_ratio"}, "metrics to compare")
 	f.Float64Var(&threshold, "threshold", 5, "percent a metric may get worse before compare fails")
 	f.Float64Var(&alpha, "alpha", 0.05, "significance level")
+	f.StringSliceVar(&allow, "allow", nil, "config `KEYS` (dotted, as in config.yaml; a section allows every key below it) that may differ between the two results: the knobs an A/B changes")
 	f.BoolVar(&holm, "holm", true, "adjust p-values for the number of cells compared (Holm-Bonferroni)")
 	return cmd
+}
+
+// allowed reports whether key, or a section above it, is in allow.
+func allowed(key string, allow []string) bool {
+	for _, a := range allow {
+		if key == a || strings.HasPrefix(key, a+".") {
+			return true
+		}
+	}
+	return false
 }

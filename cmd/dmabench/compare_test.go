@@ -55,7 +55,14 @@ func TestCompareGate(t *testing.T) {
 		t.Fatal(errs)
 	}
 	old := filepath.Join(dir, "old.json")
-	code, out, errs := run(t, "compare", old, old)
+	same := filepath.Join(dir, "same.json")
+	if data, err := os.ReadFile(old); err != nil || os.WriteFile(same, data, 0o644) != nil {
+		t.Fatal(err)
+	}
+	if code, _, errs := run(t, "compare", old, old); code != 2 || !strings.Contains(errs, "given twice") {
+		t.Fatalf("a file compared with itself: exit %d %s", code, errs)
+	}
+	code, out, errs := run(t, "compare", old, same)
 	if code != 0 || strings.Contains(out, "worse") || strings.Count(out, "~") < 20 {
 		t.Fatalf("self-compare: exit %d %s\n%s", code, errs, out)
 	}
@@ -64,7 +71,10 @@ func TestCompareGate(t *testing.T) {
 	if code, _, errs := run(t, append(args, "--name", "new")...); code != 0 {
 		t.Fatal(errs)
 	}
-	code, out, errs = run(t, "compare", old, filepath.Join(dir, "new.json"), "--threshold", "1")
+	if code, _, errs := run(t, "compare", old, filepath.Join(dir, "new.json")); code != 2 || !strings.Contains(errs, "allocator.dmapool.alloc_ns") {
+		t.Fatalf("another config without --allow: exit %d, %s", code, errs)
+	}
+	code, out, errs = run(t, "compare", old, filepath.Join(dir, "new.json"), "--threshold", "1", "--allow", "allocator.dmapool.alloc_ns")
 	if code != 1 || !strings.Contains(errs, "usb-ehci/dmapool/x86 modeled_ops_per_sec") || strings.Contains(errs, "pcipool") {
 		t.Fatalf("slower dmapool: exit %d, message %q\n%s", code, errs, out)
 	}
@@ -72,7 +82,7 @@ func TestCompareGate(t *testing.T) {
 	if code, _, errs := run(t, "run", "-w", "scsi", "-a", "dmapool", "-p", "x86", "-n", "5000", "--out", dir, "--name", "other"); code != 0 {
 		t.Fatal(errs)
 	}
-	code, _, errs = run(t, "compare", old, filepath.Join(dir, "other.json"))
+	code, _, errs = run(t, "compare", old, filepath.Join(dir, "other.json"), "--allow", "workloads,allocators,events,allocator")
 	if code != 2 || !strings.Contains(errs, "only in the old result") {
 		t.Fatalf("mismatched cells: exit %d %q", code, errs)
 	}

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/report"
 )
 
@@ -26,13 +25,9 @@ offline; Markdown links SVG files written into a folder beside it.`,
 			if !strings.HasSuffix(out, ".html") && !strings.HasSuffix(out, ".md") {
 				return usagef("report: -o must name a .html or .md file")
 			}
-			var docs []*cells.Document
-			for _, a := range args {
-				d, err := cells.ReadDocument(a)
-				if err != nil {
-					return usageError{Err: err}
-				}
-				docs = append(docs, d)
+			docs, err := readDocuments(args)
+			if err != nil {
+				return err
 			}
 			if err := report.WriteReport(out, docs, args); err != nil {
 				return err

@@ -23,17 +23,9 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 			if out == "" {
 				return usagef("merge: -o FILE is required")
 			}
-			var docs []*cells.Document
-			for _, path := range args {
-				data, err := os.ReadFile(path)
-				if err != nil {
-					return usageError{Err: err}
-				}
-				doc, err := cells.ParseDocument(path, data)
-				if err != nil {
-					return usageError{Err: err}
-				}
-				docs = append(docs, doc)
+			docs, err := readDocuments(args)
+			if err != nil {
+				return err
 			}
 			doc, err := cells.Merge(args, docs, func(raw json.RawMessage) ([]cells.Cell, error) {
 				var cfg Config
@@ -54,4 +46,37 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 	}
 	cmd.Flags().StringVarP(&out, "output", "o", "", "merged results file")
 	return cmd
+}
+
+// readDocuments reads results files given as inputs (compare, merge,
+// report): each once (the same file twice is bad input), each holding
+// only cells of its own configuration.
+func readDocuments(paths []string) ([]*cells.Document, error) {
+	var docs []*cells.Document
+	var seen []os.FileInfo
+	for _, path := range paths {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, usageError{Err: err}
+		}
+		for i, s := range seen {
+			if os.SameFile(fi, s) {
+				return nil, usagef("%s: the same file as %s, given twice", path, paths[i])
+			}
+		}
+		seen = append(seen, fi)
+		doc, err := cells.ReadDocument(path)
+		if err != nil {
+			return nil, usageError{Err: err}
+		}
+		var cfg Config
+		if err := json.Unmarshal(doc.Config.(json.RawMessage), &cfg); err != nil {
+			return nil, usagef("%s: config: %v", path, err)
+		}
+		if err := cells.CheckCells(path, doc, registry.Cells(&cfg)); err != nil {
+			return nil, usageError{Err: err}
+		}
+		docs = append(docs, doc)
+	}
+	return docs, nil
 }
