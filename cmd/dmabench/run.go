@@ -94,6 +94,9 @@ func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
 	if opt.shardN > 1 {
 		cs = matrix.Shard(all, opt.shardI, opt.shardN)
 	}
+	if !slices.Contains(progress.Modes, opt.progress) && opt.progress != "" {
+		return usagef("--progress %q: valid values are %s", opt.progress, strings.Join(progress.Modes, ", "))
+	}
 	start := time.Now()
 	name := cfg.Name
 	if name == "" {

@@ -39,8 +39,8 @@ same modeled metrics as running the workload.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			if out == "" {
-				return usagef("record: -o FILE is required")
+			if err := checkOutputFile("record: -o", out); err != nil {
+				return err
 			}
 			if events < 1 {
 				return usagef("record: -n %d: want at least 1 event", events)

@@ -14,6 +14,8 @@ import (
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/workloads/driver"
@@ -44,9 +46,19 @@ type Error struct {
 
 func (e *Error) Error() string {
 	if e.Field != "" {
-		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, e.Field, e.Msg)
+		return fmt.Sprintf("%s:%d: %s: %s", e.File, e.Line, printable(e.Field), printable(e.Msg))
 	}
-	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, printable(e.Msg))
+}
+
+// printable escapes control bytes and invalid UTF-8, so that a message
+// never writes a trace's raw bytes to a terminal.
+func printable(s string) string {
+	if !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError }) {
+		return s
+	}
+	q := strconv.Quote(s)
+	return q[1 : len(q)-1]
 }
 
 // kindOf reads an event kind (a switch: no map lookup per line).
@@ -459,6 +471,9 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 			}
 			e.Kernel = n
 		case "gfp":
+			if len(v) == 0 {
+				return r.errf("gfp", "empty value")
+			}
 			if have&fGFP != 0 {
 				return r.errf("gfp", "given twice")
 			}
