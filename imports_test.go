@@ -44,6 +44,8 @@ var allowed = []struct {
 	{pkg: "registry", may: []string{".", "dma", "matrix", "metrics", "scenario", "allocators/*", "platforms/*", "workloads/*"}},
 	{pkg: "progress", may: nil},
 	{pkg: "journal", may: []string{"cells"}},
+	{pkg: "sweep", may: []string{"cells", "journal", "matrix", "progress", "registry", "report", "workloads/trace"}},
+	{pkg: "validate", may: []string{"allocators/*", "ftrace", "workloads/trace"}},
 	{pkg: "cmd/dmabench", may: []string{"*"}},
 }
 

@@ -12,6 +12,7 @@ import (
 
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/registry"
+	"github.com/dmabench/dmabench/sweep"
 	"github.com/dmabench/dmabench/workloads/trace"
 )
 
@@ -74,7 +75,7 @@ GFP_ATOMIC pressure.`,
 	if badInput(err) {
 		return 2
 	}
-	if errors.As(err, new(interrupted)) {
+	if errors.As(err, new(*sweep.Interrupted)) {
 		return 130
 	}
 	return 1

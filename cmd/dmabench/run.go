@@ -2,29 +2,17 @@ package main
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"strings"
-	"sync"
 	"syscall"
-
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/dmabench/dmabench/cells"
-	"github.com/dmabench/dmabench/journal"
-	"github.com/dmabench/dmabench/progress"
-	"github.com/dmabench/dmabench/registry"
-	"github.com/dmabench/dmabench/workloads/trace"
-
 	"github.com/dmabench/dmabench/matrix"
-	"github.com/dmabench/dmabench/report"
+	"github.com/dmabench/dmabench/sweep"
 )
 
 func newRunCmd(stdout, stderr io.Writer) *cobra.Command {
@@ -53,7 +41,11 @@ version, host facts and every cell's metrics.`,
 			if resume && cfg.Name == "" {
 				return usagef("--resume needs --name: the results file to complete")
 			}
-			return runMatrix(cfg, runOptions{shardI: si, shardN: sn, resume: resume, progress: progressMode, again: againCommand(cmd, args)}, stdout, stderr)
+			// SIGINT and SIGTERM stop the run after saving what finished.
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			return sweep.Run(cfg, sweep.Options{ShardI: si, ShardN: sn, Resume: resume, Progress: progressMode,
+				Again: againCommand(cmd, args), Stop: ctx, Stdout: stdout, Stderr: stderr})
 		},
 	}
 	f := cmd.Flags()
@@ -72,122 +64,6 @@ version, host facts and every cell's metrics.`,
 	f.BoolVar(&resume, "resume", false, "skip the cells DIR/NAME.json or its journal already holds (an interrupted or killed run) and add the rest; refused when they were measured with other settings")
 	f.StringVar(&progressMode, "progress", "auto", "progress on stderr: auto (a bar on a terminal, plain lines otherwise), bar, plain, none")
 	return cmd
-}
-
-type runOptions struct {
-	shardI, shardN int
-	resume         bool
-	progress       string
-	// again is the command line that resumes this run.
-	again string
-}
-
-// interrupted: SIGINT or SIGTERM stopped the run after saving what was
-// finished. It exits 130.
-type interrupted struct{ msg string }
-
-func (e interrupted) Error() string { return e.msg }
-
-func runMatrix(cfg *Config, opt runOptions, stdout, stderr io.Writer) error {
-	all := registry.Cells(cfg)
-	cs := all
-	if opt.shardN > 1 {
-		cs = matrix.Shard(all, opt.shardI, opt.shardN)
-	}
-	if !slices.Contains(progress.Modes, opt.progress) && opt.progress != "" {
-		return usagef("--progress %q: valid values are %s", opt.progress, strings.Join(progress.Modes, ", "))
-	}
-	start := time.Now()
-	name := cfg.Name
-	if name == "" {
-		name = start.UTC().Format("20060102T150405Z")
-	}
-	jr, err := journal.Open(cfg.Out, name)
-	if errors.Is(err, journal.ErrLocked) {
-		return usageError{Err: err}
-	}
-	if err != nil {
-		return err
-	}
-	defer jr.Close()
-	var kept []matrix.Result
-	if opt.resume {
-		if kept, err = jr.Resume(cfg); err != nil {
-			return usageError{Err: err}
-		}
-		done := map[matrix.Cell]bool{}
-		for _, r := range kept {
-			done[r.Cell] = true
-		}
-		cs = slices.DeleteFunc(slices.Clone(cs), func(c matrix.Cell) bool { return done[c] })
-	} else if err := os.Remove(jr.Path(".journal")); err != nil && !os.IsNotExist(err) {
-		return err
-	}
-	if err := jr.Begin(cfg); err != nil {
-		return err
-	}
-	mode := opt.progress
-	if mode == "" {
-		mode = "none"
-	}
-	pr, err := progress.New(mode, stderr, len(cs))
-	if err != nil {
-		return usageError{Err: err}
-	}
-	// SIGINT and SIGTERM stop the run; a journal that cannot be written
-	// (a full disk) stops it too.
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	var journalErr error
-	var once sync.Once
-	results := matrix.Run(cs, registry.NewBuilder(cfg), matrix.Options{Events: cfg.Events, Jobs: cfg.Jobs, Stop: ctx.Done(),
-		Done: func(_ int, r *matrix.Result) {
-			if err := jr.Add(r); err != nil {
-				once.Do(func() { journalErr = err; stop() })
-			}
-			pr.Cell()
-		}})
-	pr.Wait()
-	finished := kept
-	for _, r := range results {
-		switch {
-		case r.Err == nil:
-			finished = append(finished, r)
-		case !errors.Is(r.Err, matrix.ErrStopped):
-			if jr.Added == 0 && !opt.resume {
-				jr.Abandon()
-			}
-			return fmt.Errorf("cell %s: %w", r.Cell, r.Err)
-		}
-	}
-	doc := cells.NewDocument(cfg, matrix.Order(all, finished))
-	for _, w := range cfg.Workloads {
-		if path, ok := strings.CutPrefix(w, registry.TracePrefix); ok {
-			sum, err := trace.Checksum(path)
-			if err != nil {
-				return usageError{Err: err}
-			}
-			if doc.Traces == nil {
-				doc.Traces = map[string]string{}
-			}
-			doc.Traces[path] = sum
-		}
-	}
-	path, err := report.Save(cfg.Out, name, doc)
-	if err != nil || journalErr != nil {
-		return fmt.Errorf("%w; the %d cells finished are in %s: %s", errors.Join(journalErr, err), jr.Added+len(kept), jr.Path(".journal"), opt.again+" --resume --name "+name)
-	}
-	if err := jr.Finish(); err != nil {
-		return err
-	}
-	if ctx.Err() != nil {
-		return interrupted{fmt.Sprintf("interrupted: %d of %d cells saved in %s; resume with:\n  %s --resume --name %s", len(finished), len(all), path, opt.again, name)}
-	}
-	if err := report.Print(stdout, cfg.Format, doc, cfg.Columns, cfg.Out, name); err != nil {
-		return err
-	}
-	fmt.Fprintf(stderr, "dmabench: %d cells in %.1fs; results in %s\n", len(cs), time.Since(start).Seconds(), path)
-	return nil
 }
 
 // againCommand is the command line that runs cmd again with the flags

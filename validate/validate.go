@@ -1,0 +1,114 @@
+// Package validate checks the allocator models against what real kernels
+// did, from files captured on them: kmalloc size classes against an
+// ftrace capture's bytes_alloc, dma_pool layouts against sysfs pools
+// files, SLUB's order rule against /proc/slabinfo. The parsers live with
+// the models they check (dmapool.ParsePools, slab.ParseSlabinfo) or the
+// format they read (ftrace.Kmallocs); this package opens the files and
+// counts.
+package validate
+
+import (
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/dmabench/dmabench/allocators/dmaalloc"
+	"github.com/dmabench/dmabench/allocators/dmapool"
+	"github.com/dmabench/dmabench/allocators/slab"
+	"github.com/dmabench/dmabench/ftrace"
+	"github.com/dmabench/dmabench/workloads/trace"
+)
+
+// Result is what one validation matched: every compared line, and a line
+// for each that did not match; Notes say what was chosen on the way.
+type Result struct {
+	Name           string
+	Matched, Total int
+	Misses, Notes  []string
+}
+
+// Write prints the result: the notes, "NAME: matched M of N", and the
+// first 50 misses.
+func (r *Result) Write(w io.Writer) {
+	for _, n := range r.Notes {
+		fmt.Fprintln(w, n)
+	}
+	fmt.Fprintf(w, "%s: matched %d of %d\n", r.Name, r.Matched, r.Total)
+	for i, m := range r.Misses {
+		if i == 50 {
+			fmt.Fprintf(w, "  ... and %d more\n", len(r.Misses)-50)
+			break
+		}
+		fmt.Fprintf(w, "  %s\n", m)
+	}
+}
+
+// parseFile opens path (gzip or not) and reads it with parse.
+func parseFile[T any](path string, parse func(string, io.Reader) (T, error)) (T, error) {
+	var zero T
+	r, err := trace.OpenFile(path)
+	if err != nil {
+		return zero, err
+	}
+	defer r.Close()
+	return parse(path, r)
+}
+
+// Ftrace compares every kmalloc event's bytes_alloc in the capture at path
+// with the size class the table (slab or slub) gives its bytes_req on a
+// machine with cache line line.
+func Ftrace(path, table string, line int64) (*Result, error) {
+	t, err := dmaalloc.ParseTable(table)
+	if err != nil {
+		return nil, err
+	}
+	classes := dmaalloc.Classes(t, line, 8)
+	r := &Result{Name: path, Notes: []string{fmt.Sprintf("size classes (%s, cache line %d): %v", t, line, classes)}}
+	_, err = parseFile(path, func(name string, in io.Reader) (struct{}, error) {
+		return struct{}{}, ftrace.Kmallocs(name, in, func(n int, req, got int64) {
+			r.Total++
+			if want := dmaalloc.SizeClass(classes, req); want == got {
+				r.Matched++
+			} else {
+				r.Misses = append(r.Misses, fmt.Sprintf("line %d: bytes_req=%d: kernel %d, model %d", n, req, got, want))
+			}
+		})
+	})
+	return r, err
+}
+
+// Pools compares each pool's total blocks in the pools files with its
+// pages times the blocks per page dma_pool lays out.
+func Pools(paths []string) (*Result, error) {
+	r := &Result{Name: strings.Join(paths, ", ")}
+	for _, f := range paths {
+		lines, err := parseFile(f, dmapool.ParsePools)
+		if err != nil {
+			return nil, err
+		}
+		m, ms := dmapool.CheckPools(f, lines)
+		r.Matched, r.Total, r.Misses = r.Matched+m, r.Total+len(lines), append(r.Misses, ms...)
+	}
+	return r, nil
+}
+
+// Slabinfo compares each kmalloc cache of the slabinfo files with SLUB's
+// order rule at slub_max_order maxOrder, for cpus CPUs (0: the count that
+// fits each file best).
+func Slabinfo(paths []string, cpus, maxOrder int) (*Result, error) {
+	r := &Result{Name: strings.Join(paths, ", ")}
+	for _, f := range paths {
+		rows, err := parseFile(f, slab.ParseSlabinfo)
+		if err != nil {
+			return nil, err
+		}
+		n := cpus
+		if n == 0 {
+			n = slab.BestCPUs(rows, maxOrder)
+		}
+		m, ms := slab.CheckSlabinfo(f, rows, n, maxOrder)
+		r.Notes = append(r.Notes, fmt.Sprintf("%s: nr_cpus %d (min_objects %d)", f, n, slab.MinObjects(n)))
+		r.Matched, r.Total, r.Misses = r.Matched+m, r.Total+len(rows), append(r.Misses, ms...)
+	}
+	return r, nil
+}
