@@ -170,3 +170,36 @@ func TestGolden(t *testing.T) {
 		golden(t, "report.md.golden", data)
 	})
 }
+
+// TestReportNeverWritesThroughALink: a symbolic link planted where a
+// chart goes is replaced by the chart, and what it pointed at is left as
+// it was; a charts folder that is itself a link is refused.
+func TestReportNeverWritesThroughALink(t *testing.T) {
+	doc := fixture(t)
+	dir := t.TempDir()
+	victim := filepath.Join(dir, "victim")
+	if err := os.WriteFile(victim, []byte("keep"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	charts := filepath.Join(dir, "r-charts")
+	os.Mkdir(charts, 0o755)
+	if err := os.Symlink(victim, filepath.Join(charts, "01-throughput.svg")); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.WriteReport(filepath.Join(dir, "r.md"), []*cells.Document{doc}, []string{"x"}); err != nil {
+		t.Fatal(err)
+	}
+	if data, _ := os.ReadFile(victim); string(data) != "keep" {
+		t.Fatalf("the report wrote through the link: %q", data)
+	}
+	if fi, err := os.Lstat(filepath.Join(charts, "01-throughput.svg")); err != nil || !fi.Mode().IsRegular() {
+		t.Fatalf("the chart is not a file of its own: %v %v", fi, err)
+	}
+	other := filepath.Join(dir, "s-charts")
+	if err := os.Symlink(t.TempDir(), other); err != nil {
+		t.Fatal(err)
+	}
+	if err := report.WriteReport(filepath.Join(dir, "s.md"), []*cells.Document{doc}, []string{"x"}); err == nil {
+		t.Fatal("a charts folder that is a link was written into")
+	}
+}
