@@ -8,6 +8,8 @@ package matrix
 import (
 	"errors"
 	"runtime"
+	"runtime/debug"
+	gcmetrics "runtime/metrics"
 	"sync"
 
 	"github.com/dmabench/dmabench/cells"
@@ -53,6 +55,9 @@ func Run(cells []Cell, b Builder, opt Options) []Result {
 		jobs = runtime.GOMAXPROCS(0)
 	}
 	jobs = min(jobs, max(len(cells), 1))
+	// Fewer collections, fewer batch pairs a collection spoils (see
+	// runCell); the cells' garbage is small.
+	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	out := make([]Result, len(cells))
 	next := make(chan int)
 	var wg sync.WaitGroup
@@ -91,8 +96,14 @@ func stopped(stop <-chan struct{}) bool {
 }
 
 // Batch is how many events RunCell replays at a time before switching
-// between the real and the null replay.
-const Batch = 1 << 14
+// between the real and the null replay: each pair of batches is one
+// sample of the model's host cost, so a cell of 100,000 events gives 97.
+const Batch = 1 << 10
+
+// FragEvery is how often, in events of the real replay, RunCell samples
+// the page allocator's fragmentation for unusable_index_max (and at the
+// end of the cell).
+const FragEvery = 1 << 14
 
 // RunCell replays one cell against the real models and, interleaved batch
 // by batch in the same goroutine, against the null allocator over the same
@@ -127,6 +138,12 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}) Result {
 	real := engine.New(plat, alloc, rec, srcs...)
 	nullAlloc, nullPlat := engine.NewNull()
 	null := engine.New(nullPlat, nullAlloc, &metrics.Recorder{}, nullSrcs...)
+	// Host time is the CPU time of the thread that runs the cell, read
+	// around each batch: the goroutine stays on one thread.
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	real.Clock, null.Clock = threadCPU, threadCPU
+	gc := []gcmetrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
 	var h metrics.Host
 	var crashed bool
 	var crashedAt dma.Time
@@ -137,6 +154,11 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}) Result {
 			return Result{Cell: c, Err: ErrStopped}
 		}
 		var pair metrics.Pair
+		// A pair during which the garbage collector ran (its assists and
+		// write barriers slow whichever replay they fall in) is marked,
+		// and left out of the estimate.
+		gcmetrics.Read(gc)
+		cycles := gc[0].Value.Uint64()
 		if !realDone {
 			n := min(Batch, events-h.Events)
 			r, err := real.Run(n)
@@ -149,7 +171,7 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}) Result {
 			pair.NS, pair.Events = r.HostNS, r.Events
 			crashed, crashedAt = r.Crashed, r.CrashedAt
 			realDone = r.Events < n || h.Events >= events || r.Crashed
-			if plat.Frag != nil {
+			if plat.Frag != nil && (h.Events%FragEvery == 0 || realDone) {
 				unusableMax = max(unusableMax, plat.Frag().Unusable[CostlyOrder])
 			}
 		}
@@ -165,6 +187,8 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}) Result {
 			pair.NullNS, pair.NullEvents = r.HostNS, r.Events
 			nullDone = r.Events < n || h.NullEvents >= events
 		}
+		gcmetrics.Read(gc)
+		pair.GC = gc[0].Value.Uint64() != cycles
 		h.Pairs = append(h.Pairs, pair)
 	}
 	res.Metrics = rec.Summary(h)

@@ -8,8 +8,8 @@ package metrics
 
 import (
 	"errors"
-
-	"github.com/montanaflynn/stats"
+	"math"
+	"slices"
 
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/engine"
@@ -185,6 +185,9 @@ func (r *Recorder) Platform(s map[string]float64) {
 type Pair struct {
 	NS, Events         int64
 	NullNS, NullEvents int64
+	// GC: the garbage collector ran during the pair; such pairs are left
+	// out unless every pair is one.
+	GC bool
 }
 
 // Host is the host-time measurement of a cell: the replay of the allocator
@@ -196,51 +199,99 @@ type Host struct {
 	Pairs              []Pair
 }
 
-// NSPerOp returns host nanoseconds per allocator operation with the
-// harness's own cost per event (from the null replay) subtracted. With
-// batch pairs it is the median over pairs of the per-event difference,
-// which a burst of interference in a few batches does not move; the
-// per-event figure is then scaled to operations. It is never negative.
-func (h Host) NSPerOp(ops int64) float64 {
-	if ops == 0 || h.Events == 0 {
-		return 0
-	}
-	var perEvent float64
-	if diffs := h.perPair(func(real, null float64) (float64, bool) { return real - null, true }); len(diffs) > 0 {
-		perEvent, _ = stats.Median(diffs)
-	} else {
-		harness := 0.0
-		if h.NullEvents > 0 {
-			harness = float64(h.NullNS) / float64(h.NullEvents)
-		}
-		perEvent = float64(h.NS)/float64(h.Events) - harness
-	}
-	return max(perEvent*float64(h.Events)/float64(ops), 0)
+// Estimate is a host measurement: a robust mean of its samples and a 95%
+// confidence interval for it. Resolved is false when the interval holds
+// 0: the model's cost is below what the measurement can tell from the
+// harness's, and the value is not to be read as a cost.
+type Estimate struct {
+	Value, Lo, Hi float64
+	Resolved      bool
 }
 
-// HarnessRatio returns the model's host cost per event as a multiple of
-// the harness's own (the null replay's) in the same batch pairs: the median
-// over pairs of real/null - 1. A machine that slows down or speeds up as a
-// whole moves both alike, so runs on different days or runners compare
-// better by it than by nanoseconds. 0 without pairs.
-func (h Host) HarnessRatio() float64 {
-	rs := h.perPair(func(real, null float64) (float64, bool) { return real/null - 1, null > 0 })
-	if len(rs) == 0 {
-		return 0
+// Trim is the share of samples cut from each end before averaging.
+const Trim = 0.2
+
+// estimate summarises samples by their 20% trimmed mean, with the
+// Tukey-McLaughlin interval (the winsorized standard error). The samples
+// are batch pairs over the same events, so their mean is the cost per
+// event; trimming drops the pairs a burst of interference hit, and unlike
+// a median it does not jump between the modes of a workload whose phases
+// cost differently (a pool that grows, then reuses).
+func estimate(samples []float64) Estimate {
+	n := len(samples)
+	if n == 0 {
+		return Estimate{}
 	}
-	m, _ := stats.Median(rs)
-	return max(m, 0)
+	x := slices.Clone(samples)
+	slices.Sort(x)
+	g := int(Trim * float64(n))
+	if n-2*g < 1 {
+		g = 0
+	}
+	var sum float64
+	for _, v := range x[g : n-g] {
+		sum += v
+	}
+	mean := sum / float64(n-2*g)
+	if n < 3 {
+		return Estimate{Value: mean, Lo: x[0], Hi: x[n-1], Resolved: x[0] > 0 || x[n-1] < 0}
+	}
+	// Winsorize: the trimmed ends take the nearest kept value.
+	var wsum, wsq float64
+	for i, v := range x {
+		v = min(max(v, x[g]), x[n-1-g])
+		x[i] = v
+		wsum += v
+	}
+	wmean := wsum / float64(n)
+	for _, v := range x {
+		wsq += (v - wmean) * (v - wmean)
+	}
+	se := math.Sqrt(wsq/float64(n-1)) / ((1 - 2*float64(g)/float64(n)) * math.Sqrt(float64(n)))
+	lo, hi := mean-1.96*se, mean+1.96*se
+	return Estimate{Value: mean, Lo: lo, Hi: hi, Resolved: lo > 0 || hi < 0}
+}
+
+// NSPerOp estimates host nanoseconds per allocator operation with the
+// harness's own cost per event subtracted: the trimmed mean over batch
+// pairs of the per-event difference between the real replay and the null
+// one, scaled to operations. It is never clamped: an estimate the measurement cannot
+// resolve says so.
+func (h Host) NSPerOp(ops int64) Estimate {
+	if ops == 0 || h.Events == 0 {
+		return Estimate{}
+	}
+	scale := float64(h.Events) / float64(ops)
+	diffs := h.perPair(func(real, null float64) (float64, bool) { return (real - null) * scale, true })
+	if len(diffs) == 0 && h.NullEvents > 0 {
+		diffs = []float64{(float64(h.NS)/float64(h.Events) - float64(h.NullNS)/float64(h.NullEvents)) * scale}
+	}
+	return estimate(diffs)
+}
+
+// HarnessRatio estimates the model's host cost per event as a multiple
+// of the harness's own (the null replay's) in the same batch pairs: the
+// trimmed mean over pairs of real/null - 1. A machine that slows down or speeds
+// up as a whole moves both alike, so runs on different days or runners
+// compare better by it than by nanoseconds.
+func (h Host) HarnessRatio() Estimate {
+	return estimate(h.perPair(func(real, null float64) (float64, bool) { return real/null - 1, null > 0 }))
 }
 
 // perPair applies f to each batch pair's host ns per event, real and
 // null, and keeps what f accepts.
 func (h Host) perPair(f func(real, null float64) (float64, bool)) []float64 {
 	var out []float64
-	for _, p := range h.Pairs {
-		if p.Events > 0 && p.NullEvents > 0 {
-			if v, ok := f(float64(p.NS)/float64(p.Events), float64(p.NullNS)/float64(p.NullEvents)); ok {
-				out = append(out, v)
+	for _, gcOK := range []bool{false, true} {
+		for _, p := range h.Pairs {
+			if p.Events > 0 && p.NullEvents > 0 && (!p.GC || gcOK) {
+				if v, ok := f(float64(p.NS)/float64(p.Events), float64(p.NullNS)/float64(p.NullEvents)); ok {
+					out = append(out, v)
+				}
 			}
+		}
+		if len(out) > 0 {
+			break
 		}
 	}
 	return out
@@ -257,6 +308,7 @@ func ratio(a, b int64) float64 {
 // with "host_" are host measurements; every other key is modeled and is the
 // same for the same config and seed on any machine.
 func (r *Recorder) Summary(h Host) map[string]float64 {
+	ns := h.NSPerOp(r.ops())
 	fragInternal := 0.0
 	if r.PeakReservedBytes > 0 {
 		fragInternal = 1 - float64(r.LiveAtReservedPeak)/float64(r.PeakReservedBytes)
@@ -285,8 +337,11 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 		"atomic_alloc_failures": float64(r.AtomicFail),
 		"modeled_cpu_ns":        float64(r.OpCost),
 		"modeled_ops_per_sec":   opsPerSec,
-		"host_ns_per_op":        h.NSPerOp(r.ops()),
-		"host_harness_ratio":    h.HarnessRatio(),
+		"host_ns_per_op":        ns.Value,
+		"host_ns_per_op_lo":     ns.Lo,
+		"host_ns_per_op_hi":     ns.Hi,
+		"host_resolved":         b2f(ns.Resolved),
+		"host_harness_ratio":    h.HarnessRatio().Value,
 		"latency_p50_ns":        float64(r.Latency.Quantile(0.50)),
 		"latency_p99_ns":        float64(r.Latency.Quantile(0.99)),
 		"latency_max_ns":        float64(r.Latency.Max),
@@ -312,4 +367,11 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 		s["kernel_size_differences"] = float64(r.KernelDiffers)
 	}
 	return s
+}
+
+func b2f(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

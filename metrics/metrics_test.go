@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"errors"
+	"math"
 	"testing"
 
 	"github.com/dmabench/dmabench/dma"
@@ -59,39 +60,62 @@ func TestMismatchedUnmapUnmaps(t *testing.T) {
 	}
 }
 
+// TestHostSubtraction: the harness's cost is subtracted, and a model
+// cheaper than the measurement can resolve is flagged, not clamped to 0.
 func TestHostSubtraction(t *testing.T) {
 	h := Host{NS: 3000, Events: 100, NullNS: 1000, NullEvents: 100}
-	if got := h.NSPerOp(50); got != 40 {
+	if got := h.NSPerOp(50); got.Value != 40 {
 		t.Fatalf("NSPerOp = %v, want (3000-1000)/50", got)
 	}
 	h.NullNS = 5000
-	if got := h.NSPerOp(50); got != 0 {
-		t.Fatalf("negative host cost not clamped: %v", got)
+	if got := h.NSPerOp(50); got.Value != -40 {
+		t.Fatalf("a negative difference must stay as measured: %v", got)
+	}
+	// Pairs around zero: unresolved, whatever the median.
+	var noisy Host
+	for i, d := range []int64{-30, 20, -10, 40, 5, -25, 15, 0, 35, -5, 10} {
+		noisy.Pairs = append(noisy.Pairs, Pair{NS: 1000 + d, Events: 100, NullNS: 1000, NullEvents: 100})
+		noisy.Events += 100
+		_ = i
+	}
+	if got := noisy.NSPerOp(noisy.Events); got.Resolved || got.Lo > 0 || got.Hi < 0 {
+		t.Fatalf("noise around 0 read as a cost: %+v", got)
+	}
+	var clear Host
+	for _, d := range []int64{300, 310, 305, 290, 320, 300, 298, 302, 301, 299, 303} {
+		clear.Pairs = append(clear.Pairs, Pair{NS: 1000 + d, Events: 100, NullNS: 1000, NullEvents: 100})
+		clear.Events += 100
+	}
+	if got := clear.NSPerOp(clear.Events); !got.Resolved || math.Abs(got.Value-3.014) > 0.001 || got.Lo > got.Value || got.Hi < got.Value {
+		t.Fatalf("a clear cost: %+v", got)
 	}
 }
 
-// TestHarnessRatioIgnoresAUniformSlowdown: the ratio is the median over
-// batch pairs of real/null - 1, so a machine that runs both at half speed
-// gives the same figure while ns per op doubles, and one disturbed pair
-// does not move it.
+// TestHarnessRatioIgnoresAUniformSlowdown: the ratio is the trimmed mean
+// over batch pairs of real/null - 1, so a machine that runs both at half
+// speed gives the same figure while ns per op doubles, and one disturbed
+// pair in ten does not move it.
 func TestHarnessRatioIgnoresAUniformSlowdown(t *testing.T) {
-	fast := Host{Events: 300, Pairs: []Pair{
-		{NS: 3000, Events: 100, NullNS: 1000, NullEvents: 100},
-		{NS: 3000, Events: 100, NullNS: 1000, NullEvents: 100},
-		{NS: 90000, Events: 100, NullNS: 1000, NullEvents: 100}, // a burst of interference
-	}}
-	slow := Host{Events: 300}
+	fast := Host{Events: 1000}
+	for i := range 10 {
+		p := Pair{NS: 3000, Events: 100, NullNS: 1000, NullEvents: 100}
+		if i == 7 {
+			p.NS = 90000 // a burst of interference
+		}
+		fast.Pairs = append(fast.Pairs, p)
+	}
+	slow := Host{Events: 1000}
 	for _, p := range fast.Pairs {
 		p.NS, p.NullNS = 2*p.NS, 2*p.NullNS
 		slow.Pairs = append(slow.Pairs, p)
 	}
-	if a, b := fast.HarnessRatio(), slow.HarnessRatio(); a != 2 || b != 2 {
+	if a, b := fast.HarnessRatio().Value, slow.HarnessRatio().Value; a != 2 || b != 2 {
 		t.Fatalf("ratios %v and %v, want 2 and 2", a, b)
 	}
-	if a, b := fast.NSPerOp(300), slow.NSPerOp(300); b != 2*a {
+	if a, b := fast.NSPerOp(1000).Value, slow.NSPerOp(1000).Value; b != 2*a || a != 20 {
 		t.Fatalf("ns per op %v and %v: the slow machine should read twice the fast one", a, b)
 	}
-	if (Host{}).HarnessRatio() != 0 {
+	if (Host{}).HarnessRatio().Value != 0 {
 		t.Fatal("no pairs: want 0")
 	}
 }

@@ -36,9 +36,11 @@ func fixture(t *testing.T) *cells.Document {
 		if rs[i].Err != nil {
 			t.Fatal(rs[i].Err)
 		}
-		if rs[i].Metrics != nil {
-			rs[i].Metrics["host_ns_per_op"] = float64(10 + i)
-			rs[i].Metrics["host_harness_ratio"] = 0.5 + float64(i)/100
+		if m := rs[i].Metrics; m != nil {
+			m["host_ns_per_op"] = float64(10 + i)
+			m["host_ns_per_op_lo"], m["host_ns_per_op_hi"] = float64(9+i), float64(11+i)
+			m["host_resolved"] = float64(i % 2)
+			m["host_harness_ratio"] = 0.5 + float64(i)/100
 		}
 	}
 	doc := cells.NewDocument(cfg, rs)

@@ -168,6 +168,9 @@ func (g *group) column(key string) string {
 		return ""
 	}
 	d, _ := metrics.Lookup(key)
+	if key == "host_ns_per_op" && g.median("host_resolved") < 1 {
+		return "<res" // below what the measurement resolves
+	}
 	if !d.Exact {
 		return d.Human(g.median(key))
 	}
@@ -207,7 +210,7 @@ func Table(w io.Writer, results []cells.Result, columns []string) error {
 	if err := t.Render(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintln(w, "modeled metrics: mean over seeds; host ones: median over seeds, harness cost (null allocator) subtracted")
+	_, err := fmt.Fprintln(w, "modeled metrics: mean over seeds; host ones: median over seeds of thread CPU time, harness cost (null allocator) subtracted; <res: below what the measurement resolves")
 	if err != nil {
 		return err
 	}
