@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"strings"
 
 	"golang.org/x/perf/benchfmt"
@@ -122,27 +123,25 @@ func csvField(s string) string {
 
 // WriteMarkdown writes the terminal table's rows as a Markdown table.
 func WriteMarkdown(w io.Writer, doc *cells.Document, columns []string) error {
+	keys := append(slices.Clone(TableColumns), columns...)
 	var b strings.Builder
-	b.WriteString("| scenario | allocator | platform | seeds | allocs | fail % | atomic % | peak live KiB | peak rsvd KiB | frag int | modeled Mops/s | host ns/op |")
-	for _, c := range columns {
-		b.WriteString(" " + c + " |")
+	b.WriteString("| scenario | allocator | platform | seeds |")
+	for _, k := range keys {
+		b.WriteString(" " + k + " |")
 	}
-	b.WriteString("\n|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|" + strings.Repeat("---:|", len(columns)) + "\n")
+	b.WriteString("\n|---|---|---|---:|" + strings.Repeat("---:|", len(keys)) + "\n")
 	for _, g := range groups(doc.Cells) {
 		if len(g.cells) == 0 {
-			fmt.Fprintf(&b, "| %s | %s | %s | refused | | | | | | | | |%s\n", g.scenario, g.allocator, g.platform, strings.Repeat(" |", len(columns)))
+			fmt.Fprintf(&b, "| %s | %s | %s | refused |%s\n", g.scenario, g.allocator, g.platform, strings.Repeat(" |", len(keys)))
 			continue
 		}
-		fmt.Fprintf(&b, "| %s | %s | %s | %d | %.0f | %.2f | %.1f | %.1f | %.1f | %.3f | %.2f | %.1f |",
-			g.scenario, g.allocator, g.platform, len(g.cells), g.mean("allocs"), 100*g.mean("failure_rate"),
-			100*g.mean("atomic_share"), g.mean("peak_live_bytes")/1024, g.mean("peak_reserved_bytes")/1024,
-			g.mean("frag_internal"), g.mean("modeled_ops_per_sec")/1e6, g.median("host_ns_per_op"))
-		for _, c := range columns {
-			b.WriteString(" " + g.column(c) + " |")
+		fmt.Fprintf(&b, "| %s | %s | %s | %d |", g.scenario, g.allocator, g.platform, len(g.cells))
+		for _, k := range keys {
+			b.WriteString(" " + g.column(k) + " |")
 		}
 		b.WriteString("\n")
 	}
-	b.WriteString("\nModeled metrics: mean over seeds. Host ns/op: median over seeds.\n")
+	b.WriteString("\n" + TableNote + ".\n")
 	_, err := io.WriteString(w, b.String())
 	return err
 }

@@ -7,11 +7,13 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sort"
 	"strings"
 
 	"github.com/dmabench/dmabench"
 	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/metrics"
+	"golang.org/x/perf/benchmath"
 )
 
 // palette colours the series of every chart.
@@ -375,28 +377,109 @@ func (v *view) byPlatformMean(m string) []series {
 	return ss
 }
 
-// winners returns, per platform and summary metric, the best allocator,
-// or every allocator that ties with it.
+// TieMargin is the relative difference below which two allocators tie,
+// whatever a test says: a difference this small decides nothing.
+const TieMargin = 0.02
+
+// Alpha is the significance level a winner's difference must reach.
+const Alpha = 0.05
+
+// WinnerRule says how winners are decided, for the reports to print.
+var WinnerRule = fmt.Sprintf("An allocator is named the winner only when it is better than the runner-up by more than %.0f%% "+
+	"and the difference is significant over the seeds (Mann-Whitney U test, the seeds as samples, p < %.2f); "+
+	"otherwise the cell says tie. With fewer than 4 seeds no difference can be significant: the leader is shown, untested.", 100*TieMargin, Alpha)
+
+// seedSamples returns, per seed, the metric aggregated over scenarios for
+// allocator a on platform p, as overScenarios aggregates the means: the
+// samples a winner is tested on.
+func (v *view) seedSamples(m, a, p string) []float64 {
+	scs, geo := v.aggregation(m, p)
+	n := -1
+	for _, s := range scs {
+		if k := len(v.groups[key{s, a, p}]); n < 0 || k < n {
+			n = k
+		}
+	}
+	var out []float64
+	for i := 0; i < n; i++ {
+		sum := 0.0
+		for _, s := range scs {
+			x := v.groups[key{s, a, p}][i][m]
+			if geo {
+				x = math.Log(x)
+			}
+			sum += x
+		}
+		if geo {
+			out = append(out, math.Exp(sum/float64(len(scs))))
+		} else {
+			out = append(out, sum/float64(len(scs)))
+		}
+	}
+	return out
+}
+
+// verdict decides one platform and metric: the allocators ranked by their
+// aggregate, the leader named only if the rule (WinnerRule) holds.
+func (v *view) verdict(m summaryMetric, p string, scale float64) string {
+	type entry struct {
+		name string
+		x    float64
+	}
+	var es []entry
+	for _, a := range v.allocators {
+		if x := v.overScenarios(m.Key, a, p); !math.IsNaN(x) {
+			es = append(es, entry{a, x})
+		}
+	}
+	if len(es) == 0 {
+		return "n/a"
+	}
+	better := func(x, y float64) bool {
+		if m.Higher {
+			return x > y
+		}
+		return x < y
+	}
+	sort.SliceStable(es, func(i, j int) bool { return better(es[i].x, es[j].x) })
+	best := es[0]
+	var tied []string
+	for _, e := range es {
+		if same(e.x, best.x) {
+			tied = append(tied, e.name)
+		}
+	}
+	if len(tied) == len(es) {
+		if len(es) == 1 {
+			return fmt.Sprintf("%s (%s)", best.name, fmtTick(best.x*scale))
+		}
+		return fmt.Sprintf("all tie (%s)", fmtTick(best.x*scale))
+	}
+	if len(tied) > 1 {
+		return fmt.Sprintf("tie: %s (%s)", strings.Join(tied, ", "), fmtTick(best.x*scale))
+	}
+	runner := es[1]
+	rel := math.Abs(best.x-runner.x) / math.Max(math.Abs(runner.x), math.Abs(best.x))
+	if rel <= TieMargin {
+		return fmt.Sprintf("tie within %.0f%%: %s, %s (%s)", 100*TieMargin, best.name, runner.name, fmtTick(best.x*scale))
+	}
+	sa, sb := v.seedSamples(m.Key, best.name, p), v.seedSamples(m.Key, runner.name, p)
+	if len(sa) < 4 || len(sb) < 4 {
+		return fmt.Sprintf("%s ahead by %.0f%% of %s, untested (%d seeds)", best.name, 100*rel, runner.name, min(len(sa), len(sb)))
+	}
+	cmp := benchmath.AssumeNothing.Compare(benchmath.NewSample(sa, &benchmath.DefaultThresholds), benchmath.NewSample(sb, &benchmath.DefaultThresholds))
+	if cmp.P >= Alpha {
+		return fmt.Sprintf("tie within noise: %s ~ %s (p=%.2f)", best.name, runner.name, min(cmp.P, 1))
+	}
+	return fmt.Sprintf("%s (%s; %.0f%% better than %s, p=%.3f)", best.name, fmtTick(best.x*scale), 100*rel, runner.name, cmp.P)
+}
+
+// winners returns, per platform and summary metric, the verdict.
 func (v *view) winners() [][]string {
 	var rows [][]string
 	for _, p := range v.platforms {
 		row := []string{p}
 		for _, m := range summaryMetrics {
-			var best []string
-			bestV, n := math.NaN(), 0
-			for _, a := range v.allocators {
-				x := v.overScenarios(m.Key, a, p)
-				if math.IsNaN(x) {
-					continue
-				}
-				n++
-				switch {
-				case len(best) > 0 && same(x, bestV):
-					best = append(best, a)
-				case len(best) == 0 || (m.Higher && x > bestV) || (!m.Higher && x < bestV):
-					best, bestV = []string{a}, x
-				}
-			}
 			scale := 1.0
 			switch m.Key {
 			case "modeled_ops_per_sec":
@@ -404,15 +487,7 @@ func (v *view) winners() [][]string {
 			case "peak_reserved_bytes":
 				scale = 1.0 / 1024
 			}
-			if n == 0 {
-				row = append(row, "n/a")
-				continue
-			}
-			who := strings.Join(best, ", ")
-			if n > 1 && len(best) == n {
-				who = "all tie"
-			}
-			row = append(row, fmt.Sprintf("%s (%s)", who, fmtTick(bestV*scale)))
+			row = append(row, v.verdict(m, p, scale))
 		}
 		rows = append(rows, row)
 	}
@@ -466,8 +541,8 @@ func WriteReport(path string, docs []*cells.Document, inputs []string) error {
 			return err
 		}
 		fmt.Fprintf(&b, "# dmabench design comparison\n\nGenerated by dmabench %s from %s. %d cells: %d scenarios, %d allocators, %d platforms. "+
-			"Modeled metrics are means over seeds, aggregated over the scenarios every allocator ran by geometric mean (by arithmetic mean, for every allocator of a platform, where a metric is zero in some scenario there); allocators that tie are named together; percentiles are nearest-rank.\n\n## Which allocator wins\n\n",
-			dmabench.Version, strings.Join(inputs, ", "), len(v.cells), len(v.scenarios), len(v.allocators), len(v.platforms))
+			"Modeled metrics are means over seeds, aggregated over the scenarios every allocator ran by geometric mean (by arithmetic mean, for every allocator of a platform, where a metric is zero in some scenario there); allocators that tie are named together; percentiles are nearest-rank. %s\n\n## Which allocator wins\n\n",
+			dmabench.Version, strings.Join(inputs, ", "), len(v.cells), len(v.scenarios), len(v.allocators), len(v.platforms), WinnerRule)
 		mdTable(&b, heads, v.winners())
 		b.WriteString("\n## Charts\n\n")
 		for i, c := range cs {
@@ -487,8 +562,8 @@ func WriteReport(path string, docs []*cells.Document, inputs []string) error {
 body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}table{border-collapse:collapse;margin:8px 0 24px}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 figure{margin:0 0 24px}</style></head><body><h1>dmabench design comparison</h1>
-<p>Generated by dmabench %s from %s. %d cells: %d scenarios, %d allocators, %d platforms. Modeled metrics are means over seeds, aggregated over the scenarios every allocator ran by geometric mean (by arithmetic mean, for every allocator of a platform, where a metric is zero in some scenario there); allocators that tie are named together; percentiles are nearest-rank.</p><h2>Which allocator wins</h2>`,
-			html.EscapeString(dmabench.Version), html.EscapeString(strings.Join(inputs, ", ")), len(v.cells), len(v.scenarios), len(v.allocators), len(v.platforms))
+<p>Generated by dmabench %s from %s. %d cells: %d scenarios, %d allocators, %d platforms. Modeled metrics are means over seeds, aggregated over the scenarios every allocator ran by geometric mean (by arithmetic mean, for every allocator of a platform, where a metric is zero in some scenario there); allocators that tie are named together; percentiles are nearest-rank. %s</p><h2>Which allocator wins</h2>`,
+			html.EscapeString(dmabench.Version), html.EscapeString(strings.Join(inputs, ", ")), len(v.cells), len(v.scenarios), len(v.allocators), len(v.platforms), html.EscapeString(WinnerRule))
 		htmlTable(&b, heads, v.winners())
 		b.WriteString("<h2>Charts</h2>")
 		for _, c := range cs {

@@ -154,32 +154,37 @@ func (g *group) median(key string) float64 {
 var TableColumns = []string{"events", "allocs", "failure_rate", "atomic_share", "peak_live_bytes",
 	"peak_reserved_bytes", "frag_internal", "frag_peak_ratio", "modeled_ops_per_sec", "host_ns_per_op"}
 
-// column is a column's value: the median over seeds for host timings,
-// the mean for modeled metrics, in the unit the catalog declares; empty
-// when no seed reports it.
+// column is a column's value for a person: the median over seeds, and,
+// when the seeds differ, their range: "median [min–max]", each in the
+// unit the catalog declares; "<res" for a host cost below what the
+// measurement resolves; empty when no seed reports it.
 func (g *group) column(key string) string {
-	n := 0
+	var vals []float64
 	for _, c := range g.cells {
-		if _, ok := c[key]; ok {
-			n++
+		if v, ok := c[key]; ok {
+			vals = append(vals, v)
 		}
 	}
-	if n == 0 {
+	if len(vals) == 0 {
 		return ""
 	}
 	d, _ := metrics.Lookup(key)
 	if key == "host_ns_per_op" && g.median("host_resolved") < 1 {
 		return "<res" // below what the measurement resolves
 	}
-	if !d.Exact {
-		return d.Human(g.median(key))
+	med, _ := stats.Median(vals)
+	lo, hi := slices.Min(vals), slices.Max(vals)
+	if lo == hi {
+		return d.Human(med)
 	}
-	return d.Human(g.mean(key))
+	return d.Human(med) + " [" + d.Human(lo) + "–" + d.Human(hi) + "]"
 }
 
+// TableNote says what the table's values are.
+const TableNote = "median over seeds [min–max where the seeds differ]; host costs in thread CPU time with the harness's own (the null allocator's) subtracted; <res: below what the measurement resolves"
+
 // Table prints one row per scenario, allocator and platform with the
-// TableColumns and then columns: modeled metrics are means over seeds,
-// host ones the median over seeds.
+// TableColumns and then columns (see column and TableNote).
 func Table(w io.Writer, results []cells.Result, columns []string) error {
 	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
 	keys := append(slices.Clone(TableColumns), columns...)
@@ -210,7 +215,7 @@ func Table(w io.Writer, results []cells.Result, columns []string) error {
 	if err := t.Render(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintln(w, "modeled metrics: mean over seeds; host ones: median over seeds of thread CPU time, harness cost (null allocator) subtracted; <res: below what the measurement resolves")
+	_, err := fmt.Fprintln(w, TableNote)
 	if err != nil {
 		return err
 	}
