@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/olekukonko/tablewriter"
@@ -188,22 +189,8 @@ func CompareTable(w io.Writer, changes []Change, keys []string) error {
 	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
 	t.Header("cell", "metric", "old", "new", "delta", "p")
 	for _, c := range changes {
-		delta := "~"
-		if c.Significant {
-			delta = fmt.Sprintf("%+.2f%%", 100*c.Delta)
-			if c.Worse {
-				delta += " worse"
-			}
-		}
-		p := fmt.Sprintf("p=%.3f n=%d+%d", c.P, c.N1, c.N2)
-		if c.PAdj != c.P {
-			p = fmt.Sprintf("p=%.3f (Holm %.3f) n=%d+%d", c.P, c.PAdj, c.N1, c.N2)
-		}
-		if metrics.MustLookup(c.Metric).Exact {
-			p = fmt.Sprintf("exact n=%d+%d", c.N1, c.N2)
-		}
 		d := metrics.MustLookup(c.Metric)
-		if err := t.Append(c.Cell, c.Metric, d.Human(c.Old), d.Human(c.New), delta, p); err != nil {
+		if err := t.Append(c.Cell, c.Metric, d.Human(c.Old), d.Human(c.New), deltaText(c), pText(c)); err != nil {
 			return err
 		}
 	}
@@ -276,4 +263,90 @@ func Unreachable(changes []Change, alpha float64) []string {
 		}
 	}
 	return notes
+}
+
+// CompareFormats are the outputs of WriteCompare.
+var CompareFormats = []string{"table", "markdown", "gha"}
+
+// CompareSummary is the line a comparison opens with: how many of the
+// compared values regressed beyond the threshold, improved, or did not
+// change significantly.
+func CompareSummary(changes []Change, threshold float64) string {
+	var worse, better, same int
+	for _, c := range changes {
+		switch {
+		case c.Worse && c.OverThreshold:
+			worse++
+		case c.Significant && !c.Worse:
+			better++
+		default:
+			same++
+		}
+	}
+	verdict := "no regression"
+	if worse > 0 {
+		verdict = fmt.Sprintf("%d regression(s)", worse)
+	}
+	return fmt.Sprintf("%s beyond %.3g%%; %d improved; %d unchanged or within noise (%d values compared)", verdict, threshold, better, same, len(changes))
+}
+
+// WriteCompare writes a comparison in format (CompareFormats): its
+// summary line first, then the changes (only the significant ones with
+// onlyChanged) as a box table, a Markdown table, or GitHub annotations
+// (::error for a regression beyond the threshold, ::notice for any other
+// significant change) that a workflow shows on the run.
+func WriteCompare(w io.Writer, format string, changes []Change, keys []string, threshold float64, onlyChanged bool) error {
+	shown := changes
+	if onlyChanged {
+		shown = slices.DeleteFunc(slices.Clone(changes), func(c Change) bool { return !c.Significant })
+	}
+	summary := CompareSummary(changes, threshold)
+	switch format {
+	case "gha":
+		for _, c := range shown {
+			if !c.Significant {
+				continue
+			}
+			d := metrics.MustLookup(c.Metric)
+			level := "notice"
+			if c.Worse && c.OverThreshold {
+				level = "error"
+			}
+			fmt.Fprintf(w, "::%s title=dmabench %s %s::%s %s: %s -> %s (%+.1f%%)\n", level, c.Cell, c.Metric, c.Cell, c.Metric, d.Human(c.Old), d.Human(c.New), 100*c.Delta)
+		}
+		_, err := fmt.Fprintf(w, "::notice title=dmabench compare::%s\n", summary)
+		return err
+	case "markdown":
+		fmt.Fprintf(w, "**%s**\n\n| cell | metric | old | new | delta | p |\n|---|---|---:|---:|---:|---|\n", summary)
+		for _, c := range shown {
+			d := metrics.MustLookup(c.Metric)
+			fmt.Fprintf(w, "| %s | %s | %s | %s | %s | %s |\n", c.Cell, c.Metric, d.Human(c.Old), d.Human(c.New), deltaText(c), pText(c))
+		}
+		return nil
+	}
+	fmt.Fprintln(w, summary)
+	return CompareTable(w, shown, keys)
+}
+
+// deltaText is a change's delta as the tables show it.
+func deltaText(c Change) string {
+	if !c.Significant {
+		return "~"
+	}
+	s := fmt.Sprintf("%+.2f%%", 100*c.Delta)
+	if c.Worse {
+		s += " worse"
+	}
+	return s
+}
+
+// pText is a change's test as the tables show it.
+func pText(c Change) string {
+	if metrics.MustLookup(c.Metric).Exact {
+		return fmt.Sprintf("exact n=%d+%d", c.N1, c.N2)
+	}
+	if c.PAdj != c.P {
+		return fmt.Sprintf("p=%.3f (Holm %.3f) n=%d+%d", c.P, c.PAdj, c.N1, c.N2)
+	}
+	return fmt.Sprintf("p=%.3f n=%d+%d", c.P, c.N1, c.N2)
 }

@@ -151,14 +151,16 @@ func TestGolden(t *testing.T) {
 		if len(missing) > 0 {
 			t.Fatal(missing)
 		}
-		var b bytes.Buffer
-		if err := report.CompareTable(&b, changes, keys); err != nil {
-			t.Fatal(err)
+		for _, f := range report.CompareFormats {
+			var b bytes.Buffer
+			if err := report.WriteCompare(&b, f, changes, keys, 5, f == "gha"); err != nil {
+				t.Fatal(err)
+			}
+			for _, r := range report.Regressions(changes) {
+				b.WriteString("regression: " + r + "\n")
+			}
+			golden(t, "compare-"+f+".golden", b.Bytes())
 		}
-		for _, r := range report.Regressions(changes) {
-			b.WriteString("regression: " + r + "\n")
-		}
-		golden(t, "compare.golden", b.Bytes())
 	})
 	t.Run("report-md", func(t *testing.T) {
 		path := filepath.Join(dir, "r.md")

@@ -3,7 +3,9 @@ package main
 import (
 	"fmt"
 	"io"
+	"maps"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -25,6 +27,8 @@ func newCompareCmd(stdout io.Writer) *cobra.Command {
 	var threshold, alpha float64
 	var holm bool
 	var allow []string
+	var format string
+	var onlyChanged bool
 	cmd := &cobra.Command{
 		Use:   "compare OLD.json NEW.json",
 		Short: "Compare two results and fail on a significant regression",
@@ -63,7 +67,13 @@ when the results cannot be compared (cells that do not match are listed),
 			if len(missing) > 0 {
 				return usagef("compare: cells do not match:\n  %s", strings.Join(missing, "\n  "))
 			}
-			if err := report.CompareTable(stdout, changes, metricKeys); err != nil {
+			if !slices.Contains(report.CompareFormats, format) {
+				return usagef("compare: -f %q: valid formats are %s", format, strings.Join(report.CompareFormats, ", "))
+			}
+			if s1, s2 := seedSet(old), seedSet(new); s1 != s2 {
+				fmt.Fprintf(stdout, "note: the seeds differ (%s: %s; %s: %s); each cell compares all its seeds as samples\n", args[0], s1, args[1], s2)
+			}
+			if err := report.WriteCompare(stdout, format, changes, metricKeys, threshold, onlyChanged); err != nil {
 				return err
 			}
 			for _, note := range report.Unreachable(changes, alpha) {
@@ -77,6 +87,8 @@ when the results cannot be compared (cells that do not match are listed),
 	}
 	f := cmd.Flags()
 	f.StringSliceVar(&metricKeys, "metric", []string{"modeled_ops_per_sec", "failure_rate", "peak_reserved_bytes", "latency_p99_ns", "host_harness_ratio"}, "metrics to compare")
+	f.StringVarP(&format, "format", "f", "table", "output: table, markdown, or gha (GitHub ::error/::notice annotations)")
+	f.BoolVar(&onlyChanged, "only-changed", false, "show only the significant changes")
 	f.Float64Var(&threshold, "threshold", 5, "percent a metric may get worse before compare fails")
 	f.Float64Var(&alpha, "alpha", 0.05, "significance level")
 	f.StringSliceVar(&allow, "allow", nil, "config `KEYS` (dotted, as in config.yaml; a section allows every key below it) that may differ between the two results: the knobs an A/B changes")
@@ -92,4 +104,17 @@ func allowed(key string, allow []string) bool {
 		}
 	}
 	return false
+}
+
+// seedSet says which seeds a results file holds.
+func seedSet(doc *cells.Document) string {
+	seen := map[uint64]bool{}
+	for _, c := range doc.Cells {
+		seen[c.Seed] = true
+	}
+	var ss []string
+	for _, s := range slices.Sorted(maps.Keys(seen)) {
+		ss = append(ss, strconv.FormatUint(s, 10))
+	}
+	return strings.Join(ss, ",")
 }

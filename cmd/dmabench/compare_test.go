@@ -78,6 +78,11 @@ func TestCompareGate(t *testing.T) {
 	if code != 1 || !strings.Contains(errs, "usb-ehci/dmapool/x86 modeled_ops_per_sec") || strings.Contains(errs, "pcipool") {
 		t.Fatalf("slower dmapool: exit %d, message %q\n%s", code, errs, out)
 	}
+	// The same, as GitHub annotations: an ::error for the regression.
+	code, out, _ = run(t, "compare", old, filepath.Join(dir, "new.json"), "--threshold", "1", "--allow", "allocator.dmapool.alloc_ns", "-f", "gha", "--only-changed")
+	if code != 1 || !strings.Contains(out, "::error title=dmabench usb-ehci/dmapool/x86 modeled_ops_per_sec::") || strings.Contains(out, "pcipool") {
+		t.Fatalf("gha: exit %d\n%s", code, out)
+	}
 	// Cells that do not match cannot be compared.
 	if code, _, errs := run(t, "run", "-w", "scsi", "-a", "dmapool", "-p", "x86", "-n", "5000", "--out", dir, "--name", "other"); code != 0 {
 		t.Fatal(errs)
