@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -184,5 +185,49 @@ func TestBenchCommand(t *testing.T) {
 	}
 	if !regexp.MustCompile(`slab-direct on iommu, full metrics.*refused`).MatchString(out) {
 		t.Errorf("slab-direct behind an IOMMU is not shown as refused:\n%s", out)
+	}
+}
+
+// TestBenchstatReadsTwoRunsAsOneComparison: the .bench files of two runs
+// that differ in one knob, given to x/perf's benchstat with no flags, come
+// out as old-against-new tables (not split by the knob) with nothing on
+// stderr and no note that values expected to be exact were not.
+func TestBenchstatReadsTwoRunsAsOneComparison(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds benchstat")
+	}
+	goBin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("no go command to build benchstat with")
+	}
+	dir := t.TempDir()
+	args := []string{"run", "-w", "usb-ehci", "-a", "dmapool,pcipool", "-p", "x86", "-s", "5", "-n", "5000", "--out", dir}
+	if code, _, errs := run(t, append(args, "--name", "a")...); code != 0 {
+		t.Fatal(errs)
+	}
+	t.Setenv("DMABENCH_ALLOCATOR_DMAPOOL_ALLOC_NS", "40")
+	if code, _, errs := run(t, append(args, "--name", "b")...); code != 0 {
+		t.Fatal(errs)
+	}
+	cmd := exec.Command(goBin, "run", "golang.org/x/perf/cmd/benchstat", filepath.Join(dir, "a.bench"), filepath.Join(dir, "b.bench"))
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("benchstat: %v\n%s", err, stderr.String())
+	}
+	out := stdout.String()
+	if stderr.Len() != 0 {
+		t.Errorf("benchstat wrote to stderr: %s", stderr.String())
+	}
+	if !strings.Contains(out, "a.bench │") || !strings.Contains(out, "b.bench") || !strings.Contains(out, "vs base") {
+		t.Fatalf("not an old-against-new comparison:\n%s", out)
+	}
+	if strings.Contains(out, "exact distribution expected") || strings.Contains(out, "config-hash") {
+		t.Fatalf("a warning or a split by configuration:\n%s", out)
+	}
+	// One table per unit, each holding both files: as many headers naming
+	// a.bench as units written.
+	if n, units := strings.Count(out, "a.bench │"), strings.Count(out, "vs base"); n != units || n < 5 {
+		t.Fatalf("%d headers for %d units:\n%s", n, units, out)
 	}
 }
