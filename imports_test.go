@@ -41,7 +41,7 @@ var allowed = []struct {
 	{pkg: "scenario", may: []string{"dma"}},
 	{pkg: "ftrace", may: []string{".", "dma", "workloads/driver", "workloads/trace"}},
 	{pkg: "bench", may: []string{"dma", "engine", "metrics", "matrix", "workloads/trace"}},
-	{pkg: "registry", may: []string{".", "dma", "matrix", "metrics", "scenario", "allocators/*", "platforms/*", "workloads/*"}},
+	{pkg: "registry", may: []string{".", "dma", "engine", "matrix", "metrics", "scenario", "allocators/*", "platforms/*", "workloads/*"}},
 	{pkg: "progress", may: nil},
 	{pkg: "journal", may: []string{"cells"}},
 	{pkg: "sweep", may: []string{"cells", "journal", "matrix", "progress", "registry", "report", "workloads/trace"}},

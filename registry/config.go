@@ -315,6 +315,17 @@ func (c *Config) validateModels() error {
 	if _, err := dma.ParseMapPolicy(c.Platform.MapFailure); err != nil {
 		return Usagef("platform.%v", err)
 	}
+	if len(c.Allocator.Mempool.MinNrByPool) > 0 {
+		pools, err := allPoolNames(c)
+		if err != nil {
+			return err
+		}
+		for _, name := range slices.Sorted(maps.Keys(c.Allocator.Mempool.MinNrByPool)) {
+			if !slices.Contains(pools, name) {
+				return Usagef("min_nr_by_pool: no workload creates a pool named %q (valid: %s)", name, strings.Join(pools, ", "))
+			}
+		}
+	}
 	if err := checkNames("allocator", []string{c.Allocator.Mempool.Over}, AllocatorNames()); err != nil {
 		return Usagef("allocator.mempool.over: %v", err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/dmabench/dmabench/allocators/pcipool"
 	"github.com/dmabench/dmabench/allocators/slab"
 	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/engine"
 	"github.com/dmabench/dmabench/matrix"
 	"github.com/dmabench/dmabench/platforms/iommu"
 	"github.com/dmabench/dmabench/platforms/sa1111"
@@ -385,4 +386,74 @@ func Workloads(cfg *Config) []Entry {
 		out = append(out, Entry{name, doc})
 	}
 	return out
+}
+
+// poolNamer records the names of the pools a workload creates.
+type poolNamer struct{ names []string }
+
+func (p *poolNamer) Record(o *engine.Outcome) {
+	if e := o.Event; e.Kind == dma.PoolCreate && !slices.Contains(p.names, e.Name) {
+		p.names = append(p.names, e.Name)
+	}
+}
+
+// PoolNames returns the names of the pools workload (a workload or a
+// configured scenario) creates, in the order it creates them: its first
+// events replayed against the null allocator, as its drivers create their
+// pools when they load.
+func PoolNames(cfg *Config, workload string) ([]string, error) {
+	if sc, ok := cfg.Scenario[workload]; ok {
+		// Its members' pools, with the scenario's knobs (a member that
+		// starts late creates its pools late).
+		var out []string
+		for _, w := range sc.Workloads {
+			names, err := PoolNames(cfg.ForScenario(workload), w)
+			if err != nil {
+				return nil, err
+			}
+			for _, n := range names {
+				if !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			}
+		}
+		return out, nil
+	}
+	b := NewBuilder(cfg)
+	var scenarios []string
+	if we := workloadByName(workload); we != nil {
+		scenarios = we.ScenarioNames(cfg)
+	} else {
+		scenarios = []string{workload}
+	}
+	var rec poolNamer
+	for _, sc := range scenarios {
+		srcs, err := b.Sources(matrix.Cell{Scenario: sc, Seed: 1})
+		if err != nil {
+			return nil, err
+		}
+		null, plat := engine.NewNull()
+		if _, err := engine.New(plat, null, &rec, srcs...).Run(20_000); err != nil {
+			return nil, err
+		}
+	}
+	return rec.names, nil
+}
+
+// allPoolNames returns the pools every workload creates.
+func allPoolNames(cfg *Config) ([]string, error) {
+	var out []string
+	for _, w := range append(WorkloadNames(), ScenarioNames(cfg)...) {
+		names, err := PoolNames(cfg, w)
+		if err != nil {
+			return nil, err
+		}
+		for _, n := range names {
+			if !slices.Contains(out, n) {
+				out = append(out, n)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out, nil
 }

@@ -13,13 +13,13 @@ import (
 )
 
 // listKinds are what list shows, in order.
-var listKinds = []string{"allocators", "platforms", "workloads", "metrics"}
+var listKinds = []string{"allocators", "platforms", "workloads", "metrics", "pools"}
 
 func newListCmd(stdout io.Writer) *cobra.Command {
-	var configFile string
+	var configFile, workload string
 	cmd := &cobra.Command{
-		Use:       "list [allocators|platforms|workloads|metrics]",
-		Short:     "List the models, workloads and metrics this build knows",
+		Use:       "list [allocators|platforms|workloads|metrics|pools]",
+		Short:     "List the models, workloads, metrics and pools this build knows",
 		ValidArgs: listKinds,
 		Args:      usageArgs(cobra.MaximumNArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -45,6 +45,10 @@ func newListCmd(stdout io.Writer) *cobra.Command {
 					es = registry.Workloads(cfg)
 				case "metrics":
 					es = metricEntries()
+				case "pools":
+					if es, err = poolEntries(cfg, workload); err != nil {
+						return err
+					}
 				}
 				fmt.Fprintf(stdout, "%s:\n", k)
 				w := 15
@@ -59,6 +63,7 @@ func newListCmd(stdout io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "config file whose scenarios to list too")
+	cmd.Flags().StringVarP(&workload, "workload", "w", "", "with pools: only this workload's (the names allocator.mempool.min_nr_by_pool takes)")
 	return cmd
 }
 
@@ -78,4 +83,25 @@ func metricEntries() []registry.Entry {
 		es = append(es, registry.Entry{Name: d.Key, Doc: doc})
 	}
 	return es
+}
+
+// poolEntries lists, per workload (or just workload), the pools it
+// creates.
+func poolEntries(cfg *Config, workload string) ([]registry.Entry, error) {
+	ws := append(registry.WorkloadNames(), registry.ScenarioNames(cfg)...)
+	if workload != "" {
+		if !slices.Contains(ws, workload) {
+			return nil, usagef("list pools: unknown workload %q (valid: %s)", workload, strings.Join(ws, ", "))
+		}
+		ws = []string{workload}
+	}
+	var es []registry.Entry
+	for _, w := range ws {
+		names, err := registry.PoolNames(cfg, w)
+		if err != nil {
+			return nil, err
+		}
+		es = append(es, registry.Entry{Name: w, Doc: strings.Join(names, ", ")})
+	}
+	return es, nil
 }

@@ -293,3 +293,23 @@ func defaultConfig(t testing.TB) *Config {
 	}
 	return cfg
 }
+
+// TestListPools: list pools names the pools each workload creates, the
+// names min_nr_by_pool takes; a name no workload creates is refused with
+// the valid ones.
+func TestListPools(t *testing.T) {
+	code, out, errs := run(t, "list", "pools", "-w", "usb-ehci")
+	if code != 0 || !strings.Contains(out, "ehci_qtd, ehci_qh, ehci_itd") {
+		t.Fatalf("exit %d: %s%s", code, out, errs)
+	}
+	if _, out, _ := run(t, "list", "pools"); !strings.Contains(out, "hotplug-pressure") || !strings.Contains(out, "rx_buf") {
+		t.Fatalf("scenarios' pools missing:\n%s", out)
+	}
+	dir := t.TempDir()
+	file := filepath.Join(dir, "c.yaml")
+	os.WriteFile(file, []byte("allocator:\n  mempool:\n    min_nr_by_pool:\n      uhci_tds: 3\n"), 0o644)
+	code, _, errs = run(t, "run", "-c", file, "--out", filepath.Join(dir, "out"))
+	if code != 2 || !strings.Contains(errs, `"uhci_tds"`) || !strings.Contains(errs, "uhci_td)") || !strings.Contains(errs, "c.yaml:4") {
+		t.Fatalf("misspelled pool: exit %d %s", code, errs)
+	}
+}
