@@ -11,11 +11,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"runtime"
 	"runtime/debug"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/dmabench/dmabench"
@@ -261,8 +263,9 @@ var steering = []string{"seeds", "jobs", "out", "name", "format", "columns"}
 
 // ConfigDiff returns the keys (dotted paths) whose values differ between
 // two configurations, as JSON sees them, leaving out the keys that only
-// steer a run; nil when they measured the same thing.
-func ConfigDiff(a, b any) []string {
+// steer a run and those allow names (a key, or a section above it); nil
+// when they measured the same thing.
+func ConfigDiff(a, b any, allow ...string) []string {
 	fa, fb := flatten(a), flatten(b)
 	var out []string
 	for k, v := range fa {
@@ -276,7 +279,14 @@ func ConfigDiff(a, b any) []string {
 		}
 	}
 	slices.Sort(out)
-	return out
+	return slices.DeleteFunc(out, func(k string) bool {
+		for _, a := range allow {
+			if k == a || strings.HasPrefix(k, a+".") {
+				return true
+			}
+		}
+		return false
+	})
 }
 
 // flatten returns a config's leaves by dotted path, each as its JSON.
@@ -305,4 +315,17 @@ func flatten(config any) map[string]string {
 	}
 	walk("", m)
 	return out
+}
+
+// SeedSet says which seeds a results file holds.
+func SeedSet(doc *Document) string {
+	seen := map[uint64]bool{}
+	for _, c := range doc.Cells {
+		seen[c.Seed] = true
+	}
+	var ss []string
+	for _, s := range slices.Sorted(maps.Keys(seen)) {
+		ss = append(ss, strconv.FormatUint(s, 10))
+	}
+	return strings.Join(ss, ",")
 }

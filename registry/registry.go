@@ -23,6 +23,7 @@ import (
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/engine"
 	"github.com/dmabench/dmabench/matrix"
+	"github.com/dmabench/dmabench/metrics"
 	"github.com/dmabench/dmabench/platforms/iommu"
 	"github.com/dmabench/dmabench/platforms/sa1111"
 	"github.com/dmabench/dmabench/platforms/x86"
@@ -456,4 +457,43 @@ func allPoolNames(cfg *Config) ([]string, error) {
 	}
 	slices.Sort(out)
 	return out, nil
+}
+
+// PoolEntries lists, per workload (or just workload), the pools it
+// creates.
+func PoolEntries(cfg *Config, workload string) ([]Entry, error) {
+	ws := append(WorkloadNames(), ScenarioNames(cfg)...)
+	if workload != "" {
+		if !slices.Contains(ws, workload) {
+			return nil, Usagef("list pools: unknown workload %q (valid: %s)", workload, strings.Join(ws, ", "))
+		}
+		ws = []string{workload}
+	}
+	var es []Entry
+	for _, w := range ws {
+		names, err := PoolNames(cfg, w)
+		if err != nil {
+			return nil, err
+		}
+		es = append(es, Entry{Name: w, Doc: strings.Join(names, ", ")})
+	}
+	return es, nil
+}
+
+// MetricEntries lists the metric catalog: unit, which way is better,
+// modeled or host, and meaning.
+func MetricEntries() []Entry {
+	var es []Entry
+	for _, d := range metrics.Catalog {
+		kind := "modeled"
+		if !d.Exact {
+			kind = "host"
+		}
+		doc := fmt.Sprintf("%-8s %-7s %-7s %s", d.Unit, d.Better, kind, d.Meaning)
+		if d.When != "" {
+			doc += " (only in " + d.When + ")"
+		}
+		es = append(es, Entry{Name: d.Key, Doc: doc})
+	}
+	return es
 }

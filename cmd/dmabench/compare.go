@@ -3,9 +3,7 @@ package main
 import (
 	"fmt"
 	"io"
-	"maps"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -59,7 +57,7 @@ when the results cannot be compared (cells that do not match are listed),
 				return err
 			}
 			old, new := docs[0], docs[1]
-			if d := cells.ConfigDiff(old.Config, new.Config); len(slices.DeleteFunc(d, func(k string) bool { return allowed(k, allow) })) > 0 {
+			if d := cells.ConfigDiff(old.Config, new.Config, allow...); len(d) > 0 {
 				return usagef("compare: %s and %s were measured with other settings: %s (--allow %s compares them anyway, for an A/B of those knobs)",
 					args[0], args[1], strings.Join(d, ", "), strings.Join(d, ","))
 			}
@@ -70,7 +68,7 @@ when the results cannot be compared (cells that do not match are listed),
 			if !slices.Contains(report.CompareFormats, format) {
 				return usagef("compare: -f %q: valid formats are %s", format, strings.Join(report.CompareFormats, ", "))
 			}
-			if s1, s2 := seedSet(old), seedSet(new); s1 != s2 {
+			if s1, s2 := cells.SeedSet(old), cells.SeedSet(new); s1 != s2 {
 				fmt.Fprintf(stdout, "note: the seeds differ (%s: %s; %s: %s); each cell compares all its seeds as samples\n", args[0], s1, args[1], s2)
 			}
 			if err := report.WriteCompare(stdout, format, changes, metricKeys, threshold, onlyChanged); err != nil {
@@ -94,27 +92,4 @@ when the results cannot be compared (cells that do not match are listed),
 	f.StringSliceVar(&allow, "allow", nil, "config `KEYS` (dotted, as in config.yaml; a section allows every key below it) that may differ between the two results: the knobs an A/B changes")
 	f.BoolVar(&holm, "holm", true, "adjust p-values for the number of cells compared (Holm-Bonferroni)")
 	return cmd
-}
-
-// allowed reports whether key, or a section above it, is in allow.
-func allowed(key string, allow []string) bool {
-	for _, a := range allow {
-		if key == a || strings.HasPrefix(key, a+".") {
-			return true
-		}
-	}
-	return false
-}
-
-// seedSet says which seeds a results file holds.
-func seedSet(doc *cells.Document) string {
-	seen := map[uint64]bool{}
-	for _, c := range doc.Cells {
-		seen[c.Seed] = true
-	}
-	var ss []string
-	for _, s := range slices.Sorted(maps.Keys(seen)) {
-		ss = append(ss, strconv.FormatUint(s, 10))
-	}
-	return strings.Join(ss, ",")
 }

@@ -8,7 +8,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dmabench/dmabench/metrics"
 	"github.com/dmabench/dmabench/registry"
 )
 
@@ -44,9 +43,9 @@ func newListCmd(stdout io.Writer) *cobra.Command {
 				case "workloads":
 					es = registry.Workloads(cfg)
 				case "metrics":
-					es = metricEntries()
+					es = registry.MetricEntries()
 				case "pools":
-					if es, err = poolEntries(cfg, workload); err != nil {
+					if es, err = registry.PoolEntries(cfg, workload); err != nil {
 						return err
 					}
 				}
@@ -65,43 +64,4 @@ func newListCmd(stdout io.Writer) *cobra.Command {
 	cmd.Flags().StringVarP(&configFile, "config", "c", "", "config file whose scenarios to list too")
 	cmd.Flags().StringVarP(&workload, "workload", "w", "", "with pools: only this workload's (the names allocator.mempool.min_nr_by_pool takes)")
 	return cmd
-}
-
-// metricEntries lists the metric catalog: unit, which way is better,
-// modeled or host, and meaning.
-func metricEntries() []registry.Entry {
-	var es []registry.Entry
-	for _, d := range metrics.Catalog {
-		kind := "modeled"
-		if !d.Exact {
-			kind = "host"
-		}
-		doc := fmt.Sprintf("%-8s %-7s %-7s %s", d.Unit, d.Better, kind, d.Meaning)
-		if d.When != "" {
-			doc += " (only in " + d.When + ")"
-		}
-		es = append(es, registry.Entry{Name: d.Key, Doc: doc})
-	}
-	return es
-}
-
-// poolEntries lists, per workload (or just workload), the pools it
-// creates.
-func poolEntries(cfg *Config, workload string) ([]registry.Entry, error) {
-	ws := append(registry.WorkloadNames(), registry.ScenarioNames(cfg)...)
-	if workload != "" {
-		if !slices.Contains(ws, workload) {
-			return nil, usagef("list pools: unknown workload %q (valid: %s)", workload, strings.Join(ws, ", "))
-		}
-		ws = []string{workload}
-	}
-	var es []registry.Entry
-	for _, w := range ws {
-		names, err := registry.PoolNames(cfg, w)
-		if err != nil {
-			return nil, err
-		}
-		es = append(es, registry.Entry{Name: w, Doc: strings.Join(names, ", ")})
-	}
-	return es, nil
 }
