@@ -48,6 +48,12 @@ type Result struct {
 	// workload (a trace) ended.
 	Misuse []dma.MisuseEntry `json:"misuse,omitempty"`
 	Leaks  []dma.Leak        `json:"leaks,omitempty"`
+	// Pools breaks the cell down by pool: what each workload's callers
+	// did with each pool it created, and what the model held for it.
+	Pools []PoolResult `json:"pools,omitempty"`
+	// Workloads holds each workload's own metrics (a scenario runs
+	// several; the cell's metrics add them up).
+	Workloads []WorkloadResult `json:"workloads,omitempty"`
 	// Refused says why a model refused to run on the platform; such a
 	// cell has no metrics.
 	Refused string `json:"refused,omitempty"`
@@ -328,4 +334,59 @@ func SeedSet(doc *Document) string {
 		ss = append(ss, strconv.FormatUint(s, 10))
 	}
 	return strings.Join(ss, ",")
+}
+
+// PoolResult is one pool of a cell: its callers' allocations, failures
+// and sleeps, and, for a pool-based model, what the model held for it.
+type PoolResult struct {
+	Workload       string         `json:"workload"`
+	Name           string         `json:"name"`
+	Size           int64          `json:"size"`
+	Allocs         int64          `json:"allocs"`
+	Failures       int64          `json:"failures"`
+	AtomicFailures int64          `json:"atomic_failures"`
+	Waits          int64          `json:"waits"`
+	WaitNS         int64          `json:"wait_ns"`
+	Destroyed      bool           `json:"destroyed,omitempty"`
+	CreateFailed   bool           `json:"create_failed,omitempty"`
+	Model          *dma.PoolStats `json:"model,omitempty"`
+}
+
+// WorkloadResult is one workload of a cell and the metrics it reports.
+type WorkloadResult struct {
+	Name    string             `json:"name"`
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+}
+
+// ReadInputs reads results files given as inputs to compare, merge or
+// report: each once (the same file twice is an error), each holding only
+// cells of its own configuration, as expected says.
+func ReadInputs(paths []string, expected func(config json.RawMessage) ([]Cell, error)) ([]*Document, error) {
+	var docs []*Document
+	var seen []os.FileInfo
+	for _, path := range paths {
+		fi, err := os.Stat(path)
+		if err != nil {
+			return nil, err
+		}
+		for i, s := range seen {
+			if os.SameFile(fi, s) {
+				return nil, fmt.Errorf("%s: the same file as %s, given twice", path, paths[i])
+			}
+		}
+		seen = append(seen, fi)
+		doc, err := ReadDocument(path)
+		if err != nil {
+			return nil, err
+		}
+		want, err := expected(doc.Config.(json.RawMessage))
+		if err != nil {
+			return nil, fmt.Errorf("%s: config: %w", path, err)
+		}
+		if err := CheckCells(path, doc, want); err != nil {
+			return nil, err
+		}
+		docs = append(docs, doc)
+	}
+	return docs, nil
 }

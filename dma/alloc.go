@@ -135,3 +135,30 @@ func FreeWholePages(pages Pages, st *Stats, b Block) {
 	st.ReservedBytes -= b.Size
 	pages.FreePages(b)
 }
+
+// PoolStats is what a pool-based model knows of one of its pools: its
+// geometry and what it holds, for the results' breakdown by pool.
+type PoolStats struct {
+	// BlockSize is a block's size as the model rounds it; PerPage the
+	// blocks (or slab objects) one page allocation holds.
+	BlockSize int64 `json:"block_size"`
+	PerPage   int64 `json:"per_page"`
+	// Pages and PeakPages: page allocations (of PageBytes each) the pool
+	// holds now and held at most; IdlePages those with no live block.
+	Pages     int64 `json:"pages"`
+	PeakPages int64 `json:"peak_pages"`
+	PageBytes int64 `json:"page_bytes"`
+	IdlePages int64 `json:"idle_pages"`
+	// GrowFailures: page allocations for the pool that failed; Dips:
+	// those that succeeded only below the min watermark.
+	GrowFailures int64 `json:"grow_failures"`
+	Dips         int64 `json:"reserve_dips"`
+	// ReserveMin is a mempool's lowest reserve level (-1: no reserve).
+	ReserveMin int64 `json:"reserve_min"`
+}
+
+// PoolStatser is implemented by pool-based models that report PoolStats
+// for a pool id they handed out, destroyed or not.
+type PoolStatser interface {
+	PoolStats(id ID) (PoolStats, bool)
+}

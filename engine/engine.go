@@ -179,3 +179,24 @@ func (e *Engine) Run(limit int64) (Result, error) {
 	res.Crashed, res.CrashedAt = e.crashed, e.crashedAt
 	return res, nil
 }
+
+// Pools returns what each workload's callers did with each pool it
+// created, in workload and pool order (PoolUse.Workload is the index of
+// the source given to New).
+func (e *Engine) Pools() []PoolUse {
+	var out []PoolUse
+	seen := map[*space]bool{}
+	for i := range e.srcs {
+		sp := e.srcs[i].sp
+		if seen[sp] {
+			continue
+		}
+		seen[sp] = true
+		for _, pr := range sp.pools {
+			if pr.use.Name != "" || pr.live || pr.failed || pr.destroyed {
+				out = append(out, pr.use)
+			}
+		}
+	}
+	return out
+}

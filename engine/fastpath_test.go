@@ -37,6 +37,7 @@ type replayed struct {
 	CrashedAt dma.Time
 	Retries   int64
 	Meter     dma.Meter
+	Pools     []engine.PoolUse
 }
 
 // replayBoth replays the sources src makes on the machine machine makes,
@@ -65,7 +66,7 @@ func replayBoth(t testing.TB, n int64, machine func() (*dma.Platform, dma.Alloca
 		sum := rec.Summary(metrics.Host{})
 		maps.DeleteFunc(sum, func(k string, _ float64) bool { return strings.HasPrefix(k, "host_") })
 		*out = replayed{Summary: sum, Misuse: rec.MisuseList, Live: e.Live(), Leaks: e.Leaks(100),
-			Events: res.Events, Crashed: res.Crashed, CrashedAt: res.CrashedAt, Retries: e.Retries, Meter: *p.Meter}
+			Events: res.Events, Crashed: res.Crashed, CrashedAt: res.CrashedAt, Retries: e.Retries, Meter: *p.Meter, Pools: e.Pools()}
 	}
 	return fast, slow, true
 }

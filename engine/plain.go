@@ -88,6 +88,7 @@ loop:
 			}
 			obj.set(blk, ev.Size, stAlloc, 0, ev.Line, ev.Pool)
 			t.CountAlloc(ev.Size, ev.GFP.Atomic(), m.Cost, m)
+			pr.use.Allocs++
 			t.Latency.Add(int64(m.Cost))
 		case dma.Free:
 			obj := s.sp.in(ev.ID, stAlloc)

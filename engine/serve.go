@@ -217,16 +217,32 @@ func (e *Engine) allocated(s *source, ev *dma.Event, o *Outcome, obj *object, bl
 	if err == dma.ErrWouldBlock {
 		return e.park(s, ev.At)
 	}
+	var use *PoolUse
+	if uint(ev.Pool) < uint(len(s.sp.pools)) {
+		use = &s.sp.pools[ev.Pool].use
+	}
 	if s.parked {
 		s.parked = false
 		o.Wait = ev.At - s.since
 		o.WaitKind = s.wait.Kind
+		if use != nil {
+			use.Waits++
+			use.WaitNS += o.Wait
+		}
 	}
 	o.Err = err
 	o.Block = blk
 	if err == nil {
 		obj.set(blk, ev.Size, stAlloc, 0, ev.Line, ev.Pool)
 		o.Bytes = ev.Size
+		if use != nil {
+			use.Allocs++
+		}
+	} else if use != nil {
+		use.Failures++
+		if ev.GFP.Atomic() {
+			use.AtomicFailures++
+		}
 	}
 	return true
 }
@@ -281,7 +297,8 @@ func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
 		}
 		id, err := e.alloc.CreatePool(dma.PoolSpec{Name: ev.Name, Dev: ev.Dev, Size: ev.Size, Align: ev.Align, Boundary: ev.Boundary})
 		o.Err = err
-		s.sp.pools[ev.ID] = poolRef{id: id, size: ev.Size, live: err == nil, failed: err != nil}
+		s.sp.pools[ev.ID] = poolRef{id: id, size: ev.Size, live: err == nil, failed: err != nil,
+			use: PoolUse{Workload: s.ws, ID: id, Name: ev.Name, Size: ev.Size, CreateFailed: err != nil}}
 		if err == nil && ev.Size >= 0 {
 			s.sp.pools[ev.ID].room = uint64(ev.Size) + 1
 		}
@@ -307,7 +324,7 @@ func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
 			o.Err = e.destroy.DestroyPool(s.sp.pools[ev.ID].id)
 		}
 		pr := &s.sp.pools[ev.ID]
-		pr.live, pr.room, pr.destroyed = false, 0, true
+		pr.live, pr.room, pr.destroyed, pr.use.Destroyed = false, 0, true, true
 	case dma.MapSG:
 		obj := claim(s, ev.ID)
 		if obj == nil {

@@ -59,6 +59,27 @@ type poolRef struct {
 	// destroyed: the pool was created and then destroyed; an alloc from
 	// it is MisuseAllocAfterDestroy.
 	destroyed bool
+	// use is what the pool's callers did, for the results' breakdown.
+	use PoolUse
+}
+
+// PoolUse is what a workload's callers did with one of its pools: the
+// allocations served, those that failed (and of them, those with a
+// non-sleeping gfp mask), and the sleeps its callers took in it. (Served
+// allocations are not split by gfp mask: that would cost the fast path
+// five instructions an event.)
+type PoolUse struct {
+	Workload       int      `json:"-"`
+	ID             dma.ID   `json:"-"` // the model's id for the pool
+	Name           string   `json:"name"`
+	Size           int64    `json:"size"`
+	Allocs         int64    `json:"allocs"`
+	Failures       int64    `json:"failures"`
+	AtomicFailures int64    `json:"atomic_failures"`
+	Waits          int64    `json:"waits"`
+	WaitNS         dma.Time `json:"wait_ns"`
+	Destroyed      bool     `json:"destroyed,omitempty"`
+	CreateFailed   bool     `json:"create_failed,omitempty"`
 }
 
 // orphan kills the live blocks of pool id with it (see stOrphan) and

@@ -7,6 +7,7 @@ package matrix
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"runtime/debug"
 	gcmetrics "runtime/metrics"
@@ -208,10 +209,29 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}) Result {
 	}
 	res.Misuse = rec.MisuseList
 	rec.Platform(res.Metrics)
-	for _, s := range srcs {
-		if rp, ok := s.(dma.Reporter); ok {
-			rp.Report(func(k string, v float64) { res.Metrics[k] += v })
+	names := make([]string, len(srcs))
+	for i, s := range srcs {
+		names[i] = fmt.Sprintf("workload %d", i)
+		if n, ok := s.(dma.Named); ok {
+			names[i] = n.Name()
 		}
+		w := cells.WorkloadResult{Name: names[i]}
+		if rp, ok := s.(dma.Reporter); ok {
+			w.Metrics = map[string]float64{}
+			rp.Report(func(k string, v float64) { res.Metrics[k] += v; w.Metrics[k] += v })
+		}
+		res.Workloads = append(res.Workloads, w)
+	}
+	ps, _ := alloc.(dma.PoolStatser)
+	for _, u := range real.Pools() {
+		pr := cells.PoolResult{Workload: names[u.Workload], Name: u.Name, Size: u.Size, Allocs: u.Allocs, Failures: u.Failures,
+			AtomicFailures: u.AtomicFailures, Waits: u.Waits, WaitNS: int64(u.WaitNS), Destroyed: u.Destroyed, CreateFailed: u.CreateFailed}
+		if ps != nil && !u.CreateFailed {
+			if st, ok := ps.PoolStats(u.ID); ok {
+				pr.Model = &st
+			}
+		}
+		res.Pools = append(res.Pools, pr)
 	}
 	res.Metrics["crashed"] = 0
 	if crashed {

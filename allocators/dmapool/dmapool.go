@@ -113,6 +113,8 @@ type pool struct {
 	blocks []block // every block of every page, page by page
 	free   []int32 // LIFO stack of free block indices; top is the end
 	dead   bool
+	// What PoolStats reports: kept on the page paths only.
+	st dma.PoolStats
 }
 
 // Allocator is the dma_pool model over a platform. It is used by one
@@ -168,7 +170,7 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 		}
 		a.stats.ReservedBytes -= int64(len(p.pages)) * (dma.PageSize << p.order)
 	}
-	*p = pool{dead: true}
+	*p = pool{dead: true, spec: p.spec, layout: p.layout, st: p.st} // its history outlives it
 	return nil
 }
 
@@ -199,11 +201,15 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 // grow is pool_alloc_page + pool_initialise_page: a new allocation whose
 // blocks come off the stack lowest address first.
 func (a *Allocator) grow(p *pool, gfp dma.GFP) error {
+	dips := a.meter.AtomicDips
 	pg, err := a.plat.Pages.AllocPages(p.spec.Dev, p.order, a.coherent.Apply(gfp))
+	p.st.Dips += a.meter.AtomicDips - dips
 	if err != nil {
+		p.st.GrowFailures++
 		return err
 	}
 	p.pages = append(p.pages, pg)
+	p.st.PeakPages = max(p.st.PeakPages, int64(len(p.pages)))
 	base := int32(len(p.blocks))
 	page := int32(len(p.pages) - 1)
 	for _, off := range p.layout.Offsets {
@@ -292,4 +298,23 @@ func (a *Allocator) Pools() []PoolInfo {
 		out = append(out, PoolInfo{Name: p.spec.Name, InUse: int64(len(p.blocks) - len(p.free)), Total: int64(len(p.blocks)), Size: p.layout.Size, Pages: int64(len(p.pages))})
 	}
 	return out
+}
+
+// PoolStats implements dma.PoolStatser.
+func (a *Allocator) PoolStats(id dma.ID) (dma.PoolStats, bool) {
+	if id < 0 || int(id) >= len(a.pools) {
+		return dma.PoolStats{}, false
+	}
+	p := &a.pools[id]
+	s := p.st
+	s.BlockSize, s.PerPage, s.PageBytes, s.ReserveMin = p.layout.Size, int64(len(p.layout.Offsets)), p.layout.Allocation, -1
+	if !p.dead {
+		s.Pages = int64(len(p.pages))
+		for _, n := range p.inUse() {
+			if n == 0 {
+				s.IdlePages++
+			}
+		}
+	}
+	return s, true
 }

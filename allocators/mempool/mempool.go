@@ -269,3 +269,18 @@ func (a *Allocator) ReserveMin() int {
 func (a *Allocator) Report(add func(key string, value float64)) {
 	add("mempool_reserve_min", float64(a.ReserveMin()))
 }
+
+// PoolStats implements dma.PoolStatser: the element allocator's pool, and
+// the reserve's lowest level.
+func (a *Allocator) PoolStats(id dma.ID) (dma.PoolStats, bool) {
+	if id < 0 || int(id) >= len(a.pools) {
+		return dma.PoolStats{}, false
+	}
+	p := &a.pools[id]
+	var s dma.PoolStats
+	if ps, ok := a.inner.(dma.PoolStatser); ok {
+		s, _ = ps.PoolStats(p.inner)
+	}
+	s.ReserveMin = int64(p.low)
+	return s, true
+}

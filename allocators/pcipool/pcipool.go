@@ -100,6 +100,7 @@ type pool struct {
 	words  int
 	chunks []chunk // oldest first; walks go from the end (newest)
 	dead   bool
+	st     dma.PoolStats // what PoolStats reports, kept on the page paths
 }
 
 // Allocator is the pci_pool model. It is used by one goroutine.
@@ -154,7 +155,7 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 		a.plat.Pages.FreePages(c.pg)
 		a.stats.ReservedBytes -= c.pg.Size
 	}
-	*p = pool{dead: true}
+	*p = pool{dead: true, spec: p.spec, layout: p.layout, order: p.order, st: p.st} // its history outlives it
 	return nil
 }
 
@@ -185,8 +186,11 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		}
 	}
 	a.meter.Charge(dma.Time(int64(visited) * a.cfg.ChunkNS))
+	dips := a.meter.AtomicDips
 	pg, err := a.plat.Pages.AllocPages(p.spec.Dev, p.order, a.coherent.Apply(r.GFP))
+	p.st.Dips += a.meter.AtomicDips - dips
 	if err != nil {
+		p.st.GrowFailures++
 		if r.GFP == dma.GFPKernel {
 			r.Wait = dma.Wait{Kind: dma.WaitPoolRetry, Timeout: dma.Time(a.cfg.RetryMS) * dma.Millisecond, On: id}
 			return dma.Block{}, dma.ErrWouldBlock
@@ -199,6 +203,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		c.bitmap[b/64] |= 1 << (b % 64)
 	}
 	p.chunks = append(p.chunks, c)
+	p.st.PeakPages = max(p.st.PeakPages, int64(len(p.chunks)))
 	a.stats.ReservedBytes += pg.Size
 	return a.take(p, id, len(p.chunks)-1, 0), nil
 }
@@ -254,4 +259,22 @@ func (a *Allocator) Stats() dma.Stats {
 		}
 	}
 	return s
+}
+
+// PoolStats implements dma.PoolStatser.
+func (a *Allocator) PoolStats(id dma.ID) (dma.PoolStats, bool) {
+	if id < 0 || int(id) >= len(a.pools) {
+		return dma.PoolStats{}, false
+	}
+	p := &a.pools[id]
+	s := p.st
+	s.BlockSize, s.PerPage, s.PageBytes, s.ReserveMin = p.layout.Size, int64(p.layout.BlocksPerPage), dma.PageSize<<p.order, -1
+	s.Pages = int64(len(p.chunks))
+	for _, c := range p.chunks {
+		if c.inUse == 0 {
+			s.IdlePages++
+		}
+	}
+	s.PeakPages = max(s.PeakPages, s.Pages)
+	return s, true
 }

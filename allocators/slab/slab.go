@@ -88,6 +88,8 @@ type cache struct {
 	nPart   int
 	mag     []dma.Block
 	dead    bool
+	pages   int64         // slabs held now
+	st      dma.PoolStats // what PoolStats reports, kept on the slab paths
 }
 
 // Allocator is the slab model. It is used by one goroutine.
@@ -206,7 +208,7 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 		a.stats.ReservedBytes -= s.pg.Size
 		a.pages.FreePages(s.pg)
 	}
-	*c = cache{dead: true}
+	*c = cache{dead: true, spec: c.spec, size: c.size, order: c.order, objs: c.objs, st: c.st} // its history outlives it
 	return nil
 }
 
@@ -291,10 +293,15 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 }
 
 func (a *Allocator) grow(c *cache, id dma.ID, gfp dma.GFP) error {
+	dips := a.meter.AtomicDips
 	pg, err := a.pages.AllocPages(c.spec.Dev, c.order, a.coherent.Apply(gfp))
+	c.st.Dips += a.meter.AtomicDips - dips
 	if err != nil {
+		c.st.GrowFailures++
 		return err
 	}
+	c.pages++
+	c.st.PeakPages = max(c.st.PeakPages, c.pages)
 	a.meter.Charge(dma.Time(a.cfg.SlabNS))
 	var si int32
 	if n := len(c.spare); n > 0 {
@@ -367,6 +374,7 @@ func (a *Allocator) release(c *cache, b dma.Block) {
 		a.stats.ReservedBytes -= s.pg.Size
 		a.meter.Charge(dma.Time(a.cfg.SlabNS))
 		s.dead = true
+		c.pages--
 		c.spare = append(c.spare, si)
 	}
 }
@@ -382,4 +390,20 @@ func (a *Allocator) Stats() dma.Stats {
 		}
 	}
 	return s
+}
+
+// PoolStats implements dma.PoolStatser.
+func (a *Allocator) PoolStats(id dma.ID) (dma.PoolStats, bool) {
+	if id < 0 || int(id) >= len(a.caches) {
+		return dma.PoolStats{}, false
+	}
+	c := &a.caches[id]
+	s := c.st
+	s.BlockSize, s.PerPage, s.PageBytes, s.Pages, s.ReserveMin = c.size, int64(c.objs), dma.PageSize<<c.order, c.pages, -1
+	for j := range c.slabs {
+		if sl := &c.slabs[j]; !sl.dead && sl.inUse == 0 {
+			s.IdlePages++
+		}
+	}
+	return s, true
 }

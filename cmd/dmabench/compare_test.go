@@ -231,3 +231,30 @@ func TestBenchstatReadsTwoRunsAsOneComparison(t *testing.T) {
 		t.Fatalf("%d headers for %d units:\n%s", n, units, out)
 	}
 }
+
+// TestExplainSaysWhy: explain sets slab and dmapool side by side for
+// usb-ehci on the SA-1111, pool by pool, and where nothing differs says
+// why; every cell's JSON carries the breakdown by pool.
+func TestExplainSaysWhy(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := run(t, "run", "-w", "usb-ehci", "-a", "slab,dmapool", "-p", "sa1111", "-n", "20000", "--out", dir, "--name", "e"); code != 0 {
+		t.Fatal(errs)
+	}
+	for _, c := range readResults(t, filepath.Join(dir, "e.json")).Cells {
+		if len(c.Pools) != 3 || c.Pools[0].Model == nil || c.Pools[0].Model.PeakPages < 1 {
+			t.Fatalf("%s: pools %+v", c.Allocator, c.Pools)
+		}
+	}
+	code, out, errs := run(t, "explain", filepath.Join(dir, "e.json"), "--cell", "usb-ehci/sa1111", "-a", "slab,dmapool")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	for _, want := range []string{"ehci_qtd", "pages peak", "failures (atomic)", "ehci_qtd: no difference: both lay out 42 blocks of 96 B", "peak_reserved_bytes"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("explain lacks %q:\n%s", want, out)
+		}
+	}
+	if code, _, errs := run(t, "explain", filepath.Join(dir, "e.json"), "--cell", "usb-ehci/x86", "-a", "slab,dmapool"); code != 2 || !strings.Contains(errs, "no cell") {
+		t.Fatalf("a cell not in the results: exit %d %s", code, errs)
+	}
+}

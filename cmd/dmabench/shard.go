@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 
 	"github.com/spf13/cobra"
 
@@ -27,13 +26,7 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			doc, err := cells.Merge(args, docs, func(raw json.RawMessage) ([]cells.Cell, error) {
-				var cfg Config
-				if err := json.Unmarshal(raw, &cfg); err != nil {
-					return nil, err
-				}
-				return registry.Cells(&cfg), nil
-			})
+			doc, err := cells.Merge(args, docs, expectedCells)
 			if err != nil {
 				return usageError{Err: err}
 			}
@@ -49,34 +42,20 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 }
 
 // readDocuments reads results files given as inputs (compare, merge,
-// report): each once (the same file twice is bad input), each holding
-// only cells of its own configuration.
+// report): see cells.ReadInputs.
 func readDocuments(paths []string) ([]*cells.Document, error) {
-	var docs []*cells.Document
-	var seen []os.FileInfo
-	for _, path := range paths {
-		fi, err := os.Stat(path)
-		if err != nil {
-			return nil, usageError{Err: err}
-		}
-		for i, s := range seen {
-			if os.SameFile(fi, s) {
-				return nil, usagef("%s: the same file as %s, given twice", path, paths[i])
-			}
-		}
-		seen = append(seen, fi)
-		doc, err := cells.ReadDocument(path)
-		if err != nil {
-			return nil, usageError{Err: err}
-		}
-		var cfg Config
-		if err := json.Unmarshal(doc.Config.(json.RawMessage), &cfg); err != nil {
-			return nil, usagef("%s: config: %v", path, err)
-		}
-		if err := cells.CheckCells(path, doc, registry.Cells(&cfg)); err != nil {
-			return nil, usageError{Err: err}
-		}
-		docs = append(docs, doc)
+	docs, err := cells.ReadInputs(paths, expectedCells)
+	if err != nil {
+		return nil, usageError{Err: err}
 	}
 	return docs, nil
+}
+
+// expectedCells returns the cells a results file's configuration has.
+func expectedCells(raw json.RawMessage) ([]cells.Cell, error) {
+	var cfg Config
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, err
+	}
+	return registry.Cells(&cfg), nil
 }

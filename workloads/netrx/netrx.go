@@ -144,6 +144,10 @@ func (n *NIC) Threads() []dma.Source { return []dma.Source{n.th} }
 func (n *NIC) Next(*dma.Event) error { return dma.ErrIdle }
 
 // Report adds the ring's counters.
+// Name implements dma.Named.
+func (n *NIC) Name() string { return "netrx" }
+
+// Report implements dma.Reporter.
 func (n *NIC) Report(add func(string, float64)) {
 	add("rx_packets", float64(n.Stats.Packets))
 	add("rx_drops", float64(n.Stats.Drops))

@@ -145,6 +145,10 @@ func (h *Host) Threads() []dma.Source { return []dma.Source{h.disp, h.irq} }
 func (h *Host) Next(*dma.Event) error { return dma.ErrIdle }
 
 // Report adds the adapter's counters.
+// Name implements dma.Named.
+func (h *Host) Name() string { return "scsi" }
+
+// Report implements dma.Reporter.
 func (h *Host) Report(add func(string, float64)) {
 	add("scsi_requeues", float64(h.Stats.Requeues))
 	add("scsi_commands", float64(h.Stats.Completions))

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"io"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dmabench/dmabench/report"
+)
+
+func newExplainCmd(stdout io.Writer) *cobra.Command {
+	var cell string
+	var allocs []string
+	var seed uint64
+	cmd := &cobra.Command{
+		Use:   "explain RESULTS.json --cell SCENARIO/PLATFORM -a A,B",
+		Short: "Set two designs side by side, pool by pool, and say where they differ",
+		Long: `explain takes one scenario on one platform from a results file and sets two
+allocators' cells side by side, pool by pool: what each model held for the
+pool (blocks per page, pages at peak and at the end, idle pages), what the
+pool's callers got (allocations, failures, sleeps) and the page allocations
+that dipped into the reserves; then the cell's headline metrics. For each
+pool it says whether the two differ and where, so that "no difference"
+comes with its reason.`,
+		Args: usageArgs(cobra.ExactArgs(1)),
+		RunE: func(_ *cobra.Command, args []string) error {
+			sc, plat, ok := strings.Cut(cell, "/")
+			if !ok || sc == "" || plat == "" {
+				return usagef("explain: --cell %q: want SCENARIO/PLATFORM", cell)
+			}
+			if len(allocs) != 2 {
+				return usagef("explain: -a %q: want two allocators, A,B", strings.Join(allocs, ","))
+			}
+			docs, err := readDocuments(args)
+			if err != nil {
+				return err
+			}
+			if err := report.Explain(stdout, docs[0], sc, plat, allocs[0], allocs[1], seed); err != nil {
+				return usageError{Err: err}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&cell, "cell", "", "the scenario and platform, SCENARIO/PLATFORM")
+	cmd.Flags().StringSliceVarP(&allocs, "allocator", "a", nil, "the two allocators to set side by side, A,B")
+	cmd.Flags().Uint64VarP(&seed, "seed", "s", 0, "the seed (0: the lowest both have)")
+	return cmd
+}
