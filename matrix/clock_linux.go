@@ -15,6 +15,3 @@ func threadCPU() int64 {
 	}
 	return ts.Nano()
 }
-
-// clockName says what host timings are measured in.
-const clockName = "thread CPU time"

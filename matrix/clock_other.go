@@ -9,6 +9,3 @@ var start = time.Now()
 // threadCPU falls back to wall time where there is no per-thread CPU
 // clock to be had without cgo.
 func threadCPU() int64 { return int64(time.Since(start)) }
-
-// clockName says what host timings are measured in.
-const clockName = "wall time"
