@@ -265,7 +265,7 @@ func ConfigHash(config any) string {
 // steering are the config keys that only steer a run (how many seeds, how
 // many at once, where the output goes, how it is shown): results measured
 // with other values of them measured the same thing.
-var steering = []string{"seeds", "jobs", "out", "name", "format", "columns"}
+var steering = []string{"seeds", "seed_list", "jobs", "out", "name", "format", "columns"}
 
 // ConfigDiff returns the keys (dotted paths) whose values differ between
 // two configurations, as JSON sees them, leaving out the keys that only

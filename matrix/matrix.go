@@ -255,15 +255,15 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}) Result {
 const CostlyOrder = 3
 
 // Expand returns every cell of scenarios × allocators × platforms ×
-// seeds 1..seeds, in that order of nesting: the order results are
-// written in, at any parallelism and in any shard.
-func Expand(scenarios, allocators, platforms []string, seeds int) []Cell {
-	out := make([]Cell, 0, len(scenarios)*len(allocators)*len(platforms)*max(seeds, 0))
+// seeds, in that order of nesting: the order results are written in, at
+// any parallelism and in any shard.
+func Expand(scenarios, allocators, platforms []string, seeds []uint64) []Cell {
+	out := make([]Cell, 0, len(scenarios)*len(allocators)*len(platforms)*len(seeds))
 	for _, sc := range scenarios {
 		for _, a := range allocators {
 			for _, p := range platforms {
-				for s := 1; s <= seeds; s++ {
-					out = append(out, Cell{Scenario: sc, Allocator: a, Platform: p, Seed: uint64(s)})
+				for _, s := range seeds {
+					out = append(out, Cell{Scenario: sc, Allocator: a, Platform: p, Seed: s})
 				}
 			}
 		}

@@ -46,6 +46,7 @@ type Config struct {
 	Allocators []string `mapstructure:"allocators" json:"allocators"`
 	Platforms  []string `mapstructure:"platforms" json:"platforms"`
 	Seeds      int      `mapstructure:"seeds" json:"seeds"`
+	SeedList   []uint64 `mapstructure:"seed_list" json:"seed_list,omitempty"`
 	Events     int64    `mapstructure:"events" json:"events"`
 	Jobs       int      `mapstructure:"jobs" json:"jobs"`
 	Format     string   `mapstructure:"format" json:"format"`
@@ -214,11 +215,15 @@ func (c *Config) Validate() error {
 	switch {
 	case c.Seeds < 1 || c.Seeds > MaxSeeds:
 		return Usagef("seeds %d: want 1..%d", c.Seeds, MaxSeeds)
+	case len(c.SeedList) > MaxSeeds:
+		return Usagef("seed_list: %d seeds, at most %d", len(c.SeedList), MaxSeeds)
+	case len(slices.Compact(slices.Sorted(slices.Values(c.SeedList)))) != len(c.SeedList):
+		return Usagef("seed_list %v: a seed given twice", c.SeedList)
 	case c.Events < 1 || c.Events > MaxEvents:
 		return Usagef("events %d: want 1..%d", c.Events, int64(MaxEvents))
 	case c.cellCount() > MaxCells:
-		return Usagef("seeds %d: the run has %d cells (%d scenarios x %d allocators x %d platforms x %d seeds), more than %d", c.Seeds,
-			c.cellCount(), c.cellCount()/int64(len(c.Allocators)*len(c.Platforms)*c.Seeds), len(c.Allocators), len(c.Platforms), c.Seeds, MaxCells)
+		return Usagef("seeds %d: the run has %d cells (%d allocators x %d platforms x %d seeds over its scenarios), more than %d", c.Seeds,
+			c.cellCount(), len(c.Allocators), len(c.Platforms), len(c.SeedValues()), MaxCells)
 	case c.Jobs < 0:
 		return Usagef("jobs %d: want 0 (one per CPU) or more", c.Jobs)
 	case !slices.Contains([]string{"table", "markdown", "csv", "json", "benchfmt", "gha"}, c.Format):
@@ -263,7 +268,7 @@ func (c *Config) cellCount() int64 {
 			scenarios++
 		}
 	}
-	return scenarios * int64(len(c.Allocators)) * int64(len(c.Platforms)) * int64(c.Seeds)
+	return scenarios * int64(len(c.Allocators)) * int64(len(c.Platforms)) * int64(len(c.SeedValues()))
 }
 
 // checkTrace refuses, before anything runs, a trace that is not a regular
@@ -567,4 +572,36 @@ func Locate(file string, err error) error {
 		return Usagef("config %s: %v", file, err)
 	}
 	return Usagef("config %s:%d: %s: %v", file, bestLine, bestKey, err)
+}
+
+// SeedValues returns the run's seeds: seed_list when given, else 1..seeds.
+func (c *Config) SeedValues() []uint64 {
+	if len(c.SeedList) > 0 {
+		return c.SeedList
+	}
+	out := make([]uint64, 0, max(c.Seeds, 0))
+	for s := 1; s <= c.Seeds; s++ {
+		out = append(out, uint64(s))
+	}
+	return out
+}
+
+// ParseSet reads a --set KEY=VALUE flag with the checks a config file's
+// keys get: a known knob (not a section), a number within its bound where
+// the knob is numeric. known holds the config's keys and sections.
+func ParseSet(kv string, known map[string]bool) (key, value string, err error) {
+	key, value, ok := strings.Cut(kv, "=")
+	key = strings.ToLower(strings.TrimSpace(key))
+	kinds := KnobKinds()
+	kind, isKnob := kinds[kindKey(key)]
+	switch {
+	case !ok:
+		return "", "", Usagef("--set %q: want KEY=VALUE", kv)
+	case !isKnob || !known[key] && !strings.HasPrefix(key, "allocator.mempool.min_nr_by_pool."):
+		return "", "", Usagef("--set %s: unknown key %q (a knob as in config.yaml, e.g. platform.x86.ram_mib)", kv, key)
+	}
+	if err := CheckNumber(key, value, kind); err != nil {
+		return "", "", Usagef("--set %s: %v", kv, err)
+	}
+	return key, value, nil
 }

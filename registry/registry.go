@@ -345,7 +345,7 @@ func Cells(cfg *Config) []matrix.Cell {
 			scenarios = append(scenarios, w)
 		}
 	}
-	return matrix.Expand(scenarios, cfg.Allocators, cfg.Platforms, cfg.Seeds)
+	return matrix.Expand(scenarios, cfg.Allocators, cfg.Platforms, cfg.SeedValues())
 }
 
 func workloadByName(name string) *workloadEntry {

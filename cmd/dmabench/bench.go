@@ -16,20 +16,10 @@ func newBenchCmd(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "bench",
 		Short: "Measure the harness itself: the limit, generation, metrics, each allocator, parsing",
-		Long: `bench measures, in one run and side by side, how fast dmabench itself is on
-this machine. The stream the workload makes on the platform through
-dmapool is captured once, pre-decoded in memory, and replayed: by a bare
-loop over a slice-indexed table (the limit), and through the engine with
-full metrics against the null allocator and against each allocator model.
-The workload is also run as generated, event by event, against the null
-allocator without and with metrics and against dmapool; and the captured
-stream is written as a trace, parsed, and replayed from the trace through
-dmapool. Each is shown as events/s and as a share of the limit, and each
-allocator model as a share of the null allocator's rate on the same kind
-of stream.
-Every measurement runs once per round, rounds going through all of them
-in turn so that a drift in the machine's speed touches each alike; the
-median round is shown, with the slowest and fastest.`,
+		Long: `bench measures, in one run and side by side, how fast dmabench itself
+replays events on this machine: a bare loop (the limit), the engine over a
+captured stream against each model, the workload generated as served, and
+trace parsing; median of interleaved rounds (docs/performance.md).`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(_ *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(configFile, nil)

@@ -19,7 +19,7 @@ import (
 var flagKeys = map[string]string{
 	"workload": "workloads", "allocator": "allocators", "platform": "platforms",
 	"seeds": "seeds", "events": "events", "jobs": "jobs", "format": "format",
-	"out": "out", "name": "name", "columns": "columns",
+	"out": "out", "name": "name", "columns": "columns", "seed-list": "seed_list",
 }
 
 // loadConfig builds the run's config: embedded defaults < file < env < flags.
@@ -65,6 +65,9 @@ func loadConfig(file string, flags *pflag.FlagSet) (*Config, error) {
 				}
 			}
 		}
+	}
+	if err := applySets(v, flags, known); err != nil {
+		return nil, err
 	}
 	cfg, err := registry.Decode(v.AllSettings())
 	if err != nil {
@@ -132,4 +135,21 @@ func locateKnob(file string, err error) error {
 		}
 	}
 	return registry.Locate(file, err)
+}
+
+// applySets applies --set KEY=VALUE flags over everything else (see
+// registry.ParseSet).
+func applySets(v *viper.Viper, flags *pflag.FlagSet, known map[string]bool) error {
+	if flags == nil || flags.Lookup("set") == nil {
+		return nil
+	}
+	sets, _ := flags.GetStringArray("set")
+	for _, kv := range sets {
+		key, value, err := registry.ParseSet(kv, known)
+		if err != nil {
+			return usageError{Err: err}
+		}
+		v.Set(key, value)
+	}
+	return nil
 }

@@ -313,3 +313,35 @@ func TestListPools(t *testing.T) {
 		t.Fatalf("misspelled pool: exit %d %s", code, errs)
 	}
 }
+
+// TestSetAndSeedList: --set sets any knob over the file and the
+// environment, checked as a file's keys are; --seed-list runs the seeds
+// given; replay refuses -w.
+func TestSetAndSeedList(t *testing.T) {
+	dir := t.TempDir()
+	t.Setenv("DMABENCH_PLATFORM_X86_RAM_MIB", "128")
+	code, _, errs := run(t, "run", "-w", "usb-ehci", "-a", "dmapool", "-p", "x86", "-n", "2000", "--set", "platform.x86.ram_mib=64",
+		"--set", "platform.pressure.fill_mib_per_s=400", "--seed-list", "3,7,11", "--out", dir, "--name", "s")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	r := readResults(t, filepath.Join(dir, "s.json"))
+	x86 := r.Config["platform"].(map[string]any)["x86"].(map[string]any)
+	if x86["ram_mib"] != float64(64) || len(r.Cells) != 3 || r.Cells[0].Seed != 3 || r.Cells[2].Seed != 11 {
+		t.Fatalf("ram_mib %v, cells %d, seeds %v..%v", x86["ram_mib"], len(r.Cells), r.Cells[0].Seed, r.Cells[len(r.Cells)-1].Seed)
+	}
+	for _, tc := range []struct{ set, want string }{
+		{"nosuch=1", `unknown key "nosuch"`},
+		{"platform=5", `unknown key "platform"`},
+		{"platform.x86.ram_mib=lots", "want a whole number"},
+		{"workload.usb.storage.read_share=NaN", "finite"},
+		{"events", "KEY=VALUE"},
+	} {
+		if code, _, errs := run(t, "run", "--set", tc.set, "--out", filepath.Join(dir, "x")); code != 2 || !strings.Contains(errs, "--set") || !strings.Contains(errs, tc.want) {
+			t.Errorf("--set %s: exit %d %s", tc.set, code, errs)
+		}
+	}
+	if code, _, errs := run(t, "replay", "../../traces/usb-ehci.trace.gz", "-w", "usb-uhci", "--out", filepath.Join(dir, "x")); code != 2 || !strings.Contains(errs, "-w") {
+		t.Errorf("replay -w: exit %d %s", code, errs)
+	}
+}

@@ -4,12 +4,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"runtime/pprof"
 	"strings"
 
 	"github.com/spf13/cobra"
 
+	"github.com/dmabench/dmabench/bench"
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/registry"
 	"github.com/dmabench/dmabench/sweep"
@@ -44,29 +43,22 @@ GFP_ATOMIC pressure.`,
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{Err: err} })
 	root.AddCommand(newRunCmd(stdout, stderr), newListCmd(stdout), newValidateCmd(stdout), newRecordCmd(stdout), newReplayCmd(stdout, stderr), newImportCmd(stdout), newCompareCmd(stdout), newMergeCmd(stdout), newReportCmd(stdout), newBenchCmd(stdout), newExplainCmd(stdout))
 	var cpuProfile string
-	var profile *os.File
+	stop := func() error { return nil }
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the command to `FILE`, for go tool pprof: where the models spend host time")
 	root.PersistentPreRunE = func(*cobra.Command, []string) error {
 		if cpuProfile == "" {
 			return nil
 		}
-		f, err := os.Create(cpuProfile)
+		s, err := bench.Profile(cpuProfile)
 		if err != nil {
 			return usageError{Err: fmt.Errorf("--cpuprofile: %w", err)}
 		}
-		if err := pprof.StartCPUProfile(f); err != nil {
-			f.Close()
-			return fmt.Errorf("--cpuprofile: %w", err)
-		}
-		profile = f
+		stop = s
 		return nil
 	}
 	err := root.Execute()
-	if profile != nil {
-		pprof.StopCPUProfile()
-		if cerr := profile.Close(); cerr != nil && err == nil {
-			err = fmt.Errorf("--cpuprofile: %w", cerr)
-		}
+	if serr := stop(); err == nil {
+		err = serr
 	}
 	if err == nil {
 		return 0

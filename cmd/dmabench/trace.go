@@ -76,6 +76,9 @@ func newReplayCmd(stdout, stderr io.Writer) *cobra.Command {
 		Short: "Replay a trace against allocators and platforms (as run -w trace:FILE)",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			if cmd.Flags().Changed("workload") {
+				return usagef("replay: -w does not apply: the trace is the workload (run -w trace:FILE,OTHER mixes them)")
+			}
 			if err := cmd.Flags().Set("workload", registry.TracePrefix+args[0]); err != nil {
 				return err
 			}
@@ -83,5 +86,6 @@ func newReplayCmd(stdout, stderr io.Writer) *cobra.Command {
 		},
 	}
 	cmd.Flags().AddFlagSet(run.Flags())
+	cmd.Flags().MarkHidden("workload")
 	return cmd
 }
