@@ -226,8 +226,8 @@ func (c *Config) Validate() error {
 			c.cellCount(), len(c.Allocators), len(c.Platforms), len(c.SeedValues()), MaxCells)
 	case c.Jobs < 0:
 		return Usagef("jobs %d: want 0 (one per CPU) or more", c.Jobs)
-	case !slices.Contains([]string{"table", "markdown", "csv", "json", "benchfmt", "gha"}, c.Format):
-		return Usagef("format %q: valid formats are table, markdown, csv, json, benchfmt, gha", c.Format)
+	case !slices.Contains([]string{"summary", "table", "markdown", "csv", "json", "benchfmt", "gha"}, c.Format):
+		return Usagef("format %q: valid formats are summary, table, markdown, csv, json, benchfmt, gha", c.Format)
 	case unknownColumn(c.Columns) != "":
 		return Usagef("columns: unknown metric %q (valid: %s)", unknownColumn(c.Columns), strings.Join(metrics.Keys(), ", "))
 	case c.Out == "":

@@ -11,7 +11,7 @@ import (
 )
 
 // Formats are the outputs Print knows, the first the default.
-var Formats = []string{"table", "markdown", "csv", "json", "benchfmt", "gha"}
+var Formats = []string{"summary", "table", "markdown", "csv", "json", "benchfmt", "gha"}
 
 // Save writes a run's results file dir/name.json and its Go benchmark
 // twin dir/name.bench, atomically and together (both or neither), and
@@ -47,8 +47,10 @@ func Print(w io.Writer, format string, doc *cells.Document, columns []string, di
 		return WriteMarkdown(w, doc, columns)
 	case "gha":
 		return writeGHA(dir, name, w, doc)
-	case "table", "":
+	case "table":
 		return Table(w, doc.Cells, columns)
+	case "summary", "":
+		return Summary(w, doc, filepath.Join(dir, name+".json"))
 	}
 	return fmt.Errorf("format %q: valid formats are %v", format, Formats)
 }

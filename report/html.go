@@ -465,7 +465,7 @@ func (v *view) verdict(m summaryMetric, p string, scale float64) string {
 	}
 	sa, sb := v.seedSamples(m.Key, best.name, p), v.seedSamples(m.Key, runner.name, p)
 	if len(sa) < 4 || len(sb) < 4 {
-		return fmt.Sprintf("%s ahead by %.0f%% of %s, untested (%d seeds)", best.name, 100*rel, runner.name, min(len(sa), len(sb)))
+		return fmt.Sprintf("%s ahead by %.0f%% of %s, untested (%s)", best.name, 100*rel, runner.name, plural(min(len(sa), len(sb)), "seed"))
 	}
 	cmp := benchmath.AssumeNothing.Compare(benchmath.NewSample(sa, &benchmath.DefaultThresholds), benchmath.NewSample(sb, &benchmath.DefaultThresholds))
 	if cmp.P >= Alpha {

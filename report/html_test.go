@@ -89,7 +89,7 @@ func TestWinnersCompareCommonScenarios(t *testing.T) {
 		cell("easy", "a", "iommu", map[string]float64{"latency_p99_ns": 30}),
 	)})
 	// Over both scenarios a would be 100 and lose to b's 20.
-	if got, want := summary(t, v, "latency_p99_ns"), []string{"a ahead by 50% of b, untested (1 seeds)", "a (30)"}; !reflect.DeepEqual(got, want) {
+	if got, want := summary(t, v, "latency_p99_ns"), []string{"a ahead by 50% of b, untested (1 seed)", "a (30)"}; !reflect.DeepEqual(got, want) {
 		t.Errorf("latency p99: %q, want %q", got, want)
 	}
 }
@@ -123,7 +123,7 @@ func TestWinnerOnlyBeyondTheNoise(t *testing.T) {
 		{"overlapping seeds", []float64{100, 140, 90, 130, 95}, []float64{120, 105, 150, 100, 125}, "tie within noise"},
 		{"apart", []float64{100, 101, 99, 102, 100}, []float64{130, 131, 129, 132, 130}, "a (0.098; 23% better than b, p="},
 		{"within the margin", []float64{100, 100, 100, 100, 100}, []float64{101, 101, 101, 101, 101}, "tie within 2%"},
-		{"one seed", []float64{100}, []float64{130}, "a ahead by 23% of b, untested (1 seeds)"},
+		{"one seed", []float64{100}, []float64{130}, "a ahead by 23% of b, untested (1 seed)"},
 	} {
 		got := summary(t, build(tc.a, tc.b), m)
 		if len(got) != 1 || !strings.HasPrefix(got[0], tc.want) {

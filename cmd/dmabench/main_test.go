@@ -68,7 +68,7 @@ func readResults(t *testing.T, path string) resultsFile {
 
 func TestRunWritesResults(t *testing.T) {
 	dir := t.TempDir()
-	code, out, errs := run(t, "run", "-w", "usb-uhci,usb-ohci,usb-ehci", "-a", "dmapool", "-p", "x86", "-n", "20000", "-s", "2", "--out", dir, "--name", "r")
+	code, out, errs := run(t, "run", "-w", "usb-uhci,usb-ohci,usb-ehci", "-a", "dmapool", "-p", "x86", "-n", "20000", "-s", "2", "--out", dir, "--name", "r", "-f", "table")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errs)
 	}
@@ -232,7 +232,7 @@ func TestColumns(t *testing.T) {
 		t.Fatalf("unknown column: exit %d, %s", code, errs)
 	}
 	t.Setenv("DMABENCH_COLUMNS", "rx_drops")
-	code, out, errs = run(t, "run", "-w", "netrx", "-a", "dmapool", "-p", "x86", "-n", "5000", "--out", dir, "--name", "d")
+	code, out, errs = run(t, "run", "-w", "netrx", "-a", "dmapool", "-p", "x86", "-n", "5000", "--out", dir, "--name", "d", "-f", "table")
 	if code != 0 || !strings.Contains(out, "rx_drops") || strings.Contains(errs, "column") {
 		t.Fatalf("exit %d\n%s\n%s", code, out, errs)
 	}
@@ -343,5 +343,33 @@ func TestSetAndSeedList(t *testing.T) {
 	}
 	if code, _, errs := run(t, "replay", "../../traces/usb-ehci.trace.gz", "-w", "usb-uhci", "--out", filepath.Join(dir, "x")); code != 2 || !strings.Contains(errs, "-w") {
 		t.Errorf("replay -w: exit %d %s", code, errs)
+	}
+}
+
+// TestSummaryFitsOneScreen: the default run prints a summary of at most
+// 60 lines none wider than 100 columns, ending with where the results
+// are; the whole table is -f table.
+func TestSummaryFitsOneScreen(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "run", "-n", "2000", "--out", dir, "--name", "s")
+	if code != 0 {
+		t.Fatal(errs)
+	}
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(lines) > 60 {
+		t.Errorf("%d lines", len(lines))
+	}
+	for _, l := range lines {
+		if n := len([]rune(l)); n > 100 {
+			t.Errorf("%d columns: %s", n, l)
+		}
+	}
+	if last := lines[len(lines)-1]; !strings.Contains(last, filepath.Join(dir, "s.json")) {
+		t.Errorf("the last line does not say where the results are: %s", last)
+	}
+	for _, want := range []string{"sa1111", "throughput", "memory held", "failure rate", "atomic pressure", "p99 latency", "refused", "served almost nothing", "iommu-lazy against iommu"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the summary lacks %q:\n%s", want, out)
+		}
 	}
 }

@@ -56,7 +56,7 @@ version, host facts and every cell's metrics.`,
 	f.IntP("seeds", "s", 0, "run seeds 1..`N` for every cell")
 	f.StringSlice("seed-list", nil, "run these seeds, a comma-separated `LIST` (3,7,11), instead of 1..N")
 	f.Int64P("events", "n", 0, "`N` events replayed per cell")
-	f.StringP("format", "f", "", "output `FORMAT`: table, markdown, csv, json, benchfmt or gha")
+	f.StringP("format", "f", "", "output `FORMAT`: summary (one screen, the default), table (every cell), markdown, csv, json, benchfmt or gha")
 	f.StringSlice("columns", nil, "further metrics, a comma-separated `LIST`, as table and markdown columns (dmabench list metrics)")
 	f.String("out", "", "`DIR` for the results file (default results/)")
 	f.String("name", "", "results file `NAME` without extension (default: UTC timestamp)")
