@@ -43,6 +43,9 @@ type Options struct {
 	// Stop, when closed, stops the run: no cell starts after it, and a
 	// running cell stops at its next batch, with ErrStopped.
 	Stop <-chan struct{}
+	// Progress, if set, is given the events of each batch a cell's real
+	// replay serves (from the worker).
+	Progress func(events int64)
 }
 
 // ErrStopped is the error of a cell that Options.Stop stopped or kept
@@ -71,7 +74,7 @@ func Run(cells []Cell, b Builder, opt Options) []Result {
 					out[i] = Result{Cell: cells[i], Err: ErrStopped}
 					continue
 				}
-				out[i] = runCell(cells[i], b, opt.Events, opt.Stop)
+				out[i] = runCell(cells[i], b, opt.Events, opt.Stop, opt.Progress)
 				if opt.Done != nil && out[i].Err == nil {
 					opt.Done(i, &out[i])
 				}
@@ -111,10 +114,10 @@ const FragEvery = 1 << 14
 // workload. The null replay measures what the harness itself costs; since
 // both replays alternate, both see the same machine (other cells, other
 // processes), and subtracting one from the other is fair.
-func RunCell(c Cell, b Builder, events int64) Result { return runCell(c, b, events, nil) }
+func RunCell(c Cell, b Builder, events int64) Result { return runCell(c, b, events, nil, nil) }
 
 // runCell is RunCell, stopped between batches when stop is closed.
-func runCell(c Cell, b Builder, events int64, stop <-chan struct{}) Result {
+func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress func(int64)) Result {
 	res := Result{Cell: c}
 	nullSrcs, err := b.Sources(c)
 	if err != nil {
@@ -169,6 +172,9 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}) Result {
 			}
 			h.NS += r.HostNS
 			h.Events += r.Events
+			if progress != nil {
+				progress(r.Events)
+			}
 			pair.NS, pair.Events = r.HostNS, r.Events
 			crashed, crashedAt = r.Crashed, r.CrashedAt
 			realDone = r.Events < n || h.Events >= events || r.Crashed

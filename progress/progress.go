@@ -17,28 +17,30 @@ import (
 	"golang.org/x/term"
 )
 
-// Meter reports cells done. A nil *Meter reports nothing; its methods
-// are safe from several workers.
+// Meter reports a run's progress by the events replayed inside its cells,
+// so a long cell shows movement and the ETA comes from the work done. A
+// nil *Meter reports nothing; its methods are safe from several workers.
 type Meter struct {
-	mu    sync.Mutex
-	total int
-	done  int
-	start time.Time
-	last  time.Time
-	w     io.Writer
-	plain bool
-	p     *mpb.Progress
-	bar   *mpb.Bar
-	every time.Duration
+	mu            sync.Mutex
+	cells, done   int
+	perCell       int64
+	total, events int64
+	start, last   time.Time
+	w             io.Writer
+	plain         bool
+	p             *mpb.Progress
+	bar           *mpb.Bar
+	every         time.Duration
 }
 
 // Modes are the valid modes, for New.
 var Modes = []string{"auto", "bar", "plain", "none"}
 
-// New returns a meter of total cells writing to w in mode: auto (a bar on
-// a terminal, plain lines otherwise), bar, plain, or none (nil).
-func New(mode string, w io.Writer, total int) (*Meter, error) {
-	pr := &Meter{total: total, start: time.Now(), w: w, every: 2 * time.Second}
+// New returns a meter of cells cells of up to perCell events each, writing
+// to w in mode: auto (a bar on a terminal, plain lines otherwise), bar,
+// plain, or none (nil).
+func New(mode string, w io.Writer, cells int, perCell int64) (*Meter, error) {
+	pr := &Meter{cells: cells, perCell: perCell, total: int64(cells) * perCell, start: time.Now(), w: w, every: 2 * time.Second}
 	pr.last = pr.start
 	switch mode {
 	case "none":
@@ -61,33 +63,67 @@ func New(mode string, w io.Writer, total int) (*Meter, error) {
 		return nil, fmt.Errorf("--progress %q: valid values are %s", mode, strings.Join(Modes, ", "))
 	}
 	pr.p = mpb.New(mpb.WithOutput(w), mpb.WithWidth(40), mpb.WithAutoRefresh())
-	pr.bar = pr.p.AddBar(int64(total),
-		mpb.PrependDecorators(decor.Name("cells "), decor.CountersNoUnit("%d/%d")),
+	// One unit more per cell, added when it finishes: the bar completes
+	// with the last cell, not with the last event.
+	pr.bar = pr.p.AddBar(pr.total+int64(cells),
+		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
+			pr.mu.Lock()
+			defer pr.mu.Unlock()
+			return fmt.Sprintf("cells %d/%d", pr.done, pr.cells)
+		})),
 		mpb.AppendDecorators(decor.Percentage(), decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)))
 	return pr, nil
 }
 
-// Cell records one finished cell.
-func (pr *Meter) Cell() {
+// Events records n events replayed in a running cell.
+func (pr *Meter) Events(n int64) {
 	if pr == nil {
 		return
 	}
 	if pr.bar != nil {
-		pr.bar.Increment()
+		pr.bar.IncrInt64(n)
+	}
+	pr.mu.Lock()
+	pr.events += n
+	pr.mu.Unlock()
+	pr.line(false)
+}
+
+// Cell records a finished cell that replayed served events: the events it
+// did not need (a trace that ended, a crash) count as done.
+func (pr *Meter) Cell(served int64) {
+	if pr == nil {
+		return
+	}
+	rest := max(pr.perCell-served, 0)
+	pr.mu.Lock()
+	pr.done++
+	pr.events += rest
+	last := pr.done == pr.cells
+	pr.mu.Unlock()
+	if pr.bar != nil {
+		pr.bar.IncrInt64(rest + 1)
+	}
+	pr.line(last)
+}
+
+// line prints a plain progress line every few seconds, and at the end.
+func (pr *Meter) line(last bool) {
+	if !pr.plain {
 		return
 	}
 	pr.mu.Lock()
 	defer pr.mu.Unlock()
-	pr.done++
 	now := time.Now()
-	if now.Sub(pr.last) < pr.every && pr.done < pr.total {
+	if now.Sub(pr.last) < pr.every && !last || pr.events == 0 {
 		return
 	}
 	pr.last = now
 	el := now.Sub(pr.start)
-	eta := time.Duration(float64(el) / float64(pr.done) * float64(pr.total-pr.done))
-	fmt.Fprintf(pr.w, "dmabench: %d/%d cells (%.0f%%), %s elapsed, about %s left\n",
-		pr.done, pr.total, 100*float64(pr.done)/float64(pr.total), el.Round(100*time.Millisecond), eta.Round(time.Second))
+	share := float64(pr.events) / float64(max(pr.total, 1))
+	eta := time.Duration(float64(el) / share * (1 - share))
+	fmt.Fprintf(pr.w, "dmabench: %d/%d cells, %.0f%% of events, %s elapsed, about %s left\n",
+		pr.done, pr.cells, 100*share, el.Round(100*time.Millisecond), eta.Round(time.Second))
 }
 
 // Wait lets the bar finish drawing.

@@ -99,7 +99,7 @@ func Run(cfg *registry.Config, opt Options) error {
 	if mode == "" {
 		mode = "none"
 	}
-	pr, err := progress.New(mode, stderr, len(cs))
+	pr, err := progress.New(mode, stderr, len(cs), cfg.Events)
 	if err != nil {
 		return registry.UsageError{Err: err}
 	}
@@ -118,8 +118,9 @@ func Run(cfg *registry.Config, opt Options) error {
 			if err := jr.Add(r); err != nil {
 				once.Do(func() { journalErr = err; stop() })
 			}
-			pr.Cell()
-		}})
+			pr.Cell(int64(r.Metrics["events"]))
+		},
+		Progress: pr.Events})
 	pr.Wait()
 	finished := kept
 	for _, r := range results {

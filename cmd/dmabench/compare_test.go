@@ -141,7 +141,7 @@ func TestProgressModes(t *testing.T) {
 	args := []string{"run", "-w", "usb-ehci,scsi", "-a", "dmapool", "-p", "x86,sa1111", "-n", "20000", "--out", dir}
 	// stderr is a buffer, not a terminal: auto gives plain lines.
 	code, _, errs := run(t, append(args, "--progress", "auto")...)
-	if code != 0 || strings.ContainsAny(errs, "\r\x1b") || !strings.Contains(errs, "4/4 cells (100%)") {
+	if code != 0 || strings.ContainsAny(errs, "\r\x1b") || !strings.Contains(errs, "4/4 cells, 100% of events") {
 		t.Fatalf("auto to a pipe: exit %d %q", code, errs)
 	}
 	code, _, errs = run(t, append(args, "--progress", "bar")...)
@@ -149,7 +149,7 @@ func TestProgressModes(t *testing.T) {
 		t.Fatalf("bar: exit %d %q", code, errs)
 	}
 	code, _, errs = run(t, append(args, "--progress", "none")...)
-	if code != 0 || strings.Contains(errs, "cells (") {
+	if code != 0 || strings.Contains(errs, "of events") {
 		t.Fatalf("none: %q", errs)
 	}
 	if code, _, _ := run(t, append(args, "--progress", "sparkles")...); code != 2 {

@@ -1,0 +1,32 @@
+package progress
+
+import (
+	"strings"
+	"testing"
+)
+
+// TestMovesWithinACell: progress counts the events inside a cell, so a
+// single long cell shows movement, and the estimate comes from the work
+// done; the events a finished cell did not need count as done.
+func TestMovesWithinACell(t *testing.T) {
+	var b strings.Builder
+	m, err := New("plain", &b, 2, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.every = 0
+	m.Events(500)
+	if !strings.Contains(b.String(), "0/2 cells, 25% of events") {
+		t.Fatalf("no movement inside the cell:\n%s", b.String())
+	}
+	m.Events(500)
+	m.Cell(1000)
+	m.Events(100)
+	m.Cell(100) // a trace that ended early
+	if out := b.String(); !strings.Contains(out, "2/2 cells, 100% of events") || !strings.Contains(out, "1/2 cells, 55% of events") {
+		t.Fatalf("progress:\n%s", out)
+	}
+	var nilMeter *Meter
+	nilMeter.Events(1) // none: reports nothing
+	nilMeter.Cell(1)
+}
