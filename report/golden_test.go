@@ -162,6 +162,42 @@ func TestGolden(t *testing.T) {
 			golden(t, "compare-"+f+".golden", b.Bytes())
 		}
 	})
+	t.Run("report-txt", func(t *testing.T) {
+		path := filepath.Join(dir, "r.txt")
+		if err := report.WriteText(path, []*cells.Document{doc}, []string{"golden.json"}); err != nil {
+			t.Fatal(err)
+		}
+		data, _ := os.ReadFile(path)
+		for _, l := range strings.Split(string(data), "\n") {
+			if n := len([]rune(l)); n > report.TextWidth {
+				t.Errorf("%d columns: %s", n, l)
+			}
+		}
+		golden(t, "report.txt.golden", data)
+	})
+	t.Run("report-ab", func(t *testing.T) {
+		var buf bytes.Buffer
+		if err := report.EncodeJSON(&buf, doc); err != nil {
+			t.Fatal(err)
+		}
+		after, _ := cells.ParseDocument("after", buf.Bytes())
+		for i := range after.Cells {
+			if m := after.Cells[i].Metrics; m != nil && after.Cells[i].Allocator == "pcipool" {
+				m["peak_reserved_bytes"] *= 3
+			}
+		}
+		for _, ext := range []string{".txt", ".md"} {
+			path := filepath.Join(dir, "ab"+ext)
+			if err := report.WriteAB(path, doc, after, "before.json", "after.json"); err != nil {
+				t.Fatal(err)
+			}
+			data, _ := os.ReadFile(path)
+			if !strings.Contains(string(data), "worse") || !strings.Contains(string(data), "60.0 KiB") {
+				t.Errorf("%s: no worse change shown:\n%s", ext, data)
+			}
+			golden(t, "report-ab"+ext+".golden", data)
+		}
+	})
 	t.Run("report-md", func(t *testing.T) {
 		path := filepath.Join(dir, "r.md")
 		if err := report.WriteReport(path, []*cells.Document{doc}, []string{"golden.json"}); err != nil {

@@ -56,10 +56,13 @@ func Summary(w io.Writer, doc *cells.Document, path string) error {
 	if l := lazyStrict(v); l != "" {
 		add("%s", l)
 	}
-	lines = append(lines, notable(doc)...)
+	for _, l := range notable(doc) {
+		lines = append(lines, clip(l))
+	}
 	lines = append(lines, clip("winners: "+WinnerRule))
+	add("every cell: -f table; one cell pool by pool: dmabench explain RESULTS --cell SCENARIO/PLATFORM")
 	if path != "" {
-		add("full results: %s (the whole table: -f table; one cell pool by pool: dmabench explain)", path)
+		lines = append(lines, "full results: "+path) // never clipped
 	}
 	_, err := io.WriteString(w, strings.Join(wrapAll(lines), "\n")+"\n")
 	return err
@@ -131,7 +134,7 @@ func notable(doc *cells.Document) []string {
 		if len(xs) > 6 {
 			shown = append(slices.Clone(xs[:6]), fmt.Sprintf("and %d more", len(xs)-6))
 		}
-		out = append(out, clip(fmt.Sprintf("%s (%d): %s", what, len(xs), strings.Join(shown, ", "))))
+		out = append(out, fmt.Sprintf("%s (%d): %s", what, len(xs), strings.Join(shown, ", ")))
 	}
 	list("refused", uniq(refused))
 	list("crashed (map_failure: bug)", crashed)

@@ -258,3 +258,37 @@ func TestExplainSaysWhy(t *testing.T) {
 		t.Fatalf("a cell not in the results: exit %d %s", code, errs)
 	}
 }
+
+// TestReportAB: report NEW --baseline OLD writes before and after side by
+// side with the change, as HTML and as text of at most 72 columns; two
+// results of other settings given as they are do the same.
+func TestReportAB(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"run", "-w", "usb-ehci", "-a", "dmapool,pcipool", "-p", "x86", "-s", "2", "-n", "5000", "--out", dir}
+	if code, _, errs := run(t, append(args, "--name", "old")...); code != 0 {
+		t.Fatal(errs)
+	}
+	t.Setenv("DMABENCH_ALLOCATOR_DMAPOOL_ALLOC_NS", "200")
+	if code, _, errs := run(t, append(args, "--name", "new")...); code != 0 {
+		t.Fatal(errs)
+	}
+	old, new := filepath.Join(dir, "old.json"), filepath.Join(dir, "new.json")
+	for _, tc := range [][]string{{"report", new, "--baseline", old, "-o", filepath.Join(dir, "ab.html")}, {"report", old, new, "-o", filepath.Join(dir, "ab.txt")}} {
+		if code, _, errs := run(t, tc...); code != 0 {
+			t.Fatalf("%v: exit %d %s", tc, code, errs)
+		}
+	}
+	h, _ := os.ReadFile(filepath.Join(dir, "ab.html"))
+	if !strings.Contains(string(h), "<th>before</th><th>after</th>") || !strings.Contains(string(h), "allocator.dmapool.alloc_ns") || !strings.Contains(string(h), "worse") {
+		t.Fatalf("A/B html:\n%s", h)
+	}
+	txt, _ := os.ReadFile(filepath.Join(dir, "ab.txt"))
+	for _, l := range strings.Split(string(txt), "\n") {
+		if len([]rune(l)) > 72 {
+			t.Errorf("%d columns: %s", len([]rune(l)), l)
+		}
+	}
+	if !strings.Contains(string(txt), "usb-ehci/dmapool/x86 modeled_ops_per_sec") {
+		t.Fatalf("A/B text:\n%s", txt)
+	}
+}

@@ -3,39 +3,55 @@ package main
 import (
 	"fmt"
 	"io"
-	"strings"
+	"path/filepath"
 
 	"github.com/spf13/cobra"
 
+	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/report"
 )
 
 func newReportCmd(stdout io.Writer) *cobra.Command {
-	var out string
+	var out, baseline string
 	cmd := &cobra.Command{
-		Use:   "report RESULTS.json... -o report.html|report.md",
-		Short: "Write a design comparison report with charts",
-		Long: `report writes which allocator wins on each platform and metric, charts
-(throughput and memory per allocator and platform, latency percentiles,
-fragmentation indices by order, GFP_ATOMIC pressure) and a table per
-metric. HTML is one self-contained file with inline SVG that opens
-offline; Markdown links SVG files written into a folder beside it.`,
+		Use:   "report RESULTS.json... -o report.html|report.md|report.txt",
+		Short: "Write a design comparison report, or an A/B report against a baseline",
+		Long: `report writes which allocator wins on each platform and metric (named
+only when the difference is beyond noise), charts and a table per metric:
+HTML is one self-contained file, Markdown links SVG charts beside it, and
+.txt is plain text wrapped at 72 columns for a mail. With --baseline OLD,
+or two results measured with other settings, it writes an A/B report
+instead: before and after side by side, never an average of the two.`,
 		Args: usageArgs(cobra.MinimumNArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
-			if !strings.HasSuffix(out, ".html") && !strings.HasSuffix(out, ".md") {
-				return usagef("report: -o must name a .html or .md file")
+			if ext := filepath.Ext(out); ext != ".html" && ext != ".md" && ext != ".txt" {
+				return usagef("report: -o must name a .html, .md or .txt file")
+			}
+			if baseline != "" {
+				args = append([]string{baseline}, args...)
 			}
 			docs, err := readDocuments(args)
 			if err != nil {
 				return err
 			}
-			if err := report.WriteReport(out, docs, args); err != nil {
+			switch {
+			case baseline != "" && len(docs) != 2:
+				return usagef("report --baseline OLD: give one results file to set against it")
+			case len(docs) == 2 && (baseline != "" || len(cells.ConfigDiff(docs[0].Config, docs[1].Config)) > 0):
+				err = report.WriteAB(out, docs[0], docs[1], args[0], args[1])
+			case filepath.Ext(out) == ".txt":
+				err = report.WriteText(out, docs, args)
+			default:
+				err = report.WriteReport(out, docs, args)
+			}
+			if err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "%s: report of %d results\n", out, len(docs))
 			return nil
 		},
 	}
-	cmd.Flags().StringVarP(&out, "output", "o", "", "report file: .html or .md")
+	cmd.Flags().StringVarP(&out, "output", "o", "", "report `FILE`: .html, .md or .txt")
+	cmd.Flags().StringVar(&baseline, "baseline", "", "the results `FILE` to set the new one against (an A/B report)")
 	return cmd
 }
