@@ -245,3 +245,17 @@ func WriteAB(path string, old, new *cells.Document, oldName, newName string) err
 	}
 	return WriteAtomic(path, func(w io.Writer) error { _, err := io.WriteString(w, b.String()); return err })
 }
+
+// WriteAny writes the report path's extension asks for: an A/B report of
+// two results when ab is set or their settings differ (WriteAB), else a
+// design comparison as text (.txt, WriteText) or with charts (.md, .html,
+// WriteReport).
+func WriteAny(path string, docs []*cells.Document, names []string, ab bool) error {
+	switch {
+	case len(docs) == 2 && (ab || len(cells.ConfigDiff(docs[0].Config, docs[1].Config)) > 0):
+		return WriteAB(path, docs[0], docs[1], names[0], names[1])
+	case filepath.Ext(path) == ".txt":
+		return WriteText(path, docs, names)
+	}
+	return WriteReport(path, docs, names)
+}

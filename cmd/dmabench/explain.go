@@ -16,13 +16,8 @@ func newExplainCmd(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "explain RESULTS.json --cell SCENARIO/PLATFORM -a A,B",
 		Short: "Set two designs side by side, pool by pool, and say where they differ",
-		Long: `explain takes one scenario on one platform from a results file and sets two
-allocators' cells side by side, pool by pool: what each model held for the
-pool (blocks per page, pages at peak and at the end, idle pages), what the
-pool's callers got (allocations, failures, sleeps) and the page allocations
-that dipped into the reserves; then the cell's headline metrics. For each
-pool it says whether the two differ and where, so that "no difference"
-comes with its reason.`,
+		Long: `explain sets two allocators' cells of one scenario and platform side by
+side, pool by pool, and says for each pool where they differ, or why not.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			sc, plat, ok := strings.Cut(cell, "/")

@@ -7,7 +7,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/report"
 )
 
@@ -34,17 +33,10 @@ instead: before and after side by side, never an average of the two.`,
 			if err != nil {
 				return err
 			}
-			switch {
-			case baseline != "" && len(docs) != 2:
+			if baseline != "" && len(docs) != 2 {
 				return usagef("report --baseline OLD: give one results file to set against it")
-			case len(docs) == 2 && (baseline != "" || len(cells.ConfigDiff(docs[0].Config, docs[1].Config)) > 0):
-				err = report.WriteAB(out, docs[0], docs[1], args[0], args[1])
-			case filepath.Ext(out) == ".txt":
-				err = report.WriteText(out, docs, args)
-			default:
-				err = report.WriteReport(out, docs, args)
 			}
-			if err != nil {
+			if err := report.WriteAny(out, docs, args, baseline != ""); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "%s: report of %d results\n", out, len(docs))
