@@ -2,11 +2,13 @@ package report
 
 import (
 	"fmt"
+	"hash/fnv"
 	"html"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 
@@ -16,19 +18,43 @@ import (
 	"golang.org/x/perf/benchmath"
 )
 
-// palette colours the series of every chart.
+// palette colours the charts: one colour per allocator (AllocatorColor).
 var palette = []string{"#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"}
 
 // Palette returns the chart colours (tests look for them in screenshots).
 func Palette() []string { return palette }
 
+// knownAllocators fixes the colour of every allocator dmabench has, in its
+// table's order, so an allocator keeps its colour in every chart of every
+// report, whichever others a run had.
+var knownAllocators = []string{"pcipool", "dmapool", "slab", "slab-direct", "mempool", "dmaalloc", "coherent"}
+
+// AllocatorColor is an allocator's colour in every chart of every report.
+func AllocatorColor(name string) string {
+	if i := slices.Index(knownAllocators, name); i >= 0 {
+		return palette[i]
+	}
+	h := fnv.New32a()
+	h.Write([]byte(name))
+	return palette[len(knownAllocators)+int(h.Sum32())%(len(palette)-len(knownAllocators))]
+}
+
+// ChartWidth is a chart's width in pixels: the page's.
+const ChartWidth = 1040
+
+// series is one allocator's values over a chart's groups: its centre, and
+// the spread over seeds (lo, hi; NaN without one); NaN centre: refused.
 type series struct {
-	name   string
-	values []float64
+	name          string
+	values        []float64
+	lo, hi        []float64
+	refusedLabels bool
 }
 
 type chart struct {
 	file, title, svg string
+	// note replaces an empty chart: a line of text saying why.
+	note string
 }
 
 func svgText(s string) string { return html.EscapeString(s) }
@@ -49,18 +75,63 @@ func fmtTick(v float64) string {
 	return fmt.Sprintf("%.3g", v)
 }
 
-// barChart draws grouped bars: one group per label, one bar per series.
-// With logScale the axis is log10 (values <= 0 draw no bar).
-func barChart(title, unit string, labels []string, ss []series, logScale bool) string {
-	const w, h, left, right, top, bottom = 760, 320, 70, 20, 50, 70
-	var b strings.Builder
-	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`, w, h, w, h)
-	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#ffffff"/><text x="%d" y="18" font-size="14" font-weight="bold">%s</text>`, w, h, left, svgText(title))
-	maxV, minV := 0.0, math.Inf(1)
+// legend draws a legend of names in rows that fit width, from y, and
+// returns the y below it.
+func legend(b *strings.Builder, names []string, colors func(int) string, x0, y, width int) int {
+	x := x0
+	for i, n := range names {
+		w := 18 + 7*len([]rune(n))
+		if x+w > width && x > x0 {
+			x, y = x0, y+16
+		}
+		fmt.Fprintf(b, `<rect class="legend" x="%d" y="%d" width="10" height="10" fill="%s"/><text class="legend" x="%d" y="%d">%s</text>`, x, y, colors(i), x+14, y+9, svgText(n))
+		x += w + 10
+	}
+	return y + 16
+}
+
+// niceStep returns the round step (1, 2, 2.5 or 5 times a power of ten)
+// nearest above x.
+func niceStep(x float64) float64 {
+	if x <= 0 {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(x)))
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if m*p >= x {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
+// allZero reports whether every finite value of ss is 0 (or there is none).
+func allZero(ss []series) bool {
 	for _, s := range ss {
 		for _, v := range s.values {
+			if !math.IsNaN(v) && !math.IsInf(v, 0) && v != 0 {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// barChart draws grouped bars: one group per label (a platform), one bar
+// per series (an allocator, in its own colour), whiskers for the spread
+// over seeds, and "refused" where an allocator has no result. The axis is
+// linear unless the values span more than two orders of magnitude.
+func barChart(title, unit string, labels []string, ss []series) string {
+	w, top := ChartWidth, 0
+	const h0, left, right, bottom = 300, 70, 20, 40
+	maxV, minV := 0.0, math.Inf(1)
+	for _, s := range ss {
+		for g, v := range s.values {
 			if math.IsNaN(v) || math.IsInf(v, 0) {
-				continue // a refused cell: no bar
+				continue
+			}
+			if g < len(s.hi) && !math.IsNaN(s.hi[g]) {
+				v = math.Max(v, s.hi[g])
 			}
 			maxV = max(maxV, v)
 			if v > 0 {
@@ -68,33 +139,43 @@ func barChart(title, unit string, labels []string, ss []series, logScale bool) s
 			}
 		}
 	}
+	logScale := minV > 0 && !math.IsInf(minV, 1) && maxV/minV > 100
 	if maxV <= 0 {
 		maxV = 1
 	}
-	lo, hi := 0.0, maxV
+	var leg strings.Builder
+	names := make([]string, len(ss))
+	for i, s := range ss {
+		names[i] = s.name
+	}
+	top = legend(&leg, names, func(i int) string { return AllocatorColor(ss[i].name) }, left, 28, w-right) + 8
+	h := h0 + top
+	var b strings.Builder
+	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`, w, h, w, h)
+	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#ffffff"/><text x="%d" y="18" font-size="14" font-weight="bold">%s</text>`, w, h, left, svgText(title))
+	b.WriteString(leg.String())
+	// A linear axis runs to a round number, in round steps.
+	step := niceStep(maxV / 4)
+	lo, hi := 0.0, math.Ceil(maxV/step)*step
+	ticks := int(math.Round(hi / step))
 	scale := func(v float64) float64 { return (v - lo) / (hi - lo) }
 	if logScale {
-		if math.IsInf(minV, 1) {
-			minV = 1
-		}
 		lo, hi = math.Floor(math.Log10(minV)), math.Ceil(math.Log10(maxV))
-		if hi <= lo {
-			hi = lo + 1
-		}
 		scale = func(v float64) float64 {
 			if v <= 0 {
 				return 0
 			}
 			return (math.Log10(v) - lo) / (hi - lo)
 		}
+		ticks = int(hi - lo)
+		unit += " (log)"
 	}
 	ph := float64(h - top - bottom)
 	y := func(f float64) float64 { return float64(h-bottom) - f*ph }
-	// Axis and ticks.
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`, left, top, left, h-bottom)
 	fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#333"/>`, left, h-bottom, w-right, h-bottom)
-	for k := 0; k <= 4; k++ {
-		f := float64(k) / 4
+	for k := 0; k <= ticks; k++ {
+		f := float64(k) / float64(ticks)
 		v := lo + f*(hi-lo)
 		if logScale {
 			v = math.Pow(10, v)
@@ -103,36 +184,49 @@ func barChart(title, unit string, labels []string, ss []series, logScale bool) s
 			left, y(f), w-right, y(f), left-4, y(f)+4, fmtTick(v))
 	}
 	fmt.Fprintf(&b, `<text x="14" y="%d" transform="rotate(-90 14 %d)" text-anchor="middle">%s</text>`, top+int(ph/2), top+int(ph/2), svgText(unit))
-	// Legend.
-	for i, s := range ss {
-		x := left + i*92
-		fmt.Fprintf(&b, `<rect x="%d" y="28" width="10" height="10" fill="%s"/><text x="%d" y="37">%s</text>`, x, palette[i%len(palette)], x+14, svgText(s.name))
-	}
-	// Bars.
 	gw := float64(w-left-right) / float64(max(len(labels), 1))
 	bw := gw * 0.8 / float64(max(len(ss), 1))
 	for g, label := range labels {
 		x0 := float64(left) + float64(g)*gw + gw*0.1
 		for i, s := range ss {
+			x := x0 + float64(i)*bw
 			if g >= len(s.values) || math.IsNaN(s.values[g]) || math.IsInf(s.values[g], 0) {
+				fmt.Fprintf(&b, `<text class="refused" x="%.1f" y="%.1f" font-size="9" fill="#888" transform="rotate(-90 %.1f %.1f)">refused</text>`,
+					x+bw/2+3, y(0)-4, x+bw/2+3, y(0)-4)
 				continue
 			}
 			f := math.Max(scale(s.values[g]), 0)
-			fmt.Fprintf(&b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
-				x0+float64(i)*bw, y(f), math.Max(bw-1, 1), f*ph, palette[i%len(palette)], svgText(label), svgText(s.name), fmtTick(s.values[g]))
+			fmt.Fprintf(&b, `<rect class="bar" data-allocator="%s" x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %s</title></rect>`,
+				svgText(s.name), x, y(f), math.Max(bw-1, 1), f*ph, AllocatorColor(s.name), svgText(label), svgText(s.name), fmtTick(s.values[g]))
+			if g < len(s.lo) && !math.IsNaN(s.lo[g]) && s.hi[g] > s.lo[g] {
+				cx, y1, y2 := x+bw/2, y(math.Max(scale(s.lo[g]), 0)), y(math.Max(scale(s.hi[g]), 0))
+				fmt.Fprintf(&b, `<path d="M%.1f %.1fV%.1fM%.1f %.1fH%.1fM%.1f %.1fH%.1f" stroke="#222" fill="none"/>`,
+					cx, y1, y2, cx-3, y1, cx+3, cx-3, y2, cx+3)
+			}
 		}
-		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="end" transform="rotate(-30 %.1f %d)">%s</text>`, x0+gw*0.4, h-bottom+14, x0+gw*0.4, h-bottom+14, svgText(label))
+		fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text>`, x0+gw*0.4, h-bottom+16, svgText(label))
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
 }
 
-// lineChart draws one line per series over x = 0..len-1.
+// lineChart draws one line per series over x = 0..len-1, each in its
+// allocator's colour with markers and its own dash, so lines that overlap
+// stay apart.
 func lineChart(title, xLabel, yLabel string, ss []series, yMax float64) string {
-	const w, h, left, right, top, bottom = 760, 300, 70, 20, 50, 50
+	w := ChartWidth
+	const left, right, bottom = 70, 20, 50
+	var leg strings.Builder
+	names := make([]string, len(ss))
+	for i, s := range ss {
+		names[i] = s.name
+	}
+	top := legend(&leg, names, func(i int) string { return AllocatorColor(ss[i].name) }, left, 28, w-right) + 8
+	h := 250 + top
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="11">`, w, h, w, h)
 	fmt.Fprintf(&b, `<rect width="%d" height="%d" fill="#ffffff"/><text x="%d" y="18" font-size="14" font-weight="bold">%s</text>`, w, h, left, svgText(title))
+	b.WriteString(leg.String())
 	n := 0
 	for _, s := range ss {
 		n = max(n, len(s.values))
@@ -151,14 +245,17 @@ func lineChart(title, xLabel, yLabel string, ss []series, yMax float64) string {
 	}
 	fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle">%s</text><text x="14" y="%d" transform="rotate(-90 14 %d)" text-anchor="middle">%s</text>`,
 		float64(left)+pw/2, h-8, svgText(xLabel), top+int(ph/2), top+int(ph/2), svgText(yLabel))
+	dashes := []string{"", "6 3", "2 2", "8 3 2 3"}
 	for i, s := range ss {
-		c := palette[i%len(palette)]
+		c := AllocatorColor(s.name)
 		var pts []string
 		for k, v := range s.values {
 			pts = append(pts, fmt.Sprintf("%.1f,%.1f", x(k), y(v)))
 		}
-		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2.5" points="%s"/>`, c, strings.Join(pts, " "))
-		fmt.Fprintf(&b, `<rect x="%d" y="28" width="10" height="10" fill="%s"/><text x="%d" y="37">%s</text>`, left+i*110, c, left+i*110+14, svgText(s.name))
+		fmt.Fprintf(&b, `<polyline fill="none" stroke="%s" stroke-width="2" stroke-dasharray="%s" points="%s"/>`, c, dashes[i%len(dashes)], strings.Join(pts, " "))
+		for k, v := range s.values {
+			fmt.Fprintf(&b, `<circle cx="%.1f" cy="%.1f" r="%d" fill="%s"/>`, x(k), y(v), 2+i%3, c)
+		}
 	}
 	b.WriteString(`</svg>`)
 	return b.String()
@@ -293,12 +390,21 @@ func (v *view) ran(a, p string) bool {
 	return false
 }
 
-func (v *view) byPlatform(m string, scale float64) []series {
+// byAllocator returns one series per allocator over the platforms: the
+// metric aggregated over scenarios (overScenarios), times scale, and the
+// spread of its per-seed aggregates; NaN where the allocator was refused.
+func (v *view) byAllocator(m string, scale float64) []series {
 	var ss []series
-	for _, p := range v.platforms {
-		s := series{name: p}
-		for _, a := range v.allocators {
-			s.values = append(s.values, v.overScenarios(m, a, p)*scale)
+	for _, a := range v.allocators {
+		s := series{name: a}
+		for _, p := range v.platforms {
+			x := v.overScenarios(m, a, p) * scale
+			s.values = append(s.values, x)
+			lo, hi := math.NaN(), math.NaN()
+			if seeds := v.seedSamples(m, a, p); len(seeds) > 1 && !math.IsNaN(x) {
+				lo, hi = slices.Min(seeds)*scale, slices.Max(seeds)*scale
+			}
+			s.lo, s.hi = append(s.lo, lo), append(s.hi, hi)
 		}
 		ss = append(ss, s)
 	}
@@ -327,21 +433,21 @@ var summaryMetrics = func() []summaryMetric {
 
 func (v *view) charts() []chart {
 	var cs []chart
-	add := func(file, title, svg string) { cs = append(cs, chart{file, title, svg}) }
-	add("throughput", "Modeled throughput", barChart("Modeled throughput by allocator and platform (aggregated over scenarios as stated above)", "Mops/s", v.allocators, v.byPlatform("modeled_ops_per_sec", 1e-6), false))
-	add("reserved", "Peak reserved memory", barChart("Peak memory held from the page allocator (aggregated over scenarios as stated above)", "KiB", v.allocators, v.byPlatform("peak_reserved_bytes", 1.0/1024), true))
-	add("frag", "Internal fragmentation", barChart("Internal fragmentation at the reserved peak (1 - live/reserved)", "share", v.allocators, v.byPlatform("frag_internal", 1), false))
-	for _, p := range v.platforms {
-		var ss []series
-		for _, q := range []struct{ m, name string }{{"latency_p50_ns", "p50"}, {"latency_p99_ns", "p99"}, {"latency_max_ns", "max"}} {
-			s := series{name: q.name}
-			for _, a := range v.allocators {
-				s.values = append(s.values, v.overScenarios(q.m, a, p))
-			}
-			ss = append(ss, s)
+	bars := func(file, title, unit, m string, scale float64) {
+		ss := v.byAllocator(m, scale)
+		if allZero(ss) {
+			cs = append(cs, chart{file: file, title: title, note: fmt.Sprintf("%s: every allocator reports 0 on every platform; no chart.", title)})
+			return
 		}
-		add("latency-"+p, "Allocation latency on "+p, barChart("Modeled allocation latency on "+p+" (nearest-rank percentiles)", "ns (log)", v.allocators, ss, true))
+		cs = append(cs, chart{file, title, barChart(title+" (aggregated over scenarios as stated above; whiskers: the spread over seeds)", unit, v.platforms, ss), ""})
 	}
+	bars("throughput", "Modeled throughput", "M ops/s", "modeled_ops_per_sec", 1e-6)
+	bars("reserved", "Peak memory held from the page allocator", "KiB", "peak_reserved_bytes", 1.0/1024)
+	bars("frag", "Internal fragmentation at the reserved peak (1 - live/reserved)", "share", "frag_internal", 1)
+	bars("latency-p50", "Median allocation latency (nearest rank)", "ns", "latency_p50_ns", 1)
+	bars("latency-p99", "99th percentile allocation latency (nearest rank)", "ns", "latency_p99_ns", 1)
+	bars("atomic-dips", "Atomic page allocations served below the min watermark", "dips", "atomic_reserve_dips", 1)
+	bars("atomic-failures", "Failed atomic page allocations", "failures", "atomic_failures", 1)
 	for _, p := range v.platforms {
 		var ss []series
 		for _, a := range v.allocators {
@@ -349,32 +455,16 @@ func (v *view) charts() []chart {
 				ss = append(ss, series{name: a, values: f})
 			}
 		}
-		if len(ss) > 0 {
-			add("extfrag-"+p, "Fragmentation by order on "+p, lineChart("Unusable free space index by order at the end of the run, "+p, "order", "unusable index", ss, 1))
+		title := "Fragmentation by order on " + p
+		switch {
+		case len(ss) == 0:
+		case allZero(ss):
+			cs = append(cs, chart{file: "extfrag-" + p, title: title, note: title + ": every order's unusable index is 0 for every allocator; no chart."})
+		default:
+			cs = append(cs, chart{"extfrag-" + p, title, lineChart("Unusable free space index by order at the end of the run, "+p, "order", "unusable index", ss, 1), ""})
 		}
 	}
-	add("atomic-dips", "GFP_ATOMIC pressure", barChart("Atomic allocations served below the min watermark (mean over scenarios)", "dips", v.allocators, v.byPlatformMean("atomic_reserve_dips"), false))
-	add("atomic-failures", "GFP_ATOMIC failures", barChart("Failed atomic page allocations (mean over scenarios)", "failures", v.allocators, v.byPlatformMean("atomic_failures"), false))
 	return cs
-}
-
-func (v *view) byPlatformMean(m string) []series {
-	var ss []series
-	for _, p := range v.platforms {
-		s := series{name: p}
-		for _, a := range v.allocators {
-			sum, n := 0.0, 0
-			for _, sc := range v.scenarios {
-				if ms := v.groups[key{sc, a, p}]; len(ms) > 0 {
-					sum += meanOf(ms, m)
-					n++
-				}
-			}
-			s.values = append(s.values, sum/float64(max(n, 1)))
-		}
-		ss = append(ss, s)
-	}
-	return ss
 }
 
 // TieMargin is the relative difference below which two allocators tie,
@@ -546,6 +636,10 @@ func WriteReport(path string, docs []*cells.Document, inputs []string) error {
 		mdTable(&b, heads, v.winners())
 		b.WriteString("\n## Charts\n\n")
 		for i, c := range cs {
+			if c.note != "" {
+				fmt.Fprintf(&b, "%s\n\n", c.note)
+				continue
+			}
 			name := fmt.Sprintf("%02d-%s.svg", i+1, c.file)
 			svg := c.svg
 			paths = append(paths, filepath.Join(dir, name))
@@ -559,7 +653,7 @@ func WriteReport(path string, docs []*cells.Document, inputs []string) error {
 		}
 	} else {
 		fmt.Fprintf(&b, `<!DOCTYPE html><html><head><meta charset="utf-8"><title>dmabench design comparison</title><style>
-body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}table{border-collapse:collapse;margin:8px 0 24px}
+body{font-family:sans-serif;margin:24px;color:#222;max-width:1100px}svg{max-width:100%%;height:auto}table{border-collapse:collapse;margin:8px 0 24px}
 td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 figure{margin:0 0 24px}</style></head><body><h1>dmabench design comparison</h1>
 <p>Generated by dmabench %s from %s. %d cells: %d scenarios, %d allocators, %d platforms. Modeled metrics are means over seeds, aggregated over the scenarios every allocator ran by geometric mean (by arithmetic mean, for every allocator of a platform, where a metric is zero in some scenario there); allocators that tie are named together; percentiles are nearest-rank. %s</p><h2>Which allocator wins</h2>`,
@@ -567,6 +661,10 @@ figure{margin:0 0 24px}</style></head><body><h1>dmabench design comparison</h1>
 		htmlTable(&b, heads, v.winners())
 		b.WriteString("<h2>Charts</h2>")
 		for _, c := range cs {
+			if c.note != "" {
+				fmt.Fprintf(&b, `<p class="nochart">%s</p>`, html.EscapeString(c.note))
+				continue
+			}
 			// Inline SVG needs no namespace: the page names no URL at all.
 			fmt.Fprintf(&b, `<figure class="chart">%s</figure>`, strings.Replace(c.svg, ` xmlns="http://www.w3.org/2000/svg"`, "", 1))
 		}

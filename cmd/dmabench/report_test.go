@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"html"
 	"image"
 	"image/png"
 	"os"
@@ -28,7 +30,7 @@ func chromium(t *testing.T) string {
 
 func TestReportRendersOffline(t *testing.T) {
 	dir := t.TempDir()
-	if code, _, errs := run(t, "run", "-w", "usb-ehci,netrx,mixed-pressure", "-a", "dmapool,slab,coherent", "-p", "x86,sa1111", "-n", "20000", "--out", dir, "--name", "r"); code != 0 {
+	if code, _, errs := run(t, "run", "-w", "usb-ehci,netrx,mixed-pressure", "-a", "dmapool,slab-direct,coherent", "-p", "x86,iommu,sa1111", "-s", "2", "-n", "20000", "--out", dir, "--name", "r"); code != 0 {
 		t.Fatal(errs)
 	}
 	page := filepath.Join(dir, "report.html")
@@ -88,11 +90,87 @@ func TestReportRendersOffline(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	counts := colourCounts(img, report.Palette()[:3])
+	colours := []string{report.AllocatorColor("dmapool"), report.AllocatorColor("slab-direct"), report.AllocatorColor("coherent")}
+	counts := colourCounts(img, colours)
 	for i, n := range counts {
 		if n < 2000 {
-			t.Fatalf("colour %s covers %d pixels: the charts did not render (%v)", report.Palette()[i], n, counts)
+			t.Fatalf("colour %s covers %d pixels: the charts did not render (%v)", colours[i], n, counts)
 		}
+	}
+	checkChartGeometry(t, bin, dir, page)
+}
+
+// checkChartGeometry renders the report with a script of the test's own
+// (the report has none) that measures, in the browser, every chart: each
+// legend, label and bar must lie inside its SVG, each allocator must have
+// one colour across every chart, and a refused cell must be labelled.
+func checkChartGeometry(t *testing.T, bin, dir, page string) {
+	data, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe := `<script>
+const out = {outside: [], colours: {}, refused: 0, charts: 0};
+for (const svg of document.querySelectorAll("svg")) {
+  out.charts++;
+  const box = svg.getBoundingClientRect();
+  for (const el of svg.querySelectorAll("text, rect, circle, path, polyline")) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 && r.height === 0) continue;
+    if (r.left < box.left - 1 || r.top < box.top - 1 || r.right > box.right + 1 || r.bottom > box.bottom + 1)
+      out.outside.push(el.tagName + " " + (el.textContent || "").slice(0, 40));
+  }
+  for (const r of svg.querySelectorAll("rect.legend")) {
+    const name = r.nextElementSibling.textContent, fill = r.getAttribute("fill");
+    (out.colours[name] = out.colours[name] || []).includes(fill) || out.colours[name].push(fill);
+  }
+  for (const b of svg.querySelectorAll("rect.bar")) {
+    const name = b.dataset.allocator, fill = b.getAttribute("fill");
+    (out.colours[name] = out.colours[name] || []).includes(fill) || out.colours[name].push(fill);
+  }
+  out.refused += svg.querySelectorAll("text.refused").length;
+}
+const pre = document.createElement("pre"); pre.id = "probe"; pre.textContent = JSON.stringify(out);
+document.body.appendChild(pre);
+</script>`
+	probed := filepath.Join(dir, "probed.html")
+	os.WriteFile(probed, []byte(strings.Replace(string(data), "</body>", probe+"</body>", 1)), 0o644)
+	cmd := exec.Command(bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+filepath.Join(dir, "profile2"), "--window-size=1200,4000", "--dump-dom", "file://"+probed)
+	dom, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("chromium --dump-dom: %v", err)
+	}
+	m := regexp.MustCompile(`<pre id="probe">([^<]*)</pre>`).FindSubmatch(dom)
+	if m == nil {
+		t.Fatalf("the probe did not run:\n%.2000s", dom)
+	}
+	var got struct {
+		Outside []string
+		Colours map[string][]string
+		Refused int
+		Charts  int
+	}
+	if err := json.Unmarshal([]byte(html.UnescapeString(string(m[1]))), &got); err != nil {
+		t.Fatal(err)
+	}
+	if got.Charts < 6 {
+		t.Fatalf("%d charts measured", got.Charts)
+	}
+	if len(got.Outside) > 0 {
+		t.Errorf("%d elements outside their chart: %v", len(got.Outside), got.Outside)
+	}
+	for name, cs := range got.Colours {
+		if len(cs) != 1 {
+			t.Errorf("%s has %d colours: %v", name, len(cs), cs)
+		}
+	}
+	if len(got.Colours) < 3 {
+		t.Errorf("colours of %d allocators, want 3: %v", len(got.Colours), got.Colours)
+	}
+	if got.Refused == 0 {
+		t.Error("slab-direct behind the IOMMU is refused, and no chart says so")
 	}
 }
 
