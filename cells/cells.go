@@ -336,20 +336,12 @@ func SeedSet(doc *Document) string {
 	return strings.Join(ss, ",")
 }
 
-// PoolResult is one pool of a cell: its callers' allocations, failures
-// and sleeps, and, for a pool-based model, what the model held for it.
+// PoolResult is one pool of a cell: its workload, what the pool's callers
+// did with it, and, for a pool-based model, what the model held for it.
 type PoolResult struct {
-	Workload       string         `json:"workload"`
-	Name           string         `json:"name"`
-	Size           int64          `json:"size"`
-	Allocs         int64          `json:"allocs"`
-	Failures       int64          `json:"failures"`
-	AtomicFailures int64          `json:"atomic_failures"`
-	Waits          int64          `json:"waits"`
-	WaitNS         int64          `json:"wait_ns"`
-	Destroyed      bool           `json:"destroyed,omitempty"`
-	CreateFailed   bool           `json:"create_failed,omitempty"`
-	Model          *dma.PoolStats `json:"model,omitempty"`
+	Workload string `json:"workload"`
+	dma.PoolUse
+	Model *dma.PoolStats `json:"model,omitempty"`
 }
 
 // WorkloadResult is one workload of a cell and the metrics it reports.

@@ -157,6 +157,24 @@ type PoolStats struct {
 	ReserveMin int64 `json:"reserve_min"`
 }
 
+// PoolUse is what a workload's callers did with one of its pools: the
+// allocations served, those that failed (and of them, those with a
+// non-sleeping gfp mask), and the sleeps its callers took in it. The
+// engine counts it; a results file holds it per pool.
+type PoolUse struct {
+	Workload       int    `json:"-"`
+	ID             ID     `json:"-"` // the model's id for the pool
+	Name           string `json:"name"`
+	Size           int64  `json:"size"`
+	Allocs         int64  `json:"allocs"`
+	Failures       int64  `json:"failures"`
+	AtomicFailures int64  `json:"atomic_failures"`
+	Waits          int64  `json:"waits"`
+	WaitNS         Time   `json:"wait_ns"`
+	Destroyed      bool   `json:"destroyed,omitempty"`
+	CreateFailed   bool   `json:"create_failed,omitempty"`
+}
+
 // PoolStatser is implemented by pool-based models that report PoolStats
 // for a pool id they handed out, destroyed or not.
 type PoolStatser interface {

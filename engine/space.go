@@ -63,24 +63,10 @@ type poolRef struct {
 	use PoolUse
 }
 
-// PoolUse is what a workload's callers did with one of its pools: the
-// allocations served, those that failed (and of them, those with a
-// non-sleeping gfp mask), and the sleeps its callers took in it. (Served
-// allocations are not split by gfp mask: that would cost the fast path
-// five instructions an event.)
-type PoolUse struct {
-	Workload       int      `json:"-"`
-	ID             dma.ID   `json:"-"` // the model's id for the pool
-	Name           string   `json:"name"`
-	Size           int64    `json:"size"`
-	Allocs         int64    `json:"allocs"`
-	Failures       int64    `json:"failures"`
-	AtomicFailures int64    `json:"atomic_failures"`
-	Waits          int64    `json:"waits"`
-	WaitNS         dma.Time `json:"wait_ns"`
-	Destroyed      bool     `json:"destroyed,omitempty"`
-	CreateFailed   bool     `json:"create_failed,omitempty"`
-}
+// PoolUse is what a workload's callers did with one of its pools
+// (dma.PoolUse). (Served allocations are not split by gfp mask: that
+// would cost the fast path five instructions an event.)
+type PoolUse = dma.PoolUse
 
 // orphan kills the live blocks of pool id with it (see stOrphan) and
 // returns how many there were. It walks every object: destroys are rare.

@@ -230,8 +230,7 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress fun
 	}
 	ps, _ := alloc.(dma.PoolStatser)
 	for _, u := range real.Pools() {
-		pr := cells.PoolResult{Workload: names[u.Workload], Name: u.Name, Size: u.Size, Allocs: u.Allocs, Failures: u.Failures,
-			AtomicFailures: u.AtomicFailures, Waits: u.Waits, WaitNS: int64(u.WaitNS), Destroyed: u.Destroyed, CreateFailed: u.CreateFailed}
+		pr := cells.PoolResult{Workload: names[u.Workload], PoolUse: u}
 		if ps != nil && !u.CreateFailed {
 			if st, ok := ps.PoolStats(u.ID); ok {
 				pr.Model = &st

@@ -564,19 +564,27 @@ func (v *view) verdict(m summaryMetric, p string, scale float64) string {
 	return fmt.Sprintf("%s (%s; %.0f%% better than %s, p=%.3f)", best.name, fmtTick(best.x*scale), 100*rel, runner.name, cmp.P)
 }
 
+// display is how a verdict shows a metric: the scale its values are
+// multiplied by and the unit that gives.
+func display(key string) (scale float64, unit string) {
+	switch key {
+	case "modeled_ops_per_sec":
+		return 1e-6, "M ops/s"
+	case "peak_reserved_bytes":
+		return 1.0 / 1024, "KiB"
+	case "latency_p99_ns":
+		return 1, "ns"
+	}
+	return 1, ""
+}
+
 // winners returns, per platform and summary metric, the verdict.
 func (v *view) winners() [][]string {
 	var rows [][]string
 	for _, p := range v.platforms {
 		row := []string{p}
 		for _, m := range summaryMetrics {
-			scale := 1.0
-			switch m.Key {
-			case "modeled_ops_per_sec":
-				scale = 1e-6
-			case "peak_reserved_bytes":
-				scale = 1.0 / 1024
-			}
+			scale, _ := display(m.Key)
 			row = append(row, v.verdict(m, p, scale))
 		}
 		rows = append(rows, row)

@@ -41,16 +41,7 @@ func Summary(w io.Writer, doc *cells.Document, path string) error {
 	for _, p := range v.platforms {
 		add("%s", p)
 		for _, h := range headline {
-			m := summaryMetricFor(h.key)
-			scale := 1.0
-			switch h.key {
-			case "modeled_ops_per_sec":
-				scale = 1e-6
-			case "peak_reserved_bytes":
-				scale = 1.0 / 1024
-			}
-			unit := map[string]string{"modeled_ops_per_sec": ", M ops/s", "peak_reserved_bytes": ", KiB", "latency_p99_ns": ", ns"}[h.key]
-			add("  %-21s %s", h.words+unit, v.verdict(m, p, scale))
+			add("  %-21s %s", label(h.key, h.words), v.verdict(summaryMetricFor(h.key), p, first(display(h.key))))
 		}
 	}
 	if l := lazyStrict(v); l != "" {
@@ -204,3 +195,13 @@ func plural(n int, word string) string {
 	}
 	return fmt.Sprintf("%d %ss", n, word)
 }
+
+// label is a headline metric's words with its unit.
+func label(key, words string) string {
+	if _, unit := display(key); unit != "" {
+		return words + ", " + unit
+	}
+	return words
+}
+
+func first(scale float64, _ string) float64 { return scale }

@@ -40,18 +40,12 @@ func WriteText(path string, docs []*cells.Document, inputs []string) error {
 	for _, p := range v.platforms {
 		b.WriteString(p + "\n")
 		for _, h := range headline {
-			m := summaryMetricFor(h.key)
-			scale := map[string]float64{"modeled_ops_per_sec": 1e-6, "peak_reserved_bytes": 1.0 / 1024}[h.key]
-			if scale == 0 {
-				scale = 1
-			}
-			unit := map[string]string{"modeled_ops_per_sec": ", M ops/s", "peak_reserved_bytes": ", KiB", "latency_p99_ns": ", ns"}[h.key]
-			for i, l := range wrap(v.verdict(m, p, scale), TextWidth-24) {
-				label := ""
+			for i, l := range wrap(v.verdict(summaryMetricFor(h.key), p, first(display(h.key))), TextWidth-24) {
+				words := ""
 				if i == 0 {
-					label = h.words + unit
+					words = label(h.key, h.words)
 				}
-				fmt.Fprintf(&b, "  %-21s %s\n", label, strings.TrimSpace(l))
+				fmt.Fprintf(&b, "  %-21s %s\n", words, strings.TrimSpace(l))
 			}
 		}
 		b.WriteString("\n")
