@@ -76,6 +76,12 @@ func (l *Line) taskPID(head []byte) error {
 			}
 		}
 	}
+	if len(head) == 0 {
+		// Traced without the TASK-PID column (options/context-info off,
+		// or a trace-cmd report that drops it).
+		l.Task, l.PID = nil, -1
+		return nil
+	}
 	k := bytes.LastIndexByte(head, '-')
 	if k < 0 {
 		return fmt.Errorf("no task-pid before the [cpu] field")

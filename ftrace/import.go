@@ -18,10 +18,15 @@ import (
 // This file converts parsed ftrace lines into dmabench trace events.
 
 // Stats counts what Import converted, by event name, and what it skipped,
-// by reason.
+// by reason. ImpliedFrees counts allocations at a pointer still live,
+// whose free the capture did not trace (a kmalloc-only capture): the free
+// is implied and written. Backwards counts timestamps that went back (a
+// trace-cmd merge of CPUs); they are held at the last time.
 type Stats struct {
-	Converted map[string]int
-	Skipped   map[string]int
+	Converted    map[string]int
+	Skipped      map[string]int
+	ImpliedFrees int
+	Backwards    int
 }
 
 // Write prints the counts: the total, then each event and each reason.
@@ -45,6 +50,8 @@ func (s *Stats) Write(w io.Writer, in, out string) {
 	for _, k := range keys(s.Skipped) {
 		fmt.Fprintf(w, "  skipped   %-60s %d\n", k, s.Skipped[k])
 	}
+	fmt.Fprintf(w, "  implied_frees %d (allocations at a live pointer: the untraced free written)\n", s.ImpliedFrees)
+	fmt.Fprintf(w, "  time_backwards %d (timestamps held at the last one)\n", s.Backwards)
 }
 
 // importer turns ftrace events into trace events.
@@ -182,7 +189,7 @@ func Import(name string, r io.Reader, tw *trace.Writer) (Stats, error) {
 			continue
 		}
 		if err != nil {
-			st.Skipped["not an ftrace event line"]++
+			st.Skipped[unparsed(sc.Bytes())]++
 			continue
 		}
 		if reason := im.event(&l); reason != "" {
@@ -202,16 +209,28 @@ func (im *importer) emit(l *Line, e dma.Event) {
 	t := dma.Time(l.TS - im.t0)
 	if t < im.last {
 		t = im.last // trace-cmd merges CPUs: keep time from going back
+		im.st.Backwards++
 	}
 	im.last = t
 	e.At, e.Ctx = t, ctxOf(l)
 	im.tw.Write(l.CPU, &e)
 }
 
-// take starts tracking an allocation under key.
-func (im *importer) take(key string) (dma.ID, bool) {
-	if _, ok := im.live[key]; ok {
-		return 0, false
+// take starts tracking an allocation under key. An allocation at a key
+// still live means its free was not traced: the free is implied, and
+// written first (at line l's time), so the capture replays as it ran.
+//
+// A mapping at a key still live (imply false) is skipped instead: which
+// unmap the capture lost cannot be told.
+func (im *importer) take(l *Line, key string, imply bool) (dma.ID, bool) {
+	if old, ok := im.live[key]; ok {
+		if !imply {
+			return 0, false
+		}
+		im.emit(l, dma.Event{Kind: dma.Free, ID: old, Pool: dma.NoPool})
+		delete(im.live, key)
+		im.ids.Put(old)
+		im.st.ImpliedFrees++
 	}
 	id := im.ids.Get()
 	im.live[key] = id
@@ -259,17 +278,17 @@ func (im *importer) event(l *Line) string {
 		if isNull(ptr) {
 			return ev + ": failed allocation (null pointer)"
 		}
-		id, ok := im.take("mem:" + string(ptr))
-		if !ok {
-			return ev + ": pointer already live (a free was not traced)"
-		}
+		id, _ := im.take(l, "mem:"+string(ptr), true)
 		e := dma.Event{Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: kernel, Size: req, GFP: gfpOf(f("gfp_flags"))}
 		if strings.HasPrefix(ev, "kmalloc") {
 			e.Kernel = got
 		} else {
+			// A cache is what identifies it in the capture: its name
+			// where printed, else its call site and sizes (two caches of
+			// one size stay apart).
 			cache := string(f("name"))
 			if cache == "" {
-				cache = fmt.Sprintf("cache-%d", got)
+				cache = fmt.Sprintf("cache@%s/%d/%d", f("call_site"), req, got)
 			}
 			pool, ok := im.pools[cache]
 			if !ok {
@@ -294,15 +313,15 @@ func (im *importer) event(l *Line) string {
 	case "mm_page_alloc":
 		order, ok := num("order")
 		pfn := f("pfn")
+		if page, has := Field(b, "page"); has && isNull(page) || string(pfn) == "0" {
+			return ev + ": failed allocation (page (null)): not replayed as a success"
+		}
 		if !ok || order > dma.MaxOrder || len(pfn) == 0 {
 			return ev + ": no usable order/pfn"
 		}
-		id, ok := im.take("page:" + string(pfn))
-		if !ok {
-			return ev + ": page already live"
-		}
+		id, _ := im.take(l, "page:"+string(pfn), true)
 		im.emit(l, dma.Event{Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: kernel, Size: dma.PageSize << order, GFP: gfpOf(f("gfp_flags"))})
-	case "mm_page_free", "mm_page_free_batched":
+	case "mm_page_free", "mm_page_free_batched", "mm_page_free_direct", "mm_pagevec_free":
 		id, ok := im.drop("page:" + string(f("pfn")))
 		if !ok {
 			return ev + ": free of a page allocated before the trace began"
@@ -316,7 +335,7 @@ func (im *importer) event(l *Line) string {
 		if !ok || size == 0 || size > trace.MaxSize || len(addr) == 0 {
 			return ev + ": no usable size/dma_addr"
 		}
-		id, ok := im.take("dma:" + string(dev) + ":" + string(addr))
+		id, ok := im.take(l, "dma:"+string(dev)+":"+string(addr), true)
 		if !ok {
 			return ev + ": address already live"
 		}
@@ -336,7 +355,7 @@ func (im *importer) event(l *Line) string {
 		if !ok || size == 0 || size > trace.MaxSize {
 			return ev + ": no usable size"
 		}
-		id, ok := im.take("map:" + string(dev) + ":" + string(f("dma_addr")))
+		id, ok := im.take(l, "map:"+string(dev)+":"+string(f("dma_addr")), false)
 		if !ok {
 			return ev + ": mapping already live"
 		}
@@ -358,7 +377,7 @@ func (im *importer) event(l *Line) string {
 		if !usableSegs(segs) {
 			return ev + ": no usable segment sizes"
 		}
-		id, ok := im.take(key)
+		id, ok := im.take(l, key, false)
 		if !ok {
 			return ev + ": scatterlist already live"
 		}
@@ -388,7 +407,7 @@ func (im *importer) event(l *Line) string {
 		if !ok || size == 0 || size > trace.MaxSize || len(iova) == 0 {
 			return ev + ": no usable iova/size"
 		}
-		id, ok := im.take("iommu:" + string(iova))
+		id, ok := im.take(l, "iommu:"+string(iova), false)
 		if !ok {
 			return ev + ": iova already mapped"
 		}
@@ -402,7 +421,14 @@ func (im *importer) event(l *Line) string {
 		im.emit(l, dma.Event{Kind: dma.Unmap, ID: id, Pool: dma.NoPool, Size: size, Dir: dma.Bidirectional})
 	case "swiotlb_bounced":
 		return "swiotlb_bounced: a bounce the platform models itself"
+	case "bprint", "bputs", "print":
+		return "trace_printk line"
 	default:
+		if !bytes.Contains(b, []byte("=")) {
+			// A tracepoint prints key=value fields; a trace_printk
+			// from a kernel function prints text under its name.
+			return "trace_printk line"
+		}
 		return ev + ": event not modeled"
 	}
 	im.st.Converted[ev]++
@@ -437,4 +463,18 @@ func Kmallocs(name string, r io.Reader, fn func(line int, req, got int64)) error
 		fn(n, req, got)
 		return nil
 	})
+}
+
+// unparsed says why a line that is not an event line was skipped: a
+// function tracer's "func <-caller", a stack trace's "=> frame", or a
+// line cut or corrupted (a wrapped line, a partial write).
+func unparsed(b []byte) string {
+	t := bytes.TrimSpace(b)
+	switch {
+	case bytes.HasPrefix(t, []byte("=>")) || bytes.Contains(t, []byte("<stack trace>")) || bytes.Contains(t, []byte("<user stack trace>")):
+		return "stack trace line"
+	case bytes.Contains(t, []byte(" <-")):
+		return "function tracer line"
+	}
+	return "not an ftrace event line (wrapped or corrupted)"
 }

@@ -45,10 +45,9 @@ const ChartWidth = 1040
 // series is one allocator's values over a chart's groups: its centre, and
 // the spread over seeds (lo, hi; NaN without one); NaN centre: refused.
 type series struct {
-	name          string
-	values        []float64
-	lo, hi        []float64
-	refusedLabels bool
+	name   string
+	values []float64
+	lo, hi []float64
 }
 
 type chart struct {
