@@ -10,13 +10,28 @@ import (
 )
 
 // tape writes every served event into a trace.
-type tape struct{ r *trace.Recorder }
+type tape struct {
+	r *trace.Recorder
+	// served is the latest modeled time an event was served at.
+	served *dma.Time
+}
 
+//
+// Each event is written at the modeled time it was served (a sleeping
+// caller's: when it went to sleep), held at the latest time an event was
+// served before it, not its source's own time: a source waiting on
+// another (a completion on its submission) is served when that one is,
+// and replay serves by time.
 func (t tape) Record(o *engine.Outcome) {
+	ev := *o.Event
+	ev.At = max(o.Meter.Now, *t.served) - o.Wait
+	*t.served = max(o.Meter.Now, *t.served)
+	o.Event = &ev
+	k := o.Event.Kind
 	if !o.Served() {
+		t.r.RecordMisuse(o.Workload, o.Source, o.Event)
 		return
 	}
-	k := o.Event.Kind
 	failed := o.Err != nil && (k == dma.Alloc || k == dma.Map || k == dma.MapSG)
 	t.r.Record(o.Workload, o.Source, o.Event, failed)
 }
@@ -24,8 +39,10 @@ func (t tape) Record(o *engine.Outcome) {
 // Record runs cell c for up to events events and writes every event it
 // served, in order, to w as a trace, which it flushes; it returns how
 // many it wrote. Replaying the trace on the same platform and allocator
-// gives the same modeled metrics as running the cell.
-func Record(c Cell, b Builder, events int64, w *trace.Writer) (int64, error) {
+// gives the same modeled metrics as running the cell: knobs, the
+// platform and scenario knobs the cell ran with, are written as the
+// trace's knob lines, which replay uses.
+func Record(c Cell, b Builder, events int64, w *trace.Writer, knobs [][2]string) (int64, error) {
 	srcs, err := b.Sources(c)
 	if err != nil {
 		return 0, err
@@ -35,9 +52,16 @@ func Record(c Cell, b Builder, events int64, w *trace.Writer) (int64, error) {
 		return 0, err
 	}
 	w.Comment(fmt.Sprintf("recorded by dmabench %s: workload %s, platform %s, allocator %s, seed %d", dmabench.Version, c.Scenario, c.Platform, c.Allocator, c.Seed))
+	for _, kv := range knobs {
+		w.Knob(kv[0], kv[1])
+	}
 	rec := trace.NewRecorder(w)
-	if _, err := engine.New(plat, alloc, tape{rec}, srcs...).Run(events); err != nil {
+	eng := engine.New(plat, alloc, tape{rec, new(dma.Time)}, srcs...)
+	if _, err := eng.Run(events); err != nil {
 		return rec.Written, err
+	}
+	if !eng.Ended() {
+		w.Cut() // the run went on: what is live at the end was not leaked
 	}
 	return rec.Written, w.Flush()
 }

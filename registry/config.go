@@ -80,6 +80,10 @@ type Config struct {
 	Scenario map[string]Scenario `mapstructure:"scenario" json:"scenario"`
 	// scenarios holds, for each scenario that sets knobs, its own config.
 	scenarios map[string]*Config
+	// settings are the merged settings the config was decoded from;
+	// explicit the keys among them the user set, and where (Load).
+	settings map[string]any
+	explicit map[string]string
 }
 
 // SetScenarioConfig gives scenario name its own config d: the run's with

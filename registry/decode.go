@@ -22,6 +22,7 @@ func Decode(settings map[string]any) (*Config, error) {
 	if err := decode(settings, &cfg); err != nil {
 		return nil, err
 	}
+	cfg.settings = settings
 	for name, sc := range cfg.Scenario {
 		over := sc.Sections()
 		if len(over) == 0 {

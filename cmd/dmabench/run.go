@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"os/signal"
@@ -33,6 +34,13 @@ version, host facts and every cell's metrics.`,
 			}
 			if err := cfg.Validate(); err != nil {
 				return locateKnob(configFile, err)
+			}
+			notes, err := cfg.ApplyTraceKnobs()
+			if err != nil {
+				return err
+			}
+			for _, n := range notes {
+				fmt.Fprintln(stderr, "note:", n)
 			}
 			si, sn, err := matrix.ParseShard(shard, os.Getenv)
 			if err != nil {

@@ -48,7 +48,8 @@ same modeled metrics as running the workload.`,
 			c := matrix.Cell{Scenario: workload, Allocator: allocator, Platform: platform, Seed: seed}
 			var written int64
 			err = atomicFile(out, func(w io.Writer) error {
-				written, err = matrix.Record(c, registry.NewBuilder(cfg), events, trace.NewWriter(w))
+				b := registry.NewBuilder(cfg)
+				written, err = matrix.Record(c, b, events, trace.NewWriter(w), b.TraceKnobs(c))
 				return err
 			})
 			if err != nil {

@@ -119,6 +119,10 @@ func (s *Split) Threads() []dma.Source {
 	return out
 }
 
+// Cut reports whether the trace was cut (Reader.Cut), once it has been
+// read to its end.
+func (s *Split) Cut() bool { return s.r.Cut() }
+
 // Next is never called: the engine runs the threads. (Reading the file
 // here as well would take events from under them.)
 func (s *Split) Next(*dma.Event) error { return io.EOF }

@@ -110,7 +110,7 @@ type Reader struct {
 	devs   []*dma.Device
 	live   []uint64 // bitset of live object ids
 	pools  []uint64 // bitset of live pool ids
-	last   dma.Time
+	lasts  []dma.Time // per thread: the time of its last event
 	segs   []int64
 	gflags map[string]dma.GFP
 	// lastGFP and lastGFPFlags: the flags last read, which the next
@@ -118,7 +118,9 @@ type Reader struct {
 	lastGFP      string
 	lastGFPFlags dma.GFP
 	started      bool
-	thread       int // of the last event
+	events       bool // an event line has been read
+	cut          bool // a cut line has been read
+	thread       int  // of the last event
 	// Bytes counts the bytes read.
 	Bytes int64
 }
@@ -209,6 +211,10 @@ func (r *Reader) Next(e *dma.Event) error {
 		if err != nil {
 			return err
 		}
+		if len(b) > 0 && b[0] >= '0' && b[0] <= '9' {
+			r.events = true
+			return r.event(b, e)
+		}
 		if len(b) == 0 || b[0] == '#' {
 			continue
 		}
@@ -216,6 +222,16 @@ func (r *Reader) Next(e *dma.Event) error {
 			if err := r.device(b); err != nil {
 				return err
 			}
+			continue
+		}
+		if bytes.HasPrefix(b, []byte("knob ")) {
+			if _, err := r.knob(b); err != nil {
+				return err
+			}
+			continue
+		}
+		if string(b) == "cut" {
+			r.cut = true
 			continue
 		}
 		return r.event(b, e)
@@ -316,6 +332,70 @@ func (r *Reader) device(b []byte) error {
 	return nil
 }
 
+// Cut reports whether the trace said it was cut (a cut line): recorded
+// from a run that was still going when the recording stopped, so that
+// objects live at its end were not left behind by the workload.
+func (r *Reader) Cut() bool { return r.cut }
+
+// Knob is a setting that shaped a trace (a knob line): the platform and
+// scenario knobs of a recorded run, or what an import found out about the
+// traced kernel. Replay uses it unless the user set the key.
+type Knob struct {
+	Key, Value string
+	Line       int64
+}
+
+// knob reads "knob KEY=VALUE"; knobs come before the first event.
+func (r *Reader) knob(b []byte) (Knob, error) {
+	if r.events {
+		return Knob{}, r.errf("knob", "a knob line after the first event: knobs come first")
+	}
+	_, b = next(b)
+	kv, rest := next(b)
+	k, v, ok := bytes.Cut(kv, []byte("="))
+	if !ok || len(k) == 0 || len(rest) > 0 {
+		return Knob{}, r.errf("knob", "want knob KEY=VALUE (no spaces), got %.60q", kv)
+	}
+	return Knob{Key: string(k), Value: string(v), Line: r.line}, nil
+}
+
+// ReadKnobs returns the knob lines of the trace at path, reading no
+// further than its first event.
+func ReadKnobs(path string) ([]Knob, error) {
+	rc, err := OpenFile(path)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	r, err := NewReader(path, rc)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.CheckHeader(); err != nil {
+		return nil, err
+	}
+	var out []Knob
+	for {
+		b, err := r.readLine()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		if len(b) > 0 && b[0] >= '0' && b[0] <= '9' {
+			return out, nil
+		}
+		if bytes.HasPrefix(b, []byte("knob ")) {
+			k, err := r.knob(b)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, k)
+		}
+	}
+}
+
 func bit(set []uint64, id int64) bool {
 	w := id >> 6
 	return w < int64(len(set)) && set[w]&(1<<(id&63)) != 0
@@ -341,16 +421,19 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 	if err != nil {
 		return err
 	}
-	if dma.Time(t) < r.last {
-		return r.errf("time", "%d goes back in time (previous %d)", t, r.last)
-	}
-	r.last, e.At = dma.Time(t), dma.Time(t)
 	thTok, b := next(b)
 	th, err := r.num("thread", thTok, MaxThread)
 	if err != nil {
 		return err
 	}
 	r.thread = int(th)
+	for len(r.lasts) <= int(th) {
+		r.lasts = append(r.lasts, 0)
+	}
+	if dma.Time(t) < r.lasts[th] {
+		return r.errf("time", "%d goes back in time on thread %d (previous %d)", t, th, r.lasts[th])
+	}
+	r.lasts[th], e.At = dma.Time(t), dma.Time(t)
 	ctxTok, b := next(b)
 	switch string(ctxTok) {
 	case "process":
@@ -674,6 +757,20 @@ func (tw *Writer) Write(thread int, e *dma.Event) {
 	tw.buf = b
 }
 
+// Knob writes a knob line (see Knob); knobs go before the first event.
+func (tw *Writer) Knob(key, value string) {
+	if tw.err == nil {
+		_, tw.err = fmt.Fprintf(tw.w, "knob %s=%s\n", key, value)
+	}
+}
+
+// Cut writes a cut line (see Reader.Cut), after the last event.
+func (tw *Writer) Cut() {
+	if tw.err == nil {
+		_, tw.err = tw.w.WriteString("cut\n")
+	}
+}
+
 // Comment writes a comment line.
 func (tw *Writer) Comment(s string) {
 	if tw.err == nil {
@@ -692,18 +789,27 @@ func (tw *Writer) Flush() error {
 // ErrNotTrace reports a file that is not a trace at all.
 var ErrNotTrace = errors.New("not a dmabench trace")
 
-// Recorder turns served events of several workloads into one trace: each
+// Recorder turns the events of several workloads into one trace: each
 // workload's object and pool ids are mapped to trace ids; an id returns to
 // use once its free is written; the id of an allocation that failed is
 // never reused (replayed elsewhere it may succeed and stay live).
+//
+// A free that broke the rules is written too, so that the replay counts
+// the same misuse: a second free of an object as a free of the trace id
+// it last had (while no other object has taken that id), any other free
+// of nothing as a free of an id never used.
 type Recorder struct {
 	W       *Writer
-	objs    [][]int32 // per workload: its id -> trace id + 1
+	objs    [][]int32 // per workload: its id -> trace id + 1, while live
+	last    [][]int32 // per workload: its id -> the trace id + 1 it last had
+	holder  []holder  // per trace id: the workload object that last had it
 	pools   [][]int32
 	ids     driver.IDs
 	nextP   int32
 	Written int64
 }
+
+type holder struct{ ws, id int32 }
 
 // NewRecorder writes to w.
 func NewRecorder(w *Writer) *Recorder { return &Recorder{W: w} }
@@ -718,9 +824,20 @@ func slot(m *[][]int32, ws int, id dma.ID) *int32 {
 	return &(*m)[ws][id]
 }
 
-// Record writes one served event of workload ws from thread th; failed
-// reports whether an alloc or map failed. Events that broke the rules
-// (misuse) are for the caller to leave out.
+// take gives workload ws's object id the trace id tid.
+func (r *Recorder) take(ws int, id, tid dma.ID) {
+	*slot(&r.objs, ws, id) = int32(tid) + 1
+	*slot(&r.last, ws, id) = int32(tid) + 1
+	for int(tid) >= len(r.holder) {
+		r.holder = append(r.holder, holder{-1, -1})
+	}
+	r.holder[tid] = holder{int32(ws), int32(id)}
+}
+
+// Record writes one event of workload ws from thread th; failed reports
+// whether an alloc or map failed. Allocs and maps that broke the rules
+// (an id still live, a pool that does not exist) cannot be written as a
+// trace forbids them: the caller leaves them out.
 func (r *Recorder) Record(ws, th int, e *dma.Event, failed bool) {
 	ev := *e
 	switch e.Kind {
@@ -737,20 +854,55 @@ func (r *Recorder) Record(ws, th int, e *dma.Event, failed bool) {
 		}
 		if failed {
 			ev.ID = r.ids.Fresh() // retired: never reused
+			r.take(ws, e.ID, ev.ID)
+			*slot(&r.objs, ws, e.ID) = 0
 			break
 		}
-		o := slot(&r.objs, ws, e.ID)
-		id := r.ids.Get()
-		*o = int32(id) + 1
-		ev.ID = id
+		ev.ID = r.ids.Get()
+		r.take(ws, e.ID, ev.ID)
 	case dma.Free, dma.Unmap, dma.UnmapSG, dma.Sync:
 		o := slot(&r.objs, ws, e.ID)
-		id := *o - 1
-		ev.ID = dma.ID(id)
+		if *o == 0 {
+			r.RecordMisuse(ws, th, e)
+			return
+		}
+		ev.ID = dma.ID(*o - 1)
 		if e.Kind != dma.Sync {
 			*o = 0
-			r.ids.Put(dma.ID(id))
+			r.ids.Put(ev.ID)
 		}
+	}
+	r.W.Write(th, &ev)
+	r.Written++
+}
+
+// RecordMisuse writes a free, unmap or pool destroy of workload ws that
+// broke the rules and was not served, leaving the mapping of ids as it
+// was: the free of a live object's mapping (the wrong kind of free) as
+// that object's id, a second free as the trace id the object last had
+// (while no other object has taken it), a free of nothing as an id never
+// used. A pool never created is left out: a trace forbids it.
+func (r *Recorder) RecordMisuse(ws, th int, e *dma.Event) {
+	ev := *e
+	switch e.Kind {
+	case dma.PoolDestroy:
+		p := *slot(&r.pools, ws, e.ID)
+		if p == 0 {
+			return
+		}
+		ev.ID = dma.ID(p - 1)
+	case dma.Free, dma.Unmap, dma.UnmapSG, dma.Sync:
+		last := *slot(&r.last, ws, e.ID)
+		switch o := *slot(&r.objs, ws, e.ID); {
+		case o != 0:
+			ev.ID = dma.ID(o - 1)
+		case last != 0 && r.holder[last-1] == holder{int32(ws), int32(e.ID)}:
+			ev.ID = dma.ID(last - 1)
+		default:
+			ev.ID = r.ids.Fresh()
+		}
+	default:
+		return
 	}
 	r.W.Write(th, &ev)
 	r.Written++
