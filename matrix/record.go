@@ -16,7 +16,6 @@ type tape struct {
 	served *dma.Time
 }
 
-//
 // Each event is written at the modeled time it was served (a sleeping
 // caller's: when it went to sleep), held at the latest time an event was
 // served before it, not its source's own time: a source waiting on

@@ -108,8 +108,8 @@ type Reader struct {
 	br     *bufio.Reader
 	line   int64
 	devs   []*dma.Device
-	live   []uint64 // bitset of live object ids
-	pools  []uint64 // bitset of live pool ids
+	live   []uint64   // bitset of live object ids
+	pools  []uint64   // bitset of live pool ids
 	lasts  []dma.Time // per thread: the time of its last event
 	segs   []int64
 	gflags map[string]dma.GFP
