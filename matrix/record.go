@@ -16,23 +16,22 @@ type tape struct {
 	served *dma.Time
 }
 
-// Each event is written at the modeled time it was served (a sleeping
+// Record writes o's event at the modeled time it was served (a sleeping
 // caller's: when it went to sleep), held at the latest time an event was
-// served before it, not its source's own time: a source waiting on
+// served before it, not at its source's own time: a source waiting on
 // another (a completion on its submission) is served when that one is,
 // and replay serves by time.
 func (t tape) Record(o *engine.Outcome) {
 	ev := *o.Event
 	ev.At = max(o.Meter.Now, *t.served) - o.Wait
 	*t.served = max(o.Meter.Now, *t.served)
-	o.Event = &ev
-	k := o.Event.Kind
+	k := ev.Kind
 	if !o.Served() {
-		t.r.RecordMisuse(o.Workload, o.Source, o.Event)
+		t.r.RecordMisuse(o.Workload, o.Source, &ev)
 		return
 	}
 	failed := o.Err != nil && (k == dma.Alloc || k == dma.Map || k == dma.MapSG)
-	t.r.Record(o.Workload, o.Source, o.Event, failed)
+	t.r.Record(o.Workload, o.Source, &ev, failed)
 }
 
 // Record runs cell c for up to events events and writes every event it
