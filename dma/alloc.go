@@ -10,6 +10,11 @@ type Request struct {
 	Dev   *Device
 	// Wait is filled in by an allocator that returns ErrWouldBlock.
 	Wait Wait
+	// Class is filled in by a size-class allocator (dma_alloc) that
+	// served the request: the size its kmalloc-style table gave it, what
+	// a kmalloc trace calls bytes_alloc. Its block may be larger (a class
+	// pool's minimum or alignment). Zero from other allocators.
+	Class int64
 }
 
 // WaitKind says why a sleeping caller sleeps.

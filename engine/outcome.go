@@ -66,8 +66,11 @@ type Outcome struct {
 	// free or unmap released.
 	Bytes int64
 	// Block is what an alloc or map returned; for other events it is
-	// stale.
+	// stale. Class is the size class a size-class allocator served an
+	// alloc from (dma.Request.Class), 0 from others; set on the general
+	// path, which every alloc with a kernel size to compare takes.
 	Block dma.Block
+	Class int64
 	// Meter is the platform meter after the event.
 	Meter *dma.Meter
 	// Wait is how long a sleeping caller was parked before this attempt

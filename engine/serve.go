@@ -207,7 +207,7 @@ func (e *Engine) serveAlloc(s *source, ev *dma.Event, o *Outcome) bool {
 // ErrWouldBlock sets it, and park clears it.
 func (e *Engine) request(ev *dma.Event) *dma.Request {
 	r := &e.req
-	r.Size, r.Align, r.GFP, r.Dev = ev.Size, ev.Align, ev.GFP, ev.Dev
+	r.Size, r.Align, r.GFP, r.Dev, r.Class = ev.Size, ev.Align, ev.GFP, ev.Dev, 0
 	return r
 }
 
@@ -231,7 +231,7 @@ func (e *Engine) allocated(s *source, ev *dma.Event, o *Outcome, obj *object, bl
 		}
 	}
 	o.Err = err
-	o.Block = blk
+	o.Block, o.Class = blk, e.req.Class
 	if err == nil {
 		obj.set(blk, ev.Size, stAlloc, 0, ev.Line, ev.Pool)
 		o.Bytes = ev.Size

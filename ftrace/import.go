@@ -174,9 +174,18 @@ func usableSegs(segs []int64) bool {
 // line it cannot use is skipped and counted by reason; only a read error
 // (a line past 1 MiB, say) stops it, as a *dma.InputError naming the
 // line.
-func Import(name string, r io.Reader, tw *trace.Writer) (Stats, error) {
+//
+// knobs are written as the trace's knob lines (what was found out about
+// the traced kernel, such as its slab allocator), and notes as comments.
+func Import(name string, r io.Reader, tw *trace.Writer, knobs [][2]string, notes ...string) (Stats, error) {
 	st := &Stats{Converted: map[string]int{}, Skipped: map[string]int{}}
 	tw.Comment(fmt.Sprintf("imported by dmabench %s from %s", dmabench.Version, name))
+	for _, n := range notes {
+		tw.Comment(n)
+	}
+	for _, kv := range knobs {
+		tw.Knob(kv[0], kv[1])
+	}
 	im := &importer{tw: tw, st: st, devs: map[string]*dma.Device{}, live: map[string]dma.ID{},
 		sgSegs: map[string][]int64{}, pools: map[string]dma.ID{}}
 	sc := bufio.NewScanner(r)
@@ -437,32 +446,39 @@ func (im *importer) event(l *Line) string {
 
 // Kmallocs calls fn for every kmalloc and kmalloc_node event of the
 // ftrace text r (named name) with its line, bytes_req and bytes_alloc:
-// what `dmabench validate ftrace` compares with the size classes. Lines
-// that are not events are skipped; a kmalloc event without usable sizes
-// is a *dma.InputError naming the line and field.
-func Kmallocs(name string, r io.Reader, fn func(line int, req, got int64)) error {
-	return dma.ScanLines(name, r, func(n int, b []byte) error {
+// what `dmabench validate ftrace` compares with the size classes. It
+// reads the capture as Import does: a line Import skips is skipped and
+// counted under the same reason (skipped), never an error; only a read
+// error stops it.
+func Kmallocs(name string, r io.Reader, fn func(line int, req, got int64)) (skipped map[string]int, err error) {
+	skipped = map[string]int{}
+	err = dma.ScanLines(name, r, func(n int, b []byte) error {
 		l, err := Parse(b)
-		if err != nil {
-			return nil // not an event line: headers, comments, other formats
+		if err == ErrNotEvent {
+			return nil // headers and comments
 		}
-		if ev := string(l.Event); ev != "kmalloc" && ev != "kmalloc_node" {
+		if err != nil {
+			skipped[unparsed(b)]++ // as Import skips it
 			return nil
 		}
-		req, err := Int(l.Body, "bytes_req")
-		if err != nil {
-			return dma.Inputf(name, n, "bytes_req", "%s event: %v", l.Event, err)
+		ev := string(l.Event)
+		if ev != "kmalloc" && ev != "kmalloc_node" {
+			return nil
 		}
-		got, err := Int(l.Body, "bytes_alloc")
-		if err != nil {
-			return dma.Inputf(name, n, "bytes_alloc", "%s event: %v", l.Event, err)
+		req, err1 := Int(l.Body, "bytes_req")
+		got, err2 := Int(l.Body, "bytes_alloc")
+		if err1 != nil || err2 != nil || req <= 0 || req > trace.MaxSize || got < req || got > trace.MaxSize {
+			skipped[ev+": no usable bytes_req/bytes_alloc"]++
+			return nil
 		}
-		if req <= 0 || req > 1<<40 || got < req {
-			return dma.Inputf(name, n, "", "bytes_req=%d bytes_alloc=%d is not a kmalloc", req, got)
+		if ptr, _ := Field(l.Body, "ptr"); isNull(ptr) {
+			skipped[ev+": failed allocation (null pointer)"]++
+			return nil
 		}
 		fn(n, req, got)
 		return nil
 	})
+	return skipped, err
 }
 
 // unparsed says why a line that is not an event line was skipped: a

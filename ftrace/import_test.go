@@ -28,7 +28,7 @@ func FuzzImport(f *testing.F) {
 	f.Add([]byte("t-1 [0] 1.0: dma_map_sg: dev dir=TO_DEVICE sizes={" + strings.Repeat("512,", 5000) + "512} phys_addrs={0x1}\n"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		var out bytes.Buffer
-		if _, err := Import("fuzz", bytes.NewReader(data), trace.NewWriter(&out)); err != nil {
+		if _, err := Import("fuzz", bytes.NewReader(data), trace.NewWriter(&out), nil); err != nil {
 			return
 		}
 		r, err := trace.NewReader("imported", bytes.NewReader(out.Bytes()))

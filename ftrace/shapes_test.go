@@ -13,7 +13,7 @@ import (
 func importText(t *testing.T, text string) (Stats, []dma.Event) {
 	t.Helper()
 	var out bytes.Buffer
-	st, err := Import("in", strings.NewReader(text), trace.NewWriter(&out))
+	st, err := Import("in", strings.NewReader(text), trace.NewWriter(&out), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,6 +125,32 @@ func TestImportFidelity(t *testing.T) {
 			live[e.ID] = true
 		case dma.Free:
 			delete(live, e.ID)
+		}
+	}
+}
+
+// TestKmallocsSkipsAsImportDoes: validate's reading (Kmallocs) skips each
+// line import skips, under the same reason and count.
+func TestKmallocsSkipsAsImportDoes(t *testing.T) {
+	text := `  a-1 [000] ....  1.000000: kmalloc: call_site=c1 ptr=c0001000 bytes_req=20 bytes_alloc=32 gfp_flags=GFP_KERNEL
+  a-1 [000] ....  1.000001: kmalloc: call_site=c1 ptr=c0001
+  a-1 [000] ....  1.000002: kmalloc_node: call_site=c1 ptr=c0002000 bytes_req=x bytes_alloc=32 gfp_flags=GFP_KERNEL node=0
+  a-1 [000] ....  1.000003: kmalloc: call_site=c1 ptr=  (null) bytes_req=20 bytes_alloc=32 gfp_flags=GFP_ATOMIC
+  a-1 [000] ....  1.000004: kmalloc: call_site=c1 ptr=c0003000 bytes_req=40 bytes_alloc=64 gfp_flags=GFP_KERNEL
+ => __kmalloc+0x1c/0x30
+          bash-1 [000] ....  1.000005: do_sys_open <-sys_open
+`
+	st, _ := importText(t, text)
+	skipped, err := Kmallocs("in", strings.NewReader(text), func(int, int64, int64) {})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(skipped) < 4 {
+		t.Fatalf("Kmallocs skipped %v: want every kind of bad line", skipped)
+	}
+	for k, n := range skipped {
+		if st.Skipped[k] != n {
+			t.Errorf("%q: Kmallocs skipped %d, Import %d", k, n, st.Skipped[k])
 		}
 	}
 }

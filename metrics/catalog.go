@@ -106,7 +106,7 @@ var Catalog = []Def{
 	{"misuse_free_after_destroy", Count, Lower, true, "frees of a block whose pool was destroyed (not passed to the model)", "recorder", "", ""},
 	{"misuse_alloc_after_destroy", Count, Lower, true, "allocs from a pool already destroyed (not passed to the model)", "recorder", "", ""},
 	{"kernel_compared", Count, Neither, true, "allocations whose trace records what the kernel allocated", "recorder", "replays of traces with kernel sizes", ""},
-	{"kernel_size_differences", Count, Lower, true, "of those, allocations whose block size differs from the kernel's", "recorder", "replays of traces with kernel sizes", ""},
+	{"kernel_size_differences", Count, Lower, true, "of those, allocations whose size differs from the kernel's: the size class dma_alloc chose (its block may be larger: frag_internal), or the block other models gave", "recorder", "replays of traces with kernel sizes", ""},
 	{"atomic_failures", Count, Lower, true, "page allocations by callers that may not sleep that failed", "recorder", "", "atomic-failures"},
 	{"bounce_maps", Count, Lower, true, "streaming maps that bounced", "recorder", "", ""},
 	{"bounce_bytes", Bytes, Lower, true, "bytes copied through bounce buffers", "recorder", "", ""},

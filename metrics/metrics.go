@@ -85,7 +85,13 @@ func (r *Recorder) Record(o *engine.Outcome) {
 	case dma.Alloc:
 		if ev.Kernel > 0 {
 			r.KernelCompared++
-			if o.Err == nil && o.Block.Size != ev.Kernel {
+			// A size-class allocator's class is its kmalloc size; its
+			// block may be larger (a class pool's own minimum).
+			got := o.Block.Size
+			if o.Class > 0 {
+				got = o.Class
+			}
+			if o.Err == nil && got != ev.Kernel {
 				r.KernelDiffers++
 			}
 		}

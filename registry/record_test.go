@@ -74,3 +74,30 @@ func TestRecordReplayIsExact(t *testing.T) {
 		}
 	}
 }
+
+// TestTraceKnobs: a trace's knobs set its cells' config, a key the user
+// set wins (with a note), and a knob that names no key is refused naming
+// the file and line.
+func TestTraceKnobs(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "k.trace")
+	os.WriteFile(path, []byte("dmabench-trace 1\nknob platform.x86.ram_mib=32\nknob platform.pressure.fill_mib_per_s=400\ndev 0 d mask=0xffffffff\n0 0 process alloc id=0 pool=- dev=0 size=64 gfp=GFP_KERNEL\n"), 0o644)
+	cfg := defaultConfig(t)
+	cfg.Workloads = []string{TracePrefix + path}
+	cfg.explicit = map[string]string{"platform.pressure.fill_mib_per_s": "environment DMABENCH_PLATFORM_PRESSURE_FILL_MIB_PER_S"}
+	notes, err := cfg.ApplyTraceKnobs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tc := cfg.ForScenario(TracePrefix + path)
+	if tc.Platform.X86.RAMMiB != 32 || tc.Platform.Pressure.FillMiBPerS != cfg.Platform.Pressure.FillMiBPerS || cfg.Platform.X86.RAMMiB == 32 {
+		t.Errorf("trace config: ram %d, fill %v; run's ram %d", tc.Platform.X86.RAMMiB, tc.Platform.Pressure.FillMiBPerS, cfg.Platform.X86.RAMMiB)
+	}
+	if all := strings.Join(notes, "\n"); !strings.Contains(all, "platform.x86.ram_mib=32") || !strings.Contains(all, "not used: environment DMABENCH_PLATFORM_PRESSURE_FILL_MIB_PER_S") {
+		t.Errorf("notes: %s", all)
+	}
+	os.WriteFile(path, []byte("dmabench-trace 1\n# c\nknob platform.x86.ram_gib=32\n"), 0o644)
+	if _, err := cfg.ApplyTraceKnobs(); err == nil || !strings.Contains(err.Error(), "k.trace:3: knob platform.x86.ram_gib") {
+		t.Errorf("unknown knob: %v", err)
+	}
+}

@@ -142,7 +142,7 @@ func (c *Config) ApplyTraceKnobs() ([]string, error) {
 			setPath(settings, key, k.Value)
 		}
 		if len(used) > 0 {
-			notes = append(notes, fmt.Sprintf("%s: replayed with the knobs it was recorded with: %s", path, strings.Join(used, ", ")))
+			notes = append(notes, fmt.Sprintf("%s: replayed with the trace's knobs: %s", path, strings.Join(used, ", ")))
 		}
 		var d Config
 		if err := decode(settings, &d); err != nil {

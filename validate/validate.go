@@ -10,6 +10,8 @@ package validate
 import (
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/dmabench/dmabench/allocators/dmaalloc"
@@ -25,6 +27,8 @@ type Result struct {
 	Name           string
 	Matched, Total int
 	Misses, Notes  []string
+	// Skipped counts the lines skipped, by reason (as import skips them).
+	Skipped map[string]int
 }
 
 // Write prints the result: the notes, "NAME: matched M of N", and the
@@ -55,26 +59,83 @@ func parseFile[T any](path string, parse func(string, io.Reader) (T, error)) (T,
 }
 
 // Ftrace compares every kmalloc event's bytes_alloc in the capture at path
-// with the size class the table (slab or slub) gives its bytes_req on a
-// machine with cache line line.
+// with what kmalloc allocates for its bytes_req under the table (slab,
+// slub or slob) on a machine with cache line line; table "" detects the
+// table (DetectSlab). Lines import skips are skipped and counted.
 func Ftrace(path, table string, line int64) (*Result, error) {
+	r := &Result{Name: path}
+	if table == "" {
+		d, err := DetectSlab(path)
+		if err != nil {
+			return nil, err
+		}
+		table, line = d.Table.String(), d.CacheLine
+		r.Notes = append(r.Notes, "detected: "+DescribeSlab(d))
+	}
 	t, err := dmaalloc.ParseTable(table)
 	if err != nil {
 		return nil, err
 	}
 	classes := dmaalloc.Classes(t, line, 8)
-	r := &Result{Name: path, Notes: []string{fmt.Sprintf("size classes (%s, cache line %d): %v", t, line, classes)}}
-	_, err = parseFile(path, func(name string, in io.Reader) (struct{}, error) {
-		return struct{}{}, ftrace.Kmallocs(name, in, func(n int, req, got int64) {
+	r.Notes = append(r.Notes, fmt.Sprintf("size classes (%s, cache line %d): %v", t, line, classes))
+	skipped, err := parseFile(path, func(name string, in io.Reader) (map[string]int, error) {
+		return ftrace.Kmallocs(name, in, func(n int, req, got int64) {
 			r.Total++
-			if want := dmaalloc.SizeClass(classes, req); want == got {
+			if want := dmaalloc.KmallocSize(t, classes, req); want == got {
 				r.Matched++
 			} else {
 				r.Misses = append(r.Misses, fmt.Sprintf("line %d: bytes_req=%d: kernel %d, model %d", n, req, got, want))
 			}
 		})
 	})
+	r.Skipped = skipped
+	for _, k := range slices.Sorted(maps.Keys(skipped)) {
+		r.Notes = append(r.Notes, fmt.Sprintf("skipped %s: %d", k, skipped[k]))
+	}
 	return r, err
+}
+
+// maxDetect bounds the kmalloc events DetectSlab reads.
+const maxDetect = 1 << 20
+
+// DetectSlab finds the slab allocator of the kernel a capture came from
+// (dmaalloc.Detect) from up to maxDetect of its kmalloc events; a capture
+// without any gives a Detection with Total 0.
+func DetectSlab(path string) (dmaalloc.Detection, error) {
+	var pairs [][2]int64
+	_, err := parseFile(path, func(name string, in io.Reader) (map[string]int, error) {
+		return ftrace.Kmallocs(name, io.LimitReader(in, 1<<30), func(_ int, req, got int64) {
+			if len(pairs) < maxDetect {
+				pairs = append(pairs, [2]int64{req, got})
+			}
+		})
+	})
+	if err != nil || len(pairs) == 0 {
+		return dmaalloc.Detection{}, err
+	}
+	return dmaalloc.Detect(pairs), nil
+}
+
+// DescribeSlab says what a detection found, for a person.
+func DescribeSlab(d dmaalloc.Detection) string {
+	what := strings.ToUpper(d.Table.String())
+	if d.Table == dmaalloc.SLAB {
+		what += fmt.Sprintf(" (cache line %d)", d.CacheLine)
+	}
+	return fmt.Sprintf("%s: its sizes match %d of %d kmalloc events", what, d.Matched, d.Total)
+}
+
+// SlabKnobs are the knob lines an imported trace carries for a detected
+// slab allocator, so that replay's dma_alloc uses the kernel's sizes.
+func SlabKnobs(d dmaalloc.Detection) [][2]string {
+	if d.Total == 0 {
+		return nil
+	}
+	out := [][2]string{{"allocator.dmaalloc.sizes", d.Table.String()}}
+	if d.Table == dmaalloc.SLAB {
+		out = append(out, [2]string{"allocator.dmaalloc.cache_line", fmt.Sprint(d.CacheLine)})
+	}
+	return out
 }
 
 // Pools compares each pool's total blocks in the pools files with its

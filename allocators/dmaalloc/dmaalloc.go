@@ -75,6 +75,7 @@ type Allocator struct {
 	coherent dma.CoherentGFP
 	plat     *dma.Platform
 	inner    dma.Allocator
+	table    Table
 	classes  []int64
 	devs     []devPools
 	specs    []spec // pools created through CreatePool
@@ -103,7 +104,7 @@ func New(p *dma.Platform, inner dma.Allocator, cfg Config) (*Allocator, error) {
 	if !p.Coherent {
 		minSize = max(minSize, p.CacheLine) // KMALLOC_MIN_SIZE = ARCH_DMA_MINALIGN
 	}
-	return &Allocator{cfg: cfg, coherent: cg, plat: p, inner: inner, classes: Classes(t, line, minSize)}, nil
+	return &Allocator{cfg: cfg, coherent: cg, plat: p, inner: inner, table: t, classes: Classes(t, line, minSize)}, nil
 }
 
 // Classes returns the size classes in use.
@@ -175,6 +176,10 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		size, align, pow2, dev = s.size, s.align, s.pow2, s.dev
 	}
 	a.plat.Meter.Charge(dma.Time(a.cfg.LookupNS))
+	slob := a.table == SLOB && id == dma.NoPool && size > 0 && size < dma.PageSize-SLOBHeader
+	if slob {
+		size += SLOBHeader // SLOB's header takes room in the block
+	}
 	ci := a.classFor(size, align, pow2)
 	if ci < 0 {
 		o := dma.Order(max(size, align))
@@ -190,6 +195,10 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		a.direct += b.Size
 		a.stats.Allocs++
 		a.stats.LiveBlocks++
+		r.Class = b.Size
+		if slob {
+			r.Class = size // kmalloc's own size: the request and its header
+		}
 		return b, nil
 	}
 	pool, err := a.poolFor(dev, ci)
@@ -210,6 +219,10 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	}
 	a.stats.Allocs++
 	a.stats.LiveBlocks++
+	r.Class = a.classes[ci]
+	if slob {
+		r.Class = size // kmalloc's own size: the request and its header
+	}
 	return b, nil
 }
 

@@ -80,8 +80,29 @@ func TestServesByClass(t *testing.T) {
 	}
 }
 
+// TestClassIsKmallocSize: a request reports the size kmalloc would have
+// allocated (Request.Class) while its block may be larger: SLUB's 8-byte
+// class in a 16-byte dma_pool block; SLOB's request plus its 8-byte
+// header, in the class pool at or above that.
+func TestClassIsKmallocSize(t *testing.T) {
+	dev := &dma.Device{Name: "d", Mask: dma.BitMask(32)}
+	for _, tc := range []struct {
+		sizes              string
+		req, class, atMost int64
+	}{
+		{"slub", 8, 8, 16}, {"slub", 90, 96, 96}, {"slob", 20, 28, 32}, {"slob", 4000, 4008, 4096}, {"slob", 5000, 8192, 8192},
+	} {
+		a := newAlloc(t, conformance.NewFlat(256), tc.sizes)
+		r := &dma.Request{Size: tc.req, GFP: dma.GFPKernel, Dev: dev}
+		b, err := a.Alloc(dma.NoPool, r)
+		if err != nil || r.Class != tc.class || b.Size < tc.class || b.Size > tc.atMost {
+			t.Errorf("%s kmalloc(%d): class %d, block %d (%v); want class %d in a block of at most %d", tc.sizes, tc.req, r.Class, b.Size, err, tc.class, tc.atMost)
+		}
+	}
+}
+
 func TestConformance(t *testing.T) {
-	for _, sizes := range []string{"slab", "slub"} {
+	for _, sizes := range []string{"slab", "slub", "slob"} {
 		f := func() (conformance.Target, error) {
 			p := conformance.NewFlat(256)
 			return conformance.Target{Alloc: newAlloc(t, p, sizes), Plat: p}, nil

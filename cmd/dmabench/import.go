@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/dmabench/dmabench/ftrace"
 	"github.com/dmabench/dmabench/registry"
+	"github.com/dmabench/dmabench/validate"
 	"github.com/dmabench/dmabench/workloads/trace"
 )
 
@@ -34,15 +36,22 @@ converted and how many it skipped, by reason.`,
 				return err
 			}
 			defer in.Close()
+			slab, err := validate.DetectSlab(args[0])
+			if err != nil {
+				return err
+			}
 			var st ftrace.Stats
 			err = atomicFile(out, func(w io.Writer) error {
-				st, err = ftrace.Import(args[0], in, trace.NewWriter(w))
+				st, err = ftrace.Import(args[0], in, trace.NewWriter(w), validate.SlabKnobs(slab), "slab allocator: "+validate.DescribeSlab(slab))
 				return err
 			})
 			if err != nil {
 				return err
 			}
 			st.Write(stdout, args[0], out)
+			if slab.Total > 0 {
+				fmt.Fprintf(stdout, "  slab allocator %s; replay's dmaalloc uses its sizes\n", validate.DescribeSlab(slab))
+			}
 			return nil
 		},
 	}

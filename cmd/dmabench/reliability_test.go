@@ -117,7 +117,7 @@ func badCases(t *testing.T) []badCase {
 		files: map[string]string{"in.txt.gz": "\x1f\x8b\x08junk"}, want: []string{"in.txt.gz"}})
 	add(badCase{name: "validate/pools-not-counts", args: []string{"validate", "pools", "{dir}/p"}, files: map[string]string{"p": "poolinfo - 0.1\nbuffer-32 a b c d\n"}, want: []string{"p:2", "field"}})
 	add(badCase{name: "validate/slabinfo-header", args: []string{"validate", "slabinfo", "{dir}/s"}, files: map[string]string{"s": "not slabinfo\n"}, want: []string{"s:1", "slabinfo"}})
-	add(badCase{name: "validate/ftrace-kmalloc", args: []string{"validate", "ftrace", "{dir}/f"}, files: map[string]string{"f": "t-1 [0] 1.0: kmalloc: ptr=0x1 bytes_req=x bytes_alloc=8\n"}, want: []string{"f:1", "bytes_req"}})
+	add(badCase{name: "validate/ftrace-kmalloc", args: []string{"validate", "ftrace", "{dir}/f"}, files: map[string]string{"f": "t-1 [0] 1.0: kmalloc: ptr=0x1 bytes_req=x bytes_alloc=8\n"}, want: []string{"f: nothing to validate", "bytes_req"}})
 
 	// Config files: every numeric knob past its bound, then the shapes.
 	kinds := registry.KnobKinds()

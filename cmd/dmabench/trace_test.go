@@ -180,7 +180,7 @@ func TestImportOversizeUnmap(t *testing.T) {
 	in := "t-1 [0] 1.0: map: IOMMU: iova=0x1000 paddr=0x2000 size=4096\n" +
 		"t-1 [0] 2.0: unmap: IOMMU: iova=0x1000 size=1100000000 unmapped_size=4096\n"
 	var out bytes.Buffer
-	if _, err := ftrace.Import("in", strings.NewReader(in), trace.NewWriter(&out)); err != nil {
+	if _, err := ftrace.Import("in", strings.NewReader(in), trace.NewWriter(&out), nil); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(out.String(), " unmap id=0 size=0 ") {
@@ -254,5 +254,27 @@ func TestPoolBlocksDieWithIt(t *testing.T) {
 	}
 	if ran < len(registry.AllocatorNames())*len(registry.PlatformNames())-2 {
 		t.Fatalf("only %d cells ran", ran)
+	}
+}
+
+// TestImportedCaptureReplaysWithItsKernelsSizes: a capture imported from a
+// SLUB, SLAB or SLOB kernel replays through dmaalloc with 0
+// kernel_size_differences, with no flag or variable: the import detects
+// the slab allocator and the trace carries it.
+func TestImportedCaptureReplaysWithItsKernelsSizes(t *testing.T) {
+	dir := t.TempDir()
+	for _, f := range []string{"slub-6x.txt", "slob-3x.txt", "kmem-slab-3.6-i386.log.gz"} {
+		tr := filepath.Join(dir, f+".trace")
+		code, out, errs := run(t, "import", "ftrace", filepath.Join("..", "..", "ftrace", "testdata", f), "-o", tr)
+		if code != 0 || !strings.Contains(out, "replay's dmaalloc uses its sizes") {
+			t.Fatalf("%s: import exit %d: %s %s", f, code, out, errs)
+		}
+		if code, _, errs := run(t, "replay", tr, "-a", "dmaalloc", "-p", "x86", "--out", dir, "--name", "r"); code != 0 {
+			t.Fatalf("%s: replay: %s", f, errs)
+		}
+		m := readResults(t, filepath.Join(dir, "r.json")).Cells[0].Metrics
+		if m["kernel_compared"] == 0 || m["kernel_size_differences"] != 0 {
+			t.Errorf("%s: kernel_compared %v, kernel_size_differences %v", f, m["kernel_compared"], m["kernel_size_differences"])
+		}
 	}
 }

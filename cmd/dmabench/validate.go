@@ -4,7 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"slices"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -27,7 +29,7 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
 		Use:   "validate",
 		Short: "Check the allocator models against data captured on real kernels",
 		Long: `validate compares what the models compute with what real kernels did:
-  validate ftrace FILE --sizes slab|slub   kmalloc size classes vs bytes_alloc
+  validate ftrace FILE [--sizes T]        kmalloc size classes vs bytes_alloc
   validate pools FILE...                   dma_pool blocks per page vs sysfs pools files
   validate slabinfo FILE... [--cpus N]     SLUB objects and pages per slab vs /proc/slabinfo
 Each prints "matched M of N" and the mismatches, and exits 1 when the share
@@ -46,7 +48,11 @@ matched is below --min-match (default 100).`,
 		}
 		r.Write(stdout)
 		if r.Total == 0 {
-			return usagef("%s: nothing to validate", r.Name)
+			var why []string
+			for _, k := range slices.Sorted(maps.Keys(r.Skipped)) {
+				why = append(why, fmt.Sprintf("%s: %d", k, r.Skipped[k]))
+			}
+			return usagef("%s: nothing to validate; skipped %v", r.Name, why)
 		}
 		if float64(r.Matched)*100 < minMatch*float64(r.Total) {
 			return errBelowMin{r.Matched, r.Total}
@@ -60,13 +66,13 @@ matched is below --min-match (default 100).`,
 		Short: "For every kmalloc event, does the model's size class for bytes_req equal the kernel's bytes_alloc?",
 		Args:  usageArgs(cobra.ExactArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
-			if _, err := dmaalloc.ParseTable(sizes); err != nil {
+			if _, err := dmaalloc.ParseTable(sizes); err != nil && sizes != "" {
 				return usageError{Err: err}
 			}
 			return show(validate.Ftrace(args[0], sizes, line))
 		},
 	}
-	ft.Flags().StringVar(&sizes, "sizes", "slab", "size-class table: slab or slub")
+	ft.Flags().StringVar(&sizes, "sizes", "", "size-class table: slab, slub or slob (default: the one that fits the capture best, said in the output)")
 	ft.Flags().Int64Var(&line, "cache-line", 64, "L1 cache line of the traced machine (decides the slab table's 96 and 192)")
 	pools := &cobra.Command{
 		Use:   "pools FILE...",

@@ -53,7 +53,7 @@ func TestValidateBadInput(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"validate", "ftrace", write("k.txt", "init-1 [000] .... 1.0: kmalloc: call_site=1 ptr=2 bytes_req=x bytes_alloc=32\n")}, "k.txt:1"},
+		{[]string{"validate", "ftrace", write("k.txt", "init-1 [000] .... 1.0: kmalloc: call_site=1 ptr=2 bytes_req=x bytes_alloc=32\n")}, "k.txt: nothing to validate; skipped [kmalloc: no usable bytes_req/bytes_alloc: 1]"},
 		{[]string{"validate", "ftrace", write("gz.txt.gz", "\x1f\x8bnot gzip")}, "gz.txt.gz"},
 		{[]string{"validate", "pools", write("p.pools", "poolinfo - 0.1\nehci_qtd 3 -42 96 1\n")}, "p.pools:2"},
 		{[]string{"validate", "slabinfo", write("s.slabinfo", "not slabinfo\n")}, "s.slabinfo:1"},
