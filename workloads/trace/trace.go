@@ -27,8 +27,23 @@ const Header = "dmabench-trace 1"
 // MaxThread bounds thread numbers.
 const MaxThread = 1 << 16
 
-// MaxID bounds ids: they index dense tables, so a trace must reuse them.
-const MaxID = 1 << 26
+// MaxID bounds object ids: a sanity limit only. The reader gives each
+// live object a dense slot (see DenseIDs), so memory grows with the
+// objects live at once, not with the ids a trace uses.
+const MaxID = 1<<62 - 1
+
+// DenseIDs: object ids below it are their own slots (a recording's ids
+// are dense already); a higher id is given a slot when it is allocated,
+// which returns to use once freed, after reuseAfter others have been.
+const DenseIDs = 1 << 16
+
+// reuseAfter is how many freed slots wait before one is reused: a second
+// free of a remapped id soon after the first still finds its freed slot
+// (a double free, not an unknown one).
+const reuseAfter = 4096
+
+// MaxPool bounds pool ids, which index a table.
+const MaxPool = 1 << 26
 
 // MaxSize bounds sizes a trace may ask for (1 GiB).
 const MaxSize = 1 << 30
@@ -104,15 +119,23 @@ func dirOf(b []byte) (dma.Dir, bool) {
 // Reader reads a trace. It implements dma.Source; Next returns an *Error
 // for malformed input and io.EOF at the end.
 type Reader struct {
-	name   string
-	br     *bufio.Reader
-	line   int64
-	devs   []*dma.Device
-	live   []uint64   // bitset of live object ids
-	pools  []uint64   // bitset of live pool ids
-	lasts  []dma.Time // per thread: the time of its last event
-	segs   []int64
-	gflags map[string]dma.GFP
+	name  string
+	br    *bufio.Reader
+	line  int64
+	devs  []*dma.Device
+	live  []uint64   // bitset of live object ids
+	pools []uint64   // bitset of live pool ids
+	lasts []dma.Time // per thread: the time of its last event
+	// Ids from DenseIDs up are remapped (take, release): remap holds the
+	// live ones' slots, dead the freed ones' until their slot is reused,
+	// freed the slots waiting for reuse (from freedHead), owner the id
+	// each slot above DenseIDs was last given.
+	remap, dead map[int64]dma.ID
+	freed       []dma.ID
+	freedHead   int
+	owner       []int64
+	segs        []int64
+	gflags      map[string]dma.GFP
 	// lastGFP and lastGFPFlags: the flags last read, which the next
 	// event most often repeats.
 	lastGFP      string
@@ -467,6 +490,7 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 		fSegs
 	)
 	r.segs = r.segs[:0]
+	var rawID int64
 	for len(b) > 0 {
 		var kv []byte
 		kv, b = next(b)
@@ -483,11 +507,12 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 				return r.errf("id", "given twice")
 			}
 			have |= fID
-			n, err := r.num("id", v, MaxID-1)
+			n, err := r.num("id", v, MaxID)
 			if err != nil {
 				return err
 			}
-			e.ID = dma.ID(n)
+			rawID = n
+			e.ID = dma.ID(n) // a remapped id's slot is set below
 		case "pool":
 			if have&fPool != 0 {
 				return r.errf("pool", "given twice")
@@ -496,7 +521,7 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 			if string(v) == "-" {
 				e.Pool = dma.NoPool
 			} else {
-				n, err := r.num("pool", v, MaxID-1)
+				n, err := r.num("pool", v, MaxPool-1)
 				if err != nil {
 					return err
 				}
@@ -628,7 +653,10 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 	if err := need(fID, "id"); err != nil {
 		return err
 	}
-	id := int64(e.ID)
+	id := rawID
+	if (k == dma.PoolCreate || k == dma.PoolDestroy) && id >= MaxPool {
+		return r.errf("id", "pool id %d exceeds %d", id, MaxPool-1)
+	}
 	switch k {
 	case dma.PoolCreate:
 		if err := need(fDev|fSize, "dev and size"); err != nil {
@@ -660,16 +688,73 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 		if k == dma.Alloc && e.Pool != dma.NoPool && !bit(r.pools, int64(e.Pool)) {
 			return r.errf("pool", "pool %d does not exist", e.Pool)
 		}
-		if bit(r.live, id) {
+		if id < DenseIDs {
+			if bit(r.live, id) {
+				return r.errf("id", "id %d reused while live (allocated and not yet freed)", id)
+			}
+			setBit(&r.live, id, true)
+			break
+		}
+		if _, live := r.remap[id]; live {
 			return r.errf("id", "id %d reused while live (allocated and not yet freed)", id)
 		}
-		setBit(&r.live, id, true)
-	case dma.Free, dma.Unmap, dma.UnmapSG:
+		e.ID = r.take(id)
+	case dma.Free, dma.Unmap, dma.UnmapSG, dma.Sync:
 		// Frees of ids that are not live are misuse, found by the engine
 		// and reported with this line; they are not malformed input.
-		setBit(&r.live, id, false)
+		if id < DenseIDs {
+			if k != dma.Sync {
+				setBit(&r.live, id, false)
+			}
+			break
+		}
+		e.ID = r.release(id, k != dma.Sync)
 	}
 	return nil
+}
+
+// take gives remapped id a slot: a freed one once reuseAfter are
+// waiting, else a new one.
+func (r *Reader) take(id int64) dma.ID {
+	if r.remap == nil {
+		r.remap, r.dead = map[int64]dma.ID{}, map[int64]dma.ID{}
+	}
+	var slot dma.ID
+	if len(r.freed)-r.freedHead > reuseAfter {
+		slot = r.freed[r.freedHead]
+		r.freedHead++
+		if r.freedHead > len(r.freed)/2 {
+			r.freed = append(r.freed[:0], r.freed[r.freedHead:]...)
+			r.freedHead = 0
+		}
+		delete(r.dead, r.owner[slot-DenseIDs-1])
+	} else {
+		// Slot DenseIDs is never given: it stands for an id never live.
+		slot = dma.ID(DenseIDs + 1 + len(r.owner))
+		r.owner = append(r.owner, 0)
+	}
+	r.owner[slot-DenseIDs-1] = id
+	delete(r.dead, id)
+	r.remap[id] = slot
+	return slot
+}
+
+// release returns the slot of remapped id for a free (free true) or a
+// sync: its live slot, which a free lets go; the slot it last had, for a
+// second free; else a slot never live, for a free of nothing.
+func (r *Reader) release(id int64, free bool) dma.ID {
+	if slot, ok := r.remap[id]; ok {
+		if free {
+			delete(r.remap, id)
+			r.dead[id] = slot
+			r.freed = append(r.freed, slot)
+		}
+		return slot
+	}
+	if slot, ok := r.dead[id]; ok {
+		return slot
+	}
+	return DenseIDs
 }
 
 // Writer writes events as a trace. It is not safe for concurrent use.

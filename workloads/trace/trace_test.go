@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -177,7 +178,7 @@ func FuzzReader(f *testing.F) {
 				}
 				return
 			}
-			if e.ID < 0 || e.ID >= MaxID || e.Size < 0 || e.Size > MaxSize || (e.Kind != dma.PoolCreate && e.Kind != dma.PoolDestroy && e.Kind != dma.Free && e.Kind != dma.Unmap && e.Kind != dma.UnmapSG && e.Kind != dma.Sync && e.Dev == nil) {
+			if e.ID < 0 || e.Size < 0 || e.Size > MaxSize || (e.Kind != dma.PoolCreate && e.Kind != dma.PoolDestroy && e.Kind != dma.Free && e.Kind != dma.Unmap && e.Kind != dma.UnmapSG && e.Kind != dma.Sync && e.Dev == nil) {
 				t.Fatalf("accepted a bad event %+v", e)
 			}
 		}
@@ -201,5 +202,50 @@ func BenchmarkParse(b *testing.B) {
 		var e dma.Event
 		for r.Next(&e) == nil {
 		}
+	}
+}
+
+// TestRemappedIDs: ids past DenseIDs get dense slots as they are read, so
+// a trace whose ids never repeat keeps its slots near the objects live at
+// once; a second free of such an id still finds its freed slot, and a
+// free of an id never seen gets a slot never live.
+func TestRemappedIDs(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(Header + "\ndev 0 d mask=0xffffffff\n")
+	const n = 200_000
+	for i := range n {
+		id := int64(1)<<40 + int64(i)*7919
+		fmt.Fprintf(&b, "%d 0 process alloc id=%d pool=- dev=0 size=64 gfp=GFP_KERNEL\n", i, id)
+		if i >= 10 {
+			fmt.Fprintf(&b, "%d 0 process free id=%d\n", i, id-10*7919)
+		}
+	}
+	last := int64(1)<<40 + int64(n-1)*7919
+	fmt.Fprintf(&b, "%d 0 process free id=%d\n%d 0 process free id=%d\n%d 0 process free id=%d\n", n, last, n, last, n, int64(5)<<50)
+	r, err := NewReader("ids", strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []dma.Event
+	maxSlot := dma.ID(0)
+	for {
+		var e dma.Event
+		if err := r.Next(&e); err == io.EOF {
+			break
+		} else if err != nil {
+			t.Fatal(err)
+		}
+		maxSlot = max(maxSlot, e.ID)
+		evs = append(evs, e)
+	}
+	if limit := dma.ID(DenseIDs + 1 + 11 + reuseAfter + 1); maxSlot > limit {
+		t.Errorf("highest slot %d for %d ids with 11 live at once: want at most %d", maxSlot, n, limit)
+	}
+	k := len(evs)
+	if evs[k-3].ID != evs[k-2].ID || evs[k-2].ID == DenseIDs {
+		t.Errorf("a second free got slot %d, the first %d: want the same, freed slot", evs[k-2].ID, evs[k-3].ID)
+	}
+	if evs[k-1].ID != DenseIDs {
+		t.Errorf("a free of an id never seen got slot %d, want %d (never live)", evs[k-1].ID, DenseIDs)
 	}
 }
