@@ -87,9 +87,15 @@ type Event struct {
 	// Line is the event's line in a trace file (0 for synthetic events).
 	Line int64
 	// Kernel is what the traced kernel allocated for this request
-	// (kmalloc's bytes_alloc), when the trace says; 0 otherwise.
+	// (kmalloc's bytes_alloc), when the trace says; 0 otherwise;
+	// KernelFailed when the kernel's allocation failed.
 	Kernel int64
 }
+
+// KernelFailed in Event.Kernel: the traced kernel's allocation failed, so
+// its caller got NULL. The model is asked all the same; what it serves is
+// given back at once, as the caller never had it.
+const KernelFailed = -1
 
 func (e *Event) String() string {
 	return fmt.Sprintf("t=%d %s id=%d pool=%d size=%d gfp=%s ctx=%s", e.At, e.Kind, e.ID, e.Pool, e.Size, e.GFP, e.Ctx)

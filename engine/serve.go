@@ -232,6 +232,15 @@ func (e *Engine) allocated(s *source, ev *dma.Event, o *Outcome, obj *object, bl
 	}
 	o.Err = err
 	o.Block, o.Class = blk, e.req.Class
+	if err == nil && ev.Kernel == dma.KernelFailed {
+		// The traced kernel's caller got NULL and never had the block:
+		// it goes back at once, and holds nothing live.
+		e.alloc.Free(blk)
+		if use != nil {
+			use.Allocs++
+		}
+		return true
+	}
 	if err == nil {
 		obj.set(blk, ev.Size, stAlloc, 0, ev.Line, ev.Pool)
 		o.Bytes = ev.Size

@@ -27,6 +27,10 @@ type Stats struct {
 	Skipped      map[string]int
 	ImpliedFrees int
 	Backwards    int
+	// FailedAllocs counts allocations the traced kernel failed (a null
+	// pointer, page=(null)): written with kernel=failed, so that replay
+	// asks the model too and counts them (kernel_failures).
+	FailedAllocs int
 }
 
 // Write prints the counts: the total, then each event and each reason.
@@ -52,6 +56,7 @@ func (s *Stats) Write(w io.Writer, in, out string) {
 	}
 	fmt.Fprintf(w, "  implied_frees %d (allocations at a live pointer: the untraced free written)\n", s.ImpliedFrees)
 	fmt.Fprintf(w, "  time_backwards %d (timestamps held at the last one)\n", s.Backwards)
+	fmt.Fprintf(w, "  failed_allocs %d (the kernel's allocation failed: replayed as requests, counted as kernel_failures)\n", s.FailedAllocs)
 }
 
 // importer turns ftrace events into trace events.
@@ -284,14 +289,22 @@ func (im *importer) event(l *Line) string {
 		if !ok1 || !ok2 || req == 0 || req > trace.MaxSize || got > trace.MaxSize {
 			return ev + ": no usable bytes_req/bytes_alloc"
 		}
-		if isNull(ptr) {
-			return ev + ": failed allocation (null pointer)"
-		}
-		id, _ := im.take(l, "mem:"+string(ptr), true)
-		e := dma.Event{Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: kernel, Size: req, GFP: gfpOf(f("gfp_flags"))}
-		if strings.HasPrefix(ev, "kmalloc") {
-			e.Kernel = got
+		failed := isNull(ptr)
+		var id dma.ID
+		if failed {
+			id = im.ids.Get() // free again at once: the kernel's caller got NULL
+			defer im.ids.Put(id)
+			im.st.FailedAllocs++
 		} else {
+			id, _ = im.take(l, "mem:"+string(ptr), true)
+		}
+		e := dma.Event{Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: kernel, Size: req, GFP: gfpOf(f("gfp_flags"))}
+		if failed {
+			e.Kernel = dma.KernelFailed
+		} else if strings.HasPrefix(ev, "kmalloc") {
+			e.Kernel = got
+		}
+		if !strings.HasPrefix(ev, "kmalloc") {
 			// A cache is what identifies it in the capture: its name
 			// where printed, else its call site and sizes (two caches of
 			// one size stay apart).
@@ -322,11 +335,15 @@ func (im *importer) event(l *Line) string {
 	case "mm_page_alloc":
 		order, ok := num("order")
 		pfn := f("pfn")
-		if page, has := Field(b, "page"); has && isNull(page) || string(pfn) == "0" {
-			return ev + ": failed allocation (page (null)): not replayed as a success"
+		if !ok || order > dma.MaxOrder {
+			return ev + ": no usable order"
 		}
-		if !ok || order > dma.MaxOrder || len(pfn) == 0 {
-			return ev + ": no usable order/pfn"
+		if page, has := Field(b, "page"); has && isNull(page) || len(pfn) == 0 || string(pfn) == "0" || string(pfn) == "0x0" {
+			id := im.ids.Get()
+			im.st.FailedAllocs++
+			im.emit(l, dma.Event{Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: kernel, Size: dma.PageSize << order, GFP: gfpOf(f("gfp_flags")), Kernel: dma.KernelFailed})
+			im.ids.Put(id)
+			break
 		}
 		id, _ := im.take(l, "page:"+string(pfn), true)
 		im.emit(l, dma.Event{Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: kernel, Size: dma.PageSize << order, GFP: gfpOf(f("gfp_flags"))})
@@ -472,7 +489,7 @@ func Kmallocs(name string, r io.Reader, fn func(line int, req, got int64)) (skip
 			return nil
 		}
 		if ptr, _ := Field(l.Body, "ptr"); isNull(ptr) {
-			skipped[ev+": failed allocation (null pointer)"]++
+			skipped[ev+": failed allocation: no size to compare"]++
 			return nil
 		}
 		fn(n, req, got)

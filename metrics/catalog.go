@@ -107,6 +107,8 @@ var Catalog = []Def{
 	{"misuse_alloc_after_destroy", Count, Lower, true, "allocs from a pool already destroyed (not passed to the model)", "recorder", "", ""},
 	{"kernel_compared", Count, Neither, true, "allocations whose trace records what the kernel allocated", "recorder", "replays of traces with kernel sizes", ""},
 	{"kernel_size_differences", Count, Lower, true, "of those, allocations whose size differs from the kernel's: the size class dma_alloc chose (its block may be larger: frag_internal), or the block other models gave", "recorder", "replays of traces with kernel sizes", ""},
+	{"kernel_failures", Count, Neither, true, "allocations the traced kernel failed (kernel=failed): asked of the model too, and given back at once when it serves them", "recorder", "replays of traces with kernel sizes", ""},
+	{"kernel_failures_served", Count, Neither, true, "of those, the ones the model served: where it would have avoided the kernel's failure", "recorder", "replays of traces with kernel sizes", ""},
 	{"atomic_failures", Count, Lower, true, "page allocations by callers that may not sleep that failed", "recorder", "", "atomic-failures"},
 	{"bounce_maps", Count, Lower, true, "streaming maps that bounced", "recorder", "", ""},
 	{"bounce_bytes", Bytes, Lower, true, "bytes copied through bounce buffers", "recorder", "", ""},

@@ -43,6 +43,9 @@ type Recorder struct {
 	// what the kernel allocated, and those where the model's block size
 	// differs from it.
 	KernelCompared, KernelDiffers int64
+	// KernelFailed: allocations the traced kernel failed
+	// (dma.KernelFailed); KernelFailedServed: of those, the model served.
+	KernelFailed, KernelFailedServed int64
 	// MisuseList holds the first misuse events, with their trace lines.
 	MisuseList []dma.MisuseEntry
 
@@ -93,6 +96,12 @@ func (r *Recorder) Record(o *engine.Outcome) {
 			}
 			if o.Err == nil && got != ev.Kernel {
 				r.KernelDiffers++
+			}
+		}
+		if ev.Kernel == dma.KernelFailed {
+			r.KernelFailed++
+			if o.Err == nil {
+				r.KernelFailedServed++
 			}
 		}
 		if o.WaitKind != 0 {
@@ -368,9 +377,11 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 		s["first_alloc_failure_ms"] = float64(r.FirstAllocFail) / float64(dma.Millisecond)
 		s["last_alloc_failure_ms"] = float64(r.LastAllocFail) / float64(dma.Millisecond)
 	}
-	if r.KernelCompared > 0 {
+	if r.KernelCompared > 0 || r.KernelFailed > 0 {
 		s["kernel_compared"] = float64(r.KernelCompared)
 		s["kernel_size_differences"] = float64(r.KernelDiffers)
+		s["kernel_failures"] = float64(r.KernelFailed)
+		s["kernel_failures_served"] = float64(r.KernelFailedServed)
 	}
 	return s
 }

@@ -573,6 +573,10 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 				return r.errf("kernel", "given twice")
 			}
 			have |= fKernel
+			if string(v) == "failed" {
+				e.Kernel = dma.KernelFailed
+				break
+			}
 			n, err := r.num("kernel", v, MaxSize)
 			if err != nil {
 				return err
@@ -688,17 +692,21 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 		if k == dma.Alloc && e.Pool != dma.NoPool && !bit(r.pools, int64(e.Pool)) {
 			return r.errf("pool", "pool %d does not exist", e.Pool)
 		}
-		if id < DenseIDs {
-			if bit(r.live, id) {
-				return r.errf("id", "id %d reused while live (allocated and not yet freed)", id)
-			}
-			setBit(&r.live, id, true)
-			break
-		}
-		if _, live := r.remap[id]; live {
+		_, remapped := r.remap[id]
+		if id < DenseIDs && bit(r.live, id) || remapped {
 			return r.errf("id", "id %d reused while live (allocated and not yet freed)", id)
 		}
-		e.ID = r.take(id)
+		switch {
+		case k == dma.Alloc && e.Kernel == dma.KernelFailed:
+			// Given back at once (see dma.KernelFailed): never live.
+			if id >= DenseIDs {
+				e.ID = DenseIDs
+			}
+		case id < DenseIDs:
+			setBit(&r.live, id, true)
+		default:
+			e.ID = r.take(id)
+		}
 	case dma.Free, dma.Unmap, dma.UnmapSG, dma.Sync:
 		// Frees of ids that are not live are misuse, found by the engine
 		// and reported with this line; they are not malformed input.
@@ -818,6 +826,8 @@ func (tw *Writer) Write(thread int, e *dma.Event) {
 		}
 		if e.Kernel > 0 {
 			b = fmt.Appendf(b, " kernel=%d", e.Kernel)
+		} else if e.Kernel == dma.KernelFailed {
+			b = append(b, " kernel=failed"...)
 		}
 	case dma.Map:
 		b = fmt.Appendf(b, " dev=%d size=%d dir=%s gfp=%s", dev, e.Size, e.Dir, e.GFP)
