@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -273,33 +274,73 @@ func Run(b matrix.Builder, opt Options) (*Report, error) {
 	if err := tr.W.Flush(); err != nil {
 		return nil, err
 	}
-	add(&measure{name: "trace parsing", bytes: int64(buf.Len()), run: func() (int64, time.Duration, error) {
-		start := time.Now()
-		r, err := trace.NewReader("bench", bytes.NewReader(buf.Bytes()))
-		if err != nil {
-			return 0, 0, err
+	// The same stream in the binary encoding, and both as files, for the
+	// end-to-end replay: open (threads from the trace), parse, engine,
+	// dmapool, metrics.
+	// Both files carry their threads, as record writes them.
+	threads, err := trace.ScanThreads(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		return nil, err
+	}
+	var text, bin bytes.Buffer
+	for _, tw := range []*trace.Writer{trace.NewWriter(&text), trace.NewBinaryWriter(&bin)} {
+		if _, err := trace.Convert("bench", bytes.NewReader(buf.Bytes()), tw, threads); err != nil {
+			return nil, err
 		}
-		var e dma.Event
-		n := int64(0)
-		for r.Next(&e) == nil {
-			n++
+	}
+	dir, err := os.MkdirTemp("", "dmabench-bench-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(dir)
+	for _, enc := range []struct {
+		name, file string
+		data       []byte
+	}{{"text", "bench.trace", text.Bytes()}, {"binary", "bench.trace.bin", bin.Bytes()}} {
+		data := enc.data
+		add(&measure{name: "trace parsing, " + enc.name, bytes: int64(len(data)), run: func() (int64, time.Duration, error) {
+			start := time.Now()
+			r, err := trace.NewReader("bench", bytes.NewReader(data))
+			if err != nil {
+				return 0, 0, err
+			}
+			var e dma.Event
+			n := int64(0)
+			for r.Next(&e) == nil {
+				n++
+			}
+			return n, time.Since(start), nil
+		}})
+		path := filepath.Join(dir, enc.file)
+		if err := os.WriteFile(path, data, 0o644); err != nil {
+			return nil, err
 		}
-		return n, time.Since(start), nil
-	}})
-	// The same trace replayed: parsing, engine, dmapool, metrics.
-	add(&measure{name: "trace replay: parsing + dmapool on " + opt.Platform + ", full metrics", run: func() (int64, time.Duration, error) {
-		p, a, err := machine("dmapool")
-		if err != nil {
-			return 0, 0, err
-		}
-		start := time.Now()
-		r, err := trace.NewReader("bench", bytes.NewReader(buf.Bytes()))
-		if err != nil {
-			return 0, 0, err
-		}
-		res, err := engine.New(p, a, &metrics.Recorder{}, r).Run(0)
-		return res.Events, time.Since(start), err
-	}})
+		add(&measure{name: "file replay, " + enc.name + ": dmapool on " + opt.Platform + ", full metrics", run: func() (int64, time.Duration, error) {
+			p, a, err := machine("dmapool")
+			if err != nil {
+				return 0, 0, err
+			}
+			var n int64
+			var d time.Duration
+			for n < opt.Events {
+				start := time.Now()
+				src, err := (&trace.Opener{}).Open(path)
+				if err != nil {
+					return 0, 0, err
+				}
+				res, err := engine.New(p, a, &metrics.Recorder{}, src).Run(opt.Events - n)
+				d += time.Since(start)
+				if err != nil || res.Events == 0 {
+					return 0, 0, fmt.Errorf("bench: file replay: %d events, %v", res.Events, err)
+				}
+				n += res.Events
+				if p, a, err = machine("dmapool"); err != nil {
+					return 0, 0, err
+				}
+			}
+			return n, d, nil
+		}})
+	}
 	runRound := func(ms []*measure) error {
 		for _, m := range ms {
 			n, d, err := m.run()

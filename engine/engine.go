@@ -96,6 +96,10 @@ func (e *Engine) eachLive(fn func(ws int, id dma.ID, o *object)) {
 	}
 }
 
+// Sources returns how many sources the engine runs: its threads, as a
+// recording numbers them.
+func (e *Engine) Sources() int { return len(e.srcs) }
+
 // Leaks lists up to max objects still live, in workload and id order.
 func (e *Engine) Leaks(max int) []dma.Leak {
 	var out []dma.Leak

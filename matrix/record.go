@@ -55,6 +55,11 @@ func Record(c Cell, b Builder, events int64, w *trace.Writer, knobs [][2]string)
 	}
 	rec := trace.NewRecorder(w)
 	eng := engine.New(plat, alloc, tape{rec, new(dma.Time)}, srcs...)
+	threads := make([]int, eng.Sources())
+	for i := range threads {
+		threads[i] = i
+	}
+	w.Threads(threads) // spares the replay a pass to find them
 	if _, err := eng.Run(events); err != nil {
 		return rec.Written, err
 	}

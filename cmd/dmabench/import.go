@@ -11,7 +11,6 @@ import (
 	"github.com/dmabench/dmabench/ftrace"
 	"github.com/dmabench/dmabench/registry"
 	"github.com/dmabench/dmabench/validate"
-	"github.com/dmabench/dmabench/workloads/trace"
 )
 
 func newImportCmd(stdout io.Writer) *cobra.Command {
@@ -42,7 +41,7 @@ converted and how many it skipped, by reason.`,
 			}
 			var st ftrace.Stats
 			err = atomicFile(out, func(w io.Writer) error {
-				st, err = ftrace.Import(args[0], in, trace.NewWriter(w), validate.SlabKnobs(slab), "slab allocator: "+validate.DescribeSlab(slab))
+				st, err = ftrace.Import(args[0], in, newTraceWriter(out, w), validate.SlabKnobs(slab), "slab allocator: "+validate.DescribeSlab(slab))
 				return err
 			})
 			if err != nil {

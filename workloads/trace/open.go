@@ -83,8 +83,48 @@ func (o *Opener) scan(f *os.File) ([]int, error) {
 // fileSource reads a trace file and closes it at the end.
 type fileSource struct {
 	*Reader
-	f *os.File
+	f    *os.File
+	buf  []dma.Event // the last batch
+	segs []int64     // its scatterlists' segments
+	base int         // the event of buf to hand out again (Result)
+	end  error       // what ended the file (io.EOF), once read
 }
+
+// NextBatch implements dma.Batcher: up to batchMax events read on.
+func (t *fileSource) NextBatch() ([]dma.Event, error) {
+	if t.base < len(t.buf) {
+		// Handed out again after a Result: the events it voided.
+		t.buf = append(t.buf[:0], t.buf[t.base:]...)
+		t.base = len(t.buf)
+		return t.buf, nil
+	}
+	if t.end != nil {
+		return nil, t.end
+	}
+	t.buf, t.segs, t.base = t.buf[:0], t.segs[:0], 0
+	for len(t.buf) < batchMax {
+		t.buf = append(t.buf, dma.Event{})
+		e := &t.buf[len(t.buf)-1]
+		if err := t.Next(e); err != nil {
+			t.buf, t.end = t.buf[:len(t.buf)-1], err
+			if len(t.buf) == 0 {
+				return nil, err
+			}
+			break
+		}
+		if len(e.Segs) > 0 {
+			k := len(t.segs)
+			t.segs = append(t.segs, e.Segs...)
+			e.Segs = t.segs[k:len(t.segs):len(t.segs)]
+		}
+	}
+	t.base = len(t.buf)
+	return t.buf, nil
+}
+
+// Result implements dma.Batcher: the events after event i of the last
+// batch are handed out again.
+func (t *fileSource) Result(i int, _ error) { t.base = i + 1 }
 
 func (t *fileSource) Next(e *dma.Event) error {
 	err := t.Reader.Next(e)

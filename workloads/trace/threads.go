@@ -16,12 +16,17 @@ import (
 const MaxAhead = 1 << 16
 
 // ScanThreads lists the thread numbers of a trace's events, in ascending
-// order, reading only the thread field of each line. Lines it cannot read
-// are skipped: the Reader reports them when the trace is replayed.
+// order: from its threads record when it has one, else reading only the
+// thread field of each line (each record of a binary trace). Lines it
+// cannot read are skipped: the Reader reports them when the trace is
+// replayed.
 func ScanThreads(r io.Reader) ([]int, error) {
 	br, err := Uncompressed(r)
 	if err != nil {
 		return nil, err
+	}
+	if head, _ := br.Peek(len(BinHeader) + 1); string(head) == BinHeader+"\n" {
+		return scanBinary(br)
 	}
 	seen := make([]bool, MaxThread+1)
 	var out []int
@@ -40,6 +45,11 @@ func ScanThreads(r io.Reader) ([]int, error) {
 		}
 		if first {
 			first = false // the header
+		} else if list, ok := bytes.CutPrefix(bytes.TrimRight(b, "\r\n"), []byte("threads ")); ok && len(out) == 0 {
+			tr := &Reader{name: "scan"}
+			if nums, err := tr.threads(string(list)); err == nil {
+				return nums, nil
+			}
 		} else if th, ok := threadOf(b); ok && !seen[th] {
 			seen[th] = true
 			out = append(out, th)
@@ -47,6 +57,38 @@ func ScanThreads(r io.Reader) ([]int, error) {
 		if err == io.EOF {
 			break
 		}
+	}
+	slices.Sort(out)
+	return out, nil
+}
+
+// scanBinary is ScanThreads for a binary trace: its threads record, or
+// each event's thread.
+func scanBinary(br *bufio.Reader) ([]int, error) {
+	r := &Reader{name: "scan", br: br, gflags: map[string]dma.GFP{}}
+	if err := r.CheckHeader(); err != nil {
+		return nil, err
+	}
+	var declared []int
+	r.Meta = func(kind MetaKind, text string) {
+		if kind == MetaThreads {
+			declared, _ = (&Reader{}).threads(text)
+		}
+	}
+	seen := make([]bool, MaxThread+1)
+	var out []int
+	var e dma.Event
+	for r.Next(&e) == nil {
+		if declared != nil {
+			return declared, nil
+		}
+		if th := r.Thread(); !seen[th] {
+			seen[th] = true
+			out = append(out, th)
+		}
+	}
+	if declared != nil {
+		return declared, nil
 	}
 	slices.Sort(out)
 	return out, nil
@@ -89,7 +131,6 @@ type Split struct {
 	byNum   []*thread // by thread number
 	held    int
 	err     error
-	ev      dma.Event
 	done    func()
 }
 
@@ -127,15 +168,18 @@ func (s *Split) Cut() bool { return s.r.Cut() }
 // here as well would take events from under them.)
 func (s *Split) Next(*dma.Event) error { return io.EOF }
 
-// read takes the file's next event into its thread's queue; false when
+// read takes the file's next event: straight into e when it is want's
+// (whose queue is empty), else into its thread's queue; ok is false when
 // the file has ended or failed (s.err).
-func (s *Split) read() bool {
+func (s *Split) read(want *thread, e *dma.Event) (direct, ok bool) {
 	if s.err != nil {
-		return false
+		return false, false
 	}
-	if err := s.r.Next(&s.ev); err != nil {
+	// Decoded straight into e, the engine's own buffer: most often it is
+	// want's, and otherwise e is not yet in use.
+	if err := s.r.Next(e); err != nil {
 		s.fail(err)
-		return false
+		return false, false
 	}
 	var t *thread
 	if n := s.r.Thread(); n < len(s.byNum) {
@@ -143,18 +187,21 @@ func (s *Split) read() bool {
 	}
 	if t == nil {
 		s.fail(&Error{File: s.r.name, Line: s.r.line, Field: "thread", Msg: fmt.Sprintf("thread %d was not in the trace when it was scanned", s.r.Thread())})
-		return false
+		return false, false
 	}
-	ev := s.ev
+	ev := e
+	if t != want {
+		t.q = append(t.q, *e)
+		ev = &t.q[len(t.q)-1]
+		s.held++
+	}
 	if len(ev.Segs) > 0 {
 		// The reader reuses its segment buffer: the thread keeps a copy.
 		k := len(t.segs)
 		t.segs = append(t.segs, ev.Segs...)
 		ev.Segs = t.segs[k:len(t.segs):len(t.segs)]
 	}
-	t.q = append(t.q, ev)
-	s.held++
-	return true
+	return t == want, true
 }
 
 // fail ends the split with err (io.EOF at the end of the file).
@@ -166,27 +213,97 @@ func (s *Split) fail(err error) {
 }
 
 // thread is one thread's source: its events read so far and not yet
-// handed out.
+// handed out (from head; base: where the last batch began).
 type thread struct {
-	s    *Split
-	num  int
-	q    []dma.Event
-	head int
-	segs []int64
+	s          *Split
+	num        int
+	q          []dma.Event
+	head, base int
+	segs       []int64
+}
+
+// batchMax bounds a batch: a thread's run of consecutive events in the
+// file, handed to the engine at once (dma.Batcher).
+const batchMax = 256
+
+var _ dma.Batcher = (*thread)(nil)
+
+// NextBatch implements dma.Batcher: the events read ahead for the thread,
+// or, when there are none, its next run of consecutive events in the
+// file (at most batchMax), reading past other threads' events to its
+// first; dma.ErrIdle when MaxAhead events are held for others first.
+func (t *thread) NextBatch() ([]dma.Event, error) {
+	s := t.s
+	t.compact()
+	if t.head == len(t.q) {
+		var e dma.Event
+		for len(t.q) < batchMax && s.held < MaxAhead {
+			_, ok := s.read(nil, &e)
+			if !ok || len(t.q) > 0 && s.r.Thread() != t.num {
+				break // the file's end, or the thread's run of events
+			}
+		}
+		if len(t.q) == 0 {
+			if s.err != nil {
+				return nil, s.err
+			}
+			return nil, dma.ErrIdle
+		}
+	}
+	t.base, t.head = t.head, len(t.q)
+	s.held -= t.head - t.base
+	return t.q[t.base:], nil
+}
+
+// compact empties a drained queue, and moves the events of a queue that
+// other threads keep filling (so never drained) to its front once half
+// of it is handed out: it would grow without end. The engine holds none
+// of the events handed out before (see dma.Batcher).
+func (t *thread) compact() {
+	if t.head == len(t.q) {
+		t.q, t.head, t.segs = t.q[:0], 0, t.segs[:0]
+		return
+	}
+	if t.head < 1024 || t.head < len(t.q)/2 {
+		return
+	}
+	rest := t.q[t.head:]
+	var segs []int64
+	for i := range rest {
+		if len(rest[i].Segs) > 0 {
+			k := len(segs)
+			segs = append(segs, rest[i].Segs...)
+			rest[i].Segs = segs[k:len(segs):len(segs)]
+		}
+	}
+	t.q, t.head, t.segs = t.q[:copy(t.q, rest)], 0, segs
+}
+
+// Result implements dma.Batcher: the events after event i of the last
+// batch are handed out again.
+func (t *thread) Result(i int, _ error) {
+	n := t.head - (t.base + i + 1)
+	t.head -= n
+	t.s.held += n
 }
 
 // Next implements dma.Source: the thread's next event, reading ahead to
 // it; dma.ErrIdle when MaxAhead events are held for other threads first.
 func (t *thread) Next(e *dma.Event) error {
 	s := t.s
+	t.compact()
 	for t.head == len(t.q) {
 		// Drained: what the last event pointed to is no longer in use.
-		t.q, t.head, t.segs = t.q[:0], 0, t.segs[:0]
+		t.compact()
 		if s.held >= MaxAhead {
 			return dma.ErrIdle
 		}
-		if !s.read() {
+		direct, ok := s.read(t, e)
+		if !ok {
 			return s.err
+		}
+		if direct {
+			return nil
 		}
 	}
 	*e = t.q[t.head]

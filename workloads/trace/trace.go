@@ -10,6 +10,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -30,7 +31,7 @@ const MaxThread = 1 << 16
 // MaxID bounds object ids: a sanity limit only. The reader gives each
 // live object a dense slot (see DenseIDs), so memory grows with the
 // objects live at once, not with the ids a trace uses.
-const MaxID = 1<<62 - 1
+const MaxID = 999_999_999_999_999_999
 
 // DenseIDs: object ids below it are their own slots (a recording's ids
 // are dense already); a higher id is given a slot when it is allocated,
@@ -143,7 +144,18 @@ type Reader struct {
 	started      bool
 	events       bool // an event line has been read
 	cut          bool // a cut line has been read
-	thread       int  // of the last event
+	bin          bool // the binary encoding (BinHeader)
+	binTime      int64
+	// The binary decoder's window on br (binNext).
+	win    []byte
+	wi     int
+	winEnd bool
+	winErr error
+	rawID  int64
+	// Meta, when set, is called with each comment, knob and threads
+	// record as it is read (Convert keeps them).
+	Meta   func(kind MetaKind, text string)
+	thread int // of the last event
 	// Bytes counts the bytes read.
 	Bytes int64
 }
@@ -217,8 +229,12 @@ func (r *Reader) CheckHeader() error {
 	if err != nil {
 		return err
 	}
-	if string(b) != Header {
-		return r.errf("header", "want %q, got %.40q", Header, b)
+	switch string(b) {
+	case Header:
+	case BinHeader:
+		r.bin = true
+	default:
+		return r.errf("header", "want %q (or %q), got %.40q", Header, BinHeader, b)
 	}
 	r.started = true
 	return nil
@@ -229,6 +245,9 @@ func (r *Reader) Next(e *dma.Event) error {
 	if err := r.CheckHeader(); err != nil {
 		return err
 	}
+	if r.bin {
+		return r.binNext(e)
+	}
 	for {
 		b, err := r.readLine()
 		if err != nil {
@@ -238,7 +257,19 @@ func (r *Reader) Next(e *dma.Event) error {
 			r.events = true
 			return r.event(b, e)
 		}
-		if len(b) == 0 || b[0] == '#' {
+		if len(b) == 0 {
+			continue
+		}
+		if b[0] == '#' {
+			if r.Meta != nil {
+				r.Meta(MetaComment, strings.TrimPrefix(string(b[1:]), " "))
+			}
+			continue
+		}
+		if bytes.HasPrefix(b, []byte("threads ")) {
+			if _, err := r.threads(string(b[len("threads "):])); err != nil {
+				return err
+			}
 			continue
 		}
 		if bytes.HasPrefix(b, []byte("dev ")) {
@@ -248,8 +279,12 @@ func (r *Reader) Next(e *dma.Event) error {
 			continue
 		}
 		if bytes.HasPrefix(b, []byte("knob ")) {
-			if _, err := r.knob(b); err != nil {
+			k, err := r.knob(b)
+			if err != nil {
 				return err
+			}
+			if r.Meta != nil {
+				r.Meta(MetaKnob, k.Key+"="+k.Value)
 			}
 			continue
 		}
@@ -318,7 +353,7 @@ func (r *Reader) device(b []byte) error {
 	if len(name) == 0 {
 		return r.errf("dev", "no name")
 	}
-	d := &dma.Device{Name: string(name)}
+	var mask, cmask uint64
 	for len(b) > 0 {
 		var kv []byte
 		kv, b = next(b)
@@ -330,20 +365,34 @@ func (r *Reader) device(b []byte) error {
 		if err != nil {
 			return r.errf(string(k), "%q is not a mask", v)
 		}
-		if m == 0 || m&(m+1) != 0 {
-			return r.errf(string(k), "%#x is not a DMA_BIT_MASK(n), all ones from bit 0 up", m)
-		}
 		switch string(k) {
 		case "mask":
-			d.Mask = m
+			mask = m
 		case "cmask":
-			d.CoherentMask = m
+			cmask = m
 		default:
 			return r.errf(string(k), "unknown device field")
 		}
 	}
-	if d.Mask == 0 {
-		return r.errf("mask", "device %d has no DMA mask", id)
+	return r.declare(id, string(name), mask, cmask)
+}
+
+// declare declares device id with its streaming mask and, when not 0, its
+// coherent mask.
+func (r *Reader) declare(id int64, name string, mask, cmask uint64) error {
+	if id > 1<<16 {
+		return r.errf("dev", "%d exceeds %d", id, 1<<16)
+	}
+	if name == "" || strings.ContainsAny(name, " \n") {
+		return r.errf("dev", "%q is not a device name", name)
+	}
+	for k, m := range map[string]uint64{"mask": mask, "cmask": cmask} {
+		if m&(m+1) != 0 || k == "mask" && m == 0 {
+			if m == 0 {
+				return r.errf("mask", "device %d has no DMA mask", id)
+			}
+			return r.errf(k, "%#x is not a DMA_BIT_MASK(n), all ones from bit 0 up", m)
+		}
 	}
 	for int64(len(r.devs)) <= id {
 		r.devs = append(r.devs, nil)
@@ -351,8 +400,45 @@ func (r *Reader) device(b []byte) error {
 	if r.devs[id] != nil {
 		return r.errf("dev", "device %d declared twice", id)
 	}
-	r.devs[id] = d
+	r.devs[id] = &dma.Device{Name: name, Mask: mask, CoherentMask: cmask}
 	return nil
+}
+
+// MetaKind says what a Meta record is.
+type MetaKind uint8
+
+// Records that are not events.
+const (
+	MetaComment MetaKind = iota
+	MetaKnob
+	MetaThreads
+)
+
+// RawID returns the id of the last event as the trace wrote it (Next
+// gives a remapped id its slot; see DenseIDs).
+func (r *Reader) RawID() int64 { return r.rawID }
+
+// threads reads a threads record, "0,1,4": the threads the trace's events
+// come from, which spares a replay the pass that finds them.
+func (r *Reader) threads(list string) ([]int, error) {
+	if r.events {
+		return nil, r.errf("threads", "after the first event: it comes first")
+	}
+	var out []int
+	for _, f := range strings.Split(list, ",") {
+		n, err := r.num("threads", []byte(f), MaxThread)
+		if err != nil {
+			return nil, err
+		}
+		if len(out) > 0 && int(n) <= out[len(out)-1] {
+			return nil, r.errf("threads", "not in ascending order")
+		}
+		out = append(out, int(n))
+	}
+	if r.Meta != nil {
+		r.Meta(MetaThreads, list)
+	}
+	return out, nil
 }
 
 // Cut reports whether the trace said it was cut (a cut line): recorded
@@ -449,14 +535,9 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 	if err != nil {
 		return err
 	}
-	r.thread = int(th)
-	for len(r.lasts) <= int(th) {
-		r.lasts = append(r.lasts, 0)
+	if err := r.at(e, t, th); err != nil {
+		return err
 	}
-	if dma.Time(t) < r.lasts[th] {
-		return r.errf("time", "%d goes back in time on thread %d (previous %d)", t, th, r.lasts[th])
-	}
-	r.lasts[th], e.At = dma.Time(t), dma.Time(t)
 	ctxTok, b := next(b)
 	switch string(ctxTok) {
 	case "process":
@@ -476,19 +557,6 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 	e.Kind = k
 	// have has a bit for each field given: one given twice is an error.
 	have := uint32(0)
-	const (
-		fID = 1 << iota
-		fDev
-		fSize
-		fPool
-		fBoundary // and fBoundary<<1 for align
-		_
-		fKernel
-		fGFP
-		fDir
-		fName
-		fSegs
-	)
 	r.segs = r.segs[:0]
 	var rawID int64
 	for len(b) > 0 {
@@ -648,9 +716,47 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 			return r.errf(string(key), "unknown field")
 		}
 	}
+	return r.check(e, have, rawID)
+}
+
+// Fields an event line may give (have bits).
+const (
+	fID = 1 << iota
+	fDev
+	fSize
+	fPool
+	fBoundary // and fBoundary<<1 for align
+	_
+	fKernel
+	fGFP
+	fDir
+	fName
+	fSegs
+)
+
+// at checks and sets event e's time t on thread th: never before the
+// thread's last event.
+func (r *Reader) at(e *dma.Event, t, th int64) error {
+	r.thread = int(th)
+	for len(r.lasts) <= int(th) {
+		r.lasts = append(r.lasts, 0)
+	}
+	if dma.Time(t) < r.lasts[th] {
+		return r.errf("time", "%d goes back in time on thread %d (previous %d)", t, th, r.lasts[th])
+	}
+	r.lasts[th], e.At = dma.Time(t), dma.Time(t)
+	return nil
+}
+
+// check applies the rules every event obeys whatever its encoding, given
+// the fields it has (have) and its id as written (rawID): the fields its
+// kind needs, pools that exist, ids not reused while live; and gives a
+// remapped id its slot.
+func (r *Reader) check(e *dma.Event, have uint32, rawID int64) error {
+	k := e.Kind
 	need := func(mask uint32, what string) error {
 		if have&mask != mask {
-			return r.errf(what, "missing for %s", kindTok)
+			return r.errf(what, "missing for %s", k)
 		}
 		return nil
 	}
@@ -658,6 +764,7 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 		return err
 	}
 	id := rawID
+	r.rawID = rawID
 	if (k == dma.PoolCreate || k == dma.PoolDestroy) && id >= MaxPool {
 		return r.errf("id", "pool id %d exceeds %d", id, MaxPool-1)
 	}
@@ -684,7 +791,7 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 				return err
 			}
 			if e.Size == 0 {
-				return r.errf("size", "0-byte %s", kindTok)
+				return r.errf("size", "0-byte %s", k)
 			}
 		} else if len(e.Segs) == 0 {
 			return r.errf("segs", "missing for map_sg")
@@ -692,8 +799,7 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 		if k == dma.Alloc && e.Pool != dma.NoPool && !bit(r.pools, int64(e.Pool)) {
 			return r.errf("pool", "pool %d does not exist", e.Pool)
 		}
-		_, remapped := r.remap[id]
-		if id < DenseIDs && bit(r.live, id) || remapped {
+		if id < DenseIDs && bit(r.live, id) || id >= DenseIDs && r.remap[id] != 0 {
 			return r.errf("id", "id %d reused while live (allocated and not yet freed)", id)
 		}
 		switch {
@@ -767,24 +873,66 @@ func (r *Reader) release(id int64, free bool) dma.ID {
 
 // Writer writes events as a trace. It is not safe for concurrent use.
 type Writer struct {
-	w    *bufio.Writer
-	devs map[*dma.Device]int
-	buf  []byte
-	err  error
+	w       *bufio.Writer
+	devs    map[*dma.Device]int
+	buf     []byte
+	err     error
+	bin     bool     // the binary encoding
+	binTime dma.Time // of the last event written
 }
 
-// NewWriter writes the header to w and returns a Writer.
+// NewWriter writes the header to w and returns a Writer of text.
 func NewWriter(w io.Writer) *Writer {
 	tw := &Writer{w: bufio.NewWriterSize(w, 1<<16), devs: map[*dma.Device]int{}}
 	tw.w.WriteString(Header + "\n")
 	return tw
 }
 
+// NewBinaryWriter writes the binary header to w and returns a Writer of
+// the binary encoding.
+func NewBinaryWriter(w io.Writer) *Writer {
+	tw := &Writer{w: bufio.NewWriterSize(w, 1<<16), devs: map[*dma.Device]int{}, bin: true}
+	tw.w.WriteString(BinHeader + "\n")
+	return tw
+}
+
+// IsBinaryName reports whether a trace file named name is written in the
+// binary encoding: a name ending in .bin (or .bin.gz).
+func IsBinaryName(name string) bool {
+	return strings.HasSuffix(strings.TrimSuffix(name, ".gz"), ".bin")
+}
+
+// Threads writes a threads record: the threads the events come from
+// (ascending), before the first event.
+func (tw *Writer) Threads(nums []int) {
+	if tw.err != nil || len(nums) == 0 {
+		return
+	}
+	if tw.bin {
+		b := binary.AppendUvarint(append(tw.buf[:0], tagThreads), uint64(len(nums)))
+		for _, n := range nums {
+			b = binary.AppendUvarint(b, uint64(n))
+		}
+		_, tw.err = tw.w.Write(b)
+		tw.buf = b
+		return
+	}
+	parts := make([]string, len(nums))
+	for i, n := range nums {
+		parts[i] = strconv.Itoa(n)
+	}
+	_, tw.err = fmt.Fprintf(tw.w, "threads %s\n", strings.Join(parts, ","))
+}
+
 var ctxNames = [...]string{"process", "softirq", "hardirq"}
 
 // Write appends one event, declaring its device first if new. thread
 // numbers the driver thread it came from.
-func (tw *Writer) Write(thread int, e *dma.Event) {
+func (tw *Writer) Write(thread int, e *dma.Event) { tw.WriteID(thread, e, int64(e.ID)) }
+
+// WriteID is Write with the event's id given apart: an id as a trace
+// wrote it, which may exceed dma.ID (see Reader.RawID).
+func (tw *Writer) WriteID(thread int, e *dma.Event, id int64) {
 	if tw.err != nil {
 		return
 	}
@@ -794,12 +942,25 @@ func (tw *Writer) Write(thread int, e *dma.Event) {
 		if dev, ok = tw.devs[e.Dev]; !ok {
 			dev = len(tw.devs)
 			tw.devs[e.Dev] = dev
-			fmt.Fprintf(tw.w, "dev %d %s mask=%#x", dev, e.Dev.Name, e.Dev.Mask)
-			if e.Dev.CoherentMask != 0 {
-				fmt.Fprintf(tw.w, " cmask=%#x", e.Dev.CoherentMask)
+			if tw.bin {
+				b := binary.AppendUvarint(append(tw.buf[:0], tagDev), uint64(dev))
+				b = appendStr(b, e.Dev.Name)
+				b = binary.AppendUvarint(binary.AppendUvarint(b, e.Dev.Mask), e.Dev.CoherentMask)
+				tw.w.Write(b)
+				tw.buf = b
+			} else {
+				fmt.Fprintf(tw.w, "dev %d %s mask=%#x", dev, e.Dev.Name, e.Dev.Mask)
+				if e.Dev.CoherentMask != 0 {
+					fmt.Fprintf(tw.w, " cmask=%#x", e.Dev.CoherentMask)
+				}
+				tw.w.WriteByte('\n')
 			}
-			tw.w.WriteByte('\n')
 		}
+	}
+	if tw.bin {
+		tw.buf = tw.binEvent(tw.buf[:0], thread, dev, e, id)
+		_, tw.err = tw.w.Write(tw.buf)
+		return
 	}
 	b := tw.buf[:0]
 	b = strconv.AppendInt(b, int64(e.At), 10)
@@ -810,7 +971,7 @@ func (tw *Writer) Write(thread int, e *dma.Event) {
 	b = append(b, ' ')
 	b = append(b, e.Kind.String()...)
 	b = append(b, " id="...)
-	b = strconv.AppendInt(b, int64(e.ID), 10)
+	b = strconv.AppendInt(b, id, 10)
 	switch e.Kind {
 	case dma.PoolCreate:
 		b = fmt.Appendf(b, " dev=%d size=%d align=%d boundary=%d name=%s", dev, e.Size, max(e.Align, 0), max(e.Boundary, 0), e.Name)
@@ -854,22 +1015,34 @@ func (tw *Writer) Write(thread int, e *dma.Event) {
 
 // Knob writes a knob line (see Knob); knobs go before the first event.
 func (tw *Writer) Knob(key, value string) {
-	if tw.err == nil {
+	switch {
+	case tw.err != nil:
+	case tw.bin:
+		_, tw.err = tw.w.Write(appendStr(appendStr([]byte{tagKnob}, key), value))
+	default:
 		_, tw.err = fmt.Fprintf(tw.w, "knob %s=%s\n", key, value)
 	}
 }
 
 // Cut writes a cut line (see Reader.Cut), after the last event.
 func (tw *Writer) Cut() {
-	if tw.err == nil {
+	switch {
+	case tw.err != nil:
+	case tw.bin:
+		tw.err = tw.w.WriteByte(tagCut)
+	default:
 		_, tw.err = tw.w.WriteString("cut\n")
 	}
 }
 
 // Comment writes a comment line.
 func (tw *Writer) Comment(s string) {
-	if tw.err == nil {
-		_, tw.err = fmt.Fprintf(tw.w, "# %s\n", s)
+	switch {
+	case tw.err != nil:
+	case tw.bin:
+		_, tw.err = tw.w.Write(appendStr([]byte{tagComment}, s))
+	default:
+		_, tw.err = fmt.Fprintf(tw.w, "# %s\n", strings.ReplaceAll(s, "\n", " "))
 	}
 }
 

@@ -1,0 +1,191 @@
+package trace
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/dmabench/dmabench/dma"
+)
+
+// richText is a trace with every record the format has: comments, knobs,
+// threads, devices, every event kind, ids past DenseIDs, a failed kernel
+// allocation, threads out of time order, and a cut line.
+const richText = Header + `
+# a comment
+knob platform.pressure.fill_mib_per_s=400
+threads 0,3,5
+dev 0 ehci mask=0xffffffff
+dev 1 lowdev mask=0xffffff cmask=0xffffffff
+0 0 process pool_create id=2 dev=0 size=96 align=32 boundary=4096 name=ehci_qtd
+5 0 process alloc id=0 pool=2 dev=0 size=96 gfp=GFP_NOIO
+6 3 softirq alloc id=999999999999999000 pool=- dev=1 size=100 gfp=GFP_ATOMIC|__GFP_ZERO align=64 kernel=128
+7 3 softirq alloc id=9 pool=- dev=1 size=3000 gfp=GFP_ATOMIC kernel=failed
+4 5 process map id=1 dev=1 size=8192 dir=from_device gfp=GFP_KERNEL
+9 3 hardirq sync id=1 dir=from_device
+10 3 hardirq unmap id=1 size=8192 dir=from_device
+11 0 process map_sg id=70000 dev=0 dir=to_device gfp=GFP_NOIO segs=4096,4096,512
+12 0 process unmap_sg id=70000 dir=to_device segs=4096,4096,512
+13 3 softirq free id=999999999999999000
+13 3 softirq free id=999999999999999000
+14 0 process free id=0
+15 0 process pool_destroy id=2
+cut
+`
+
+type record struct {
+	Ev    dma.Event
+	Raw   int64
+	Th    int
+	Metas []string
+}
+
+// records reads a trace into its events, each with its raw id, thread
+// and the records before it.
+func records(t *testing.T, data []byte) ([]record, bool) {
+	t.Helper()
+	r, err := NewReader("t", bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var metas []string
+	r.Meta = func(k MetaKind, s string) { metas = append(metas, fmt.Sprint(k, ":", s)) }
+	var out []record
+	for {
+		var e dma.Event
+		err := r.Next(&e)
+		if err != nil {
+			if err.Error() != "EOF" {
+				t.Fatal(err)
+			}
+			break
+		}
+		e.Segs = append([]int64(nil), e.Segs...)
+		e.Line = 0
+		if e.Dev != nil {
+			e.Dev = &dma.Device{Name: e.Dev.Name, Mask: e.Dev.Mask, CoherentMask: e.Dev.CoherentMask}
+		}
+		out = append(out, record{e, r.RawID(), r.Thread(), metas})
+		metas = nil
+	}
+	return out, r.Cut()
+}
+
+// TestBinaryRoundTrip: text to binary to text loses nothing: the same
+// events (ids as written, threads, times), knobs, comments, threads and
+// cut, and the binary replays the same events as the text.
+func TestBinaryRoundTrip(t *testing.T) {
+	var bin, text bytes.Buffer
+	if n, err := Convert("rich", strings.NewReader(richText), NewBinaryWriter(&bin), nil); err != nil || n != 13 {
+		t.Fatalf("to binary: %d events, %v", n, err)
+	}
+	if _, err := Convert("rich.bin", bytes.NewReader(bin.Bytes()), NewWriter(&text), nil); err != nil {
+		t.Fatal(err)
+	}
+	want, wantCut := records(t, []byte(richText))
+	for name, data := range map[string][]byte{"binary": bin.Bytes(), "text again": text.Bytes()} {
+		got, cut := records(t, data)
+		if !reflect.DeepEqual(got, want) || cut != wantCut {
+			t.Errorf("%s differs:\n got %+v\nwant %+v", name, got, want)
+		}
+	}
+	if bin.Len()*2 > len(richText) {
+		t.Errorf("binary %d bytes for %d of text", bin.Len(), len(richText))
+	}
+	threads, err := ScanThreads(bytes.NewReader(bin.Bytes()))
+	if err != nil || !reflect.DeepEqual(threads, []int{0, 3, 5}) {
+		t.Errorf("threads of the binary: %v %v", threads, err)
+	}
+}
+
+// TestBinaryRefusesWhatTextRefuses: the binary reader applies the text's
+// rules: an alloc of a live id, an undeclared device, a thread going back
+// in time, a record cut short, an unknown tag; each names its record.
+func TestBinaryRefusesWhatTextRefuses(t *testing.T) {
+	dir := t.TempDir()
+	for name, tc := range map[string]struct{ text, want string }{
+		"live":    {Header + "\ndev 0 d mask=0xff\n0 0 process alloc id=1 pool=- dev=0 size=8 gfp=GFP_KERNEL\n1 0 process alloc id=1 pool=- dev=0 size=8 gfp=GFP_KERNEL\n", "reused while live"},
+		"back":    {Header + "\ndev 0 d mask=0xff\n5 0 process alloc id=1 pool=- dev=0 size=8 gfp=GFP_KERNEL\n4 0 process free id=1\n", "goes back in time"},
+		"nodevs":  {Header + "\n0 0 process free id=1\n1 0 process pool_create id=1 dev=3 size=8 align=8 boundary=0 name=x\n", ""},
+		"segsbig": {Header + "\ndev 0 d mask=0xff\n0 0 process map_sg id=1 dev=0 dir=none gfp=GFP_KERNEL segs=" + strings.Repeat("4096,", 3000) + "1\n", ""},
+	} {
+		var bin bytes.Buffer
+		_, terr := Convert(name, strings.NewReader(tc.text), NewBinaryWriter(&bin), nil)
+		if tc.want != "" {
+			// The text is refused; write the binary by hand from its
+			// events, as a faulty writer would, and read it back.
+			if terr == nil || !strings.Contains(terr.Error(), tc.want) {
+				t.Errorf("%s: text: %v", name, terr)
+			}
+			continue
+		}
+		if terr != nil {
+			if _, err := readAll(t, name, bin.Bytes()); err == nil {
+				t.Errorf("%s: binary read without error where the text failed: %v", name, terr)
+			}
+		}
+	}
+	p := filepath.Join(dir, "x.bin")
+	var bin bytes.Buffer
+	Convert("x", strings.NewReader(richText), NewBinaryWriter(&bin), nil)
+	for cut := len(BinHeader) + 2; cut < bin.Len(); cut += 7 {
+		os.WriteFile(p, bin.Bytes()[:cut], 0o644)
+		if _, err := readAll(t, p, bin.Bytes()[:cut]); err != nil {
+			var te *Error
+			if !errorsAs(err, &te) {
+				t.Fatalf("cut at %d: %v is not a *trace.Error", cut, err)
+			}
+		}
+	}
+	bad := append([]byte(BinHeader+"\n"), 0x3f)
+	if _, err := readAll(t, "tag", bad); err == nil || !strings.Contains(err.Error(), "tag:2") {
+		t.Errorf("unknown tag: %v", err)
+	}
+}
+
+// FuzzBinaryReader: no byte string after the binary header panics the
+// reader or makes it accept an impossible event.
+func FuzzBinaryReader(f *testing.F) {
+	var bin bytes.Buffer
+	Convert("seed", strings.NewReader(richText), NewBinaryWriter(&bin), nil)
+	f.Add(bin.Bytes()[len(BinHeader)+1:])
+	f.Fuzz(func(t *testing.T, data []byte) {
+		evs, _ := readAll(t, "fuzz", append([]byte(BinHeader+"\n"), data...))
+		for _, e := range evs {
+			if e.ID < 0 || e.Size < 0 || e.Size > MaxSize || e.Kernel < dma.KernelFailed {
+				t.Fatalf("accepted %+v", e)
+			}
+		}
+	})
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// BenchmarkParseBinary is BenchmarkParse over the binary encoding.
+func BenchmarkParseBinary(b *testing.B) {
+	var evs []dma.Event
+	for i := 0; i < 20000; i++ {
+		id := dma.ID(i % 512)
+		evs = append(evs,
+			dma.Event{At: dma.Time(i * 100), Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: dev, Size: 48, GFP: dma.GFPAtomic},
+			dma.Event{At: dma.Time(i*100 + 50), Kind: dma.Free, Ctx: dma.HardIRQ, ID: id, Pool: dma.NoPool})
+	}
+	var bin bytes.Buffer
+	if _, err := Convert("bench", bytes.NewReader(write(b, evs)), NewBinaryWriter(&bin), nil); err != nil {
+		b.Fatal(err)
+	}
+	data := bin.Bytes()
+	b.SetBytes(int64(len(data)))
+	b.ReportAllocs()
+	for b.Loop() {
+		r, _ := NewReader("bench", bytes.NewReader(data))
+		var e dma.Event
+		for r.Next(&e) == nil {
+		}
+	}
+}
