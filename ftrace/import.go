@@ -3,6 +3,7 @@ package ftrace
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"sort"
@@ -466,8 +467,8 @@ func (im *importer) event(l *Line) string {
 // what `dmabench validate ftrace` compares with the size classes. It
 // reads the capture as Import does: a line Import skips is skipped and
 // counted under the same reason (skipped), never an error; only a read
-// error stops it.
-func Kmallocs(name string, r io.Reader, fn func(line int, req, got int64)) (skipped map[string]int, err error) {
+// error stops it, or fn returning false (it has seen enough).
+func Kmallocs(name string, r io.Reader, fn func(line int, req, got int64) bool) (skipped map[string]int, err error) {
 	skipped = map[string]int{}
 	err = dma.ScanLines(name, r, func(n int, b []byte) error {
 		l, err := Parse(b)
@@ -492,11 +493,19 @@ func Kmallocs(name string, r io.Reader, fn func(line int, req, got int64)) (skip
 			skipped[ev+": failed allocation: no size to compare"]++
 			return nil
 		}
-		fn(n, req, got)
+		if !fn(n, req, got) {
+			return errEnough
+		}
 		return nil
 	})
+	if err == errEnough {
+		err = nil
+	}
 	return skipped, err
 }
+
+// errEnough stops Kmallocs when its caller has seen enough.
+var errEnough = errors.New("enough")
 
 // unparsed says why a line that is not an event line was skipped: a
 // function tracer's "func <-caller", a stack trace's "=> frame", or a

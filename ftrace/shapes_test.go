@@ -150,7 +150,7 @@ func TestKmallocsSkipsAsImportDoes(t *testing.T) {
           bash-1 [000] ....  1.000005: do_sys_open <-sys_open
 `
 	st, _ := importText(t, text)
-	skipped, err := Kmallocs("in", strings.NewReader(text), func(int, int64, int64) {})
+	skipped, err := Kmallocs("in", strings.NewReader(text), func(int, int64, int64) bool { return true })
 	if err != nil {
 		t.Fatal(err)
 	}

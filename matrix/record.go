@@ -39,8 +39,9 @@ func (t tape) Record(o *engine.Outcome) {
 // many it wrote. Replaying the trace on the same platform and allocator
 // gives the same modeled metrics as running the cell: knobs, the
 // platform and scenario knobs the cell ran with, are written as the
-// trace's knob lines, which replay uses.
-func Record(c Cell, b Builder, events int64, w *trace.Writer, knobs [][2]string) (int64, error) {
+// trace's knob lines, which replay uses. done, when not nil, hears the
+// events served as the recording goes.
+func Record(c Cell, b Builder, events int64, w *trace.Writer, knobs [][2]string, done func(int64)) (int64, error) {
 	srcs, err := b.Sources(c)
 	if err != nil {
 		return 0, err
@@ -60,8 +61,18 @@ func Record(c Cell, b Builder, events int64, w *trace.Writer, knobs [][2]string)
 		threads[i] = i
 	}
 	w.Threads(threads) // spares the replay a pass to find them
-	if _, err := eng.Run(events); err != nil {
-		return rec.Written, err
+	for left := events; left > 0; {
+		res, err := eng.Run(min(left, 1<<20))
+		if err != nil {
+			return rec.Written, err
+		}
+		if done != nil {
+			done(res.Events)
+		}
+		if res.Events < min(left, 1<<20) {
+			break // the run ended
+		}
+		left -= res.Events
 	}
 	if !eng.Ended() {
 		w.Cut() // the run went on: what is live at the end was not leaked

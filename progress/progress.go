@@ -31,6 +31,18 @@ type Meter struct {
 	p             *mpb.Progress
 	bar           *mpb.Bar
 	every         time.Duration
+	// task and unit: a single task's name and what it counts (NewTask).
+	task, unit string
+}
+
+// NewTask returns a meter of one task (a record, an import) of total
+// units (events, bytes), on New's rules; Events reports the units done.
+func NewTask(mode string, w io.Writer, task string, total int64, unit string) (*Meter, error) {
+	pr, err := New(mode, w, 1, total)
+	if pr != nil {
+		pr.task, pr.unit = task, unit
+	}
+	return pr, err
 }
 
 // Modes are the valid modes, for New.
@@ -69,6 +81,9 @@ func New(mode string, w io.Writer, cells int, perCell int64) (*Meter, error) {
 		mpb.PrependDecorators(decor.Any(func(decor.Statistics) string {
 			pr.mu.Lock()
 			defer pr.mu.Unlock()
+			if pr.task != "" {
+				return pr.task
+			}
 			return fmt.Sprintf("cells %d/%d", pr.done, pr.cells)
 		})),
 		mpb.AppendDecorators(decor.Percentage(), decor.Name(" ETA "), decor.AverageETA(decor.ET_STYLE_GO)))
@@ -122,6 +137,11 @@ func (pr *Meter) line(last bool) {
 	el := now.Sub(pr.start)
 	share := float64(pr.events) / float64(max(pr.total, 1))
 	eta := time.Duration(float64(el) / share * (1 - share))
+	if pr.task != "" {
+		fmt.Fprintf(pr.w, "dmabench: %s: %.0f%% of %d %s, %.3g M %s/s, %s elapsed, about %s left\n", pr.task, 100*share, pr.total, pr.unit,
+			float64(pr.events)/max(el.Seconds(), 1e-9)/1e6, pr.unit, el.Round(100*time.Millisecond), eta.Round(time.Second))
+		return
+	}
 	fmt.Fprintf(pr.w, "dmabench: %d/%d cells, %.0f%% of events, %s elapsed, about %s left\n",
 		pr.done, pr.cells, 100*share, el.Round(100*time.Millisecond), eta.Round(time.Second))
 }
@@ -131,4 +151,24 @@ func (pr *Meter) Wait() {
 	if pr != nil && pr.p != nil {
 		pr.p.Wait()
 	}
+}
+
+// Reader counts the bytes read through r as done (a task in bytes: the
+// input's size, compressed or not, since r reads the file itself).
+func Reader(r io.Reader, pr *Meter) io.Reader {
+	if pr == nil {
+		return r
+	}
+	return &counting{r, pr}
+}
+
+type counting struct {
+	r  io.Reader
+	pr *Meter
+}
+
+func (c *counting) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.pr.Events(int64(n))
+	return n, err
 }

@@ -30,3 +30,24 @@ func TestMovesWithinACell(t *testing.T) {
 	nilMeter.Events(1) // none: reports nothing
 	nilMeter.Cell(1)
 }
+
+// TestTaskCountsBytesRead: a task (an import) reports the share of its
+// input read through Reader, with a rate and an estimate.
+func TestTaskCountsBytesRead(t *testing.T) {
+	var b strings.Builder
+	m, err := NewTask("plain", &b, "import x.txt", 1000, "bytes")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.every = 0
+	buf := make([]byte, 250)
+	r := Reader(strings.NewReader(strings.Repeat("a", 1000)), m)
+	r.Read(buf)
+	r.Read(buf)
+	if out := b.String(); !strings.Contains(out, "dmabench: import x.txt: 50% of 1000 bytes,") || !strings.Contains(out, "left") {
+		t.Fatalf("progress:\n%s", out)
+	}
+	if Reader(strings.NewReader("x"), nil) == nil {
+		t.Fatal("no reader without a meter")
+	}
+}

@@ -40,7 +40,7 @@ func TestRecordReplayIsExact(t *testing.T) {
 			path := filepath.Join(dir, fmt.Sprintf("%d.trace", n))
 			var buf bytes.Buffer
 			b := NewBuilder(base)
-			if _, err := matrix.Record(c, b, events, trace.NewWriter(&buf), b.TraceKnobs(c)); err != nil {
+			if _, err := matrix.Record(c, b, events, trace.NewWriter(&buf), b.TraceKnobs(c), nil); err != nil {
 				if strings.Contains(err.Error(), "refused") {
 					continue // slab-direct behind an IOMMU
 				}

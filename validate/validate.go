@@ -79,13 +79,14 @@ func Ftrace(path, table string, line int64) (*Result, error) {
 	classes := dmaalloc.Classes(t, line, 8)
 	r.Notes = append(r.Notes, fmt.Sprintf("size classes (%s, cache line %d): %v", t, line, classes))
 	skipped, err := parseFile(path, func(name string, in io.Reader) (map[string]int, error) {
-		return ftrace.Kmallocs(name, in, func(n int, req, got int64) {
+		return ftrace.Kmallocs(name, in, func(n int, req, got int64) bool {
 			r.Total++
 			if want := dmaalloc.KmallocSize(t, classes, req); want == got {
 				r.Matched++
 			} else {
 				r.Misses = append(r.Misses, fmt.Sprintf("line %d: bytes_req=%d: kernel %d, model %d", n, req, got, want))
 			}
+			return true
 		})
 	})
 	r.Skipped = skipped
@@ -95,19 +96,19 @@ func Ftrace(path, table string, line int64) (*Result, error) {
 	return r, err
 }
 
-// maxDetect bounds the kmalloc events DetectSlab reads.
-const maxDetect = 1 << 20
+// maxDetect bounds the kmalloc events DetectSlab reads: the first ones
+// tell the tables apart as well as all would.
+const maxDetect = 100_000
 
 // DetectSlab finds the slab allocator of the kernel a capture came from
-// (dmaalloc.Detect) from up to maxDetect of its kmalloc events; a capture
+// (dmaalloc.Detect) from its first maxDetect kmalloc events; a capture
 // without any gives a Detection with Total 0.
 func DetectSlab(path string) (dmaalloc.Detection, error) {
 	var pairs [][2]int64
 	_, err := parseFile(path, func(name string, in io.Reader) (map[string]int, error) {
-		return ftrace.Kmallocs(name, io.LimitReader(in, 1<<30), func(_ int, req, got int64) {
-			if len(pairs) < maxDetect {
-				pairs = append(pairs, [2]int64{req, got})
-			}
+		return ftrace.Kmallocs(name, in, func(_ int, req, got int64) bool {
+			pairs = append(pairs, [2]int64{req, got})
+			return len(pairs) < maxDetect
 		})
 	})
 	if err != nil || len(pairs) == 0 {

@@ -9,13 +9,15 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dmabench/dmabench/ftrace"
+	"github.com/dmabench/dmabench/progress"
 	"github.com/dmabench/dmabench/registry"
 	"github.com/dmabench/dmabench/validate"
+	"github.com/dmabench/dmabench/workloads/trace"
 )
 
-func newImportCmd(stdout io.Writer) *cobra.Command {
+func newImportCmd(stdout, stderr io.Writer) *cobra.Command {
 	cmd := &cobra.Command{Use: "import", Short: "Convert traces captured on real kernels into dmabench traces"}
-	var out string
+	var out, progressMode string
 	ft := &cobra.Command{
 		Use:   "ftrace IN -o OUT",
 		Short: "Convert ftrace / trace-cmd text of kmem, dma, iommu and swiotlb events",
@@ -39,9 +41,14 @@ converted and how many it skipped, by reason.`,
 			if err != nil {
 				return err
 			}
+			pr, err := progress.NewTask(progressMode, stderr, "import "+filepath.Base(args[0]), trace.ContentSize(args[0]), "bytes")
+			if err != nil {
+				return usageError{Err: err}
+			}
+			defer pr.Wait()
 			var st ftrace.Stats
 			err = atomicFile(out, func(w io.Writer) error {
-				st, err = ftrace.Import(args[0], in, newTraceWriter(out, w), validate.SlabKnobs(slab), "slab allocator: "+validate.DescribeSlab(slab))
+				st, err = ftrace.Import(args[0], progress.Reader(in, pr), newTraceWriter(out, w), validate.SlabKnobs(slab), "slab allocator: "+validate.DescribeSlab(slab))
 				return err
 			})
 			if err != nil {
@@ -54,7 +61,8 @@ converted and how many it skipped, by reason.`,
 			return nil
 		},
 	}
-	ft.Flags().StringVarP(&out, "output", "o", "", "trace file to write (.gz: compressed)")
+	ft.Flags().StringVarP(&out, "output", "o", "", "trace file to write (.gz: compressed; .bin or .bin.gz: the binary encoding)")
+	ft.Flags().StringVar(&progressMode, "progress", "auto", "progress on stderr, `MODE`: auto (a bar on a terminal, plain lines otherwise), bar, plain, none")
 	cmd.AddCommand(ft)
 	return cmd
 }

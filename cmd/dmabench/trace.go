@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/dmabench/dmabench/progress"
 	"github.com/dmabench/dmabench/registry"
 
 	"github.com/dmabench/dmabench/matrix"
@@ -18,8 +19,8 @@ func atomicFile(path string, write func(io.Writer) error) error {
 	return report.WriteAtomic(path, write)
 }
 
-func newRecordCmd(stdout io.Writer) *cobra.Command {
-	var workload, platform, allocator, out, configFile string
+func newRecordCmd(stdout, stderr io.Writer) *cobra.Command {
+	var workload, platform, allocator, out, configFile, progressMode string
 	var events int64
 	var seed uint64
 	cmd := &cobra.Command{
@@ -47,10 +48,15 @@ same modeled metrics as running the workload.`,
 				return usagef("record: -n %d: want at least 1 event", events)
 			}
 			c := matrix.Cell{Scenario: workload, Allocator: allocator, Platform: platform, Seed: seed}
+			pr, err := progress.NewTask(progressMode, stderr, "record "+workload, events, "events")
+			if err != nil {
+				return usageError{Err: err}
+			}
+			defer pr.Wait()
 			var written int64
 			err = atomicFile(out, func(w io.Writer) error {
 				b := registry.NewBuilder(cfg)
-				written, err = matrix.Record(c, b, events, newTraceWriter(out, w), b.TraceKnobs(c))
+				written, err = matrix.Record(c, b, events, newTraceWriter(out, w), b.TraceKnobs(c), pr.Events)
 				return err
 			})
 			if err != nil {
@@ -67,7 +73,8 @@ same modeled metrics as running the workload.`,
 	f.StringVarP(&allocator, "allocator", "a", "dmapool", "allocator to run it against")
 	f.Int64VarP(&events, "events", "n", 10000, "events to record")
 	f.Uint64VarP(&seed, "seed", "s", 1, "seed")
-	f.StringVarP(&out, "output", "o", "", "trace file to write (.gz: compressed)")
+	f.StringVarP(&out, "output", "o", "", "trace file to write (.gz: compressed; .bin or .bin.gz: the binary encoding)")
+	f.StringVar(&progressMode, "progress", "auto", "progress on stderr, `MODE`: auto (a bar on a terminal, plain lines otherwise), bar, plain, none")
 	return cmd
 }
 

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"io"
 	"os"
@@ -166,4 +167,32 @@ func Checksum(path string) (string, error) {
 		return "", err
 	}
 	return "sha256:" + hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// ContentSize returns the bytes OpenFile will read from path: its size,
+// or for a gzip file the size its footer records (modulo 4 GiB, as gzip
+// keeps it; at least the compressed size); 0 when it cannot tell.
+func ContentSize(path string) int64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	var magic [2]byte
+	if n, _ := f.ReadAt(magic[:], 0); n < 2 || magic[0] != 0x1f || magic[1] != 0x8b || fi.Size() < 8 {
+		return fi.Size()
+	}
+	var foot [4]byte
+	if _, err := f.ReadAt(foot[:], fi.Size()-4); err != nil {
+		return fi.Size()
+	}
+	isize := int64(binary.LittleEndian.Uint32(foot[:]))
+	for isize < fi.Size() {
+		isize += 1 << 32
+	}
+	return isize
 }

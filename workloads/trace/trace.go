@@ -879,6 +879,9 @@ type Writer struct {
 	err     error
 	bin     bool     // the binary encoding
 	binTime dma.Time // of the last event written
+	// lastGFP and lastGFPText: the flags last written, spelled.
+	lastGFP     dma.GFP
+	lastGFPText string
 }
 
 // NewWriter writes the header to w and returns a Writer of text.
@@ -974,31 +977,42 @@ func (tw *Writer) WriteID(thread int, e *dma.Event, id int64) {
 	b = strconv.AppendInt(b, id, 10)
 	switch e.Kind {
 	case dma.PoolCreate:
-		b = fmt.Appendf(b, " dev=%d size=%d align=%d boundary=%d name=%s", dev, e.Size, max(e.Align, 0), max(e.Boundary, 0), e.Name)
+		b = kv(b, " dev=", int64(dev))
+		b = kv(b, " size=", e.Size)
+		b = kv(b, " align=", max(e.Align, 0))
+		b = kv(b, " boundary=", max(e.Boundary, 0))
+		b = append(append(b, " name="...), e.Name...)
 	case dma.Alloc:
 		if e.Pool == dma.NoPool {
 			b = append(b, " pool=-"...)
 		} else {
-			b = fmt.Appendf(b, " pool=%d", e.Pool)
+			b = kv(b, " pool=", int64(e.Pool))
 		}
-		b = fmt.Appendf(b, " dev=%d size=%d gfp=%s", dev, e.Size, e.GFP)
+		b = kv(b, " dev=", int64(dev))
+		b = kv(b, " size=", e.Size)
+		b = tw.gfp(b, e.GFP)
 		if e.Align > 1 {
-			b = fmt.Appendf(b, " align=%d", e.Align)
+			b = kv(b, " align=", e.Align)
 		}
 		if e.Kernel > 0 {
-			b = fmt.Appendf(b, " kernel=%d", e.Kernel)
+			b = kv(b, " kernel=", e.Kernel)
 		} else if e.Kernel == dma.KernelFailed {
 			b = append(b, " kernel=failed"...)
 		}
 	case dma.Map:
-		b = fmt.Appendf(b, " dev=%d size=%d dir=%s gfp=%s", dev, e.Size, e.Dir, e.GFP)
+		b = kv(b, " dev=", int64(dev))
+		b = kv(b, " size=", e.Size)
+		b = append(append(b, " dir="...), e.Dir.String()...)
+		b = tw.gfp(b, e.GFP)
 	case dma.Unmap:
-		b = fmt.Appendf(b, " size=%d dir=%s", e.Size, e.Dir)
+		b = kv(b, " size=", e.Size)
+		b = append(append(b, " dir="...), e.Dir.String()...)
 	case dma.MapSG, dma.UnmapSG:
 		if e.Kind == dma.MapSG {
-			b = fmt.Appendf(b, " dev=%d gfp=%s", dev, e.GFP)
+			b = kv(b, " dev=", int64(dev))
+			b = tw.gfp(b, e.GFP)
 		}
-		b = fmt.Appendf(b, " dir=%s segs=", e.Dir)
+		b = append(append(append(b, " dir="...), e.Dir.String()...), " segs="...)
 		for i, n := range e.Segs {
 			if i > 0 {
 				b = append(b, ',')
@@ -1006,11 +1020,24 @@ func (tw *Writer) WriteID(thread int, e *dma.Event, id int64) {
 			b = strconv.AppendInt(b, n, 10)
 		}
 	case dma.Sync:
-		b = fmt.Appendf(b, " dir=%s", e.Dir)
+		b = append(append(b, " dir="...), e.Dir.String()...)
 	}
 	b = append(b, '\n')
 	_, tw.err = tw.w.Write(b)
 	tw.buf = b
+}
+
+// kv appends key and n in decimal.
+func kv(b []byte, key string, n int64) []byte {
+	return strconv.AppendInt(append(b, key...), n, 10)
+}
+
+// gfp appends " gfp=" and flags, spelled once per distinct value.
+func (tw *Writer) gfp(b []byte, g dma.GFP) []byte {
+	if g != tw.lastGFP || tw.lastGFPText == "" {
+		tw.lastGFP, tw.lastGFPText = g, g.String()
+	}
+	return append(append(b, " gfp="...), tw.lastGFPText...)
 }
 
 // Knob writes a knob line (see Knob); knobs go before the first event.
