@@ -189,3 +189,19 @@ func BenchmarkParseBinary(b *testing.B) {
 		}
 	}
 }
+
+// TestReadKnobsBothEncodings: the knobs come out of a binary trace as out
+// of its text.
+func TestReadKnobsBothEncodings(t *testing.T) {
+	dir := t.TempDir()
+	var bin bytes.Buffer
+	Convert("rich", strings.NewReader(richText), NewBinaryWriter(&bin), nil)
+	for name, data := range map[string][]byte{"k.trace": []byte(richText), "k.trace.bin": bin.Bytes()} {
+		p := filepath.Join(dir, name)
+		os.WriteFile(p, data, 0o644)
+		k, err := ReadKnobs(p)
+		if err != nil || len(k) != 1 || k[0].Key != "platform.pressure.fill_mib_per_s" || k[0].Value != "400" {
+			t.Errorf("%s: knobs %+v, %v", name, k, err)
+		}
+	}
+}

@@ -468,8 +468,8 @@ func (r *Reader) knob(b []byte) (Knob, error) {
 	return Knob{Key: string(k), Value: string(v), Line: r.line}, nil
 }
 
-// ReadKnobs returns the knob lines of the trace at path, reading no
-// further than its first event.
+// ReadKnobs returns the knob records of the trace at path (text or
+// binary), reading no further than its first event.
 func ReadKnobs(path string) ([]Knob, error) {
 	rc, err := OpenFile(path)
 	if err != nil {
@@ -480,29 +480,18 @@ func ReadKnobs(path string) ([]Knob, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.CheckHeader(); err != nil {
+	var out []Knob
+	r.Meta = func(kind MetaKind, text string) {
+		if kind == MetaKnob {
+			k, v, _ := strings.Cut(text, "=")
+			out = append(out, Knob{Key: k, Value: v, Line: r.line})
+		}
+	}
+	var e dma.Event
+	if err := r.Next(&e); err != nil && err != io.EOF {
 		return nil, err
 	}
-	var out []Knob
-	for {
-		b, err := r.readLine()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		if len(b) > 0 && b[0] >= '0' && b[0] <= '9' {
-			return out, nil
-		}
-		if bytes.HasPrefix(b, []byte("knob ")) {
-			k, err := r.knob(b)
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, k)
-		}
-	}
+	return out, nil
 }
 
 func bit(set []uint64, id int64) bool {
