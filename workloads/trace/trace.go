@@ -749,8 +749,8 @@ func (r *Reader) check(e *dma.Event, have uint32, rawID int64) error {
 		}
 		return nil
 	}
-	if err := need(fID, "id"); err != nil {
-		return err
+	if have&fID == 0 {
+		return need(fID, "id")
 	}
 	id := rawID
 	r.rawID = rawID
