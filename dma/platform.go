@@ -25,6 +25,9 @@ type Meter struct {
 	// Now is the modeled time of the event being served; the engine sets
 	// it so platforms can advance background activity.
 	Now Time
+	// CPU is the source (driver thread, or a capture's CPU) the event
+	// came from, for platforms with per-CPU state (swiotlb's areas).
+	CPU int
 	// Platform counters, for the results.
 	BounceMaps   int64 // streaming maps that bounced
 	BounceBytes  int64 // bytes copied through bounce buffers
@@ -109,6 +112,9 @@ type Platform struct {
 	Coherent bool
 	// IOMMU: bus addresses are translated; DMA != physical address.
 	IOMMU bool
+	// Encrypted: memory is private to a confidential guest; a device
+	// reaches only memory made shared (coherent allocations, swiotlb).
+	Encrypted bool
 	// CacheLine is dma_get_cache_alignment(): DMA buffers on a
 	// non-coherent machine must not share a line of this size.
 	CacheLine int64

@@ -217,6 +217,9 @@ type Device struct {
 	Mask uint64
 	// CoherentMask is coherent_dma_mask; zero means "same as Mask".
 	CoherentMask uint64
+	// MinAlignMask is dma_set_min_align_mask: the low bits of a buffer's
+	// address a bounce buffer must keep (NVMe: 4 KiB - 1); zero for none.
+	MinAlignMask uint64
 }
 
 // Coherent returns the mask that applies to coherent allocations.

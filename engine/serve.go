@@ -30,6 +30,7 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 	// the stack and copied, several times the cost per event. Block is
 	// left as it was: it is set for allocs only.
 	o.Source, o.Workload, o.Meter = si, s.ws, m
+	m.CPU = si
 	sp := s.sp
 	// A wakeup or a crash sets rescan, a failure Err, and the stretch
 	// ends at the event that set them, so they need clearing only here,

@@ -202,8 +202,10 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress fun
 	if sr, ok := alloc.(dma.StatsReporter); ok {
 		res.Metrics["pages_held_idle"] = float64(sr.Stats().IdlePages)
 	}
-	if rp, ok := alloc.(dma.Reporter); ok {
-		rp.Report(func(k string, v float64) { res.Metrics[k] = v })
+	for _, m := range []any{alloc, plat.Mapper} {
+		if rp, ok := m.(dma.Reporter); ok {
+			rp.Report(func(k string, v float64) { res.Metrics[k] = v })
+		}
 	}
 	live := real.Live()
 	res.Metrics["live_at_end"] = float64(live)

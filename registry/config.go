@@ -27,6 +27,7 @@ import (
 	"github.com/dmabench/dmabench/platforms/iommu"
 	"github.com/dmabench/dmabench/platforms/pagealloc"
 	"github.com/dmabench/dmabench/platforms/sa1111"
+	"github.com/dmabench/dmabench/platforms/x64"
 	"github.com/dmabench/dmabench/platforms/x86"
 	"github.com/dmabench/dmabench/workloads/netrx"
 	"github.com/dmabench/dmabench/workloads/poolbench"
@@ -60,6 +61,8 @@ type Config struct {
 		X86        x86.Config         `mapstructure:"x86" json:"x86"`
 		IOMMU      iommu.Config       `mapstructure:"iommu" json:"iommu"`
 		SA1111     sa1111.Config      `mapstructure:"sa1111" json:"sa1111"`
+		CVM        x64.Config         `mapstructure:"cvm" json:"cvm"`
+		Swiotlb    x64.Config         `mapstructure:"swiotlb" json:"swiotlb"`
 	} `mapstructure:"platform" json:"platform"`
 	Allocator struct {
 		PCIPool    pcipool.Config  `mapstructure:"pcipool" json:"pcipool"`

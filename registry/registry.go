@@ -26,6 +26,7 @@ import (
 	"github.com/dmabench/dmabench/metrics"
 	"github.com/dmabench/dmabench/platforms/iommu"
 	"github.com/dmabench/dmabench/platforms/sa1111"
+	"github.com/dmabench/dmabench/platforms/x64"
 	"github.com/dmabench/dmabench/platforms/x86"
 	"github.com/dmabench/dmabench/scenario"
 	"github.com/dmabench/dmabench/workloads/netrx"
@@ -72,6 +73,16 @@ var platforms = []platformEntry{
 		buildSA1111},
 	variant("sa1111-1mib", "the sa1111 platform as the 2002 driver set it up: the SA-1111 reaches only the first 1 MiB of RAM, whatever platform.sa1111.mode says",
 		buildSA1111, func(c *Config) { c.Platform.SA1111.Mode = "first-1mib" }),
+	{"cvm", "x86-64 confidential VM (SEV-SNP, TDX): every streaming map bounces through swiotlb, sized at 6% of RAM; coherent memory made shared page by page",
+		func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
+			p, _, err := x64.New("cvm", cfg.Platform.CVM, cfg.Platform.Pressure, m)
+			return withPolicy(cfg, p, err)
+		}},
+	{"swiotlb", "x86-64 with more than 4 GiB: a device whose mask cannot reach a buffer bounces through the default 64 MiB swiotlb",
+		func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
+			p, _, err := x64.New("swiotlb", cfg.Platform.Swiotlb, cfg.Platform.Pressure, m)
+			return withPolicy(cfg, p, err)
+		}},
 }
 
 func buildIOMMU(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
@@ -125,7 +136,7 @@ func allocatorTable() []allocatorEntry {
 			}},
 		{name: "slab", doc: "kmem_cache per pool with slabs from dma_alloc_coherent: SLUB order rule, HWCACHE_ALIGN, empty slabs given back",
 			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) { return slab.New(p, cfg.Allocator.Slab) }},
-		{name: "slab-direct", doc: "kmem_cache memory whose DMA address is its physical address; refused behind an IOMMU", cached: true,
+		{name: "slab-direct", doc: "kmem_cache memory whose DMA address is its physical address; refused behind an IOMMU and on a confidential VM", cached: true,
 			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
 				return slab.NewDirect(p, cfg.Allocator.SlabDirect)
 			}},

@@ -20,6 +20,7 @@ import (
 	"github.com/dmabench/dmabench/platforms/iommu"
 	"github.com/dmabench/dmabench/platforms/pagealloc"
 	"github.com/dmabench/dmabench/platforms/sa1111"
+	"github.com/dmabench/dmabench/platforms/x64"
 	"github.com/dmabench/dmabench/platforms/x86"
 	"github.com/dmabench/dmabench/workloads/netrx"
 	"github.com/dmabench/dmabench/workloads/poolbench"
@@ -51,7 +52,7 @@ func TestConformanceEveryAllocatorEveryPlatform(t *testing.T) {
 					t.Fatal(err)
 				}
 				if _, err := ae.build(cfg, p); err != nil {
-					if p.IOMMU && ae.name == "slab-direct" {
+					if (p.IOMMU || p.Encrypted) && ae.name == "slab-direct" {
 						t.Skipf("refused as it must be: %v", err)
 					}
 					t.Fatal(err)
@@ -275,6 +276,8 @@ func TestEmbeddedConfigHasEveryKnob(t *testing.T) {
 		{"platform.x86", cfg.Platform.X86, x86.DefaultConfig()},
 		{"platform.iommu", cfg.Platform.IOMMU, iommu.DefaultConfig()},
 		{"platform.sa1111", cfg.Platform.SA1111, sa1111.DefaultConfig()},
+		{"platform.cvm", cfg.Platform.CVM, x64.CVMConfig()},
+		{"platform.swiotlb", cfg.Platform.Swiotlb, x64.SwiotlbConfig()},
 		{"platform.pressure", cfg.Platform.Pressure, pagealloc.DefaultPressure()},
 		{"allocator.pcipool", cfg.Allocator.PCIPool, pcipool.DefaultConfig()},
 		{"allocator.dmapool", cfg.Allocator.DMAPool, dmapool.DefaultConfig()},

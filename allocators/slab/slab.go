@@ -123,11 +123,18 @@ func New(p *dma.Platform, cfg Config) (*Allocator, error) {
 var ErrBehindIOMMU = fmt.Errorf("%w: slab-direct hands out kmem_cache memory with its physical address as the DMA address; "+
 	"behind an IOMMU the device sees only mapped bus addresses, so every block would need a mapping", dma.ErrUnsupported)
 
+// ErrEncrypted is returned by NewDirect on a confidential VM.
+var ErrEncrypted = fmt.Errorf("%w: slab-direct hands out kmem_cache memory with its physical address as the DMA address; "+
+	"on a confidential VM that memory is private to the guest and the device cannot read it: only shared memory (coherent allocations, swiotlb) can be given to a device", dma.ErrUnsupported)
+
 // NewDirect returns the slab-direct model: kmem_cache memory from the
 // plain page allocator, DMA address = physical address.
 func NewDirect(p *dma.Platform, cfg Config) (*Allocator, error) {
 	if p.IOMMU {
 		return nil, ErrBehindIOMMU
+	}
+	if p.Encrypted {
+		return nil, ErrEncrypted
 	}
 	a, err := New(p, cfg)
 	if err != nil {
