@@ -252,7 +252,8 @@ func TestPoolBlocksDieWithIt(t *testing.T) {
 				m["misuse_destroy_with_live"], m["misuse_free_after_destroy"], m["allocs"], m["frees"])
 		}
 	}
-	if ran < len(registry.AllocatorNames())*len(registry.PlatformNames())-2 {
+	// slab-direct is refused behind the two IOMMUs and on the cvm.
+	if ran < len(registry.AllocatorNames())*len(registry.PlatformNames())-3 {
 		t.Fatalf("only %d cells ran", ran)
 	}
 }
