@@ -30,10 +30,12 @@ import (
 	"github.com/dmabench/dmabench/platforms/x64"
 	"github.com/dmabench/dmabench/platforms/x86"
 	"github.com/dmabench/dmabench/workloads/netrx"
+	"github.com/dmabench/dmabench/workloads/nvme"
 	"github.com/dmabench/dmabench/workloads/poolbench"
 	"github.com/dmabench/dmabench/workloads/scsi"
 	"github.com/dmabench/dmabench/workloads/trace"
 	"github.com/dmabench/dmabench/workloads/usb"
+	"github.com/dmabench/dmabench/workloads/virtio"
 )
 
 // TracePrefix names a trace file as a workload: trace:FILE.
@@ -78,6 +80,12 @@ type Config struct {
 		SCSI      scsi.Config      `mapstructure:"scsi" json:"scsi"`
 		NetRX     netrx.Config     `mapstructure:"netrx" json:"netrx"`
 		Poolbench poolbench.Config `mapstructure:"poolbench" json:"poolbench"`
+		NVMe      nvme.Config      `mapstructure:"nvme" json:"nvme"`
+		VirtioBlk virtio.BlkConfig `mapstructure:"virtio_blk" json:"virtio_blk"`
+		VirtioNet struct {
+			RX netrx.Config    `mapstructure:"rx" json:"rx"`
+			TX virtio.TXConfig `mapstructure:"tx" json:"tx"`
+		} `mapstructure:"virtio_net" json:"virtio_net"`
 	} `mapstructure:"workload" json:"workload"`
 	// Scenario names sets of workloads that run together on one platform.
 	Scenario map[string]Scenario `mapstructure:"scenario" json:"scenario"`
@@ -319,6 +327,8 @@ func (c *Config) validateModels() error {
 		c.Allocator.SlabDirect.Validate(), c.Allocator.Mempool.Validate(), c.Allocator.DMAAlloc.Validate(),
 		c.Allocator.Coherent.Validate(),
 		c.Workload.USB.Validate(), c.Workload.SCSI.Validate(), c.Workload.NetRX.Validate(), c.Workload.Poolbench.Validate(),
+		c.Platform.CVM.Validate(), c.Platform.Swiotlb.Validate(), c.Workload.NVMe.Validate(), c.Workload.VirtioBlk.Validate(),
+		c.Workload.VirtioNet.RX.Validate(), c.Workload.VirtioNet.TX.Validate(),
 	} {
 		if err != nil {
 			return UsageError{err}

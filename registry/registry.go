@@ -30,10 +30,12 @@ import (
 	"github.com/dmabench/dmabench/platforms/x86"
 	"github.com/dmabench/dmabench/scenario"
 	"github.com/dmabench/dmabench/workloads/netrx"
+	"github.com/dmabench/dmabench/workloads/nvme"
 	"github.com/dmabench/dmabench/workloads/poolbench"
 	"github.com/dmabench/dmabench/workloads/scsi"
 	"github.com/dmabench/dmabench/workloads/trace"
 	"github.com/dmabench/dmabench/workloads/usb"
+	"github.com/dmabench/dmabench/workloads/virtio"
 )
 
 // The component tables: the one place where concrete models are wired to
@@ -190,6 +192,18 @@ var workloads = []workloadEntry{
 	{name: "netrx", doc: "network rx ring: one coherent descriptor ring, 2 KiB buffers refilled GFP_ATOMIC in softirq; a failed refill drops packets",
 		build: func(cfg *Config, _ string, seed uint64) ([]dma.Source, error) {
 			return []dma.Source{netrx.New(cfg.Workload.NetRX, seed)}, nil
+		}},
+	{name: "nvme", doc: "NVMe controller (Linux 6.6 nvme-pci): per command its data mapped and a PRP list from the \"prp list 256\" or \"prp list page\" dma_pool, GFP_ATOMIC; queues per CPU",
+		build: func(cfg *Config, _ string, seed uint64) ([]dma.Source, error) {
+			return []dma.Source{nvme.New(cfg.Workload.NVMe, seed)}, nil
+		}},
+	{name: "virtio-blk", doc: "virtio-blk with the DMA API: split virtqueues in coherent memory; per request header, data pages, status and indirect table each mapped",
+		build: func(cfg *Config, _ string, seed uint64) ([]dma.Source, error) {
+			return []dma.Source{virtio.NewBlk(cfg.Workload.VirtioBlk, seed)}, nil
+		}},
+	{name: "virtio-net", doc: "virtio-net with the DMA API: rx buffers mapped per packet and refilled GFP_ATOMIC in softirq, tx packets mapped per packet",
+		build: func(cfg *Config, _ string, seed uint64) ([]dma.Source, error) {
+			return []dma.Source{netrx.New(cfg.Workload.VirtioNet.RX, seed), virtio.NewTX(cfg.Workload.VirtioNet.TX, seed)}, nil
 		}},
 	{name: "poolbench", doc: "the kernel's dmapool_test: allocate clamp(4096/size*512, 1024, 8192) blocks, free them, 100 rounds; one scenario per size",
 		scenarios: func(cfg *Config) []string {

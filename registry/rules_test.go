@@ -98,7 +98,7 @@ func TestWorkloadsKeepTheRules(t *testing.T) {
 		events = 8_000
 	}
 	b := NewBuilder(defaultConfig(t))
-	for _, w := range []string{"usb-uhci", "usb-ohci", "usb-ehci", "scsi", "netrx", "mixed-pressure", "hotplug-pressure"} {
+	for _, w := range []string{"usb-uhci", "usb-ohci", "usb-ehci", "scsi", "netrx", "mixed-pressure", "hotplug-pressure", "nvme", "virtio-blk", "virtio-net", "cvm-mixed"} {
 		for _, pe := range platforms {
 			for _, ae := range allocatorTable() {
 				c := matrix.Cell{Scenario: w, Allocator: ae.name, Platform: pe.name, Seed: 1}

@@ -674,7 +674,11 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 				return r.errf("name", "given twice")
 			}
 			have |= fName
-			e.Name = string(v)
+			name, err := unescapeName(v)
+			if err != nil {
+				return r.errf("name", "%v", err)
+			}
+			e.Name = name
 		case "segs":
 			if have&fSegs != 0 {
 				return r.errf("segs", "given twice")
@@ -970,7 +974,7 @@ func (tw *Writer) WriteID(thread int, e *dma.Event, id int64) {
 		b = kv(b, " size=", e.Size)
 		b = kv(b, " align=", max(e.Align, 0))
 		b = kv(b, " boundary=", max(e.Boundary, 0))
-		b = append(append(b, " name="...), e.Name...)
+		b = appendName(append(b, " name="...), e.Name)
 	case dma.Alloc:
 		if e.Pool == dma.NoPool {
 			b = append(b, " pool=-"...)
@@ -1014,6 +1018,44 @@ func (tw *Writer) WriteID(thread int, e *dma.Event, id int64) {
 	b = append(b, '\n')
 	_, tw.err = tw.w.Write(b)
 	tw.buf = b
+}
+
+// appendName appends a pool's name with its spaces, percent signs and
+// control bytes written %XX (a kernel's pool may be "prp list page").
+func appendName(b []byte, name string) []byte {
+	for i := 0; i < len(name); i++ {
+		c := name[i]
+		if c <= ' ' || c == '%' || c == 0x7f {
+			b = append(b, '%', "0123456789ABCDEF"[c>>4], "0123456789ABCDEF"[c&15])
+			continue
+		}
+		b = append(b, c)
+	}
+	return b
+}
+
+// unescapeName reads a name written by appendName.
+func unescapeName(v []byte) (string, error) {
+	if bytes.IndexByte(v, '%') < 0 {
+		return string(v), nil
+	}
+	out := make([]byte, 0, len(v))
+	for i := 0; i < len(v); i++ {
+		if v[i] != '%' {
+			out = append(out, v[i])
+			continue
+		}
+		if i+2 >= len(v) {
+			return "", fmt.Errorf("%q: a %% not followed by two hex digits", v)
+		}
+		n, err := strconv.ParseUint(string(v[i+1:i+3]), 16, 8)
+		if err != nil {
+			return "", fmt.Errorf("%q: a %% not followed by two hex digits", v)
+		}
+		out = append(out, byte(n))
+		i += 2
+	}
+	return string(out), nil
 }
 
 // kv appends key and n in decimal.
