@@ -283,11 +283,11 @@ func (c TXConfig) Validate() error {
 
 // TX is one transmit queue.
 type TX struct {
-	cfg     TXConfig
-	dev     dma.Device
-	rng     *rand.Rand
-	ids     driver.IDs
-	th      *driver.Thread
+	cfg      TXConfig
+	dev      dma.Device
+	rng      *rand.Rand
+	ids      driver.IDs
+	th       *driver.Thread
 	inFlight int
 	// Sent and Dropped count packets.
 	Sent, Dropped int64
