@@ -47,6 +47,7 @@ var allowed = []struct {
 	{pkg: "progress", may: nil},
 	{pkg: "journal", may: []string{"cells"}},
 	{pkg: "sweep", may: []string{"cells", "journal", "matrix", "progress", "registry", "report", "workloads/trace"}},
+	{pkg: "sizing", may: []string{"matrix", "platforms/swiotlb", "registry"}},
 	{pkg: "validate", may: []string{"allocators/*", "ftrace", "workloads/trace"}},
 	{pkg: "cmd/dmabench", may: []string{"*"}},
 }

@@ -133,6 +133,7 @@ var Catalog = []Def{
 	{"swiotlb_used_peak", Count, Lower, true, "the most slots in use at once (io_tlb_used_hiwater)", "platforms/x64", "cvm and swiotlb platforms", ""},
 	{"swiotlb_full", Count, Lower, true, "mappings that found no slots: \"swiotlb buffer is full\", oversize ones included", "platforms/x64", "cvm and swiotlb platforms", ""},
 	{"swiotlb_oversize", Count, Lower, true, "mappings larger than one segment (256 KiB less the device's minimum alignment): they never fit, whatever the pool's size", "platforms/x64", "cvm and swiotlb platforms", ""},
+	{"swiotlb_oversize_max_bytes", Bytes, Neither, true, "the largest of those mappings (0: none)", "platforms/x64", "cvm and swiotlb platforms", ""},
 	{"swiotlb_transient_pools", Count, Neither, true, "transient pools dynamic swiotlb made for a mapping that found no slot", "platforms/x64", "cvm and swiotlb platforms", ""},
 	{"swiotlb_pools_added", Count, Neither, true, "pools dynamic swiotlb's worker added", "platforms/x64", "cvm and swiotlb platforms", ""},
 	{"decrypted_pages", Count, Lower, true, "pages made shared or private again (set_memory_decrypted/encrypted) for coherent memory and dynamic pools", "platforms/x64", "cvm and swiotlb platforms", ""},

@@ -173,3 +173,23 @@ func setPath(m map[string]any, key string, value any) {
 	setPath(next, rest, value)
 	m[head] = next
 }
+
+// With returns the config with knobs set (key, value as config.yaml
+// spells them) as if the user had set them, scenarios' configs included.
+func (c *Config) With(kvs ...[2]string) (*Config, error) {
+	settings := maps.Clone(c.settings)
+	explicit := maps.Clone(c.explicit)
+	if explicit == nil {
+		explicit = map[string]string{}
+	}
+	for _, kv := range kvs {
+		setPath(settings, kv[0], kv[1])
+		explicit[kv[0]] = "dmabench"
+	}
+	d, err := Decode(settings)
+	if err != nil {
+		return nil, err
+	}
+	d.explicit = explicit
+	return d, nil
+}

@@ -41,7 +41,7 @@ GFP_ATOMIC pressure.`,
 	root.SetErr(stderr)
 	root.SetArgs(args)
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return usageError{Err: err} })
-	root.AddCommand(newRunCmd(stdout, stderr), newListCmd(stdout), newValidateCmd(stdout), newRecordCmd(stdout, stderr), newReplayCmd(stdout, stderr), newImportCmd(stdout, stderr), newConvertCmd(stdout), newCompareCmd(stdout), newMergeCmd(stdout), newReportCmd(stdout), newBenchCmd(stdout), newExplainCmd(stdout))
+	root.AddCommand(newRunCmd(stdout, stderr), newListCmd(stdout), newValidateCmd(stdout), newRecordCmd(stdout, stderr), newReplayCmd(stdout, stderr), newImportCmd(stdout, stderr), newConvertCmd(stdout), newSizeCmd(stdout), newCompareCmd(stdout), newMergeCmd(stdout), newReportCmd(stdout), newBenchCmd(stdout), newExplainCmd(stdout))
 	var cpuProfile string
 	stop := func() error { return nil }
 	root.PersistentFlags().StringVar(&cpuProfile, "cpuprofile", "", "write a CPU profile of the command to `FILE`, for go tool pprof: where the models spend host time")

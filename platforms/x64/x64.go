@@ -421,6 +421,7 @@ func (m *Machine) Report(add func(string, float64)) {
 	add("swiotlb_used_peak", float64(st.Peak))
 	add("swiotlb_full", float64(st.Full))
 	add("swiotlb_oversize", float64(st.Oversize))
+	add("swiotlb_oversize_max_bytes", float64(st.OversizeBytes))
 	add("swiotlb_transient_pools", float64(st.Transient))
 	add("swiotlb_pools_added", float64(st.Grown))
 	add("decrypted_pages", float64(m.Decrypted))

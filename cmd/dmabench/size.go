@@ -1,0 +1,66 @@
+package main
+
+import (
+	"io"
+
+	"github.com/spf13/cobra"
+
+	"github.com/dmabench/dmabench/sizing"
+)
+
+func newSizeCmd(stdout io.Writer) *cobra.Command {
+	cmd := &cobra.Command{Use: "size", Short: "Size kernel resources for a workload"}
+	var workload, platform, allocator, configFile string
+	var seeds, areas int
+	var events int64
+	sw := &cobra.Command{
+		Use:   "swiotlb -w WORKLOAD|trace:FILE",
+		Short: "Find the smallest swiotlb with no failed mapping for a workload or trace",
+		Long: `size swiotlb replays a workload, scenario or trace on a platform with
+swiotlb (cvm, swiotlb) at the kernel's size for it, then finds the smallest
+pool, in whole segments of 128 slots, with which no mapping fails over the
+seeds. It prints the slots-in-use high-water mark at both sizes, what
+dynamic swiotlb would add, and the mappings that can never succeed
+(larger than one segment) apart, with their size.`,
+		Args: usageArgs(cobra.NoArgs),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			cfg, err := loadConfig(configFile, nil)
+			if err != nil {
+				return err
+			}
+			if workload == "" {
+				return usagef("size swiotlb: -w WORKLOAD is required")
+			}
+			cfg.Workloads, cfg.Allocators, cfg.Platforms = []string{workload}, []string{allocator}, []string{platform}
+			if events > 0 {
+				cfg.Events = events
+			}
+			if err := cfg.Validate(); err != nil {
+				return locateKnob(configFile, err)
+			}
+			if seeds < 1 || seeds > 100 || areas < 0 || areas > 4096 {
+				return usagef("size swiotlb: -s 1..100 and --areas 0..4096")
+			}
+			o := sizing.Options{Scenario: workload, Platform: platform, Allocator: allocator, Events: cfg.Events, Areas: areas}
+			for s := 1; s <= seeds; s++ {
+				o.Seeds = append(o.Seeds, uint64(s))
+			}
+			r, err := sizing.Swiotlb(cfg, o)
+			if err != nil {
+				return err
+			}
+			r.Write(stdout)
+			return nil
+		},
+	}
+	f := sw.Flags()
+	f.StringVarP(&configFile, "config", "c", "", "config `FILE` (YAML) overriding the embedded config.yaml")
+	f.StringVarP(&workload, "workload", "w", "", "workload, scenario or trace:FILE to size for")
+	f.StringVarP(&platform, "platform", "p", "cvm", "platform with swiotlb: cvm or swiotlb")
+	f.StringVarP(&allocator, "allocator", "a", "dmapool", "allocator the workload's pools use")
+	f.IntVarP(&seeds, "seeds", "s", 3, "seeds 1..`N`")
+	f.Int64VarP(&events, "events", "n", 0, "`N` events per replay (default: the config's)")
+	f.IntVar(&areas, "areas", 0, "swiotlb=,`N` areas (0: from the platform's CPUs)")
+	cmd.AddCommand(sw)
+	return cmd
+}
