@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -67,12 +69,18 @@ type importer struct {
 	devs   map[string]*dma.Device
 	live   map[string]dma.ID // pointer key -> object id
 	sgSegs map[string][]int64
-	pools  map[string]dma.ID
-	ids    driver.IDs
-	npool  dma.ID
-	t0     int64
-	last   dma.Time
-	began  bool
+	// pending holds, per CPU, a swiotlb_bounced line until the next line
+	// of that CPU says whether a dma_map event of the same mapping
+	// follows (6.12+) or not (then the bounce is the mapping).
+	pending map[int][]byte
+	// bouncedSize: the size of each mapping made from a bounce.
+	bouncedSize map[string]int64
+	pools       map[string]dma.ID
+	ids         driver.IDs
+	npool       dma.ID
+	t0          int64
+	last        dma.Time
+	began       bool
 }
 
 func (im *importer) dev(name string) *dma.Device {
@@ -193,7 +201,7 @@ func Import(name string, r io.Reader, tw *trace.Writer, knobs [][2]string, notes
 		tw.Knob(kv[0], kv[1])
 	}
 	im := &importer{tw: tw, st: st, devs: map[string]*dma.Device{}, live: map[string]dma.ID{},
-		sgSegs: map[string][]int64{}, pools: map[string]dma.ID{}}
+		sgSegs: map[string][]int64{}, pools: map[string]dma.ID{}, pending: map[int][]byte{}, bouncedSize: map[string]int64{}}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	n := 0
@@ -207,9 +215,20 @@ func Import(name string, r io.Reader, tw *trace.Writer, knobs [][2]string, notes
 			st.Skipped[unparsed(sc.Bytes())]++
 			continue
 		}
+		if raw, ok := im.pending[l.CPU]; ok {
+			delete(im.pending, l.CPU)
+			im.settle(raw, &l)
+		}
+		if string(l.Event) == "swiotlb_bounced" {
+			im.pending[l.CPU] = bytes.Clone(sc.Bytes())
+			continue
+		}
 		if reason := im.event(&l); reason != "" {
 			st.Skipped[reason]++
 		}
+	}
+	for _, cpu := range slices.Sorted(maps.Keys(im.pending)) {
+		im.settle(im.pending[cpu], nil)
 	}
 	if err := sc.Err(); err != nil {
 		return *st, &dma.InputError{File: name, Line: n + 1, Err: err}
@@ -447,7 +466,24 @@ func (im *importer) event(l *Line) string {
 		}
 		im.emit(l, dma.Event{Kind: dma.Unmap, ID: id, Pool: dma.NoPool, Size: size, Dir: dma.Bidirectional})
 	case "swiotlb_bounced":
-		return "swiotlb_bounced: a bounce the platform models itself"
+		// A bounce with no map event of its own (a kernel before 6.12's
+		// dma tracepoints): the bounce is the mapping. Its direction is
+		// not printed (bidirectional); its unmap is not traced, so it is
+		// implied when the same buffer bounces again.
+		dev, addr, size, ok := bouncedFields(b)
+		if !ok || size > trace.MaxSize {
+			return ev + ": no usable dev_name/dev_addr/size"
+		}
+		key := "map:" + dev + ":" + addr
+		if old, live := im.live[key]; live {
+			im.emit(l, dma.Event{Kind: dma.Unmap, ID: old, Pool: dma.NoPool, Size: im.bouncedSize[key], Dir: dma.Bidirectional})
+			delete(im.live, key)
+			im.ids.Put(old)
+			im.st.ImpliedFrees++
+		}
+		id, _ := im.take(l, key, false)
+		im.bouncedSize[key] = size
+		im.emit(l, dma.Event{Kind: dma.Map, ID: id, Pool: dma.NoPool, Dev: im.dev(dev), Size: size, Dir: dma.Bidirectional, GFP: dma.GFPAtomic})
 	case "bprint", "bputs", "print":
 		return "trace_printk line"
 	default:
@@ -506,6 +542,52 @@ func Kmallocs(name string, r io.Reader, fn func(line int, req, got int64) bool) 
 
 // errEnough stops Kmallocs when its caller has seen enough.
 var errEnough = errors.New("enough")
+
+// settle decides a pending swiotlb_bounced line by the line that came
+// next on its CPU (next; nil at the end): dropped when it is the dma_map
+// event of the same mapping, which is converted in its place; else
+// converted as the mapping itself. Either way the bounce gives its
+// device's DMA mask, which no other event prints, if the device is new.
+func (im *importer) settle(raw []byte, next *Line) {
+	l, err := Parse(raw)
+	if err != nil {
+		return
+	}
+	dev, _, _, ok := bouncedFields(l.Body)
+	if ok {
+		if _, known := im.devs[dev]; !known {
+			if m, err := strconv.ParseUint(string(fieldOr(l.Body, "dma_mask")), 16, 64); err == nil && m != 0 && m&(m+1) == 0 {
+				im.devs[dev] = &dma.Device{Name: dev, Mask: m}
+			}
+		}
+	}
+	if next != nil && strings.HasPrefix(string(next.Event), "dma_map_") {
+		if d, _ := firstTok(next.Body); string(d) == dev {
+			im.st.Skipped["swiotlb_bounced: its dma_map event is converted"]++
+			return
+		}
+	}
+	if reason := im.event(&l); reason != "" {
+		im.st.Skipped[reason]++
+	}
+}
+
+// bouncedFields reads "dev_name: NAME dma_mask=... dev_addr=ADDR size=N".
+func bouncedFields(b []byte) (dev, addr string, size int64, ok bool) {
+	rest, found := bytes.CutPrefix(bytes.TrimLeft(b, " "), []byte("dev_name:"))
+	if !found {
+		return "", "", 0, false
+	}
+	d, _ := firstTok(rest)
+	n, err := Int(b, "size")
+	a := fieldOr(b, "dev_addr")
+	if len(d) == 0 || err != nil || n <= 0 || len(a) == 0 {
+		return "", "", 0, false
+	}
+	return string(d), string(a), n, true
+}
+
+func fieldOr(b []byte, k string) []byte { v, _ := Field(b, k); return v }
 
 // unparsed says why a line that is not an event line was skipped: a
 // function tracer's "func <-caller", a stack trace's "=> frame", or a

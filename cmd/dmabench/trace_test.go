@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -303,5 +304,40 @@ func TestFailedKernelAllocationsReplayAsRequests(t *testing.T) {
 	m := readResults(t, filepath.Join(dir, "r.json")).Cells[0].Metrics
 	if m["kernel_failures"] != 2 || m["kernel_failures_served"] != 2 || m["allocs"] != 3 || m["live_at_end"] != 0 || m["leaks"] != 0 || m["misuse_unknown_free"] != 0 {
 		t.Errorf("kernel_failures %v served %v allocs %v live %v leaks %v", m["kernel_failures"], m["kernel_failures_served"], m["allocs"], m["live_at_end"], m["leaks"])
+	}
+}
+
+// TestSwiotlbBouncedReplaysOnCVM: a capture from a confidential VM whose
+// kernel traces only swiotlb_bounced (before 6.12's dma events) imports
+// each bounce as a mapping, its size and its device's mask as printed,
+// the unmap implied when the buffer bounces again; with 6.12's dma events
+// the bounce defers to the map event. It replays on cvm, bouncing again.
+func TestSwiotlbBouncedReplaysOnCVM(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&b, "     kworker/u8:1-77    [%03d] d..1.  %d.%06d: swiotlb_bounced: dev_name: 0000:00:04.0 dma_mask=ffffffff dev_addr=%x size=%d NORMAL\n",
+			i%2, 10, i, 0x1a2b0000+(i%8)*0x10000, 4096+512*(i%3))
+	}
+	// A 6.12 pair: the bounce, then the map event of the same mapping.
+	b.WriteString("     kworker/u8:1-77    [002] d..1.  11.000000: swiotlb_bounced: dev_name: 0000:00:05.0 dma_mask=ffffffffffffffff dev_addr=5000 size=1500 NORMAL\n")
+	b.WriteString("     kworker/u8:1-77    [002] d..1.  11.000001: dma_map_page: 0000:00:05.0 dir=TO_DEVICE dma_addr=5000 size=1500 phys_addr=5000 attrs=\n")
+	capture := filepath.Join(dir, "cvm.txt")
+	os.WriteFile(capture, []byte(b.String()), 0o644)
+	tr := filepath.Join(dir, "cvm.trace")
+	code, out, errs := run(t, "import", "ftrace", capture, "-o", tr)
+	if code != 0 || !strings.Contains(out, "converted swiotlb_bounced") || !strings.Contains(out, "swiotlb_bounced: its dma_map event is converted") {
+		t.Fatalf("import exit %d: %s %s", code, out, errs)
+	}
+	data, _ := os.ReadFile(tr)
+	if !strings.Contains(string(data), "0000:00:04.0 mask=0xffffffff") {
+		t.Errorf("the device's mask from dma_mask= is not in the trace:\n%s", data)
+	}
+	if code, _, errs := run(t, "replay", tr, "-a", "dmapool", "-p", "cvm", "--out", dir, "--name", "r"); code != 0 {
+		t.Fatal(errs)
+	}
+	m := readResults(t, filepath.Join(dir, "r.json")).Cells[0].Metrics
+	if m["maps"] != 41 || m["bounce_maps"] != 41 || m["swiotlb_full"] != 0 || m["unmaps"] != 32 {
+		t.Errorf("maps %v, bounced %v, unmaps %v, full %v", m["maps"], m["bounce_maps"], m["unmaps"], m["swiotlb_full"])
 	}
 }
