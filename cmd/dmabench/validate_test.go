@@ -16,7 +16,7 @@ func TestValidateAgainstCorpus(t *testing.T) {
 	}{
 		{[]string{"validate", "ftrace", "../../ftrace/testdata/kmem-slab-3.6-i386.log.gz", "--sizes", "slab"}, "matched 2088 of 2088"},
 		{[]string{"validate", "ftrace", "../../ftrace/testdata/firewire-gfp-atomic-6.2.txt", "--sizes", "slub"}, "matched 14 of 14"},
-		{append([]string{"validate", "pools"}, pools...), "matched 20 of 20"},
+		{append([]string{"validate", "pools"}, pools...), "matched 22 of 22"}, // 20 captured by others, NVMe's two written in the format
 		{append([]string{"validate", "slabinfo"}, slabinfo...), "matched 52 of 52"},
 	} {
 		code, out, errs := run(t, tc.args...)
