@@ -278,7 +278,11 @@ type Builder struct {
 var _ matrix.Builder = (*Builder)(nil)
 
 // NewBuilder returns a builder for cfg's cells.
-func NewBuilder(cfg *Config) *Builder { return &Builder{cfg: cfg} }
+func NewBuilder(cfg *Config) *Builder {
+	b := &Builder{cfg: cfg}
+	b.traces.Limit = cfg.Events
+	return b
+}
 
 // Machine implements matrix.Builder.
 func (b *Builder) Machine(c matrix.Cell) (*dma.Platform, dma.Allocator, error) {

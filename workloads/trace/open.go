@@ -16,6 +16,9 @@ import (
 // cells of one run that replay the same trace read it through for them
 // once. The zero value is ready to use; it is safe for concurrent use.
 type Opener struct {
+	// Limit, when above 0, is the events a replay serves at most: the
+	// scan for threads reads no further than such a replay can.
+	Limit   int64
 	mu      sync.Mutex
 	threads map[fileKey][]int
 }
@@ -66,7 +69,7 @@ func (o *Opener) scan(f *os.File) ([]int, error) {
 			return nums, nil
 		}
 	}
-	nums, _ := ScanThreads(f)
+	nums, _ := ScanThreadsUpTo(f, o.Limit)
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
 		return nil, err
 	}

@@ -20,14 +20,23 @@ const MaxAhead = 1 << 16
 // thread field of each line (each record of a binary trace). Lines it
 // cannot read are skipped: the Reader reports them when the trace is
 // replayed.
-func ScanThreads(r io.Reader) ([]int, error) {
+func ScanThreads(r io.Reader) ([]int, error) { return ScanThreadsUpTo(r, 0) }
+
+// ScanThreadsUpTo is ScanThreads reading no more than the events a replay
+// of limit events can reach (limit, plus what a Split may read ahead for
+// other threads); limit 0 reads them all.
+func ScanThreadsUpTo(r io.Reader, limit int64) ([]int, error) {
+	if limit > 0 {
+		limit += MaxAhead + 2*batchMax
+	}
 	br, err := Uncompressed(r)
 	if err != nil {
 		return nil, err
 	}
 	if head, _ := br.Peek(len(BinHeader) + 1); string(head) == BinHeader+"\n" {
-		return scanBinary(br)
+		return scanBinary(br, limit)
 	}
+	events := int64(0)
 	seen := make([]bool, MaxThread+1)
 	var out []int
 	first := true
@@ -50,9 +59,14 @@ func ScanThreads(r io.Reader) ([]int, error) {
 			if nums, err := tr.threads(string(list)); err == nil {
 				return nums, nil
 			}
-		} else if th, ok := threadOf(b); ok && !seen[th] {
-			seen[th] = true
-			out = append(out, th)
+		} else if th, ok := threadOf(b); ok {
+			if !seen[th] {
+				seen[th] = true
+				out = append(out, th)
+			}
+			if events++; limit > 0 && events >= limit {
+				break
+			}
 		}
 		if err == io.EOF {
 			break
@@ -64,7 +78,7 @@ func ScanThreads(r io.Reader) ([]int, error) {
 
 // scanBinary is ScanThreads for a binary trace: its threads record, or
 // each event's thread.
-func scanBinary(br *bufio.Reader) ([]int, error) {
+func scanBinary(br *bufio.Reader, limit int64) ([]int, error) {
 	r := &Reader{name: "scan", br: br, gflags: map[string]dma.GFP{}}
 	if err := r.CheckHeader(); err != nil {
 		return nil, err
@@ -78,7 +92,7 @@ func scanBinary(br *bufio.Reader) ([]int, error) {
 	seen := make([]bool, MaxThread+1)
 	var out []int
 	var e dma.Event
-	for r.Next(&e) == nil {
+	for n := int64(0); r.Next(&e) == nil && (limit == 0 || n < limit); n++ {
 		if declared != nil {
 			return declared, nil
 		}

@@ -64,3 +64,21 @@ func TestSplitKeepsSegmentsAndBoundsReadAhead(t *testing.T) {
 		t.Fatal("the file was not closed at the end")
 	}
 }
+
+// TestScanBoundedByTheReplay: the scan for threads reads no further than
+// a replay of limit events can reach.
+func TestScanBoundedByTheReplay(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("dmabench-trace 1\ndev 0 d mask=0xffffffff\n")
+	n := MaxAhead + 2*batchMax + 100
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "%d 1 process free id=%d\n", i, i%1000)
+	}
+	fmt.Fprintf(&b, "%d 7 process free id=1\n", n)
+	if got, _ := ScanThreadsUpTo(strings.NewReader(b.String()), 50); !slices.Equal(got, []int{1}) {
+		t.Errorf("bounded scan: %v, want [1]", got)
+	}
+	if got, _ := ScanThreads(strings.NewReader(b.String())); !slices.Equal(got, []int{1, 7}) {
+		t.Errorf("whole scan: %v, want [1 7]", got)
+	}
+}
