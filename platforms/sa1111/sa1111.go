@@ -26,8 +26,14 @@ import (
 // Config holds the model's knobs.
 type Config struct {
 	RAMMiB int64 `mapstructure:"ram_mib" json:"ram_mib"`
-	// Mode: "a20" (alternating 1 MiB slices) or "first-1mib" (2002).
+	// Mode: "a20" (the erratum: alternating slices, 1 MiB at the default
+	// drac) or "first-1mib" (2002).
 	Mode string `mapstructure:"mode" json:"mode"`
+	// Drac is the SMCR's DRAC field, the SDRAM row/column address
+	// multiplexing, which decides the DMA-unsafe address bit
+	// (sa1111_dma_mask[drac >> 2]: none, 20, 23, 24, 25, 20, 20, or no
+	// DMA at all); 4 gives bit 20.
+	Drac int `mapstructure:"drac" json:"drac"`
 	// SmallBounce and LargeBounce are the bounce pools' block sizes;
 	// LargeBounce 0 means 4096, or 16384 in the first-1mib mode.
 	SmallBounce int64 `mapstructure:"small_bounce" json:"small_bounce"`
@@ -49,7 +55,7 @@ type Config struct {
 
 // DefaultConfig returns the defaults documented in config.yaml.
 func DefaultConfig() Config {
-	return Config{RAMMiB: 64, Mode: "a20", SmallBounce: 1024, LargeBounce: 0, CacheLine: 32, LineNS: 40,
+	return Config{RAMMiB: 64, Mode: "a20", Drac: 4, SmallBounce: 1024, LargeBounce: 0, CacheLine: 32, LineNS: 40,
 		CopyMBps: 100, MapNS: 50, PageAllocNS: 800, PageAllocOrderNS: 300, PageFreeNS: 400}
 }
 
@@ -60,6 +66,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sa1111.ram_mib %d: want 4..512", c.RAMMiB)
 	case c.Mode != "a20" && c.Mode != "first-1mib":
 		return fmt.Errorf("sa1111.mode %q: valid modes are a20, first-1mib", c.Mode)
+	case c.Drac < 0 || c.Drac > 31:
+		return fmt.Errorf("sa1111.drac %d: want the 5-bit field, 0..31", c.Drac)
 	case c.SmallBounce < 32 || c.SmallBounce > dma.PageSize || c.SmallBounce&(c.SmallBounce-1) != 0:
 		return fmt.Errorf("sa1111.small_bounce %d: want a power of two 32..4096", c.SmallBounce)
 	case c.LargeBounce != 0 && (c.LargeBounce < c.SmallBounce || c.LargeBounce > 1<<20 || c.LargeBounce&(c.LargeBounce-1) != 0):
@@ -73,6 +81,14 @@ func (c Config) Validate() error {
 	}
 	return nil
 }
+
+// unsafeBits is the kernel's sa1111_dma_mask[] as the address bit the
+// erratum forbids, by drac >> 2: 0 none, -1 every address (mask 0).
+var unsafeBits = [8]int{0, 20, 23, 24, 25, 20, 20, -1}
+
+// UnsafeBit returns the DMA-unsafe address bit for an SMCR DRAC value: 0
+// for none, -1 when the SA-1111 can reach no memory at all.
+func UnsafeBit(drac int) int { return unsafeBits[drac>>2&7] }
 
 // Base is where the SA-1100's DRAM bank 0 sits, physically and virtually.
 const Base = 0xC000_0000
@@ -95,7 +111,10 @@ type Machine struct {
 	meter    *dma.Meter
 	dmaZones []int // DMA-able zones, highest first
 	anyZones []int
-	slices   bool // a20: DMA-able iff bit 20 clear
+	slices   bool  // a20: DMA-able iff the unsafe bit is clear
+	slice    int64 // then: bytes per slice (2^bit)
+	all      bool  // a20 without an unsafe bit within the bank
+	none     bool  // a20 with sa1111_dma_mask 0: nothing is DMA-able
 	pools    [2]bouncePool
 	// rot spreads general allocations over the slices, as one real
 	// zone's free lists would: each allocation starts one slice on.
@@ -132,17 +151,30 @@ func New(cfg Config, pr pagealloc.Pressure, meter *dma.Meter) (*dma.Platform, *M
 	const perMiB = mib / dma.PageSize
 	m := &Machine{cfg: cfg, meter: meter}
 	var zones []pagealloc.ZoneSpec
-	if cfg.Mode == "a20" {
-		m.slices = true
-		for i := int64(0); i < cfg.RAMMiB; i++ {
-			zones = append(zones, pagealloc.ZoneSpec{Name: fmt.Sprintf("slice%d", i), Pages: perMiB})
+	bit := UnsafeBit(cfg.Drac)
+	switch {
+	case cfg.Mode == "a20" && bit > 0 && int64(1)<<bit < cfg.RAMMiB*mib:
+		// Slices of 2^bit bytes, DMA-able when the bit is clear.
+		m.slices, m.slice = true, int64(1)<<bit
+		per := m.slice / dma.PageSize
+		for i := int64(0); i*m.slice < cfg.RAMMiB*mib; i++ {
+			zones = append(zones, pagealloc.ZoneSpec{Name: fmt.Sprintf("slice%d", i), Pages: min(per, cfg.RAMMiB*perMiB-i*per)})
 		}
 		for i := len(zones) - 1; i >= 0; i-- {
 			if i%2 == 0 {
 				m.dmaZones = append(m.dmaZones, i)
 			}
 		}
-	} else {
+	case cfg.Mode == "a20" && bit == 0, cfg.Mode == "a20" && bit > 0:
+		// No unsafe bit, or one above the bank: all of it is DMA-able.
+		m.all = true
+		zones = []pagealloc.ZoneSpec{{Name: "DMA", Pages: cfg.RAMMiB * perMiB}}
+		m.dmaZones = []int{0}
+	case cfg.Mode == "a20":
+		// sa1111_dma_mask 0: the SA-1111 reaches no memory.
+		m.none = true
+		zones = []pagealloc.ZoneSpec{{Name: "Normal", Pages: cfg.RAMMiB * perMiB}}
+	default:
 		zones = []pagealloc.ZoneSpec{{Name: "DMA", Pages: perMiB}, {Name: "Normal", Pages: (cfg.RAMMiB - 1) * perMiB}}
 		m.dmaZones = []int{0}
 	}
@@ -188,10 +220,15 @@ func (m *Machine) DMAable(addr uint64, size int64) bool {
 		return false
 	}
 	off, end := addr-Base, addr-Base+uint64(size)-1
-	if !m.slices {
+	switch {
+	case m.all:
+		return true
+	case m.none:
+		return false
+	case !m.slices:
 		return end < mib
 	}
-	for s := off / mib; s <= end/mib; s++ {
+	for s := off / uint64(m.slice); s <= end/uint64(m.slice); s++ {
 		if s%2 == 1 {
 			return false
 		}

@@ -130,3 +130,45 @@ func TestSyncCosts(t *testing.T) {
 		t.Fatalf("sync cost %d, want %d", p.Meter.Cost, want)
 	}
 }
+
+// TestEratumBitFollowsDRAC: the DMA-unsafe bit is the kernel's
+// sa1111_dma_mask[drac >> 2]: slices of 2^bit bytes alternate; no bit
+// makes all of the bank DMA-able, mask 0 none of it.
+func TestErratumBitFollowsDRAC(t *testing.T) {
+	for _, tc := range []struct {
+		drac         int
+		safe, unsafe uint64 // offsets into the bank
+	}{
+		{4, 0, 1 << 20},          // bit 20: the second MiB is unsafe
+		{8, 1 << 20, 8 << 20},    // bit 23: the first 8 MiB are safe
+		{12, 15 << 20, 16 << 20}, // bit 24
+		{16, 31 << 20, 32 << 20}, // bit 25
+		{0, 63 << 20, 0},         // none
+	} {
+		cfg := DefaultConfig()
+		cfg.Drac = tc.drac
+		_, m, err := New(cfg, pagealloc.DefaultPressure(), &dma.Meter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.DMAable(Base+tc.safe, 4096) {
+			t.Errorf("drac %d: %#x should be DMA-able", tc.drac, tc.safe)
+		}
+		if tc.unsafe != 0 && m.DMAable(Base+tc.unsafe, 4096) {
+			t.Errorf("drac %d: %#x should not be DMA-able", tc.drac, tc.unsafe)
+		}
+	}
+	cfg := DefaultConfig()
+	cfg.Drac = 28
+	p, m, err := New(cfg, pagealloc.DefaultPressure(), &dma.Meter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := &dma.Device{Name: "d", Mask: dma.BitMask(32)}
+	if m.DMAable(Base, 4096) {
+		t.Error("drac 28 (mask 0): memory is DMA-able")
+	}
+	if _, err := p.Pages.AllocPages(dev, 0, dma.GFPKernel); err == nil {
+		t.Error("drac 28: a coherent allocation succeeded with no DMA-able memory")
+	}
+}
