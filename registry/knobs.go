@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"reflect"
+	"slices"
 	"strings"
 )
 
@@ -94,41 +95,57 @@ func join(prefix, key string) string {
 // number lies within its bound (knobBounds).
 func (c *Config) checkKnobs() error {
 	var err error
-	var walk func(prefix string, v reflect.Value)
-	walk = func(prefix string, v reflect.Value) {
+	eachKnob(reflect.ValueOf(c).Elem(), func(key string, v reflect.Value) {
 		if err != nil {
 			return
 		}
+		switch v.Kind() {
+		case reflect.Float32, reflect.Float64:
+			if x := v.Float(); math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > 1e12 {
+				err = &KnobError{key, fmt.Sprintf("%v: want a finite number of magnitude at most 10^12", x)}
+			}
+		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
+			max, what := knobBound(key)
+			if x := v.Int(); x > max || x < -max {
+				err = &KnobError{key, fmt.Sprintf("%d: out of range (at most %d, %s)", x, max, what)}
+			}
+		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+			max, what := knobBound(key)
+			if x := v.Uint(); x > uint64(max) {
+				err = &KnobError{key, fmt.Sprintf("%d: out of range (at most %d, %s)", x, max, what)}
+			}
+		}
+	})
+	return err
+}
+
+// eachKnob calls fn with every knob of the config value v (a Config) and
+// its dotted key, as config.yaml spells it: struct fields by their
+// mapstructure tags (the scenarios left out), map entries by their keys
+// in sorted order, and the leaves (numbers, strings, lists).
+func eachKnob(v reflect.Value, fn func(key string, v reflect.Value)) {
+	var walk func(key string, v reflect.Value)
+	walk = func(key string, v reflect.Value) {
 		switch v.Kind() {
 		case reflect.Struct:
 			t := v.Type()
 			for i := range t.NumField() {
 				f := t.Field(i)
 				tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-				if tag != "" && tag != "-" && f.IsExported() && tag != "scenario" {
-					walk(join(prefix, tag), v.Field(i))
+				if tag == "" || tag == "-" || !f.IsExported() || key == "" && tag == "scenario" {
+					continue
 				}
+				walk(join(key, tag), v.Field(i))
 			}
 		case reflect.Map:
-			for _, k := range v.MapKeys() {
-				walk(join(prefix, fmt.Sprint(k.Interface())), v.MapIndex(k))
+			ks := v.MapKeys()
+			slices.SortFunc(ks, func(a, b reflect.Value) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+			for _, k := range ks {
+				walk(join(key, fmt.Sprint(k)), v.MapIndex(k))
 			}
-		case reflect.Float32, reflect.Float64:
-			if x := v.Float(); math.IsNaN(x) || math.IsInf(x, 0) || math.Abs(x) > 1e12 {
-				err = &KnobError{prefix, fmt.Sprintf("%v: want a finite number of magnitude at most 10^12", x)}
-			}
-		case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64:
-			max, what := knobBound(prefix)
-			if x := v.Int(); x > max || x < -max {
-				err = &KnobError{prefix, fmt.Sprintf("%d: out of range (at most %d, %s)", x, max, what)}
-			}
-		case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-			max, what := knobBound(prefix)
-			if x := v.Uint(); x > uint64(max) {
-				err = &KnobError{prefix, fmt.Sprintf("%d: out of range (at most %d, %s)", x, max, what)}
-			}
+		default:
+			fn(key, v)
 		}
 	}
-	walk("", reflect.ValueOf(c).Elem())
-	return err
+	walk("", v)
 }

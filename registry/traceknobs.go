@@ -21,35 +21,11 @@ import (
 // with its value as config.yaml would spell it, sorted by key.
 func (c *Config) KnobValues(prefix string) [][2]string {
 	var out [][2]string
-	var walk func(key string, v reflect.Value)
-	walk = func(key string, v reflect.Value) {
-		if key != "" && !strings.HasPrefix(key+".", prefix) && !strings.HasPrefix(prefix, key+".") {
-			return
+	eachKnob(reflect.ValueOf(c).Elem(), func(key string, v reflect.Value) {
+		if strings.HasPrefix(key, prefix) {
+			out = append(out, [2]string{key, knobText(v)})
 		}
-		switch v.Kind() {
-		case reflect.Struct:
-			t := v.Type()
-			for i := range t.NumField() {
-				f := t.Field(i)
-				tag, _, _ := strings.Cut(f.Tag.Get("mapstructure"), ",")
-				if tag == "" || tag == "-" || !f.IsExported() || (key == "" && tag == "scenario") {
-					continue
-				}
-				walk(join(key, tag), v.Field(i))
-			}
-		case reflect.Map:
-			ks := v.MapKeys()
-			slices.SortFunc(ks, func(a, b reflect.Value) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
-			for _, k := range ks {
-				walk(join(key, fmt.Sprint(k)), v.MapIndex(k))
-			}
-		default:
-			if strings.HasPrefix(key, prefix) {
-				out = append(out, [2]string{key, knobText(v)})
-			}
-		}
-	}
-	walk("", reflect.ValueOf(c).Elem())
+	})
 	slices.SortFunc(out, func(a, b [2]string) int { return strings.Compare(a[0], b[0]) })
 	return out
 }

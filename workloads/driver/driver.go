@@ -12,6 +12,8 @@
 package driver
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"slices"
 
 	"github.com/dmabench/dmabench/dma"
@@ -272,3 +274,45 @@ func (d *IDs) Fresh() dma.ID {
 // Put returns an id whose object is not live (never allocated, or freed
 // and the free served).
 func (d *IDs) Put(id dma.ID) { d.free = append(d.free, id) }
+
+// Mix draws request sizes from a mix: sizes with relative weights.
+type Mix struct {
+	sizes   []int64
+	weights []float64
+	total   float64
+}
+
+// NewMix returns the mix; CheckMix has passed on its sizes and weights.
+func NewMix(sizes []int64, weights []float64) Mix {
+	m := Mix{sizes: sizes, weights: weights}
+	for _, w := range weights {
+		m.total += w
+	}
+	return m
+}
+
+// Pick draws a size.
+func (m Mix) Pick(rng *rand.Rand) int64 {
+	x := rng.Float64() * m.total
+	for i, w := range m.weights {
+		if x < w {
+			return m.sizes[i]
+		}
+		x -= w
+	}
+	return m.sizes[len(m.sizes)-1]
+}
+
+// CheckMix checks a workload's mix (name: its config section): sizes of 1
+// byte to most, as many weights, none negative.
+func CheckMix(name string, sizes []int64, weights []float64, most int64) error {
+	if len(sizes) == 0 || len(sizes) != len(weights) {
+		return fmt.Errorf("%s: sizes and weights must be non-empty and of equal length", name)
+	}
+	for i, s := range sizes {
+		if s <= 0 || s > most || weights[i] < 0 {
+			return fmt.Errorf("%s.sizes[%d] = %d: want 1..%d bytes with a weight >= 0", name, i, s, most)
+		}
+	}
+	return nil
+}

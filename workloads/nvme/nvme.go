@@ -57,8 +57,6 @@ func (c Config) Validate() error {
 	switch {
 	case c.Queues < 1 || c.Queues > 256 || c.QueueDepth < 1 || c.QueueDepth > 4096:
 		return fmt.Errorf("nvme: queues 1..256 and queue_depth 1..4096")
-	case len(c.Sizes) == 0 || len(c.Sizes) != len(c.Weights):
-		return fmt.Errorf("nvme: sizes and weights must be non-empty and of equal length")
 	case c.MaxTransferKiB < 4 || c.MaxTransferKiB > 16<<10:
 		return fmt.Errorf("nvme.max_transfer_kib %d: want 4..16384", c.MaxTransferKiB)
 	case c.SegmentBytes < 512 || c.SegmentBytes > 1<<30 || c.SegmentBytes&(c.SegmentBytes-1) != 0:
@@ -68,12 +66,7 @@ func (c Config) Validate() error {
 	case c.ServiceUS <= 0 || c.RequeueMS <= 0:
 		return fmt.Errorf("nvme: service_us and requeue_ms must be positive")
 	}
-	for i, s := range c.Sizes {
-		if s <= 0 || s > 64<<20 || c.Weights[i] < 0 {
-			return fmt.Errorf("nvme.sizes[%d] = %d: want 1..64 MiB with a weight >= 0", i, s)
-		}
-	}
-	return nil
+	return driver.CheckMix("nvme", c.Sizes, c.Weights, 64<<20)
 }
 
 // The controller's pools, as its pools file names them.
@@ -137,7 +130,7 @@ type Controller struct {
 	rng   *rand.Rand
 	ids   driver.IDs
 	cmds  [][]command // per queue
-	total float64
+	mix   driver.Mix
 	sub   []*driver.Thread
 	irq   []*driver.Thread
 	cur   []int // per thread: the command being submitted, or -1
@@ -153,9 +146,7 @@ var (
 func New(cfg Config, seed uint64) *Controller {
 	c := &Controller{cfg: cfg, rng: rand.New(rand.NewPCG(seed, 0x4e564d65)),
 		dev: dma.Device{Name: "nvme", Mask: dma.BitMask(64), MinAlignMask: ctrlPage - 1}}
-	for _, w := range cfg.Weights {
-		c.total += w
-	}
+	c.mix = driver.NewMix(cfg.Sizes, cfg.Weights)
 	c.cmds = make([][]command, cfg.Queues)
 	for q := range c.cmds {
 		c.cmds[q] = make([]command, cfg.QueueDepth)
@@ -216,22 +207,11 @@ func (h handler) Expand(t *driver.Thread, a driver.Action) {
 	}
 }
 
-func (c *Controller) pick() int64 {
-	x := c.rng.Float64() * c.total
-	for i, w := range c.cfg.Weights {
-		if x < w {
-			return c.cfg.Sizes[i]
-		}
-		x -= w
-	}
-	return c.cfg.Sizes[len(c.cfg.Sizes)-1]
-}
-
 // submit maps a command's data and builds its PRP list.
 func (c *Controller) submit(t *driver.Thread, q, ci int) {
 	cmd := &c.cmds[q][ci]
 	c.cur[q] = ci
-	cmd.size = min(c.pick(), c.cfg.MaxTransferKiB<<10)
+	cmd.size = min(c.mix.Pick(c.rng), c.cfg.MaxTransferKiB<<10)
 	cmd.dir = dma.ToDevice
 	if c.rng.Float64() < c.cfg.ReadShare {
 		cmd.dir = dma.FromDevice

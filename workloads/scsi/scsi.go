@@ -56,8 +56,6 @@ func (c Config) Validate() error {
 		return fmt.Errorf("scsi.queue_depth %d: want 1..4096", c.QueueDepth)
 	case c.SGTablesize < 1 || c.SGTablesize > 2048:
 		return fmt.Errorf("scsi.sg_tablesize %d: want 1..2048", c.SGTablesize)
-	case len(c.Sizes) == 0 || len(c.Sizes) != len(c.Weights):
-		return fmt.Errorf("scsi: sizes and weights must be non-empty and of equal length")
 	case c.ReadShare < 0 || c.ReadShare > 1:
 		return fmt.Errorf("scsi.read_share %g: want 0..1", c.ReadShare)
 	case c.ServiceUS <= 0 || c.RequeueMS <= 0:
@@ -67,12 +65,7 @@ func (c Config) Validate() error {
 	case c.MaskBits < 24 || c.MaskBits > 64:
 		return fmt.Errorf("scsi.mask_bits %d: want 24..64", c.MaskBits)
 	}
-	for i, s := range c.Sizes {
-		if s <= 0 || s > 16<<20 || c.Weights[i] < 0 {
-			return fmt.Errorf("scsi.sizes[%d] = %d: want 1..16 MiB with a weight >= 0", i, s)
-		}
-	}
-	return nil
+	return driver.CheckMix("scsi", c.Sizes, c.Weights, 16<<20)
 }
 
 // Pool id of the control block pool.
@@ -101,15 +94,15 @@ type Stats struct {
 
 // Host is one adapter: a dispatch thread and an interrupt handler.
 type Host struct {
-	cfg   Config
-	dev   dma.Device
-	rng   *rand.Rand
-	ids   driver.IDs
-	cmds  []command
-	total float64
-	cur   [2]int
-	disp  *driver.Thread
-	irq   *driver.Thread
+	cfg  Config
+	dev  dma.Device
+	rng  *rand.Rand
+	ids  driver.IDs
+	cmds []command
+	mix  driver.Mix
+	cur  [2]int
+	disp *driver.Thread
+	irq  *driver.Thread
 	// Stats is updated as events are generated and outcomes reported.
 	Stats Stats
 }
@@ -123,9 +116,7 @@ var (
 func New(cfg Config, seed uint64) *Host {
 	h := &Host{cfg: cfg, dev: dma.Device{Name: "scsi_host", Mask: dma.BitMask(cfg.MaskBits)},
 		rng: rand.New(rand.NewPCG(seed, 0x5c51)), cur: [2]int{-1, -1}}
-	for _, w := range cfg.Weights {
-		h.total += w
-	}
+	h.mix = driver.NewMix(cfg.Sizes, cfg.Weights)
 	h.cmds = make([]command, cfg.QueueDepth)
 	for i := range h.cmds {
 		for k := range h.cmds[i].lists {
@@ -175,24 +166,12 @@ func (hd handler) Expand(t *driver.Thread, a driver.Action) {
 	}
 }
 
-// pick draws a request size from the mix.
-func (h *Host) pick() int64 {
-	x := h.rng.Float64() * h.total
-	for i, w := range h.cfg.Weights {
-		if x < w {
-			return h.cfg.Sizes[i]
-		}
-		x -= w
-	}
-	return h.cfg.Sizes[len(h.cfg.Sizes)-1]
-}
-
 // submit builds a command: its block, then a scatterlist of scattered
 // pages (one segment each, at most sg_tablesize) mapped with dma_map_sg.
 func (h *Host) submit(t *driver.Thread, th, ci int) {
 	c := &h.cmds[ci]
 	h.cur[th] = ci
-	size := h.pick()
+	size := h.mix.Pick(h.rng)
 	c.turn ^= 1
 	c.segs = c.lists[c.turn][:0]
 	for size > 0 && len(c.segs) < h.cfg.SGTablesize {

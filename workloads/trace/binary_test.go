@@ -168,15 +168,8 @@ func errorsAs(err error, target any) bool { return errors.As(err, target) }
 
 // BenchmarkParseBinary is BenchmarkParse over the binary encoding.
 func BenchmarkParseBinary(b *testing.B) {
-	var evs []dma.Event
-	for i := 0; i < 20000; i++ {
-		id := dma.ID(i % 512)
-		evs = append(evs,
-			dma.Event{At: dma.Time(i * 100), Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: dev, Size: 48, GFP: dma.GFPAtomic},
-			dma.Event{At: dma.Time(i*100 + 50), Kind: dma.Free, Ctx: dma.HardIRQ, ID: id, Pool: dma.NoPool})
-	}
 	var bin bytes.Buffer
-	if _, err := Convert("bench", bytes.NewReader(write(b, evs)), NewBinaryWriter(&bin), nil); err != nil {
+	if _, err := Convert("bench", bytes.NewReader(write(b, benchEvents())), NewBinaryWriter(&bin), nil); err != nil {
 		b.Fatal(err)
 	}
 	data := bin.Bytes()

@@ -63,19 +63,12 @@ func (c BlkConfig) Validate() error {
 		return fmt.Errorf("virtio_blk.queue_depth %d: want 1..queue_size", c.QueueDepth)
 	case c.SegMax < 1 || c.SegMax > 4096:
 		return fmt.Errorf("virtio_blk.seg_max %d: want 1..4096", c.SegMax)
-	case len(c.Sizes) == 0 || len(c.Sizes) != len(c.Weights):
-		return fmt.Errorf("virtio_blk: sizes and weights must be non-empty and of equal length")
 	case c.SegmentBytes < 512 || c.SegmentBytes > 1<<30 || c.SegmentBytes&(c.SegmentBytes-1) != 0:
 		return fmt.Errorf("virtio_blk.segment_bytes %d: want a power of two, 512 B..1 GiB", c.SegmentBytes)
 	case c.ReadShare < 0 || c.ReadShare > 1 || c.ServiceUS <= 0 || c.RequeueMS <= 0:
 		return fmt.Errorf("virtio_blk: read_share 0..1, service_us and requeue_ms positive")
 	}
-	for i, s := range c.Sizes {
-		if s <= 0 || s > 64<<20 || c.Weights[i] < 0 {
-			return fmt.Errorf("virtio_blk.sizes[%d] = %d: want 1..64 MiB with a weight >= 0", i, s)
-		}
-	}
-	return nil
+	return driver.CheckMix("virtio_blk", c.Sizes, c.Weights, 64<<20)
 }
 
 const (
@@ -104,7 +97,7 @@ type Blk struct {
 	ids   driver.IDs
 	reqs  [][]request
 	cur   []int
-	total float64
+	mix   driver.Mix
 	sub   []*driver.Thread
 	irq   []*driver.Thread
 	Stats BlkStats
@@ -118,9 +111,7 @@ var (
 // NewBlk returns a device seeded by seed. cfg must have passed Validate.
 func NewBlk(cfg BlkConfig, seed uint64) *Blk {
 	b := &Blk{cfg: cfg, dev: dma.Device{Name: "virtio_blk", Mask: dma.BitMask(64)}, rng: rand.New(rand.NewPCG(seed, 0xb1c))}
-	for _, w := range cfg.Weights {
-		b.total += w
-	}
+	b.mix = driver.NewMix(cfg.Sizes, cfg.Weights)
 	b.reqs = make([][]request, cfg.Queues)
 	b.cur = make([]int, cfg.Queues)
 	for q := range b.reqs {
@@ -182,22 +173,11 @@ func (h blkHandler) Expand(t *driver.Thread, a driver.Action) {
 	}
 }
 
-func (b *Blk) pick() int64 {
-	x := b.rng.Float64() * b.total
-	for i, w := range b.cfg.Weights {
-		if x < w {
-			return b.cfg.Sizes[i]
-		}
-		x -= w
-	}
-	return b.cfg.Sizes[len(b.cfg.Sizes)-1]
-}
-
 // submit maps a request's buffers one by one, as virtqueue_add does.
 func (b *Blk) submit(t *driver.Thread, q, ri int) {
 	r := &b.reqs[q][ri]
 	b.cur[q] = ri
-	size := min(b.pick(), int64(b.cfg.SegMax)*b.cfg.SegmentBytes)
+	size := min(b.mix.Pick(b.rng), int64(b.cfg.SegMax)*b.cfg.SegmentBytes)
 	dir := dma.ToDevice
 	if b.rng.Float64() < b.cfg.ReadShare {
 		dir = dma.FromDevice
