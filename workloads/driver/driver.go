@@ -316,3 +316,30 @@ func CheckMix(name string, sizes []int64, weights []float64, most int64) error {
 	}
 	return nil
 }
+
+// Pairs are a driver's queue pairs: per queue a submission thread (on its
+// CPU) and a completion thread (its interrupt).
+type Pairs struct {
+	Sub, IRQ []*Thread
+}
+
+// NewPairs makes n pairs named name/qN and name/qN/irq, sharing ids; h
+// gives each thread its handler.
+func NewPairs(name string, n int, ids *IDs, h func(q int, irq bool) Handler) Pairs {
+	var p Pairs
+	for q := range n {
+		p.Sub = append(p.Sub, NewThread(fmt.Sprintf("%s/q%d", name, q), h(q, false), ids))
+		p.IRQ = append(p.IRQ, NewThread(fmt.Sprintf("%s/q%d/irq", name, q), h(q, true), ids))
+	}
+	return p
+}
+
+// Threads returns the submission threads, then the completion threads
+// (dma.Threads).
+func (p Pairs) Threads() []dma.Source {
+	out := make([]dma.Source, 0, 2*len(p.Sub))
+	for _, t := range append(append([]*Thread{}, p.Sub...), p.IRQ...) {
+		out = append(out, t)
+	}
+	return out
+}

@@ -125,15 +125,14 @@ type Stats struct {
 // Controller is one NVMe controller: a submit and a completion thread per
 // queue.
 type Controller struct {
-	cfg   Config
-	dev   dma.Device
-	rng   *rand.Rand
-	ids   driver.IDs
-	cmds  [][]command // per queue
-	mix   driver.Mix
-	sub   []*driver.Thread
-	irq   []*driver.Thread
-	cur   []int // per thread: the command being submitted, or -1
+	cfg  Config
+	dev  dma.Device
+	rng  *rand.Rand
+	ids  driver.IDs
+	cmds [][]command // per queue
+	mix  driver.Mix
+	driver.Pairs
+	cur   []int // per queue: the command being submitted, or -1
 	Stats Stats
 }
 
@@ -150,25 +149,11 @@ func New(cfg Config, seed uint64) *Controller {
 	c.cmds = make([][]command, cfg.Queues)
 	for q := range c.cmds {
 		c.cmds[q] = make([]command, cfg.QueueDepth)
-		c.sub = append(c.sub, driver.NewThread(fmt.Sprintf("nvme/q%d", q), handler{c, q, false}, &c.ids))
-		c.irq = append(c.irq, driver.NewThread(fmt.Sprintf("nvme/q%d/irq", q), handler{c, q, true}, &c.ids))
 	}
+	c.Pairs = driver.NewPairs("nvme", cfg.Queues, &c.ids, func(q int, irq bool) driver.Handler { return handler{c, q, irq} })
 	c.cur = make([]int, cfg.Queues)
-	c.sub[0].Schedule(driver.Action{Kind: actSetup})
+	c.Sub[0].Schedule(driver.Action{Kind: actSetup})
 	return c
-}
-
-// Threads implements dma.Threads: each queue's submission thread (on its
-// CPU), then the completion threads.
-func (c *Controller) Threads() []dma.Source {
-	var out []dma.Source
-	for _, t := range c.sub {
-		out = append(out, t)
-	}
-	for _, t := range c.irq {
-		out = append(out, t)
-	}
-	return out
 }
 
 // Next is never called: the engine runs the threads.
@@ -197,7 +182,7 @@ func (h handler) Expand(t *driver.Thread, a driver.Action) {
 		t.Emit(dma.Event{Kind: dma.PoolCreate, Dev: &c.dev, ID: SmallPool, Pool: dma.NoPool, Name: "prp list 256", Size: 256, Align: 256})
 		for q := range c.cmds {
 			for i := range c.cmds[q] {
-				c.sub[q].Schedule(driver.Action{At: t.Now, Kind: actSubmit, Arg: int32(i)})
+				c.Sub[q].Schedule(driver.Action{At: t.Now, Kind: actSubmit, Arg: int32(i)})
 			}
 		}
 	case actSubmit:
@@ -263,7 +248,7 @@ func (h handler) Outcome(t *driver.Thread, e *dma.Event, err error) {
 		c.cur[h.q] = -1
 		c.Stats.Commands++
 		service := dma.Time(float64(c.cfg.ServiceUS*1000) * (0.5 + c.rng.Float64()))
-		c.irq[h.q].Schedule(driver.Action{At: t.Now + service, Kind: actComplete, Arg: int32(ci)})
+		c.IRQ[h.q].Schedule(driver.Action{At: t.Now + service, Kind: actComplete, Arg: int32(ci)})
 		return
 	}
 	// No mapping or no list: undo what was had and requeue. The data is
@@ -310,5 +295,5 @@ func (c *Controller) complete(t *driver.Thread, q, ci int) {
 		t.Op(dma.Free, dma.HardIRQ, 0, 0, &c.dev, id, cmd.pool, 0)
 	}
 	c.unmap(t, cmd, dma.HardIRQ)
-	c.sub[q].Schedule(driver.Action{At: t.Now, Kind: actSubmit, Arg: int32(ci)})
+	c.Sub[q].Schedule(driver.Action{At: t.Now, Kind: actSubmit, Arg: int32(ci)})
 }

@@ -91,15 +91,14 @@ type BlkStats struct {
 
 // Blk is one virtio-blk device.
 type Blk struct {
-	cfg   BlkConfig
-	dev   dma.Device
-	rng   *rand.Rand
-	ids   driver.IDs
-	reqs  [][]request
-	cur   []int
-	mix   driver.Mix
-	sub   []*driver.Thread
-	irq   []*driver.Thread
+	cfg  BlkConfig
+	dev  dma.Device
+	rng  *rand.Rand
+	ids  driver.IDs
+	reqs [][]request
+	cur  []int
+	mix  driver.Mix
+	driver.Pairs
 	Stats BlkStats
 }
 
@@ -116,20 +115,10 @@ func NewBlk(cfg BlkConfig, seed uint64) *Blk {
 	b.cur = make([]int, cfg.Queues)
 	for q := range b.reqs {
 		b.reqs[q] = make([]request, cfg.QueueDepth)
-		b.sub = append(b.sub, driver.NewThread(fmt.Sprintf("virtio_blk/vq%d", q), blkHandler{b, q, false}, &b.ids))
-		b.irq = append(b.irq, driver.NewThread(fmt.Sprintf("virtio_blk/vq%d/irq", q), blkHandler{b, q, true}, &b.ids))
 	}
-	b.sub[0].Schedule(driver.Action{Kind: actSetup})
+	b.Pairs = driver.NewPairs("virtio_blk", cfg.Queues, &b.ids, func(q int, irq bool) driver.Handler { return blkHandler{b, q, irq} })
+	b.Sub[0].Schedule(driver.Action{Kind: actSetup})
 	return b
-}
-
-// Threads implements dma.Threads.
-func (b *Blk) Threads() []dma.Source {
-	var out []dma.Source
-	for _, t := range append(append([]*driver.Thread{}, b.sub...), b.irq...) {
-		out = append(out, t)
-	}
-	return out
 }
 
 // Next is never called: the engine runs the threads.
@@ -159,7 +148,7 @@ func (h blkHandler) Expand(t *driver.Thread, a driver.Action) {
 		}
 		for q := range b.reqs {
 			for i := range b.reqs[q] {
-				b.sub[q].Schedule(driver.Action{At: t.Now, Kind: actSubmit, Arg: int32(i)})
+				b.Sub[q].Schedule(driver.Action{At: t.Now, Kind: actSubmit, Arg: int32(i)})
 			}
 		}
 	case actSubmit:
@@ -169,7 +158,7 @@ func (h blkHandler) Expand(t *driver.Thread, a driver.Action) {
 		for i, id := range r.ids {
 			t.Op(dma.Unmap, dma.HardIRQ, 0, r.dirs[i], &b.dev, id, dma.NoPool, r.lens[i])
 		}
-		b.sub[h.q].Schedule(driver.Action{At: t.Now, Kind: actSubmit, Arg: a.Arg})
+		b.Sub[h.q].Schedule(driver.Action{At: t.Now, Kind: actSubmit, Arg: a.Arg})
 	}
 }
 
@@ -210,7 +199,7 @@ func (h blkHandler) Outcome(t *driver.Thread, e *dma.Event, err error) {
 	if err == nil {
 		b.Stats.Requests++
 		service := dma.Time(float64(b.cfg.ServiceUS*1000) * (0.5 + b.rng.Float64()))
-		b.irq[h.q].Schedule(driver.Action{At: t.Now + service, Kind: actComplete, Arg: int32(ri)})
+		b.IRQ[h.q].Schedule(driver.Action{At: t.Now + service, Kind: actComplete, Arg: int32(ri)})
 		return
 	}
 	// A mapping failed: vring_map_one_sg's unwinding unmaps what was
