@@ -59,6 +59,39 @@ const (
 	MapBug
 )
 
+// DevicePolicy is a driver's own answer to a failed map, over the
+// platform's: the per-driver choice offered in 2002 instead of one rule
+// for every driver of a machine.
+type DevicePolicy uint8
+
+// Device policies.
+const (
+	PolicyPlatform DevicePolicy = iota // the platform's map_failure
+	PolicyError                        // this driver handles the error
+	PolicyBug                          // this driver has no error path
+)
+
+// ParseDevicePolicy reads "" (the platform's), "error" or "bug".
+func ParseDevicePolicy(s string) (DevicePolicy, error) {
+	switch s {
+	case "":
+		return PolicyPlatform, nil
+	case "error":
+		return PolicyError, nil
+	case "bug":
+		return PolicyBug, nil
+	}
+	return 0, fmt.Errorf("map_failure %q: valid values are \"\" (the platform's), error, bug", s)
+}
+
+// Bug reports whether a failed map of dev's is fatal on platform p.
+func (p *Platform) Bug(dev *Device) bool {
+	if dev != nil && dev.MapFailure != PolicyPlatform {
+		return dev.MapFailure == PolicyBug
+	}
+	return p.MapFailure == MapBug
+}
+
 // ParseMapPolicy reads "error" or "bug".
 func ParseMapPolicy(s string) (MapPolicy, error) {
 	switch s {

@@ -220,6 +220,9 @@ type Device struct {
 	// MinAlignMask is dma_set_min_align_mask: the low bits of a buffer's
 	// address a bounce buffer must keep (NVMe: 4 KiB - 1); zero for none.
 	MinAlignMask uint64
+	// MapFailure is the driver's own policy for a failed map, if it has
+	// one (Platform.Bug).
+	MapFailure DevicePolicy
 }
 
 // Coherent returns the mask that applies to coherent allocations.

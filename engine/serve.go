@@ -271,7 +271,7 @@ func (e *Engine) serveMap(s *source, ev *dma.Event, o *Outcome) {
 func (e *Engine) mapped(ev *dma.Event, o *Outcome, obj *object, blk dma.Block, err error) {
 	o.Err = err
 	o.Block = blk
-	if err != nil && e.plat.MapFailure == dma.MapBug && errors.Is(err, dma.ErrMapFailed) {
+	if err != nil && e.plat.Bug(ev.Dev) && errors.Is(err, dma.ErrMapFailed) {
 		e.crash(ev.At)
 	}
 	if err == nil {
@@ -350,7 +350,7 @@ func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
 		o.Err = err
 		if err != nil {
 			s.sp.sgFree = append(s.sp.sgFree, slot)
-			if e.plat.MapFailure == dma.MapBug && errors.Is(err, dma.ErrMapFailed) {
+			if e.plat.Bug(ev.Dev) && errors.Is(err, dma.ErrMapFailed) {
 				e.crash(ev.At)
 			}
 			break

@@ -101,3 +101,27 @@ func TestTraceKnobs(t *testing.T) {
 		t.Errorf("unknown knob: %v", err)
 	}
 }
+
+// TestMapFailurePerDriver: a driver's own map_failure overrides the
+// platform's, both ways: a careless driver crashes a machine whose rule
+// is error returns, a careful one survives a machine whose rule is BUG().
+func TestMapFailurePerDriver(t *testing.T) {
+	for _, tc := range []struct {
+		platform, driver string
+		crashed          float64
+	}{
+		{"bug", "", 1}, {"error", "", 0}, {"error", "bug", 1}, {"bug", "error", 0},
+	} {
+		cfg := defaultConfig(t)
+		cfg.Platform.MapFailure = tc.platform
+		cfg.Platform.SA1111.Mode = "first-1mib"
+		cfg.Platform.SA1111.RAMMiB = 8
+		cfg.Workload.USB.Storage.TransferBytes = 65536
+		cfg.Workload.USB.Storage.QueueDepth = 64
+		cfg.Workload.USB.MapFailure = tc.driver
+		r := matrix.RunCell(matrix.Cell{Scenario: "usb-ehci", Allocator: "dmapool", Platform: "sa1111", Seed: 1}, NewBuilder(cfg), 50_000)
+		if r.Err != nil || r.Metrics["crashed"] != tc.crashed {
+			t.Errorf("platform %s, driver %q: crashed %v (%v), want %v", tc.platform, tc.driver, r.Metrics["crashed"], r.Err, tc.crashed)
+		}
+	}
+}

@@ -343,3 +343,10 @@ func (p Pairs) Threads() []dma.Source {
 	}
 	return out
 }
+
+// Policy reads a workload's map_failure knob, which has passed Validate
+// (dma.ParseDevicePolicy).
+func Policy(s string) dma.DevicePolicy {
+	p, _ := dma.ParseDevicePolicy(s)
+	return p
+}

@@ -48,6 +48,9 @@ type Config struct {
 	// unmapped in the poll whatever this says.
 	StackUS  int64 `mapstructure:"stack_us" json:"stack_us"`
 	MaskBits int   `mapstructure:"mask_bits" json:"mask_bits"`
+	// MapFailure is the driver's own answer to a failed map: "" (the
+	// platform's map_failure), error or bug.
+	MapFailure string `mapstructure:"map_failure" json:"map_failure"`
 }
 
 // DefaultConfig returns the defaults documented in config.yaml.
@@ -58,6 +61,9 @@ func DefaultConfig() Config {
 
 // Validate checks the knobs.
 func (c Config) Validate() error {
+	if _, err := dma.ParseDevicePolicy(c.MapFailure); err != nil {
+		return fmt.Errorf("netrx.%w", err)
+	}
 	switch {
 	case c.RingSize < 8 || c.RingSize > 65536:
 		return fmt.Errorf("netrx.ring_size %d: want 8..65536", c.RingSize)
@@ -125,7 +131,7 @@ var (
 
 // New returns a NIC seeded by seed. cfg must have passed Validate.
 func New(cfg Config, seed uint64) *NIC {
-	n := &NIC{cfg: cfg, pool: cfg.RxBuffers == "pool", dev: dma.Device{Name: "eth0", Mask: dma.BitMask(cfg.MaskBits)},
+	n := &NIC{cfg: cfg, pool: cfg.RxBuffers == "pool", dev: dma.Device{Name: "eth0", Mask: dma.BitMask(cfg.MaskBits), MapFailure: driver.Policy(cfg.MapFailure)},
 		rng: rand.New(rand.NewPCG(seed, 0x7e7)), slots: make([]dma.ID, cfg.RingSize)}
 	for i := range n.slots {
 		n.slots[i] = -1

@@ -43,6 +43,9 @@ type Config struct {
 	ServiceUS int64 `mapstructure:"service_us" json:"service_us"`
 	// RequeueMS is BLK_MQ_RESOURCE_DELAY.
 	RequeueMS int64 `mapstructure:"requeue_ms" json:"requeue_ms"`
+	// MapFailure is the driver's own answer to a failed map: "" (the
+	// platform's map_failure), error or bug.
+	MapFailure string `mapstructure:"map_failure" json:"map_failure"`
 }
 
 // DefaultConfig returns the defaults documented in config.yaml.
@@ -54,6 +57,9 @@ func DefaultConfig() Config {
 
 // Validate checks the knobs.
 func (c Config) Validate() error {
+	if _, err := dma.ParseDevicePolicy(c.MapFailure); err != nil {
+		return fmt.Errorf("nvme.%w", err)
+	}
 	switch {
 	case c.Queues < 1 || c.Queues > 256 || c.QueueDepth < 1 || c.QueueDepth > 4096:
 		return fmt.Errorf("nvme: queues 1..256 and queue_depth 1..4096")
@@ -144,7 +150,7 @@ var (
 // New returns a controller seeded by seed. cfg must have passed Validate.
 func New(cfg Config, seed uint64) *Controller {
 	c := &Controller{cfg: cfg, rng: rand.New(rand.NewPCG(seed, 0x4e564d65)),
-		dev: dma.Device{Name: "nvme", Mask: dma.BitMask(64), MinAlignMask: ctrlPage - 1}}
+		dev: dma.Device{Name: "nvme", Mask: dma.BitMask(64), MinAlignMask: ctrlPage - 1, MapFailure: driver.Policy(cfg.MapFailure)}}
 	c.mix = driver.NewMix(cfg.Sizes, cfg.Weights)
 	c.cmds = make([][]command, cfg.Queues)
 	for q := range c.cmds {

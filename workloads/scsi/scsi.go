@@ -37,6 +37,9 @@ type Config struct {
 	RequeueMS int64 `mapstructure:"requeue_ms" json:"requeue_ms"`
 	// MaskBits is the adapter's DMA mask.
 	MaskBits int `mapstructure:"mask_bits" json:"mask_bits"`
+	// MapFailure is the driver's own answer to a failed map: "" (the
+	// platform's map_failure), error or bug.
+	MapFailure string `mapstructure:"map_failure" json:"map_failure"`
 }
 
 // DefaultConfig returns the defaults documented in config.yaml.
@@ -51,6 +54,9 @@ func DefaultConfig() Config {
 
 // Validate checks the knobs.
 func (c Config) Validate() error {
+	if _, err := dma.ParseDevicePolicy(c.MapFailure); err != nil {
+		return fmt.Errorf("scsi.%w", err)
+	}
 	switch {
 	case c.QueueDepth < 1 || c.QueueDepth > 4096:
 		return fmt.Errorf("scsi.queue_depth %d: want 1..4096", c.QueueDepth)
@@ -114,7 +120,7 @@ var (
 
 // New returns an adapter seeded by seed. cfg must have passed Validate.
 func New(cfg Config, seed uint64) *Host {
-	h := &Host{cfg: cfg, dev: dma.Device{Name: "scsi_host", Mask: dma.BitMask(cfg.MaskBits)},
+	h := &Host{cfg: cfg, dev: dma.Device{Name: "scsi_host", Mask: dma.BitMask(cfg.MaskBits), MapFailure: driver.Policy(cfg.MapFailure)},
 		rng: rand.New(rand.NewPCG(seed, 0x5c51)), cur: [2]int{-1, -1}}
 	h.mix = driver.NewMix(cfg.Sizes, cfg.Weights)
 	h.cmds = make([]command, cfg.QueueDepth)

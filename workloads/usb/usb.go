@@ -119,6 +119,9 @@ type Config struct {
 	UHCI    HCD   `mapstructure:"uhci" json:"uhci"`
 	OHCI    HCD   `mapstructure:"ohci" json:"ohci"`
 	EHCI    HCD   `mapstructure:"ehci" json:"ehci"`
+	// MapFailure is the driver's own answer to a failed map: "" (the
+	// platform's map_failure), error or bug.
+	MapFailure string `mapstructure:"map_failure" json:"map_failure"`
 }
 
 // DefaultConfig returns the defaults documented in config.yaml.
@@ -147,6 +150,9 @@ func (c *Config) HCD(ctrl Controller) HCD {
 
 // Validate checks the knobs.
 func (c Config) Validate() error {
+	if _, err := dma.ParseDevicePolicy(c.MapFailure); err != nil {
+		return fmt.Errorf("usb.%w", err)
+	}
 	s := c.Storage
 	if s.TransferBytes <= 0 || s.TransferBytes > 1<<24 {
 		return fmt.Errorf("usb.storage.transfer_bytes %d: want 1..16777216", s.TransferBytes)
@@ -264,7 +270,7 @@ func New(ctrl Controller, cfg Config, seed uint64) *Bus {
 	h := cfg.HCD(ctrl)
 	flags, _ := dma.ParseGFP(cfg.Storage.URBFlags)
 	b := &Bus{ctrl: ctrl, hcd: h, cfg: cfg, flags: flags, cur: [2]int{-1, -1},
-		dev: dma.Device{Name: ctrl.String() + "_hcd", Mask: dma.BitMask(32)},
+		dev: dma.Device{Name: ctrl.String() + "_hcd", Mask: dma.BitMask(32), MapFailure: driver.Policy(cfg.MapFailure)},
 		rng: rand.New(rand.NewPCG(seed, 0x05b0_0d1e_ca5e_0001)),
 	}
 	b.proc = driver.NewThread(b.Name()+"/process", handler{b, 0}, &b.ids)

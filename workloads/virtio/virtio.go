@@ -45,6 +45,9 @@ type BlkConfig struct {
 	ReadShare    float64 `mapstructure:"read_share" json:"read_share"`
 	ServiceUS    int64   `mapstructure:"service_us" json:"service_us"`
 	RequeueMS    int64   `mapstructure:"requeue_ms" json:"requeue_ms"`
+	// MapFailure is the driver's own answer to a failed map: "" (the
+	// platform's map_failure), error or bug.
+	MapFailure string `mapstructure:"map_failure" json:"map_failure"`
 }
 
 // DefaultBlkConfig returns the defaults documented in config.yaml.
@@ -56,6 +59,9 @@ func DefaultBlkConfig() BlkConfig {
 
 // Validate checks the knobs.
 func (c BlkConfig) Validate() error {
+	if _, err := dma.ParseDevicePolicy(c.MapFailure); err != nil {
+		return fmt.Errorf("virtio_blk.%w", err)
+	}
 	switch {
 	case c.Queues < 1 || c.Queues > 256 || c.QueueSize < 2 || c.QueueSize > 32768 || c.QueueSize&(c.QueueSize-1) != 0:
 		return fmt.Errorf("virtio_blk: queues 1..256, queue_size a power of two 2..32768")
@@ -109,7 +115,7 @@ var (
 
 // NewBlk returns a device seeded by seed. cfg must have passed Validate.
 func NewBlk(cfg BlkConfig, seed uint64) *Blk {
-	b := &Blk{cfg: cfg, dev: dma.Device{Name: "virtio_blk", Mask: dma.BitMask(64)}, rng: rand.New(rand.NewPCG(seed, 0xb1c))}
+	b := &Blk{cfg: cfg, dev: dma.Device{Name: "virtio_blk", Mask: dma.BitMask(64), MapFailure: driver.Policy(cfg.MapFailure)}, rng: rand.New(rand.NewPCG(seed, 0xb1c))}
 	b.mix = driver.NewMix(cfg.Sizes, cfg.Weights)
 	b.reqs = make([][]request, cfg.Queues)
 	b.cur = make([]int, cfg.Queues)
@@ -228,6 +234,9 @@ type TXConfig struct {
 	PacketBytes   int64 `mapstructure:"packet_bytes" json:"packet_bytes"`
 	// DoneUS is how long the device takes to use a packet.
 	DoneUS int64 `mapstructure:"done_us" json:"done_us"`
+	// MapFailure is the driver's own answer to a failed map: "" (the
+	// platform's map_failure), error or bug.
+	MapFailure string `mapstructure:"map_failure" json:"map_failure"`
 }
 
 // DefaultTXConfig returns the defaults documented in config.yaml.
@@ -237,6 +246,9 @@ func DefaultTXConfig() TXConfig {
 
 // Validate checks the knobs.
 func (c TXConfig) Validate() error {
+	if _, err := dma.ParseDevicePolicy(c.MapFailure); err != nil {
+		return fmt.Errorf("virtio_net.tx.%w", err)
+	}
 	switch {
 	case c.QueueSize < 2 || c.QueueSize > 32768 || c.QueueSize&(c.QueueSize-1) != 0:
 		return fmt.Errorf("virtio_net.tx.queue_size %d: want a power of two 2..32768", c.QueueSize)
@@ -269,7 +281,7 @@ var (
 
 // NewTX returns a transmit queue seeded by seed.
 func NewTX(cfg TXConfig, seed uint64) *TX {
-	x := &TX{cfg: cfg, dev: dma.Device{Name: "virtio_net", Mask: dma.BitMask(64)}, rng: rand.New(rand.NewPCG(seed, 0x7e))}
+	x := &TX{cfg: cfg, dev: dma.Device{Name: "virtio_net", Mask: dma.BitMask(64), MapFailure: driver.Policy(cfg.MapFailure)}, rng: rand.New(rand.NewPCG(seed, 0x7e))}
 	x.th = driver.NewThread("virtio_net/tx", x, &x.ids)
 	x.th.Schedule(driver.Action{Kind: actSetup})
 	return x
