@@ -125,3 +125,16 @@ func TestMapFailurePerDriver(t *testing.T) {
 		}
 	}
 }
+
+// TestAllocateDontMap: usb storage taking its buffers once from DMA-able
+// memory bounces nothing on the SA-1111, where mapping each URB bounces.
+func TestAllocateDontMap(t *testing.T) {
+	for mode, bounced := range map[string]bool{"map": true, "alloc": false} {
+		cfg := defaultConfig(t)
+		cfg.Workload.USB.Storage.DataBuffers = mode
+		r := matrix.RunCell(matrix.Cell{Scenario: "usb-ehci", Allocator: "dmapool", Platform: "sa1111", Seed: 1}, NewBuilder(cfg), 20_000)
+		if r.Err != nil || (r.Metrics["bounce_maps"] > 0) != bounced || r.Metrics["urbs_completed"] == 0 {
+			t.Errorf("%s: bounce maps %v, urbs %v (%v)", mode, r.Metrics["bounce_maps"], r.Metrics["urbs_completed"], r.Err)
+		}
+	}
+}

@@ -89,6 +89,12 @@ type Storage struct {
 	ThinkNS int64 `mapstructure:"think_ns" json:"think_ns"`
 	// URBFlags is the gfp mask URBs are submitted with (GFP_NOIO).
 	URBFlags string `mapstructure:"urb_flags" json:"urb_flags"`
+	// DataBuffers: "map" maps each URB's data buffer (dma_map_single,
+	// bouncing where the device cannot reach it); "alloc" takes each
+	// URB's buffer once, at setup, from DMA-able memory (usb_buffer_alloc,
+	// the 2002 answer to bouncing on the SA-1111) and never maps: the
+	// driver copies data in and out of it itself, a cost not modeled.
+	DataBuffers string `mapstructure:"data_buffers" json:"data_buffers"`
 }
 
 // HID is an interrupt-polled input device.
@@ -127,7 +133,7 @@ type Config struct {
 // DefaultConfig returns the defaults documented in config.yaml.
 func DefaultConfig() Config {
 	return Config{
-		Storage: Storage{Enabled: true, TransferBytes: 8192, QueueDepth: 4, ReadShare: 0.7, ThinkNS: 20_000, URBFlags: "GFP_NOIO"},
+		Storage: Storage{Enabled: true, TransferBytes: 8192, QueueDepth: 4, ReadShare: 0.7, ThinkNS: 20_000, URBFlags: "GFP_NOIO", DataBuffers: "map"},
 		HID:     HID{Enabled: true, Bytes: 8, IntervalMS: 10},
 		Audio:   Audio{Enabled: true, FrameBytes: 192, FramesPerURB: 8, URBs: 2},
 		RetryNS: 1_000_000,
@@ -154,6 +160,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("usb.%w", err)
 	}
 	s := c.Storage
+	if s.DataBuffers != "map" && s.DataBuffers != "alloc" {
+		return fmt.Errorf("usb.storage.data_buffers %q: valid values are map, alloc", s.DataBuffers)
+	}
 	if s.TransferBytes <= 0 || s.TransferBytes > 1<<24 {
 		return fmt.Errorf("usb.storage.transfer_bytes %d: want 1..16777216", s.TransferBytes)
 	}
@@ -318,6 +327,9 @@ func (b *Bus) TDsPerURB() int {
 	return int((b.cfg.Storage.TransferBytes + b.hcd.TDBytes - 1) / b.hcd.TDBytes)
 }
 
+// allocBufs: storage's data buffers are allocated once, not mapped.
+func (b *Bus) allocBufs() bool { return b.cfg.Storage.DataBuffers == "alloc" }
+
 // Device returns the host controller device.
 func (b *Bus) Device() *dma.Device { return &b.dev }
 
@@ -382,6 +394,12 @@ func (b *Bus) setup(t *driver.Thread) {
 			Size: b.cfg.Audio.FrameBytes * int64(b.cfg.Audio.FramesPerURB*b.cfg.Audio.URBs)})
 	}
 	for i := range b.urbs {
+		if u := &b.urbs[i]; u.kind == bulk && b.allocBufs() {
+			u.buf = b.ids.Get()
+			t.Emit(dma.Event{Kind: dma.Alloc, GFP: dma.GFPKernel, Dev: &b.dev, ID: u.buf, Pool: dma.NoPool, Size: b.cfg.Storage.TransferBytes})
+		}
+	}
+	for i := range b.urbs {
 		if b.urbs[i].kind == bulk {
 			b.proc.Schedule(driver.Action{At: t.Now, Kind: actSubmit, Arg: int32(i)})
 		} else {
@@ -416,8 +434,10 @@ func (b *Bus) submit(t *driver.Thread, th, ui int, ctx dma.Context) {
 		if b.rng.Float64() < b.cfg.Storage.ReadShare {
 			u.dir = dma.FromDevice
 		}
-		u.buf = b.ids.Get()
-		last = t.Op(dma.Map, ctx, b.flags, u.dir, &b.dev, u.buf, dma.NoPool, b.cfg.Storage.TransferBytes)
+		if !b.allocBufs() {
+			u.buf = b.ids.Get()
+			last = t.Op(dma.Map, ctx, b.flags, u.dir, &b.dev, u.buf, dma.NoPool, b.cfg.Storage.TransferBytes)
+		}
 	}
 	last.Notify = true // its success books the completion
 }
@@ -426,7 +446,8 @@ func (b *Bus) submit(t *driver.Thread, th, ui int, ctx dma.Context) {
 // success books the completion; a failure unwinds the submit.
 func (b *Bus) submitted(t *driver.Thread, th, ui int, e *dma.Event, err error) {
 	u := &b.urbs[ui]
-	last := e.Kind == dma.Map || (u.kind != bulk && e.ID == u.tds[u.n-1])
+	mapped := u.kind == bulk && !b.allocBufs()
+	last := e.Kind == dma.Map || (!mapped && e.ID == u.tds[u.n-1])
 	if err == nil {
 		if last {
 			b.cur[th] = -1
@@ -446,7 +467,7 @@ func (b *Bus) submitted(t *driver.Thread, th, ui int, e *dma.Event, err error) {
 		for k := got; k < u.n; k++ {
 			b.ids.Put(u.tds[k]) // the failed allocation and the dropped ones
 		}
-		if u.kind == bulk {
+		if mapped {
 			b.ids.Put(u.buf)
 		}
 	} else {
@@ -485,7 +506,7 @@ func (b *Bus) book(ui int, now dma.Time) {
 func (b *Bus) complete(t *driver.Thread, th, ui int) {
 	u := &b.urbs[ui]
 	b.Stats.Completions++
-	if u.kind == bulk {
+	if u.kind == bulk && !b.allocBufs() {
 		t.Op(dma.Unmap, dma.HardIRQ, 0, u.dir, &b.dev, u.buf, dma.NoPool, b.cfg.Storage.TransferBytes)
 	}
 	t.Ops(u.tds[:u.n], dma.Free, dma.HardIRQ, 0, 0, &b.dev, u.pool, u.tdSize)
