@@ -34,15 +34,25 @@ type Config struct {
 	// ReserveNS is the modeled cost of taking or returning a reserve
 	// element (estimate).
 	ReserveNS int64 `mapstructure:"reserve_ns" json:"reserve_ns"`
+	// Era picks mempool_alloc's flags: "modern" (since 2.6: every try
+	// with __GFP_NOMEMALLOC | __GFP_NOWARN, the first without sleeping,
+	// the reserve before a sleeping try) or "2002" (2.5's: a first try
+	// without sleeping, then, once the reserve is half empty, one with the
+	// caller's own flags, under which the element allocator may sleep, as
+	// pci_pool's SLAB_KERNEL retry does; then the reserve).
+	Era string `mapstructure:"era" json:"era"`
 }
 
 // DefaultConfig returns the defaults documented in config.yaml.
 func DefaultConfig() Config {
-	return Config{MinNr: 16, Over: "dmapool", TimeoutMS: 5000, ReserveNS: 10}
+	return Config{MinNr: 16, Over: "dmapool", TimeoutMS: 5000, ReserveNS: 10, Era: "modern"}
 }
 
 // Validate checks the knobs.
 func (c Config) Validate() error {
+	if c.Era != "modern" && c.Era != "2002" {
+		return fmt.Errorf("mempool.era %q: valid eras are modern, 2002", c.Era)
+	}
 	if c.MinNr < 1 || c.MinNr > 1<<20 {
 		return fmt.Errorf("mempool.min_nr %d: want 1..1048576", c.MinNr)
 	}
@@ -158,6 +168,9 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		return dma.Block{}, dma.ErrBadPool
 	}
 	p := &a.pools[id]
+	if a.cfg.Era == "2002" {
+		return a.alloc2002(id, p, r)
+	}
 	gfp := r.GFP | dma.GFPNoMemalloc | dma.GFPNoWarn
 	a.req = *r
 	a.req.GFP = gfp &^ (dma.GFPWait | dma.GFPIO)
@@ -188,6 +201,47 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		r.Wait = a.req.Wait
 		r.Wait.On = id
 		return dma.Block{}, err
+	}
+	r.Wait = dma.Wait{Kind: dma.WaitMempool, Timeout: dma.Time(a.cfg.TimeoutMS) * dma.Millisecond, On: id}
+	return dma.Block{}, dma.ErrWouldBlock
+}
+
+// alloc2002 is 2.5's mempool_alloc: a try without sleeping (an atomic
+// caller keeps its right to the reserves); once the reserve is half
+// empty, a try with the caller's own flags, under which the element
+// allocator may sleep (pci_pool's SLAB_KERNEL retry: the caller waits on
+// it); then the reserve; a caller that may sleep then waits for an
+// element to come back (2.5 slept until woken: the model retries after
+// timeout_ms as well).
+func (a *Allocator) alloc2002(id dma.ID, p *pool, r *dma.Request) (dma.Block, error) {
+	a.req = *r
+	a.req.GFP = r.GFP &^ (dma.GFPWait | dma.GFPIO)
+	b, err := a.inner.Alloc(p.inner, &a.req)
+	if err == nil {
+		return a.give(id, b), nil
+	}
+	if r.GFP.CanSleep() && len(p.reserve) <= p.min/2 {
+		a.req = *r
+		b, err = a.inner.Alloc(p.inner, &a.req)
+		if err == nil {
+			return a.give(id, b), nil
+		}
+		if err == dma.ErrWouldBlock {
+			r.Wait = a.req.Wait
+			r.Wait.On = id
+			return dma.Block{}, err
+		}
+	}
+	if n := len(p.reserve); n > 0 {
+		a.meter.Charge(dma.Time(a.cfg.ReserveNS))
+		b := p.reserve[n-1]
+		p.reserve = p.reserve[:n-1]
+		p.low = min(p.low, len(p.reserve))
+		return a.give(id, b), nil
+	}
+	if !r.GFP.CanSleep() {
+		a.stats.Failures++
+		return dma.Block{}, dma.ErrNoMem
 	}
 	r.Wait = dma.Wait{Kind: dma.WaitMempool, Timeout: dma.Time(a.cfg.TimeoutMS) * dma.Millisecond, On: id}
 	return dma.Block{}, dma.ErrWouldBlock

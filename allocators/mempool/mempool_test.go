@@ -195,3 +195,61 @@ func TestMinNrByPool(t *testing.T) {
 		t.Fatal("min_nr_by_pool of 0 accepted")
 	}
 }
+
+// sleepy is an element allocator like 2002's pci_pool out of memory: a
+// caller that may sleep is put to sleep (its SLAB_KERNEL retry), others
+// fail. It serves until fail is set.
+type sleepy struct {
+	fail bool
+	n    int
+}
+
+func (s *sleepy) CreatePool(dma.PoolSpec) (dma.ID, error) { return 0, nil }
+func (s *sleepy) Free(dma.Block)                          {}
+func (s *sleepy) Alloc(_ dma.ID, r *dma.Request) (dma.Block, error) {
+	if !s.fail {
+		s.n++
+		return dma.Block{CPU: uint64(s.n) << 12, DMA: uint64(s.n) << 12, Size: r.Size}, nil
+	}
+	if r.GFP.CanSleep() {
+		r.Wait = dma.Wait{Kind: dma.WaitPoolRetry, Timeout: 100 * dma.Millisecond}
+		return dma.Block{}, dma.ErrWouldBlock
+	}
+	return dma.Block{}, dma.ErrNoMem
+}
+
+// TestEras: with the 2002 flags a caller that may sleep tries the element
+// allocator with its own flags once the reserve is half empty, so
+// pci_pool's sleep happens under the mempool; with the modern ones the
+// reserve is used first.
+func TestEras(t *testing.T) {
+	for era, sleepsAt := range map[string]int{"2002": 2, "modern": 4} {
+		p := conformance.NewFlat(256)
+		inner := &sleepy{}
+		cfg := DefaultConfig()
+		cfg.MinNr, cfg.Era = 4, era
+		a, err := New(p, inner, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev := &dma.Device{Name: "d", Mask: dma.BitMask(32)}
+		id, err := a.CreatePool(dma.PoolSpec{Name: "td", Dev: dev, Size: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		inner.fail = true
+		for k := 0; k <= 4; k++ {
+			r := &dma.Request{Size: 64, GFP: dma.GFPKernel, Dev: dev}
+			_, err := a.Alloc(id, r)
+			if k < sleepsAt && err != nil {
+				t.Errorf("%s: alloc %d: %v, want an element from the reserve", era, k, err)
+			}
+			if k == sleepsAt {
+				if err != dma.ErrWouldBlock || r.Wait.Kind != dma.WaitPoolRetry && era == "2002" {
+					t.Errorf("%s: alloc %d: %v (wait %v), want pci_pool's sleep", era, k, err, r.Wait.Kind)
+				}
+				break
+			}
+		}
+	}
+}
