@@ -41,11 +41,16 @@ type Config struct {
 	SlabNS  int64 `mapstructure:"slab_ns" json:"slab_ns"`
 	// CoherentGFP: "caller" or "atomic" (2002's pci_alloc_consistent).
 	CoherentGFP string `mapstructure:"coherent_gfp" json:"coherent_gfp"`
+	// LookupNS is what a slab over dma_alloc_coherent pays per object for
+	// its DMA address: the cache's page hooks carry no dma_addr_t, so it
+	// is looked up (a hash of the slab's pages) each alloc (estimate).
+	// slab-direct needs none: its DMA address is the physical one.
+	LookupNS int64 `mapstructure:"lookup_ns" json:"lookup_ns"`
 }
 
 // DefaultConfig returns the defaults documented in config.yaml.
 func DefaultConfig() Config {
-	return Config{NrCPUs: 4, MaxOrder: 3, HWCacheAlign: true, Magazine: 0, AllocNS: 15, FreeNS: 15, SlabNS: 100, CoherentGFP: "caller"}
+	return Config{NrCPUs: 4, MaxOrder: 3, HWCacheAlign: true, Magazine: 0, AllocNS: 15, FreeNS: 15, SlabNS: 100, CoherentGFP: "caller", LookupNS: 20}
 }
 
 // Validate checks the knobs.
@@ -59,6 +64,9 @@ func (c Config) Validate() error {
 		return fmt.Errorf("slab.magazine %d: want 0..65536", c.Magazine)
 	case c.AllocNS < 0 || c.FreeNS < 0 || c.SlabNS < 0:
 		return fmt.Errorf("slab: costs must not be negative")
+	}
+	if c.LookupNS < 0 {
+		return fmt.Errorf("slab.lookup_ns must not be negative")
 	}
 	_, err := dma.ParseCoherentGFP(c.CoherentGFP)
 	return err
@@ -277,6 +285,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		c.mag = c.mag[:n-1]
 		a.stats.Allocs++
 		a.stats.LiveBlocks++
+		a.handOver(c.size)
 		return b, nil
 	}
 	if c.head == none {
@@ -295,8 +304,22 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	}
 	a.stats.Allocs++
 	a.stats.LiveBlocks++
+	a.handOver(c.size)
 	off := uint64(int64(obj) * c.size)
 	return dma.Block{CPU: s.pg.CPU + off, DMA: s.pg.DMA + off, Size: c.size, Owner: dma.Owner{Pool: id, Handle: si*int32(c.objs) + obj}}, nil
+}
+
+// handOver is what giving an object to a device costs beyond the
+// allocation: slab-direct's kmalloc memory is cached, so on a machine
+// without coherent DMA the driver's dma_map_single cleans its lines; a
+// slab over coherent pages looks its DMA address up.
+func (a *Allocator) handOver(size int64) {
+	switch {
+	case a.direct && a.plat.CacheMaintain != nil:
+		a.plat.CacheMaintain(size, dma.ToDevice)
+	case !a.direct:
+		a.meter.Charge(dma.Time(a.cfg.LookupNS))
+	}
 }
 
 func (a *Allocator) grow(c *cache, id dma.ID, gfp dma.GFP) error {
@@ -348,6 +371,9 @@ func (a *Allocator) Free(b dma.Block) {
 	a.stats.LiveBlocks--
 	c := &a.caches[b.Pool]
 	a.meter.Charge(dma.Time(a.cfg.FreeNS))
+	if a.direct && a.plat.CacheMaintain != nil {
+		a.plat.CacheMaintain(c.size, dma.FromDevice) // the unmap invalidates
+	}
 	if a.cfg.Magazine > 0 {
 		if len(c.mag) < a.cfg.Magazine {
 			c.mag = append(c.mag, b)

@@ -51,12 +51,18 @@ type Config struct {
 	PageAllocNS      int64 `mapstructure:"page_alloc_ns" json:"page_alloc_ns"`
 	PageAllocOrderNS int64 `mapstructure:"page_alloc_order_ns" json:"page_alloc_order_ns"`
 	PageFreeNS       int64 `mapstructure:"page_free_ns" json:"page_free_ns"`
+	// RemapNS and RemapPageNS: making coherent memory uncached on ARM
+	// (consistent_alloc: a mapping of the pages with caching off and the
+	// TLB flushed), per allocation and per page, and undoing it at free
+	// (estimates).
+	RemapNS     int64 `mapstructure:"remap_ns" json:"remap_ns"`
+	RemapPageNS int64 `mapstructure:"remap_page_ns" json:"remap_page_ns"`
 }
 
 // DefaultConfig returns the defaults documented in config.yaml.
 func DefaultConfig() Config {
 	return Config{RAMMiB: 64, Mode: "a20", Drac: 4, SmallBounce: 1024, LargeBounce: 0, CacheLine: 32, LineNS: 40,
-		CopyMBps: 100, MapNS: 50, PageAllocNS: 800, PageAllocOrderNS: 300, PageFreeNS: 400}
+		CopyMBps: 100, MapNS: 50, PageAllocNS: 800, PageAllocOrderNS: 300, PageFreeNS: 400, RemapNS: 3000, RemapPageNS: 150}
 }
 
 // Validate checks the knobs.
@@ -76,7 +82,7 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sa1111.cache_line %d: want a power of two", c.CacheLine)
 	case c.CopyMBps <= 0:
 		return fmt.Errorf("sa1111.copy_mbps must be positive")
-	case c.LineNS < 0 || c.MapNS < 0 || c.PageAllocNS < 0 || c.PageAllocOrderNS < 0 || c.PageFreeNS < 0:
+	case c.LineNS < 0 || c.MapNS < 0 || c.PageAllocNS < 0 || c.PageAllocOrderNS < 0 || c.PageFreeNS < 0 || c.RemapNS < 0 || c.RemapPageNS < 0:
 		return fmt.Errorf("sa1111: costs must not be negative")
 	}
 	return nil
@@ -122,6 +128,8 @@ type Machine struct {
 	// is a window of it, not a copy.
 	rot   int
 	twice []int
+	// Lines counts the cache lines cleaned or invalidated.
+	Lines int64
 }
 
 // general returns the zone list for an allocation that may come from
@@ -211,6 +219,7 @@ func New(cfg Config, pr pagealloc.Pressure, meter *dma.Meter) (*dma.Platform, *M
 		Frag: m.mem.Frag, MinHeadroom: func() int64 { return m.mem.MinHeadroom },
 	}
 	p.Reachable = m.DMAable
+	p.CacheMaintain = m.maintain
 	return p, m, nil
 }
 
@@ -267,6 +276,7 @@ func (m *Machine) AllocPages(dev *dma.Device, order int, gfp dma.GFP) (dma.Block
 		m.free(b)
 		return dma.Block{}, fmt.Errorf("%w: %s's mask %#x reaches no RAM", dma.ErrNoMem, dev.Name, dev.Coherent())
 	}
+	m.remap(int(b.Handle & 0xff))
 	m.meter.CoherentBytes += b.Size
 	return b, nil
 }
@@ -274,6 +284,7 @@ func (m *Machine) AllocPages(dev *dma.Device, order int, gfp dma.GFP) (dma.Block
 // FreePages is dma_free_coherent.
 func (m *Machine) FreePages(b dma.Block) {
 	m.meter.CoherentBytes -= b.Size
+	m.remap(int(b.Handle & 0xff))
 	m.free(b)
 }
 
@@ -286,7 +297,18 @@ func (m *Machine) maintain(size int64, dir dma.Dir) {
 	if dir == dma.Bidirectional {
 		n *= 2
 	}
+	m.Lines += n
 	m.meter.Charge(dma.Time(n * m.cfg.LineNS))
+}
+
+// remap charges making 2^order pages uncached, or cached again.
+func (m *Machine) remap(order int) {
+	m.meter.Charge(dma.Time(m.cfg.RemapNS + int64(1)<<order*m.cfg.RemapPageNS))
+}
+
+// Report implements dma.Reporter: the cache lines cleaned or invalidated.
+func (m *Machine) Report(add func(string, float64)) {
+	add("cache_lines_maintained", float64(m.Lines))
 }
 
 func (m *Machine) copyCost(size int64) {
