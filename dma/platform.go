@@ -175,10 +175,11 @@ type Platform struct {
 	// Frag, if set, reports the page allocator's fragmentation indices.
 	Frag func() Frag
 	// CacheMaintain, set on a machine without coherent DMA, cleans (dir
-	// ToDevice) or invalidates (FromDevice) the lines of size bytes of
-	// cached memory given to a device, as dma_map_single and
-	// dma_unmap_single of kmalloc memory do there, at the platform's cost.
-	CacheMaintain func(size int64, dir Dir)
+	// ToDevice: handed to the device) or invalidates (FromDevice: given
+	// back) the lines of the size bytes of cached memory at addr, as
+	// dma_map_single and dma_unmap_single of kmalloc memory do there, at
+	// the platform's cost.
+	CacheMaintain func(addr uint64, size int64, dir Dir)
 	// MinHeadroom, if set, reports the lowest (free - min watermark) pages
 	// seen so far.
 	MinHeadroom func() int64

@@ -130,6 +130,7 @@ var Catalog = []Def{
 	{"min_free_headroom_pages", Pages, Higher, true, "lowest free pages minus the min watermark over all zones; negative when atomic callers dipped below min", "matrix", "", ""},
 	{"mempool_reserve_min", Count, Higher, true, "lowest reserve level any pool reached", "allocators/mempool", "", ""},
 	{"cache_lines_maintained", Count, Lower, true, "cache lines cleaned or invalidated for DMA: maps, unmaps and syncs, and slab-direct's objects handed over and freed", "platforms/sa1111", "sa1111 platforms", ""},
+	{"cacheline_overlaps", Count, Lower, true, "cached DMA buffers that shared a cache line with another live one (dma_cache_alignment below the line), as DMA-API debugging's cacheline tracking reports them", "platforms/sa1111", "sa1111 platforms", ""},
 	{"swiotlb_slots", Count, Neither, true, "swiotlb's 2 KiB slots at the end (io_tlb_nslabs; dynamic pools included)", "platforms/x64", "cvm and swiotlb platforms", ""},
 	{"swiotlb_used_peak", Count, Lower, true, "the most slots in use at once (io_tlb_used_hiwater)", "platforms/x64", "cvm and swiotlb platforms", ""},
 	{"swiotlb_full", Count, Lower, true, "mappings that found no slots: \"swiotlb buffer is full\", oversize ones included", "platforms/x64", "cvm and swiotlb platforms", ""},

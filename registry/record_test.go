@@ -163,3 +163,17 @@ func TestSlabAgainstSlabDirect(t *testing.T) {
 			direct["cache_lines_maintained"], slab["cache_lines_maintained"], direct["modeled_cpu_ns"], slab["modeled_cpu_ns"])
 	}
 }
+
+// TestCachelineSharing: with dma_get_cache_alignment() below the SA-1111's
+// 32-byte line, slab-direct's objects share lines and the model counts
+// them; at the line, none do.
+func TestCachelineSharing(t *testing.T) {
+	for align, shared := range map[int64]bool{0: false, 32: false, 8: true} {
+		cfg := defaultConfig(t)
+		cfg.Platform.SA1111.DMACacheAlignment = align
+		r := matrix.RunCell(matrix.Cell{Scenario: "usb-uhci", Allocator: "slab-direct", Platform: "sa1111", Seed: 1}, NewBuilder(cfg), 20_000)
+		if r.Err != nil || (r.Metrics["cacheline_overlaps"] > 0) != shared {
+			t.Errorf("dma_cache_alignment %d: %v overlaps (%v)", align, r.Metrics["cacheline_overlaps"], r.Err)
+		}
+	}
+}

@@ -285,7 +285,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		c.mag = c.mag[:n-1]
 		a.stats.Allocs++
 		a.stats.LiveBlocks++
-		a.handOver(c.size)
+		a.handOver(b.DMA, c.size)
 		return b, nil
 	}
 	if c.head == none {
@@ -304,8 +304,8 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	}
 	a.stats.Allocs++
 	a.stats.LiveBlocks++
-	a.handOver(c.size)
 	off := uint64(int64(obj) * c.size)
+	a.handOver(s.pg.DMA+off, c.size)
 	return dma.Block{CPU: s.pg.CPU + off, DMA: s.pg.DMA + off, Size: c.size, Owner: dma.Owner{Pool: id, Handle: si*int32(c.objs) + obj}}, nil
 }
 
@@ -313,10 +313,10 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 // allocation: slab-direct's kmalloc memory is cached, so on a machine
 // without coherent DMA the driver's dma_map_single cleans its lines; a
 // slab over coherent pages looks its DMA address up.
-func (a *Allocator) handOver(size int64) {
+func (a *Allocator) handOver(addr uint64, size int64) {
 	switch {
 	case a.direct && a.plat.CacheMaintain != nil:
-		a.plat.CacheMaintain(size, dma.ToDevice)
+		a.plat.CacheMaintain(addr, size, dma.ToDevice)
 	case !a.direct:
 		a.meter.Charge(dma.Time(a.cfg.LookupNS))
 	}
@@ -372,7 +372,7 @@ func (a *Allocator) Free(b dma.Block) {
 	c := &a.caches[b.Pool]
 	a.meter.Charge(dma.Time(a.cfg.FreeNS))
 	if a.direct && a.plat.CacheMaintain != nil {
-		a.plat.CacheMaintain(c.size, dma.FromDevice) // the unmap invalidates
+		a.plat.CacheMaintain(b.DMA, c.size, dma.FromDevice) // the unmap invalidates
 	}
 	if a.cfg.Magazine > 0 {
 		if len(c.mag) < a.cfg.Magazine {

@@ -40,6 +40,10 @@ type Config struct {
 	LargeBounce int64 `mapstructure:"large_bounce" json:"large_bounce"`
 	// CacheLine is the D-cache line (32 bytes on StrongARM).
 	CacheLine int64 `mapstructure:"cache_line" json:"cache_line"`
+	// DMACacheAlignment is what dma_get_cache_alignment() says (0: the
+	// line). Set below the line, DMA buffers may share a line, and the
+	// model counts those that do (cacheline_overlaps).
+	DMACacheAlignment int64 `mapstructure:"dma_cache_alignment" json:"dma_cache_alignment"`
 	// LineNS is the cost to clean or invalidate one line (estimate: tens
 	// of ns at 206 MHz).
 	LineNS int64 `mapstructure:"line_ns" json:"line_ns"`
@@ -80,6 +84,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("sa1111.large_bounce %d: want 0 or a power of two from small_bounce to 1 MiB", c.LargeBounce)
 	case c.CacheLine <= 0 || c.CacheLine&(c.CacheLine-1) != 0:
 		return fmt.Errorf("sa1111.cache_line %d: want a power of two", c.CacheLine)
+	case c.DMACacheAlignment < 0 || c.DMACacheAlignment > c.CacheLine || c.DMACacheAlignment&(c.DMACacheAlignment-1) != 0:
+		return fmt.Errorf("sa1111.dma_cache_alignment %d: want 0 (the line) or a power of two up to cache_line", c.DMACacheAlignment)
 	case c.CopyMBps <= 0:
 		return fmt.Errorf("sa1111.copy_mbps must be positive")
 	case c.LineNS < 0 || c.MapNS < 0 || c.PageAllocNS < 0 || c.PageAllocOrderNS < 0 || c.PageFreeNS < 0 || c.RemapNS < 0 || c.RemapPageNS < 0:
@@ -128,8 +134,12 @@ type Machine struct {
 	// is a window of it, not a copy.
 	rot   int
 	twice []int
-	// Lines counts the cache lines cleaned or invalidated.
-	Lines int64
+	// Lines counts the cache lines cleaned or invalidated; Overlaps the
+	// cached buffers handed to a device sharing a line with another.
+	Lines, Overlaps int64
+	// active counts the live cached buffers on each line (only when the
+	// DMA alignment is below the line).
+	active map[uint64]int32
 }
 
 // general returns the zone list for an allocation that may come from
@@ -213,14 +223,24 @@ func New(cfg Config, pr pagealloc.Pressure, meter *dma.Meter) (*dma.Platform, *M
 	m.pools[0] = bouncePool{size: cfg.SmallBounce, order: dma.Order(cfg.SmallBounce)}
 	m.pools[1] = bouncePool{size: large, order: dma.Order(large)}
 	p := &dma.Platform{
-		Name: "sa1111", Coherent: false, CacheLine: cfg.CacheLine,
+		Name: "sa1111", Coherent: false, CacheLine: m.dmaAlign(),
 		PageOffset: Base, RAMBytes: cfg.RAMMiB * mib,
 		Pages: m, Kernel: kernelPages{m}, Mapper: m, Meter: meter,
 		Frag: m.mem.Frag, MinHeadroom: func() int64 { return m.mem.MinHeadroom },
 	}
 	p.Reachable = m.DMAable
-	p.CacheMaintain = m.maintain
+	p.CacheMaintain = m.handOver
 	return p, m, nil
+}
+
+// dmaAlign is dma_get_cache_alignment(): the line, unless set below it,
+// when line sharing is then tracked.
+func (m *Machine) dmaAlign() int64 {
+	if a := m.cfg.DMACacheAlignment; a > 0 && a < m.cfg.CacheLine {
+		m.active = map[uint64]int32{}
+		return a
+	}
+	return m.cfg.CacheLine
 }
 
 // DMAable reports whether the SA-1111 can reach a bus range.
@@ -301,6 +321,33 @@ func (m *Machine) maintain(size int64, dir dma.Dir) {
 	m.meter.Charge(dma.Time(n * m.cfg.LineNS))
 }
 
+// handOver maintains the lines of cached memory handed to a device or
+// given back (dma.Platform.CacheMaintain); with a DMA alignment below the
+// line it also tracks the lines such memory holds, as DMA-API debugging's
+// cacheline tracking does, and counts a buffer that shares a line with
+// another one live (cacheline_overlaps): a device writing one would have
+// the CPU's writeback of the other corrupt it, or the other's invalidate
+// discard it.
+func (m *Machine) handOver(addr uint64, size int64, dir dma.Dir) {
+	m.maintain(size, dir)
+	if m.active == nil {
+		return
+	}
+	first, last := addr/uint64(m.cfg.CacheLine), (addr+uint64(size)-1)/uint64(m.cfg.CacheLine)
+	overlap := false
+	for l := first; l <= last; l++ {
+		if dir == dma.ToDevice {
+			overlap = overlap || m.active[l] > 0
+			m.active[l]++
+		} else if m.active[l]--; m.active[l] <= 0 {
+			delete(m.active, l)
+		}
+	}
+	if overlap {
+		m.Overlaps++
+	}
+}
+
 // remap charges making 2^order pages uncached, or cached again.
 func (m *Machine) remap(order int) {
 	m.meter.Charge(dma.Time(m.cfg.RemapNS + int64(1)<<order*m.cfg.RemapPageNS))
@@ -309,6 +356,7 @@ func (m *Machine) remap(order int) {
 // Report implements dma.Reporter: the cache lines cleaned or invalidated.
 func (m *Machine) Report(add func(string, float64)) {
 	add("cache_lines_maintained", float64(m.Lines))
+	add("cacheline_overlaps", float64(m.Overlaps))
 }
 
 func (m *Machine) copyCost(size int64) {
