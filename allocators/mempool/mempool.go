@@ -178,12 +178,8 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	if err == nil {
 		return a.give(id, b), nil
 	}
-	if n := len(p.reserve); n > 0 {
-		a.meter.Charge(dma.Time(a.cfg.ReserveNS))
-		b := p.reserve[n-1]
-		p.reserve = p.reserve[:n-1]
-		p.low = min(p.low, len(p.reserve))
-		return a.give(id, b), nil
+	if b, ok := a.fromReserve(id, p); ok {
+		return b, nil
 	}
 	if !r.GFP.CanSleep() {
 		a.stats.Failures++
@@ -204,6 +200,19 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	}
 	r.Wait = dma.Wait{Kind: dma.WaitMempool, Timeout: dma.Time(a.cfg.TimeoutMS) * dma.Millisecond, On: id}
 	return dma.Block{}, dma.ErrWouldBlock
+}
+
+// fromReserve hands out an element of pool id's reserve, if it has one.
+func (a *Allocator) fromReserve(id dma.ID, p *pool) (dma.Block, bool) {
+	n := len(p.reserve)
+	if n == 0 {
+		return dma.Block{}, false
+	}
+	a.meter.Charge(dma.Time(a.cfg.ReserveNS))
+	b := p.reserve[n-1]
+	p.reserve = p.reserve[:n-1]
+	p.low = min(p.low, len(p.reserve))
+	return a.give(id, b), true
 }
 
 // alloc2002 is 2.5's mempool_alloc: a try without sleeping (an atomic
@@ -232,12 +241,8 @@ func (a *Allocator) alloc2002(id dma.ID, p *pool, r *dma.Request) (dma.Block, er
 			return dma.Block{}, err
 		}
 	}
-	if n := len(p.reserve); n > 0 {
-		a.meter.Charge(dma.Time(a.cfg.ReserveNS))
-		b := p.reserve[n-1]
-		p.reserve = p.reserve[:n-1]
-		p.low = min(p.low, len(p.reserve))
-		return a.give(id, b), nil
+	if b, ok := a.fromReserve(id, p); ok {
+		return b, nil
 	}
 	if !r.GFP.CanSleep() {
 		a.stats.Failures++
