@@ -8,6 +8,7 @@ import (
 	"maps"
 	"math"
 	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
 	"sort"
@@ -254,6 +255,25 @@ func (c *Config) Validate() error {
 // MaxName bounds a results name, in bytes: with the extension and the
 // temporary file's decoration it must stay within a file name's 255.
 const MaxName = 200
+
+// CheckOutputFile checks, before any work, a file the user asked to be
+// written (flag names it): given, not a folder, in a folder that exists,
+// and a name a file system takes.
+func CheckOutputFile(flag, path string) error {
+	if path == "" {
+		return Usagef("%s FILE is required", flag)
+	}
+	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
+		return Usagef("%s %s: a folder, not a file", flag, path)
+	}
+	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
+		return Usagef("%s %s: the folder %s does not exist", flag, path, filepath.Dir(path))
+	}
+	if err := CheckName(filepath.Base(path)); err != nil {
+		return Usagef("%s: %v", flag, err)
+	}
+	return nil
+}
 
 // CheckName checks a results name (--name) before anything runs: no path
 // separator, no control character, not "." or "..", at most MaxName bytes.

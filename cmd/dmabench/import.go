@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/spf13/cobra"
@@ -29,7 +28,7 @@ dma_sync_*; iommu map and unmap. It prints how many lines of each event it
 converted and how many it skipped, by reason.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
-			if err := checkOutputFile("import ftrace: -o", out); err != nil {
+			if err := registry.CheckOutputFile("import ftrace: -o", out); err != nil {
 				return err
 			}
 			in, err := openInput(args[0])
@@ -65,23 +64,4 @@ converted and how many it skipped, by reason.`,
 	ft.Flags().StringVar(&progressMode, "progress", "auto", "progress on stderr, `MODE`: auto (a bar on a terminal, plain lines otherwise), bar, plain, none")
 	cmd.AddCommand(ft)
 	return cmd
-}
-
-// checkOutputFile checks, before any work, a file the user asked to be
-// written (flag names it): given, not a folder, in a folder that exists,
-// and a name a file system takes.
-func checkOutputFile(flag, path string) error {
-	if path == "" {
-		return usagef("%s FILE is required", flag)
-	}
-	if fi, err := os.Stat(path); err == nil && fi.IsDir() {
-		return usagef("%s %s: a folder, not a file", flag, path)
-	}
-	if fi, err := os.Stat(filepath.Dir(path)); err != nil || !fi.IsDir() {
-		return usagef("%s %s: the folder %s does not exist", flag, path, filepath.Dir(path))
-	}
-	if err := registry.CheckName(filepath.Base(path)); err != nil {
-		return usagef("%s: %v", flag, err)
-	}
-	return nil
 }

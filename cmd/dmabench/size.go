@@ -16,12 +16,10 @@ func newSizeCmd(stdout io.Writer) *cobra.Command {
 	sw := &cobra.Command{
 		Use:   "swiotlb -w WORKLOAD|trace:FILE",
 		Short: "Find the smallest swiotlb with no failed mapping for a workload or trace",
-		Long: `size swiotlb replays a workload, scenario or trace on a platform with
-swiotlb (cvm, swiotlb) at the kernel's size for it, then finds the smallest
-pool, in whole segments of 128 slots, with which no mapping fails over the
-seeds. It prints the slots-in-use high-water mark at both sizes, what
-dynamic swiotlb would add, and the mappings that can never succeed
-(larger than one segment) apart, with their size.`,
+		Long: `size swiotlb replays a workload or trace on cvm or swiotlb at the kernel's
+size, finds the smallest pool (whole segments) with no failed mapping over
+the seeds, and prints the high-water marks, what dynamic swiotlb adds, and
+the mappings that never fit (docs/swiotlb.md).`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			cfg, err := loadConfig(configFile, nil)

@@ -41,7 +41,7 @@ same modeled metrics as running the workload.`,
 			if err := cfg.Validate(); err != nil {
 				return err
 			}
-			if err := checkOutputFile("record: -o", out); err != nil {
+			if err := registry.CheckOutputFile("record: -o", out); err != nil {
 				return err
 			}
 			if events < 1 {
@@ -120,7 +120,7 @@ its id as written, the cut line.`,
 		Args: usageArgs(cobra.ExactArgs(2)),
 		RunE: func(_ *cobra.Command, args []string) error {
 			out = args[1]
-			if err := checkOutputFile("convert: OUT", out); err != nil {
+			if err := registry.CheckOutputFile("convert: OUT", out); err != nil {
 				return err
 			}
 			in, err := openInput(args[0])
