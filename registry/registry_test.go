@@ -90,11 +90,11 @@ func newReplay(t testing.TB, workload, alloc, plat string) *engine.Engine {
 }
 
 func TestReplayWithRealModelsAllocatesNothing(t *testing.T) {
-	for _, w := range []string{"usb-uhci", "usb-ohci", "usb-ehci", "scsi", "netrx"} {
+	for _, w := range []string{"usb-uhci", "usb-ohci", "usb-ehci", "scsi", "netrx", "nvme", "virtio-blk", "virtio-net"} {
 		for _, ae := range allocatorTable() {
-			for _, p := range []string{"x86", "sa1111", "iommu"} {
-				if p == "iommu" && ae.name == "slab-direct" {
-					continue // refused behind an IOMMU
+			for _, p := range []string{"x86", "sa1111", "iommu", "cvm", "swiotlb"} {
+				if (p == "iommu" || p == "cvm") && ae.name == "slab-direct" {
+					continue // refused behind an IOMMU and on a confidential VM
 				}
 				e := newReplay(t, w, ae.name, p)
 				if _, err := e.Run(200_000); err != nil {

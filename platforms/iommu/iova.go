@@ -143,6 +143,9 @@ type rcache struct {
 	mags [6]struct {
 		loaded, prev []uint64
 		depot        [][]uint64
+		// spare holds empty magazines for reuse: the cache allocates
+		// nothing once warm.
+		spare [][]uint64
 	}
 }
 
@@ -169,6 +172,9 @@ func (r *rcache) get(size, limit uint64) (uint64, bool) {
 		if len(m.prev) > 0 {
 			m.loaded, m.prev = m.prev, m.loaded
 		} else if n := len(m.depot); n > 0 {
+			if cap(m.prev) > 0 {
+				m.spare = append(m.spare, m.prev[:0])
+			}
 			m.prev = m.loaded
 			m.loaded = m.depot[n-1]
 			m.depot = m.depot[:n-1]
@@ -201,14 +207,20 @@ func (r *rcache) put(pfn, size uint64, spill func(uint64)) bool {
 		m.loaded = append(m.loaded, pfn)
 		return true
 	}
-	if len(m.depot) < maxDepot {
-		m.depot = append(m.depot, m.loaded)
-	} else {
+	if len(m.depot) >= maxDepot {
 		for _, p := range m.loaded {
 			spill(p)
 		}
+		m.loaded = append(m.loaded[:0], pfn)
+		return true
 	}
-	m.loaded = append(make([]uint64, 0, magSize), pfn)
+	m.depot = append(m.depot, m.loaded)
+	if n := len(m.spare); n > 0 {
+		m.loaded, m.spare = m.spare[n-1], m.spare[:n-1]
+	} else {
+		m.loaded = make([]uint64, 0, magSize)
+	}
+	m.loaded = append(m.loaded, pfn)
 	return true
 }
 

@@ -121,6 +121,11 @@ func NewBlk(cfg BlkConfig, seed uint64) *Blk {
 	b.cur = make([]int, cfg.Queues)
 	for q := range b.reqs {
 		b.reqs[q] = make([]request, cfg.QueueDepth)
+		for i := range b.reqs[q] {
+			// Header, up to seg_max data entries, status, table.
+			n := cfg.SegMax + 3
+			b.reqs[q][i] = request{ids: make([]dma.ID, 0, n), lens: make([]int64, 0, n), dirs: make([]dma.Dir, 0, n)}
+		}
 	}
 	b.Pairs = driver.NewPairs("virtio_blk", cfg.Queues, &b.ids, func(q int, irq bool) driver.Handler { return blkHandler{b, q, irq} })
 	b.Sub[0].Schedule(driver.Action{Kind: actSetup})
@@ -178,21 +183,23 @@ func (b *Blk) submit(t *driver.Thread, q, ri int) {
 		dir = dma.FromDevice
 	}
 	r.ids, r.lens, r.dirs = r.ids[:0], r.lens[:0], r.dirs[:0]
-	add := func(n int64, d dma.Dir, gfp dma.GFP) *dma.Event {
-		id := b.ids.Get()
-		r.ids, r.lens, r.dirs = append(r.ids, id), append(r.lens, n), append(r.dirs, d)
-		return t.Op(dma.Map, dma.Process, gfp, d, &b.dev, id, dma.NoPool, n)
-	}
-	add(16, dma.ToDevice, dma.GFPNoIO) // struct virtio_blk_outhdr, in the request
+	b.add(t, r, 16, dma.ToDevice, dma.GFPNoIO) // struct virtio_blk_outhdr, in the request
 	entries := 2
 	for left := size; left > 0; left -= b.cfg.SegmentBytes {
-		add(min(left, b.cfg.SegmentBytes), dir, dma.GFPNoIO)
+		b.add(t, r, min(left, b.cfg.SegmentBytes), dir, dma.GFPNoIO)
 		entries++
 	}
-	add(1, dma.FromDevice, dma.GFPNoIO) // the status byte
+	b.add(t, r, 1, dma.FromDevice, dma.GFPNoIO) // the status byte
 	// Several entries go through an indirect table (kmalloc, GFP_ATOMIC),
 	// mapped to the device.
-	add(int64(16*entries), dma.ToDevice, dma.GFPAtomic).Notify = true
+	b.add(t, r, int64(16*entries), dma.ToDevice, dma.GFPAtomic).Notify = true
+}
+
+// add maps one buffer of request r on its own (vring_map_one_sg).
+func (b *Blk) add(t *driver.Thread, r *request, n int64, d dma.Dir, gfp dma.GFP) *dma.Event {
+	id := b.ids.Get()
+	r.ids, r.lens, r.dirs = append(r.ids, id), append(r.lens, n), append(r.dirs, d)
+	return t.Op(dma.Map, dma.Process, gfp, d, &b.dev, id, dma.NoPool, n)
 }
 
 func (h blkHandler) Outcome(t *driver.Thread, e *dma.Event, err error) {
