@@ -164,21 +164,17 @@ func (r *Reader) binRecord(b []byte, e *dma.Event) (isEvent bool, n int, err err
 	}
 	switch tag {
 	case tagDev:
-		id, name, mask, cmask := d.uv(), d.str(), d.uv(), d.uv()
+		id, name, mask, cmask, minAlign := d.uv(), d.str(), d.uv(), d.uv(), d.uv()
 		if d.err != nil {
 			return false, 0, r.binErr(d.err)
 		}
-		return false, d.i, r.declare(int64(min(id, 1<<17)), string(name), mask, cmask)
+		return false, d.i, r.declare(int64(min(id, 1<<17)), string(name), mask, cmask, minAlign)
 	case tagKnob:
 		k, v := d.str(), d.str()
 		if d.err != nil {
 			return false, 0, r.binErr(d.err)
 		}
-		line := append(append(append([]byte("knob "), k...), '='), v...)
-		kn, err := r.knob(line)
-		if err == nil && r.Meta != nil {
-			r.Meta(MetaKnob, kn.Key+"="+kn.Value)
-		}
+		_, err := r.knob(append(append(append([]byte("knob "), k...), '='), v...))
 		return false, d.i, err
 	case tagComment:
 		c := d.str()
@@ -191,15 +187,14 @@ func (r *Reader) binRecord(b []byte, e *dma.Event) (isEvent bool, n int, err err
 		if n > MaxThread+1 {
 			return false, 0, r.errf("threads", "%d threads", n)
 		}
-		var list []string
+		nums := make([]int, 0, n)
 		for range n {
-			list = append(list, fmt.Sprint(d.uv()))
+			nums = append(nums, int(min(d.uv(), MaxThread+1)))
 		}
 		if d.err != nil {
 			return false, 0, r.binErr(d.err)
 		}
-		_, err := r.threads(strings.Join(list, ","))
-		return false, d.i, err
+		return false, d.i, r.declareThreads(nums)
 	case tagCut:
 		r.cut = true
 		return false, d.i, nil
@@ -211,9 +206,6 @@ func (r *Reader) binRecord(b []byte, e *dma.Event) (isEvent bool, n int, err err
 	r.events = true
 	*e = dma.Event{Kind: k, Ctx: ctx, Pool: dma.NoPool, Line: r.line}
 	t := r.binTime + d.sv()
-	if d.err == nil && (t < 0 || t > 1<<62) {
-		return false, 0, r.errf("time", "%d is out of range", t)
-	}
 	th := d.uv()
 	rawID := d.uv()
 	have := uint32(fID)
@@ -277,16 +269,9 @@ func (r *Reader) binRecord(b []byte, e *dma.Event) (isEvent bool, n int, err err
 		e.Dev = r.devs[dev]
 	}
 	r.binTime = t
-	// As r.at, written out: the binary decoder's hottest lines.
-	r.thread = int(th)
-	if int(th) >= len(r.lasts) {
-		r.lasts = append(r.lasts, make([]dma.Time, int(th)+1-len(r.lasts))...)
+	if err := r.at(e, t, int64(th)); err != nil {
+		return false, 0, err
 	}
-	if dma.Time(t) < r.lasts[th] {
-		return false, 0, r.errf("time", "%d goes back in time on thread %d (previous %d)", t, th, r.lasts[th])
-	}
-	r.lasts[th], e.At = dma.Time(t), dma.Time(t)
-	e.ID = dma.ID(min(rawID, DenseIDs)) // a remapped id's slot is set by check
 	e.Size, e.Align, e.Boundary, e.Kernel = int64(size), int64(align), int64(boundary), kernel
 	e.GFP, e.Dir = dma.GFP(gfp), dma.Dir(dir)
 	if pool > 0 {
@@ -389,18 +374,12 @@ func Convert(name string, in io.Reader, tw *Writer, threads []int) (int64, error
 	}
 	tw.Threads(threads)
 	r.Meta = func(kind MetaKind, text string) {
-		switch kind {
-		case MetaComment:
+		if kind == MetaComment {
 			tw.Comment(text)
-		case MetaKnob:
-			k, v, _ := strings.Cut(text, "=")
-			tw.Knob(k, v)
-		case MetaThreads:
-			if threads == nil {
-				nums, _ := (&Reader{}).threads(text)
-				tw.Threads(nums)
-			}
+			return
 		}
+		k, v, _ := strings.Cut(text, "=")
+		tw.Knob(k, v)
 	}
 	var n int64
 	var e dma.Event
@@ -411,6 +390,9 @@ func Convert(name string, in io.Reader, tw *Writer, threads []int) (int64, error
 		}
 		if err != nil {
 			return n, err
+		}
+		if n == 0 && threads == nil {
+			tw.Threads(r.DeclaredThreads()) // read before the first event
 		}
 		tw.WriteID(r.Thread(), &e, r.RawID())
 		n++

@@ -14,13 +14,14 @@ import (
 )
 
 // richText is a trace with every record the format has: comments, knobs,
-// threads, devices, every event kind, ids past DenseIDs, a failed kernel
+// threads, devices, every event kind, ids past DenseIDs, a pool id past
+// them and a pool name with a space, a failed kernel
 // allocation, threads out of time order, and a cut line.
 const richText = Header + `
 # a comment
 knob platform.pressure.fill_mib_per_s=400
 threads 0,3,5
-dev 0 ehci mask=0xffffffff
+dev 0 ehci mask=0xffffffff minalign=0xfff
 dev 1 lowdev mask=0xffffff cmask=0xffffffff
 0 0 process pool_create id=2 dev=0 size=96 align=32 boundary=4096 name=ehci_qtd
 5 0 process alloc id=0 pool=2 dev=0 size=96 gfp=GFP_NOIO
@@ -35,6 +36,8 @@ dev 1 lowdev mask=0xffffff cmask=0xffffffff
 13 3 softirq free id=999999999999999000
 14 0 process free id=0
 15 0 process pool_destroy id=2
+16 0 process pool_create id=70001 dev=1 size=64 align=64 boundary=0 name=a%20pool
+17 0 process pool_destroy id=70001
 cut
 `
 
@@ -68,7 +71,7 @@ func records(t *testing.T, data []byte) ([]record, bool) {
 		e.Segs = append([]int64(nil), e.Segs...)
 		e.Line = 0
 		if e.Dev != nil {
-			e.Dev = &dma.Device{Name: e.Dev.Name, Mask: e.Dev.Mask, CoherentMask: e.Dev.CoherentMask}
+			e.Dev = &dma.Device{Name: e.Dev.Name, Mask: e.Dev.Mask, CoherentMask: e.Dev.CoherentMask, MinAlignMask: e.Dev.MinAlignMask}
 		}
 		out = append(out, record{e, r.RawID(), r.Thread(), metas})
 		metas = nil
@@ -81,7 +84,7 @@ func records(t *testing.T, data []byte) ([]record, bool) {
 // cut, and the binary replays the same events as the text.
 func TestBinaryRoundTrip(t *testing.T) {
 	var bin, text bytes.Buffer
-	if n, err := Convert("rich", strings.NewReader(richText), NewBinaryWriter(&bin), nil); err != nil || n != 13 {
+	if n, err := Convert("rich", strings.NewReader(richText), NewBinaryWriter(&bin), nil); err != nil || n != 15 {
 		t.Fatalf("to binary: %d events, %v", n, err)
 	}
 	if _, err := Convert("rich.bin", bytes.NewReader(bin.Bytes()), NewWriter(&text), nil); err != nil {

@@ -56,8 +56,8 @@ func ScanThreadsUpTo(r io.Reader, limit int64) ([]int, error) {
 			first = false // the header
 		} else if list, ok := bytes.CutPrefix(bytes.TrimRight(b, "\r\n"), []byte("threads ")); ok && len(out) == 0 {
 			tr := &Reader{name: "scan"}
-			if nums, err := tr.threads(string(list)); err == nil {
-				return nums, nil
+			if tr.threads(string(list)) == nil {
+				return tr.DeclaredThreads(), nil
 			}
 		} else if th, ok := threadOf(b); ok {
 			if !seen[th] {
@@ -83,26 +83,20 @@ func scanBinary(br *bufio.Reader, limit int64) ([]int, error) {
 	if err := r.CheckHeader(); err != nil {
 		return nil, err
 	}
-	var declared []int
-	r.Meta = func(kind MetaKind, text string) {
-		if kind == MetaThreads {
-			declared, _ = (&Reader{}).threads(text)
-		}
-	}
 	seen := make([]bool, MaxThread+1)
 	var out []int
 	var e dma.Event
 	for n := int64(0); r.Next(&e) == nil && (limit == 0 || n < limit); n++ {
-		if declared != nil {
-			return declared, nil
+		if d := r.DeclaredThreads(); d != nil {
+			return d, nil
 		}
 		if th := r.Thread(); !seen[th] {
 			seen[th] = true
 			out = append(out, th)
 		}
 	}
-	if declared != nil {
-		return declared, nil
+	if d := r.DeclaredThreads(); d != nil {
+		return d, nil
 	}
 	slices.Sort(out)
 	return out, nil

@@ -152,10 +152,11 @@ type Reader struct {
 	winEnd bool
 	winErr error
 	rawID  int64
-	// Meta, when set, is called with each comment, knob and threads
-	// record as it is read (Convert keeps them).
-	Meta   func(kind MetaKind, text string)
-	thread int // of the last event
+	// Meta, when set, is called with each comment and knob as it is read
+	// (Convert keeps them); declared is the threads record.
+	declared []int
+	Meta     func(kind MetaKind, text string)
+	thread   int // of the last event
 	// Bytes counts the bytes read.
 	Bytes int64
 }
@@ -267,7 +268,7 @@ func (r *Reader) Next(e *dma.Event) error {
 			continue
 		}
 		if bytes.HasPrefix(b, []byte("threads ")) {
-			if _, err := r.threads(string(b[len("threads "):])); err != nil {
+			if err := r.threads(string(b[len("threads "):])); err != nil {
 				return err
 			}
 			continue
@@ -279,12 +280,8 @@ func (r *Reader) Next(e *dma.Event) error {
 			continue
 		}
 		if bytes.HasPrefix(b, []byte("knob ")) {
-			k, err := r.knob(b)
-			if err != nil {
+			if _, err := r.knob(b); err != nil {
 				return err
-			}
-			if r.Meta != nil {
-				r.Meta(MetaKnob, k.Key+"="+k.Value)
 			}
 			continue
 		}
@@ -353,7 +350,7 @@ func (r *Reader) device(b []byte) error {
 	if len(name) == 0 {
 		return r.errf("dev", "no name")
 	}
-	var mask, cmask uint64
+	var mask, cmask, minAlign uint64
 	for len(b) > 0 {
 		var kv []byte
 		kv, b = next(b)
@@ -370,28 +367,33 @@ func (r *Reader) device(b []byte) error {
 			mask = m
 		case "cmask":
 			cmask = m
+		case "minalign":
+			minAlign = m
 		default:
 			return r.errf(string(k), "unknown device field")
 		}
 	}
-	return r.declare(id, string(name), mask, cmask)
+	return r.declare(id, string(name), mask, cmask, minAlign)
 }
 
 // declare declares device id with its streaming mask and, when not 0, its
-// coherent mask.
-func (r *Reader) declare(id int64, name string, mask, cmask uint64) error {
+// coherent mask and its min_align_mask.
+func (r *Reader) declare(id int64, name string, mask, cmask, minAlign uint64) error {
 	if id > 1<<16 {
 		return r.errf("dev", "%d exceeds %d", id, 1<<16)
 	}
 	if name == "" || strings.ContainsAny(name, " \n") {
 		return r.errf("dev", "%q is not a device name", name)
 	}
-	for k, m := range map[string]uint64{"mask": mask, "cmask": cmask} {
-		if m&(m+1) != 0 || k == "mask" && m == 0 {
-			if m == 0 {
-				return r.errf("mask", "device %d has no DMA mask", id)
-			}
-			return r.errf(k, "%#x is not a DMA_BIT_MASK(n), all ones from bit 0 up", m)
+	if mask == 0 {
+		return r.errf("mask", "device %d has no DMA mask", id)
+	}
+	for _, m := range [...]struct {
+		field string
+		mask  uint64
+	}{{"mask", mask}, {"cmask", cmask}, {"minalign", minAlign}} {
+		if m.mask&(m.mask+1) != 0 {
+			return r.errf(m.field, "%#x is not all ones from bit 0 up", m.mask)
 		}
 	}
 	for int64(len(r.devs)) <= id {
@@ -400,46 +402,55 @@ func (r *Reader) declare(id int64, name string, mask, cmask uint64) error {
 	if r.devs[id] != nil {
 		return r.errf("dev", "device %d declared twice", id)
 	}
-	r.devs[id] = &dma.Device{Name: name, Mask: mask, CoherentMask: cmask}
+	r.devs[id] = &dma.Device{Name: name, Mask: mask, CoherentMask: cmask, MinAlignMask: minAlign}
 	return nil
 }
 
 // MetaKind says what a Meta record is.
 type MetaKind uint8
 
-// Records that are not events.
+// Records that are not events and carry text (a threads record is kept
+// as DeclaredThreads).
 const (
 	MetaComment MetaKind = iota
 	MetaKnob
-	MetaThreads
 )
 
 // RawID returns the id of the last event as the trace wrote it (Next
 // gives a remapped id its slot; see DenseIDs).
 func (r *Reader) RawID() int64 { return r.rawID }
 
-// threads reads a threads record, "0,1,4": the threads the trace's events
-// come from, which spares a replay the pass that finds them.
-func (r *Reader) threads(list string) ([]int, error) {
-	if r.events {
-		return nil, r.errf("threads", "after the first event: it comes first")
-	}
-	var out []int
+// threads reads a text threads record, "0,1,4".
+func (r *Reader) threads(list string) error {
+	var nums []int
 	for _, f := range strings.Split(list, ",") {
 		n, err := r.num("threads", []byte(f), MaxThread)
 		if err != nil {
-			return nil, err
+			return err
 		}
-		if len(out) > 0 && int(n) <= out[len(out)-1] {
-			return nil, r.errf("threads", "not in ascending order")
-		}
-		out = append(out, int(n))
+		nums = append(nums, int(n))
 	}
-	if r.Meta != nil {
-		r.Meta(MetaThreads, list)
-	}
-	return out, nil
+	return r.declareThreads(nums)
 }
+
+// declareThreads takes a threads record: the threads the trace's events
+// come from, ascending, before the first event, which spares a replay the
+// pass that finds them (DeclaredThreads).
+func (r *Reader) declareThreads(nums []int) error {
+	if r.events {
+		return r.errf("threads", "after the first event: it comes first")
+	}
+	for i, n := range nums {
+		if n > MaxThread || i > 0 && n <= nums[i-1] {
+			return r.errf("threads", "not ascending thread numbers up to %d", MaxThread)
+		}
+	}
+	r.declared = nums
+	return nil
+}
+
+// DeclaredThreads returns the threads record read so far, or nil.
+func (r *Reader) DeclaredThreads() []int { return r.declared }
 
 // Cut reports whether the trace said it was cut (a cut line): recorded
 // from a run that was still going when the recording stopped, so that
@@ -464,6 +475,9 @@ func (r *Reader) knob(b []byte) (Knob, error) {
 	k, v, ok := bytes.Cut(kv, []byte("="))
 	if !ok || len(k) == 0 || len(rest) > 0 {
 		return Knob{}, r.errf("knob", "want knob KEY=VALUE (no spaces), got %.60q", kv)
+	}
+	if r.Meta != nil {
+		r.Meta(MetaKnob, string(kv))
 	}
 	return Knob{Key: string(k), Value: string(v), Line: r.line}, nil
 }
@@ -569,7 +583,6 @@ func (r *Reader) event(b []byte, e *dma.Event) error {
 				return err
 			}
 			rawID = n
-			e.ID = dma.ID(n) // a remapped id's slot is set below
 		case "pool":
 			if have&fPool != 0 {
 				return r.errf("pool", "given twice")
@@ -758,8 +771,16 @@ func (r *Reader) check(e *dma.Event, have uint32, rawID int64) error {
 	}
 	id := rawID
 	r.rawID = rawID
-	if (k == dma.PoolCreate || k == dma.PoolDestroy) && id >= MaxPool {
-		return r.errf("id", "pool id %d exceeds %d", id, MaxPool-1)
+	switch {
+	case k == dma.PoolCreate || k == dma.PoolDestroy:
+		if id >= MaxPool {
+			return r.errf("id", "pool id %d exceeds %d", id, MaxPool-1)
+		}
+		e.ID = dma.ID(id)
+	case id < DenseIDs:
+		e.ID = dma.ID(id)
+	default:
+		e.ID = DenseIDs // never live; a remapped id's slot is set below
 	}
 	switch k {
 	case dma.PoolCreate:
@@ -798,9 +819,6 @@ func (r *Reader) check(e *dma.Event, have uint32, rawID int64) error {
 		switch {
 		case k == dma.Alloc && e.Kernel == dma.KernelFailed:
 			// Given back at once (see dma.KernelFailed): never live.
-			if id >= DenseIDs {
-				e.ID = DenseIDs
-			}
 		case id < DenseIDs:
 			setBit(&r.live, id, true)
 		default:
@@ -942,12 +960,16 @@ func (tw *Writer) WriteID(thread int, e *dma.Event, id int64) {
 				b := binary.AppendUvarint(append(tw.buf[:0], tagDev), uint64(dev))
 				b = appendStr(b, e.Dev.Name)
 				b = binary.AppendUvarint(binary.AppendUvarint(b, e.Dev.Mask), e.Dev.CoherentMask)
+				b = binary.AppendUvarint(b, e.Dev.MinAlignMask)
 				tw.w.Write(b)
 				tw.buf = b
 			} else {
 				fmt.Fprintf(tw.w, "dev %d %s mask=%#x", dev, e.Dev.Name, e.Dev.Mask)
 				if e.Dev.CoherentMask != 0 {
 					fmt.Fprintf(tw.w, " cmask=%#x", e.Dev.CoherentMask)
+				}
+				if e.Dev.MinAlignMask != 0 {
+					fmt.Fprintf(tw.w, " minalign=%#x", e.Dev.MinAlignMask)
 				}
 				tw.w.WriteByte('\n')
 			}
