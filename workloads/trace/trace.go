@@ -393,7 +393,7 @@ func (r *Reader) declare(id int64, name string, mask, cmask, minAlign uint64) er
 		mask  uint64
 	}{{"mask", mask}, {"cmask", cmask}, {"minalign", minAlign}} {
 		if m.mask&(m.mask+1) != 0 {
-			return r.errf(m.field, "%#x is not all ones from bit 0 up", m.mask)
+			return r.errf(m.field, "%#x is not a DMA_BIT_MASK(n), all ones from bit 0 up", m.mask)
 		}
 	}
 	for int64(len(r.devs)) <= id {
