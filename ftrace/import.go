@@ -251,17 +251,20 @@ func (im *importer) emit(l *Line, e dma.Event) {
 }
 
 // take starts tracking an allocation under key. An allocation at a key
-// still live means its free was not traced: the free is implied, and
-// written first (at line l's time), so the capture replays as it ran.
+// still live means its release was not traced: with release (a free, or
+// a bounce's unmap), it is implied and written first (at line l's time),
+// so the capture replays as it ran.
 //
-// A mapping at a key still live (imply false) is skipped instead: which
-// unmap the capture lost cannot be told.
-func (im *importer) take(l *Line, key string, imply bool) (dma.ID, bool) {
+// A mapping at a key still live with no release to imply is skipped
+// instead: which unmap the capture lost cannot be told.
+func (im *importer) take(l *Line, key string, release *dma.Event) (dma.ID, bool) {
 	if old, ok := im.live[key]; ok {
-		if !imply {
+		if release == nil {
 			return 0, false
 		}
-		im.emit(l, dma.Event{Kind: dma.Free, ID: old, Pool: dma.NoPool})
+		e := *release
+		e.ID, e.Pool = old, dma.NoPool
+		im.emit(l, e)
 		delete(im.live, key)
 		im.ids.Put(old)
 		im.st.ImpliedFrees++
@@ -309,19 +312,8 @@ func (im *importer) event(l *Line) string {
 		if !ok1 || !ok2 || req == 0 || req > trace.MaxSize || got > trace.MaxSize {
 			return ev + ": no usable bytes_req/bytes_alloc"
 		}
-		failed := isNull(ptr)
-		var id dma.ID
-		if failed {
-			id = im.ids.Get() // free again at once: the kernel's caller got NULL
-			defer im.ids.Put(id)
-			im.st.FailedAllocs++
-		} else {
-			id, _ = im.take(l, "mem:"+string(ptr), true)
-		}
-		e := dma.Event{Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: kernel, Size: req, GFP: gfpOf(f("gfp_flags"))}
-		if failed {
-			e.Kernel = dma.KernelFailed
-		} else if strings.HasPrefix(ev, "kmalloc") {
+		e := dma.Event{Kind: dma.Alloc, Pool: dma.NoPool, Dev: kernel, Size: req, GFP: gfpOf(f("gfp_flags"))}
+		if strings.HasPrefix(ev, "kmalloc") {
 			e.Kernel = got
 		}
 		if !strings.HasPrefix(ev, "kmalloc") {
@@ -341,6 +333,11 @@ func (im *importer) event(l *Line) string {
 			}
 			e.Pool = pool
 		}
+		if isNull(ptr) {
+			im.failed(l, e) // the kernel's caller got NULL
+			break
+		}
+		e.ID, _ = im.take(l, "mem:"+string(ptr), &freed)
 		im.emit(l, e)
 	case "kfree", "kmem_cache_free":
 		ptr := f("ptr")
@@ -359,13 +356,10 @@ func (im *importer) event(l *Line) string {
 			return ev + ": no usable order"
 		}
 		if page, has := Field(b, "page"); has && isNull(page) || len(pfn) == 0 || string(pfn) == "0" || string(pfn) == "0x0" {
-			id := im.ids.Get()
-			im.st.FailedAllocs++
-			im.emit(l, dma.Event{Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: kernel, Size: dma.PageSize << order, GFP: gfpOf(f("gfp_flags")), Kernel: dma.KernelFailed})
-			im.ids.Put(id)
+			im.failed(l, dma.Event{Kind: dma.Alloc, Pool: dma.NoPool, Dev: kernel, Size: dma.PageSize << order, GFP: gfpOf(f("gfp_flags"))})
 			break
 		}
-		id, _ := im.take(l, "page:"+string(pfn), true)
+		id, _ := im.take(l, "page:"+string(pfn), &freed)
 		im.emit(l, dma.Event{Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: kernel, Size: dma.PageSize << order, GFP: gfpOf(f("gfp_flags"))})
 	case "mm_page_free", "mm_page_free_batched", "mm_page_free_direct", "mm_pagevec_free":
 		id, ok := im.drop("page:" + string(f("pfn")))
@@ -381,11 +375,14 @@ func (im *importer) event(l *Line) string {
 		if !ok || size == 0 || size > trace.MaxSize || len(addr) == 0 {
 			return ev + ": no usable size/dma_addr"
 		}
-		id, ok := im.take(l, "dma:"+string(dev)+":"+string(addr), true)
-		if !ok {
-			return ev + ": address already live"
+		e := dma.Event{Kind: dma.Alloc, Pool: dma.NoPool, Dev: im.dev(string(dev)), Size: size, GFP: gfpOf(f("flags"))}
+		if virt, _ := Field(b, "virt_addr"); isNull(virt) || string(addr) == "0" {
+			// Failed: the event records dma_addr 0 for a NULL virt_addr.
+			im.failed(l, e)
+			break
 		}
-		im.emit(l, dma.Event{Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: im.dev(string(dev)), Size: size, GFP: gfpOf(f("flags"))})
+		e.ID, _ = im.take(l, "dma:"+string(dev)+":"+string(addr), &freed)
+		im.emit(l, e)
 	case "dma_free", "dma_free_pages":
 		dev, rest := firstTok(b)
 		b = rest
@@ -401,7 +398,7 @@ func (im *importer) event(l *Line) string {
 		if !ok || size == 0 || size > trace.MaxSize {
 			return ev + ": no usable size"
 		}
-		id, ok := im.take(l, "map:"+string(dev)+":"+string(f("dma_addr")), false)
+		id, ok := im.take(l, "map:"+string(dev)+":"+string(f("dma_addr")), nil)
 		if !ok {
 			return ev + ": mapping already live"
 		}
@@ -423,7 +420,7 @@ func (im *importer) event(l *Line) string {
 		if !usableSegs(segs) {
 			return ev + ": no usable segment sizes"
 		}
-		id, ok := im.take(l, key, false)
+		id, ok := im.take(l, key, nil)
 		if !ok {
 			return ev + ": scatterlist already live"
 		}
@@ -453,7 +450,7 @@ func (im *importer) event(l *Line) string {
 		if !ok || size == 0 || size > trace.MaxSize || len(iova) == 0 {
 			return ev + ": no usable iova/size"
 		}
-		id, ok := im.take(l, "iommu:"+string(iova), false)
+		id, ok := im.take(l, "iommu:"+string(iova), nil)
 		if !ok {
 			return ev + ": iova already mapped"
 		}
@@ -475,13 +472,7 @@ func (im *importer) event(l *Line) string {
 			return ev + ": no usable dev_name/dev_addr/size"
 		}
 		key := "map:" + dev + ":" + addr
-		if old, live := im.live[key]; live {
-			im.emit(l, dma.Event{Kind: dma.Unmap, ID: old, Pool: dma.NoPool, Size: im.bouncedSize[key], Dir: dma.Bidirectional})
-			delete(im.live, key)
-			im.ids.Put(old)
-			im.st.ImpliedFrees++
-		}
-		id, _ := im.take(l, key, false)
+		id, _ := im.take(l, key, &dma.Event{Kind: dma.Unmap, Size: im.bouncedSize[key], Dir: dma.Bidirectional})
 		im.bouncedSize[key] = size
 		im.emit(l, dma.Event{Kind: dma.Map, ID: id, Pool: dma.NoPool, Dev: im.dev(dev), Size: size, Dir: dma.Bidirectional, GFP: dma.GFPAtomic})
 	case "bprint", "bputs", "print":
@@ -588,6 +579,18 @@ func bouncedFields(b []byte) (dev, addr string, size int64, ok bool) {
 }
 
 func fieldOr(b []byte, k string) []byte { v, _ := Field(b, k); return v }
+
+// failed writes an allocation the traced kernel failed (kernel=failed),
+// under an id free for the moment: it is never live.
+func (im *importer) failed(l *Line, e dma.Event) {
+	e.ID, e.Kernel = im.ids.Get(), dma.KernelFailed
+	im.emit(l, e)
+	im.ids.Put(e.ID)
+	im.st.FailedAllocs++
+}
+
+// freed is the release implied for an allocation whose free was not traced.
+var freed = dma.Event{Kind: dma.Free}
 
 // unparsed says why a line that is not an event line was skipped: a
 // function tracer's "func <-caller", a stack trace's "=> frame", or a

@@ -13,7 +13,7 @@ import (
 type tape struct {
 	r *trace.Recorder
 	// served is the latest modeled time an event was served at.
-	served *dma.Time
+	served dma.Time
 }
 
 // Record writes o's event at the modeled time it was served (a sleeping
@@ -21,10 +21,10 @@ type tape struct {
 // served before it, not at its source's own time: a source waiting on
 // another (a completion on its submission) is served when that one is,
 // and replay serves by time.
-func (t tape) Record(o *engine.Outcome) {
+func (t *tape) Record(o *engine.Outcome) {
+	t.served = max(o.Meter.Now, t.served)
 	ev := *o.Event
-	ev.At = max(o.Meter.Now, *t.served) - o.Wait
-	*t.served = max(o.Meter.Now, *t.served)
+	ev.At = t.served - o.Wait
 	k := ev.Kind
 	if !o.Served() {
 		t.r.RecordMisuse(o.Workload, o.Source, &ev)
@@ -55,24 +55,25 @@ func Record(c Cell, b Builder, events int64, w *trace.Writer, knobs [][2]string,
 		w.Knob(kv[0], kv[1])
 	}
 	rec := trace.NewRecorder(w)
-	eng := engine.New(plat, alloc, tape{rec, new(dma.Time)}, srcs...)
+	eng := engine.New(plat, alloc, &tape{r: rec}, srcs...)
 	threads := make([]int, eng.Sources())
 	for i := range threads {
 		threads[i] = i
 	}
 	w.Threads(threads) // spares the replay a pass to find them
 	for left := events; left > 0; {
-		res, err := eng.Run(min(left, 1<<20))
+		chunk := min(left, 1<<20) // a chunk at a time, for done
+		res, err := eng.Run(chunk)
 		if err != nil {
 			return rec.Written, err
 		}
 		if done != nil {
 			done(res.Events)
 		}
-		if res.Events < min(left, 1<<20) {
+		if res.Events < chunk {
 			break // the run ended
 		}
-		left -= res.Events
+		left -= chunk
 	}
 	if !eng.Ended() {
 		w.Cut() // the run went on: what is live at the end was not leaked

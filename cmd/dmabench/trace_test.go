@@ -292,17 +292,18 @@ func TestFailedKernelAllocationsReplayAsRequests(t *testing.T) {
 		"  a-1 [000] ....  1.000000: kmalloc: call_site=c1 ptr=c0001000 bytes_req=20 bytes_alloc=32 gfp_flags=GFP_KERNEL\n"+
 			"  a-1 [000] ....  1.000001: kmalloc: call_site=c1 ptr=  (null) bytes_req=3000 bytes_alloc=4096 gfp_flags=GFP_ATOMIC\n"+
 			"  a-1 [000] ....  1.000002: mm_page_alloc: page=0000000000000000 pfn=0x0 order=2 migratetype=0 gfp_flags=GFP_ATOMIC\n"+
-			"  a-1 [000] ....  1.000003: kfree: call_site=c1 ptr=c0001000\n"), 0o644)
+			"  a-1 [000] ....  1.000003: dma_alloc: 0000:00:04.0 dma_addr=0 size=8192 virt_addr=0000000000000000 flags=GFP_KERNEL attrs=\n"+
+			"  a-1 [000] ....  1.000004: kfree: call_site=c1 ptr=c0001000\n"), 0o644)
 	tr := filepath.Join(dir, "c.trace")
 	code, out, errs := run(t, "import", "ftrace", capture, "-o", tr)
-	if code != 0 || !strings.Contains(out, "failed_allocs 2") {
+	if code != 0 || !strings.Contains(out, "failed_allocs 3") {
 		t.Fatalf("import exit %d: %s %s", code, out, errs)
 	}
 	if code, _, errs := run(t, "replay", tr, "-a", "dmaalloc", "-p", "x86", "--out", dir, "--name", "r"); code != 0 {
 		t.Fatal(errs)
 	}
 	m := readResults(t, filepath.Join(dir, "r.json")).Cells[0].Metrics
-	if m["kernel_failures"] != 2 || m["kernel_failures_served"] != 2 || m["allocs"] != 3 || m["live_at_end"] != 0 || m["leaks"] != 0 || m["misuse_unknown_free"] != 0 {
+	if m["kernel_failures"] != 3 || m["kernel_failures_served"] != 3 || m["allocs"] != 4 || m["live_at_end"] != 0 || m["leaks"] != 0 || m["misuse_unknown_free"] != 0 {
 		t.Errorf("kernel_failures %v served %v allocs %v live %v leaks %v", m["kernel_failures"], m["kernel_failures_served"], m["allocs"], m["live_at_end"], m["leaks"])
 	}
 }

@@ -123,9 +123,7 @@ func (r *Reader) binNext(e *dma.Event) error {
 		r.line++
 		isEvent, n, err := r.binRecord(r.win[r.wi:], e)
 		if err == errShort && !r.winEnd {
-			r.line--
 			r.refill() // a long record (a scatterlist, a name)
-			r.line++
 			isEvent, n, err = r.binRecord(r.win[r.wi:], e)
 			if err == errShort && !r.winEnd {
 				return r.errf("", "record longer than %d bytes", maxRecord)
