@@ -133,21 +133,16 @@ func (c *Config) ApplyTraceKnobs() ([]string, error) {
 	return notes, nil
 }
 
-// setPath sets the leaf key (a.b.c) in nested settings, copying each map
-// on the way so that the settings it was cloned from stay as they were.
+// setPath sets the leaf key (a.b.c) in nested settings (mergeInto: the
+// maps on the way are copied, the settings they came from left as they
+// were).
 func setPath(m map[string]any, key string, value any) {
-	head, rest, nested := strings.Cut(key, ".")
-	if !nested {
-		m[head] = value
-		return
+	parts := strings.Split(key, ".")
+	over := value
+	for i := len(parts) - 1; i > 0; i-- {
+		over = map[string]any{parts[i]: over}
 	}
-	sub, _ := asMap(m[head])
-	next := maps.Clone(sub)
-	if next == nil {
-		next = map[string]any{}
-	}
-	setPath(next, rest, value)
-	m[head] = next
+	mergeInto(m, map[string]any{parts[0]: over})
 }
 
 // With returns the config with knobs set (key, value as config.yaml
