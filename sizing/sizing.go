@@ -8,6 +8,7 @@ package sizing
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/dmabench/dmabench/matrix"
@@ -61,18 +62,25 @@ func Swiotlb(cfg *registry.Config, o Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	base := [][2]string{}
+	var base [][2]string
 	if o.Areas > 0 {
 		base = append(base, [2]string{sec + ".areas", fmt.Sprint(o.Areas)})
 	}
-	run := func(slots int64, dynamic bool) (Run, error) {
-		kv := append(base, [2]string{sec + ".slots", fmt.Sprint(slots)}, [2]string{sec + ".dynamic", fmt.Sprint(dynamic)})
-		c, err := cfg.With(kv...)
+	// config is cfg with knobs kv over base, and the trace's knobs where
+	// the workload is a trace.
+	config := func(kv ...[2]string) (*registry.Config, error) {
+		c, err := cfg.With(slices.Concat(base, kv)...)
 		if err != nil {
-			return Run{}, err
+			return nil, err
 		}
 		c.Workloads = []string{o.Scenario}
-		if _, err := c.ApplyTraceKnobs(); err != nil {
+		_, err = c.ApplyTraceKnobs()
+		return c, err
+	}
+	// run replays at slots (0: the kernel's size).
+	run := func(slots int64, dynamic bool) (Run, error) {
+		c, err := config([2]string{sec + ".slots", fmt.Sprint(slots)}, [2]string{sec + ".dynamic", fmt.Sprint(dynamic)})
+		if err != nil {
 			return Run{}, err
 		}
 		r := Run{}
@@ -92,23 +100,26 @@ func Swiotlb(cfg *registry.Config, o Options) (*Result, error) {
 		}
 		return r, nil
 	}
-	pc := cfg.Platform.CVM
-	if o.Platform == "swiotlb" {
-		pc = cfg.Platform.Swiotlb
+	c, err := config()
+	if err != nil {
+		return nil, err
 	}
-	pc.Slots = 0
+	pc := c.ForScenario(o.Scenario).Platform.CVM
+	if o.Platform == "swiotlb" {
+		pc = c.ForScenario(o.Scenario).Platform.Swiotlb
+	}
 	res := &Result{Options: o}
 	res.MaxSlots = swiotlb.SlotsFor(pc.RAMMiB << 20 / 4)
 	res.Areas = swiotlb.Areas(pc.PoolSlots(), pc.CPUs, o.Areas)
-	if res.Default, err = run(pc.PoolSlots(), false); err != nil {
+	if res.Default, err = run(0, false); err != nil {
 		return nil, err
 	}
-	if res.Dynamic, err = run(pc.PoolSlots(), true); err != nil {
+	if res.Dynamic, err = run(0, true); err != nil {
 		return nil, err
 	}
-	// The smallest number of segments with no failure, by bisection
-	// (more slots never fail more often here: a larger pool keeps every
-	// smaller one's free runs).
+	// The smallest number of segments with no failure, by bisection,
+	// taking failures to fall as the pool grows (areas resize with it, so
+	// this is the search's assumption, not a law).
 	lo, hi := int64(1), res.MaxSlots/swiotlb.SegSize
 	top, err := run(hi*swiotlb.SegSize, false)
 	if err != nil {
