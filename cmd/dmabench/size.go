@@ -22,19 +22,12 @@ the seeds, and prints the high-water marks, what dynamic swiotlb adds, and
 the mappings that never fit (docs/swiotlb.md).`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(configFile, nil)
-			if err != nil {
-				return err
-			}
 			if workload == "" {
 				return usagef("size swiotlb: -w WORKLOAD is required")
 			}
-			cfg.Workloads, cfg.Allocators, cfg.Platforms = []string{workload}, []string{allocator}, []string{platform}
-			if events > 0 {
-				cfg.Events = events
-			}
-			if err := cfg.Validate(); err != nil {
-				return locateKnob(configFile, err)
+			cfg, err := cellConfig(configFile, workload, allocator, platform, events)
+			if err != nil {
+				return err
 			}
 			if seeds < 1 || seeds > 100 || areas < 0 || areas > 4096 {
 				return usagef("size swiotlb: -s 1..100 and --areas 0..4096")

@@ -29,16 +29,12 @@ func newRecordCmd(stdout, stderr io.Writer) *cobra.Command {
 		Long: `record runs a workload (or scenario) on a platform and allocator and writes
 every event it served, in order, as a dmabench trace (gzip when FILE ends
 in .gz; in the binary encoding when FILE ends in .bin or .bin.gz, which
-replays several times faster). Replaying the trace on the same platform and allocator gives the
-same modeled metrics as running the workload.`,
+replays faster). Replaying the trace on the same platform and allocator
+gives the same modeled metrics as running the workload.`,
 		Args: usageArgs(cobra.NoArgs),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			cfg, err := loadConfig(configFile, nil)
+			cfg, err := cellConfig(configFile, workload, allocator, platform, 0)
 			if err != nil {
-				return err
-			}
-			cfg.Workloads, cfg.Allocators, cfg.Platforms = []string{workload}, []string{allocator}, []string{platform}
-			if err := cfg.Validate(); err != nil {
 				return err
 			}
 			if err := registry.CheckOutputFile("record: -o", out); err != nil {
