@@ -199,7 +199,9 @@ func (e *Engine) serveAlloc(s *source, ev *dma.Event, o *Outcome) bool {
 		}
 		pool = pr.id
 	}
-	blk, err := e.alloc.Alloc(pool, e.request(ev))
+	r := e.request(ev)
+	r.Class = 0 // read back only here, where kernel sizes are compared
+	blk, err := e.alloc.Alloc(pool, r)
 	return e.allocated(s, ev, o, obj, blk, err)
 }
 
@@ -208,7 +210,7 @@ func (e *Engine) serveAlloc(s *source, ev *dma.Event, o *Outcome) bool {
 // ErrWouldBlock sets it, and park clears it.
 func (e *Engine) request(ev *dma.Event) *dma.Request {
 	r := &e.req
-	r.Size, r.Align, r.GFP, r.Dev, r.Class = ev.Size, ev.Align, ev.GFP, ev.Dev, 0
+	r.Size, r.Align, r.GFP, r.Dev = ev.Size, ev.Align, ev.GFP, ev.Dev
 	return r
 }
 
