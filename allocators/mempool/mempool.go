@@ -90,6 +90,8 @@ type Allocator struct {
 	meter *dma.Meter
 	pools []pool
 	stats dma.Stats
+	// era2002: cfg.Era is "2002".
+	era2002 bool
 }
 
 var (
@@ -104,7 +106,7 @@ func New(p *dma.Platform, inner dma.Allocator, cfg Config) (*Allocator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Allocator{cfg: cfg, inner: inner, meter: p.Meter}, nil
+	return &Allocator{cfg: cfg, inner: inner, meter: p.Meter, era2002: cfg.Era == "2002"}, nil
 }
 
 // CreatePool is mempool_create over a pool of the element allocator: the
@@ -168,7 +170,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		return dma.Block{}, dma.ErrBadPool
 	}
 	p := &a.pools[id]
-	if a.cfg.Era == "2002" {
+	if a.era2002 {
 		return a.alloc2002(id, p, r)
 	}
 	gfp := r.GFP | dma.GFPNoMemalloc | dma.GFPNoWarn

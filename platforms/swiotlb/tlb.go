@@ -315,27 +315,16 @@ func (t *TLB) Map(cpu int, orig uint64, size int64, minAlignMask, allocAlignMask
 }
 
 func (t *TLB) mapped(p *pool, pi, slot int, offset int64) (uint64, Handle, error) {
-	t.Stats.Used = t.used()
+	t.Stats.Used += (int64(p.allocSize[slot]) + SlotSize - 1) >> SlotShift
 	t.Stats.Peak = max(t.Stats.Peak, t.Stats.Used)
 	return p.start + uint64(slot)<<SlotShift + uint64(offset), Handle{Pool: int32(pi), Slot: int32(slot)}, nil
 }
 
-func (t *TLB) used() int64 {
-	n := int64(0)
-	for _, p := range t.pools {
-		n += int64(p.used)
-	}
-	return n
-}
-
-// full counts a failed mapping with the figures the kernel prints.
+// full counts a failed mapping with the figures the kernel prints (its
+// total is the pools' slots, transient ones left out).
 func (t *TLB) full(size int64) {
 	t.Stats.Full++
-	total := int64(0)
-	for _, p := range t.pools {
-		total += int64(len(p.list))
-	}
-	t.Stats.LastFull = fmt.Sprintf("swiotlb buffer is full (sz: %d bytes), total %d (slots), used %d (slots)", size, total, t.used())
+	t.Stats.LastFull = fmt.Sprintf("swiotlb buffer is full (sz: %d bytes), total %d (slots), used %d (slots)", size, t.Stats.Slots, t.Stats.Used)
 }
 
 // Unmap releases a mapping's slots; a transient pool goes back to the
@@ -343,16 +332,15 @@ func (t *TLB) full(size int64) {
 func (t *TLB) Unmap(h Handle) {
 	p := t.pools[h.Pool]
 	if !p.transient {
-		p.release(int(h.Slot))
+		t.Stats.Used -= int64(p.release(int(h.Slot)))
+		return
 	}
-	t.Stats.Used = t.used()
-	if p.transient {
-		// swiotlb_del_transient: the pool goes, its slots with it.
-		t.src.FreeLow(p.pfn, p.order)
-		t.Stats.TransientSlots -= int64(len(p.list))
-		t.pools[h.Pool] = &pool{transient: true} // gone: never searched
-		t.gone = append(t.gone, int(h.Pool))
-	}
+	// swiotlb_del_transient: the pool goes, its slots with it.
+	t.Stats.Used -= int64(p.used)
+	t.src.FreeLow(p.pfn, p.order)
+	t.Stats.TransientSlots -= int64(len(p.list))
+	t.pools[h.Pool] = &pool{transient: true} // gone: never searched
+	t.gone = append(t.gone, int(h.Pool))
 }
 
 // grow is the dynamic worker (swiotlb_dyn_alloc): a pool of the default
