@@ -222,8 +222,14 @@ func New(cfg Config, pr pagealloc.Pressure, meter *dma.Meter) (*dma.Platform, *M
 	}
 	m.pools[0] = bouncePool{size: cfg.SmallBounce, order: dma.Order(cfg.SmallBounce)}
 	m.pools[1] = bouncePool{size: large, order: dma.Order(large)}
+	// dma_get_cache_alignment(): the line, unless set below it; then the
+	// lines DMA buffers share are tracked (handOver).
+	align := cfg.CacheLine
+	if a := cfg.DMACacheAlignment; a > 0 && a < cfg.CacheLine {
+		align, m.active = a, map[uint64]int32{}
+	}
 	p := &dma.Platform{
-		Name: "sa1111", Coherent: false, CacheLine: m.dmaAlign(),
+		Name: "sa1111", Coherent: false, CacheLine: align,
 		PageOffset: Base, RAMBytes: cfg.RAMMiB * mib,
 		Pages: m, Kernel: kernelPages{m}, Mapper: m, Meter: meter,
 		Frag: m.mem.Frag, MinHeadroom: func() int64 { return m.mem.MinHeadroom },
@@ -231,16 +237,6 @@ func New(cfg Config, pr pagealloc.Pressure, meter *dma.Meter) (*dma.Platform, *M
 	p.Reachable = m.DMAable
 	p.CacheMaintain = m.handOver
 	return p, m, nil
-}
-
-// dmaAlign is dma_get_cache_alignment(): the line, unless set below it,
-// when line sharing is then tracked.
-func (m *Machine) dmaAlign() int64 {
-	if a := m.cfg.DMACacheAlignment; a > 0 && a < m.cfg.CacheLine {
-		m.active = map[uint64]int32{}
-		return a
-	}
-	return m.cfg.CacheLine
 }
 
 // DMAable reports whether the SA-1111 can reach a bus range.

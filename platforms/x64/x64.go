@@ -130,7 +130,6 @@ const PageOffset = 0xffff_8880_0000_0000
 // dma.Syncer and dma.Reporter.
 type Machine struct {
 	cfg   Config
-	name  string
 	mem   *pagealloc.Memory
 	meter *dma.Meter
 	tlb   *swiotlb.TLB
@@ -181,7 +180,7 @@ func New(name string, cfg Config, pr pagealloc.Pressure, meter *dma.Meter) (*dma
 	if err != nil {
 		return nil, nil, err
 	}
-	m := &Machine{cfg: cfg, name: name, meter: meter, mem: pagealloc.NewMemory(pa, pr, meter),
+	m := &Machine{cfg: cfg, meter: meter, mem: pagealloc.NewMemory(pa, pr, meter),
 		dma32End: int32(low - tlbPages), holePages: int32(tlbPages), hasNormal: ram > low}
 	var src swiotlb.PageSource
 	if cfg.Dynamic {
@@ -199,12 +198,6 @@ func New(name string, cfg Config, pr pagealloc.Pressure, meter *dma.Meter) (*dma
 	}
 	return p, m, nil
 }
-
-// TLB exposes the swiotlb model.
-func (m *Machine) TLB() *swiotlb.TLB { return m.tlb }
-
-// Memory exposes the page allocator.
-func (m *Machine) Memory() *pagealloc.Memory { return m.mem }
 
 // phys is a page's physical address: Normal pages sit above the hole
 // swiotlb leaves below 4 GiB.
@@ -228,14 +221,19 @@ func (m *Machine) pfn(phys uint64) int32 {
 func zonesFor(mask uint64, gfp dma.GFP) []int {
 	switch {
 	case gfp&dma.GFPDMA != 0 || mask < dma.BitMask(32):
-		return []int{zoneDMA}
+		return dmaZones
 	case mask < 1<<40:
-		return []int{zoneDMA32, zoneDMA}
+		return dma32Zones
 	}
-	return []int{zoneNormal, zoneDMA32, zoneDMA}
+	return anyZones
 }
 
-var anyZones = []int{zoneNormal, zoneDMA32, zoneDMA}
+// Zone lists, in the order an allocation falls back.
+var (
+	dmaZones   = []int{zoneDMA}
+	dma32Zones = []int{zoneDMA32, zoneDMA}
+	anyZones   = []int{zoneNormal, zoneDMA32, zoneDMA}
+)
 
 // zones drops ZONE_NORMAL from a zone list on a machine of 4 GiB or less.
 func (m *Machine) zones(z []int) []int {
