@@ -107,30 +107,40 @@ func TestBinaryRoundTrip(t *testing.T) {
 }
 
 // TestBinaryRefusesWhatTextRefuses: the binary reader applies the text's
-// rules: an alloc of a live id, an undeclared device, a thread going back
-// in time, a record cut short, an unknown tag; each names its record.
+// rules to records a faulty writer made: an alloc of a live id, a thread
+// going back in time, a pool that does not exist, a 0-byte alloc, an
+// undeclared device; a record cut short; an unknown tag. Each names its
+// record as the text names its line.
 func TestBinaryRefusesWhatTextRefuses(t *testing.T) {
 	dir := t.TempDir()
-	for name, tc := range map[string]struct{ text, want string }{
-		"live":    {Header + "\ndev 0 d mask=0xff\n0 0 process alloc id=1 pool=- dev=0 size=8 gfp=GFP_KERNEL\n1 0 process alloc id=1 pool=- dev=0 size=8 gfp=GFP_KERNEL\n", "reused while live"},
-		"back":    {Header + "\ndev 0 d mask=0xff\n5 0 process alloc id=1 pool=- dev=0 size=8 gfp=GFP_KERNEL\n4 0 process free id=1\n", "goes back in time"},
-		"nodevs":  {Header + "\n0 0 process free id=1\n1 0 process pool_create id=1 dev=3 size=8 align=8 boundary=0 name=x\n", ""},
-		"segsbig": {Header + "\ndev 0 d mask=0xff\n0 0 process map_sg id=1 dev=0 dir=none gfp=GFP_KERNEL segs=" + strings.Repeat("4096,", 3000) + "1\n", ""},
-	} {
+	d := &dma.Device{Name: "d", Mask: dma.BitMask(32)}
+	records := func(evs ...dma.Event) []byte {
 		var bin bytes.Buffer
-		_, terr := Convert(name, strings.NewReader(tc.text), NewBinaryWriter(&bin), nil)
-		if tc.want != "" {
-			// The text is refused; write the binary by hand from its
-			// events, as a faulty writer would, and read it back.
-			if terr == nil || !strings.Contains(terr.Error(), tc.want) {
-				t.Errorf("%s: text: %v", name, terr)
-			}
-			continue
+		tw := NewBinaryWriter(&bin)
+		for i := range evs {
+			tw.Write(0, &evs[i])
 		}
-		if terr != nil {
-			if _, err := readAll(t, name, bin.Bytes()); err == nil {
-				t.Errorf("%s: binary read without error where the text failed: %v", name, terr)
-			}
+		tw.Flush()
+		return bin.Bytes()
+	}
+	alloc := func(at dma.Time, id dma.ID) dma.Event {
+		return dma.Event{At: at, Kind: dma.Alloc, ID: id, Pool: dma.NoPool, Dev: d, Size: 8, GFP: dma.GFPKernel}
+	}
+	noPool, empty := alloc(0, 2), alloc(0, 2)
+	noPool.Pool, empty.Size = 3, 0
+	for name, tc := range map[string]struct {
+		data []byte
+		want string
+	}{
+		"live":   {records(alloc(0, 1), alloc(1, 1)), "live:4: id: id 1 reused while live"},
+		"back":   {records(alloc(5, 1), dma.Event{At: 4, Kind: dma.Free, ID: 1}), "back:4: time: 4 goes back in time"},
+		"nopool": {records(noPool), "nopool:3: pool: pool 3 does not exist"},
+		"empty":  {records(empty), "empty:3: size: 0-byte alloc"},
+		// An alloc naming device 5, which no record declared.
+		"nodev": {append([]byte(BinHeader+"\n"), byte(dma.Alloc), 0, 0, 1, 0, 5, 8, 0, 0, 0), "nodev:2: dev: device 5 not declared"},
+	} {
+		if _, err := readAll(t, name, tc.data); err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
 		}
 	}
 	p := filepath.Join(dir, "x.bin")
@@ -140,10 +150,15 @@ func TestBinaryRefusesWhatTextRefuses(t *testing.T) {
 		os.WriteFile(p, bin.Bytes()[:cut], 0o644)
 		if _, err := readAll(t, p, bin.Bytes()[:cut]); err != nil {
 			var te *Error
-			if !errorsAs(err, &te) {
+			if !errors.As(err, &te) {
 				t.Fatalf("cut at %d: %v is not a *trace.Error", cut, err)
 			}
 		}
+	}
+	// Cut inside the last record (the cut line's tag is its last byte;
+	// the event before it ends two bytes before that at the least).
+	if _, err := readAll(t, p, bin.Bytes()[:bin.Len()-2]); err == nil || !strings.Contains(err.Error(), "the file ends inside a record") {
+		t.Errorf("a record cut short: %v", err)
 	}
 	bad := append([]byte(BinHeader+"\n"), 0x3f)
 	if _, err := readAll(t, "tag", bad); err == nil || !strings.Contains(err.Error(), "tag:2") {
@@ -167,23 +182,13 @@ func FuzzBinaryReader(f *testing.F) {
 	})
 }
 
-func errorsAs(err error, target any) bool { return errors.As(err, target) }
-
 // BenchmarkParseBinary is BenchmarkParse over the binary encoding.
 func BenchmarkParseBinary(b *testing.B) {
 	var bin bytes.Buffer
 	if _, err := Convert("bench", bytes.NewReader(write(b, benchEvents())), NewBinaryWriter(&bin), nil); err != nil {
 		b.Fatal(err)
 	}
-	data := bin.Bytes()
-	b.SetBytes(int64(len(data)))
-	b.ReportAllocs()
-	for b.Loop() {
-		r, _ := NewReader("bench", bytes.NewReader(data))
-		var e dma.Event
-		for r.Next(&e) == nil {
-		}
-	}
+	benchParse(b, bin.Bytes())
 }
 
 // TestReadKnobsBothEncodings: the knobs come out of a binary trace as out
