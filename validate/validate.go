@@ -90,10 +90,19 @@ func Ftrace(path, table string, line int64) (*Result, error) {
 		})
 	})
 	r.Skipped = skipped
-	for _, k := range slices.Sorted(maps.Keys(skipped)) {
-		r.Notes = append(r.Notes, fmt.Sprintf("skipped %s: %d", k, skipped[k]))
+	for _, s := range r.SkippedReasons() {
+		r.Notes = append(r.Notes, "skipped "+s)
 	}
 	return r, err
+}
+
+// SkippedReasons lists the skipped lines, "reason: count", by reason.
+func (r *Result) SkippedReasons() []string {
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(r.Skipped)) {
+		out = append(out, fmt.Sprintf("%s: %d", k, r.Skipped[k]))
+	}
+	return out
 }
 
 // maxDetect bounds the kmalloc events DetectSlab reads: the first ones

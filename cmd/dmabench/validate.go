@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"maps"
 	"os"
-	"slices"
 	"strconv"
 
 	"github.com/spf13/cobra"
@@ -48,11 +46,7 @@ matched is below --min-match (default 100).`,
 		}
 		r.Write(stdout)
 		if r.Total == 0 {
-			var why []string
-			for _, k := range slices.Sorted(maps.Keys(r.Skipped)) {
-				why = append(why, fmt.Sprintf("%s: %d", k, r.Skipped[k]))
-			}
-			return usagef("%s: nothing to validate; skipped %v", r.Name, why)
+			return usagef("%s: nothing to validate; skipped %v", r.Name, r.SkippedReasons())
 		}
 		if float64(r.Matched)*100 < minMatch*float64(r.Total) {
 			return errBelowMin{r.Matched, r.Total}
