@@ -77,13 +77,11 @@ var platforms = []platformEntry{
 		buildSA1111, func(c *Config) { c.Platform.SA1111.Mode = "first-1mib" }),
 	{"cvm", "x86-64 confidential VM (SEV-SNP, TDX): every streaming map bounces through swiotlb, sized at 6% of RAM; coherent memory made shared page by page",
 		func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
-			p, _, err := x64.New("cvm", cfg.Platform.CVM, cfg.Platform.Pressure, m)
-			return withPolicy(cfg, p, err)
+			return buildX64("cvm", cfg.Platform.CVM, cfg, m)
 		}},
 	{"swiotlb", "x86-64 with more than 4 GiB: a device whose mask cannot reach a buffer bounces through the default 64 MiB swiotlb",
 		func(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
-			p, _, err := x64.New("swiotlb", cfg.Platform.Swiotlb, cfg.Platform.Pressure, m)
-			return withPolicy(cfg, p, err)
+			return buildX64("swiotlb", cfg.Platform.Swiotlb, cfg, m)
 		}},
 }
 
@@ -94,6 +92,13 @@ func buildIOMMU(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
 
 func buildSA1111(cfg *Config, m *dma.Meter) (*dma.Platform, error) {
 	p, _, err := sa1111.New(cfg.Platform.SA1111, cfg.Platform.Pressure, m)
+	return withPolicy(cfg, p, err)
+}
+
+// buildX64 builds one of the x86-64 machines with swiotlb, from its
+// section pc of the config.
+func buildX64(name string, pc x64.Config, cfg *Config, m *dma.Meter) (*dma.Platform, error) {
+	p, _, err := x64.New(name, pc, cfg.Platform.Pressure, m)
 	return withPolicy(cfg, p, err)
 }
 
