@@ -1,0 +1,86 @@
+package registry
+
+import (
+	"testing"
+
+	"github.com/dmabench/dmabench/matrix"
+)
+
+// The knobs that show the trade-offs of the 2002 debate, each pinned by
+// the difference it must make.
+
+// TestMapFailurePerDriver: a driver's own map_failure overrides the
+// platform's, both ways: a careless driver crashes a machine whose rule
+// is error returns, a careful one survives a machine whose rule is BUG().
+func TestMapFailurePerDriver(t *testing.T) {
+	for _, tc := range []struct {
+		platform, driver string
+		crashed          float64
+	}{
+		{"bug", "", 1}, {"error", "", 0}, {"error", "bug", 1}, {"bug", "error", 0},
+	} {
+		cfg := defaultConfig(t)
+		cfg.Platform.MapFailure = tc.platform
+		cfg.Platform.SA1111.Mode = "first-1mib"
+		cfg.Platform.SA1111.RAMMiB = 8
+		cfg.Workload.USB.Storage.TransferBytes = 65536
+		cfg.Workload.USB.Storage.QueueDepth = 64
+		cfg.Workload.USB.MapFailure = tc.driver
+		r := matrix.RunCell(matrix.Cell{Scenario: "usb-ehci", Allocator: "dmapool", Platform: "sa1111", Seed: 1}, NewBuilder(cfg), 50_000)
+		if r.Err != nil || r.Metrics["crashed"] != tc.crashed {
+			t.Errorf("platform %s, driver %q: crashed %v (%v), want %v", tc.platform, tc.driver, r.Metrics["crashed"], r.Err, tc.crashed)
+		}
+	}
+}
+
+// TestAllocateDontMap: usb storage taking its buffers once from DMA-able
+// memory bounces nothing on the SA-1111, where mapping each URB bounces.
+func TestAllocateDontMap(t *testing.T) {
+	for mode, bounced := range map[string]bool{"map": true, "alloc": false} {
+		cfg := defaultConfig(t)
+		cfg.Workload.USB.Storage.DataBuffers = mode
+		r := matrix.RunCell(matrix.Cell{Scenario: "usb-ehci", Allocator: "dmapool", Platform: "sa1111", Seed: 1}, NewBuilder(cfg), 20_000)
+		if r.Err != nil || (r.Metrics["bounce_maps"] > 0) != bounced || r.Metrics["urbs_completed"] == 0 {
+			t.Errorf("%s: bounce maps %v, urbs %v (%v)", mode, r.Metrics["bounce_maps"], r.Metrics["urbs_completed"], r.Err)
+		}
+	}
+}
+
+// TestSlabAgainstSlabDirect: the costs that separate the two designs. On
+// a coherent x86 slab-direct wins: the slab over coherent pages looks up
+// each object's DMA address. On the SA-1111 slab-direct's cached objects
+// need their lines cleaned and invalidated, more than the slab pays for
+// its uncached pages, and slab wins for usb-uhci's small TDs.
+func TestSlabAgainstSlabDirect(t *testing.T) {
+	cfg := defaultConfig(t)
+	get := func(a, p string) map[string]float64 {
+		r := matrix.RunCell(matrix.Cell{Scenario: "usb-uhci", Allocator: a, Platform: p, Seed: 1}, NewBuilder(cfg), 30_000)
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		return r.Metrics
+	}
+	slab, direct := get("slab", "x86"), get("slab-direct", "x86")
+	if !(slab["modeled_cpu_ns"] > direct["modeled_cpu_ns"]) {
+		t.Errorf("x86: slab %v ns, slab-direct %v ns: the slab's DMA address lookups should cost", slab["modeled_cpu_ns"], direct["modeled_cpu_ns"])
+	}
+	slab, direct = get("slab", "sa1111"), get("slab-direct", "sa1111")
+	if !(direct["cache_lines_maintained"] > slab["cache_lines_maintained"] && direct["modeled_cpu_ns"] > slab["modeled_cpu_ns"]) {
+		t.Errorf("sa1111: lines %v / %v, ns %v / %v (slab-direct / slab): slab-direct's cache maintenance should cost more",
+			direct["cache_lines_maintained"], slab["cache_lines_maintained"], direct["modeled_cpu_ns"], slab["modeled_cpu_ns"])
+	}
+}
+
+// TestCachelineSharing: with dma_get_cache_alignment() below the SA-1111's
+// 32-byte line, slab-direct's objects share lines and the model counts
+// them; at the line, none do.
+func TestCachelineSharing(t *testing.T) {
+	for align, shared := range map[int64]bool{0: false, 32: false, 8: true} {
+		cfg := defaultConfig(t)
+		cfg.Platform.SA1111.DMACacheAlignment = align
+		r := matrix.RunCell(matrix.Cell{Scenario: "usb-uhci", Allocator: "slab-direct", Platform: "sa1111", Seed: 1}, NewBuilder(cfg), 20_000)
+		if r.Err != nil || (r.Metrics["cacheline_overlaps"] > 0) != shared {
+			t.Errorf("dma_cache_alignment %d: %v overlaps (%v)", align, r.Metrics["cacheline_overlaps"], r.Err)
+		}
+	}
+}
