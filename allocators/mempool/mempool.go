@@ -187,19 +187,33 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		a.stats.Failures++
 		return dma.Block{}, dma.ErrNoMem
 	}
+	if b, err := a.trySleeping(id, p, r, gfp); err == nil || err == dma.ErrWouldBlock {
+		return b, err
+	}
+	return a.wait(id, r)
+}
+
+// trySleeping asks the element allocator with flags gfp, under which it
+// may sleep: an element, or the element allocator's own sleep (pci_pool's
+// SLAB_KERNEL retry loop), which the caller then sleeps under our pool's
+// name, or its failure.
+func (a *Allocator) trySleeping(id dma.ID, p *pool, r *dma.Request, gfp dma.GFP) (dma.Block, error) {
 	a.req = *r
 	a.req.GFP = gfp
-	b, err = a.inner.Alloc(p.inner, &a.req)
+	b, err := a.inner.Alloc(p.inner, &a.req)
 	if err == nil {
 		return a.give(id, b), nil
 	}
 	if err == dma.ErrWouldBlock {
-		// The element allocator sleeps inside (pci_pool's SLAB_KERNEL
-		// retry loop): the caller waits on it, under our pool's name.
 		r.Wait = a.req.Wait
 		r.Wait.On = id
-		return dma.Block{}, err
 	}
+	return dma.Block{}, err
+}
+
+// wait puts the caller to sleep until an element comes back to pool id,
+// or timeout_ms pass.
+func (a *Allocator) wait(id dma.ID, r *dma.Request) (dma.Block, error) {
 	r.Wait = dma.Wait{Kind: dma.WaitMempool, Timeout: dma.Time(a.cfg.TimeoutMS) * dma.Millisecond, On: id}
 	return dma.Block{}, dma.ErrWouldBlock
 }
@@ -232,15 +246,8 @@ func (a *Allocator) alloc2002(id dma.ID, p *pool, r *dma.Request) (dma.Block, er
 		return a.give(id, b), nil
 	}
 	if r.GFP.CanSleep() && len(p.reserve) <= p.min/2 {
-		a.req = *r
-		b, err = a.inner.Alloc(p.inner, &a.req)
-		if err == nil {
-			return a.give(id, b), nil
-		}
-		if err == dma.ErrWouldBlock {
-			r.Wait = a.req.Wait
-			r.Wait.On = id
-			return dma.Block{}, err
+		if b, err := a.trySleeping(id, p, r, r.GFP); err == nil || err == dma.ErrWouldBlock {
+			return b, err
 		}
 	}
 	if b, ok := a.fromReserve(id, p); ok {
@@ -250,8 +257,7 @@ func (a *Allocator) alloc2002(id dma.ID, p *pool, r *dma.Request) (dma.Block, er
 		a.stats.Failures++
 		return dma.Block{}, dma.ErrNoMem
 	}
-	r.Wait = dma.Wait{Kind: dma.WaitMempool, Timeout: dma.Time(a.cfg.TimeoutMS) * dma.Millisecond, On: id}
-	return dma.Block{}, dma.ErrWouldBlock
+	return a.wait(id, r)
 }
 
 func (a *Allocator) count(err error) {
