@@ -28,6 +28,10 @@ const (
 	// WaitPoolRetry: pci_pool_alloc with SLAB_KERNEL found no page and
 	// sleeps until a free in the pool or 100 ms pass, then retries.
 	WaitPoolRetry
+	// WaitReclaim: the page allocator found nothing to reclaim for a
+	// sleeping order <= 3 request and loops: the caller sleeps
+	// (congestion_wait, or yield in 2.4/2.5) and tries again.
+	WaitReclaim
 	NumWaitKinds
 )
 
@@ -124,13 +128,21 @@ func AllocWholePages(pages Pages, st *Stats, dev *Device, size int64, gfp GFP) (
 	}
 	b, err := pages.AllocPages(dev, o, gfp)
 	if err != nil {
-		st.Failures++
-		return Block{}, err
+		return Block{}, st.Fail(err)
 	}
 	st.Allocs++
 	st.LiveBlocks++
 	st.ReservedBytes += b.Size
 	return b, nil
+}
+
+// Fail counts a failed allocation and returns err; ErrWouldBlock is not
+// a failure (the caller sleeps and tries again).
+func (st *Stats) Fail(err error) error {
+	if err != ErrWouldBlock {
+		st.Failures++
+	}
+	return err
 }
 
 // FreeWholePages gives back a block AllocWholePages made.

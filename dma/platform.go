@@ -19,6 +19,14 @@ type Meter struct {
 	// AtomicFailures counts page allocations by callers that may not
 	// sleep that failed (pool growth, buffers, bounce buffers alike).
 	AtomicFailures int64
+	// Sleep is set by the page allocator when it returns ErrWouldBlock:
+	// the wait of a sleeping caller it loops on. The engine takes it when
+	// the allocator set no wait of its own, and clears it.
+	Sleep Wait
+	// OOMKills counts tasks the modeled OOM killer chose; Panicked is set
+	// when it found none to kill, which stops a real machine.
+	OOMKills int64
+	Panicked bool
 	// Wake is set by an allocator whose free woke sleepers on a pool:
 	// pool id + 1, or 0 for no wakeup. The engine clears it.
 	Wake ID

@@ -67,6 +67,9 @@ const (
 	// GFPNoMemalloc: never use the emergency reserves, even when atomic
 	// (__GFP_NOMEMALLOC; mempool sets it on its first try).
 	GFPNoMemalloc
+	// GFPNoRetry: fail rather than loop in the page allocator or call the
+	// OOM killer (__GFP_NORETRY, from 2.6; mempool sets it on every try).
+	GFPNoRetry
 )
 
 // Composite flag sets as the kernel spells them.
@@ -91,7 +94,7 @@ var gfpBits = []struct {
 	{GFPWait, "__GFP_WAIT"}, {GFPHigh, "__GFP_HIGH"}, {GFPIO, "__GFP_IO"},
 	{GFPFS, "__GFP_FS"}, {GFPDMA, "__GFP_DMA"}, {GFPZero, "__GFP_ZERO"},
 	{GFPNoWarn, "__GFP_NOWARN"}, {GFPKswapd, "__GFP_KSWAPD_RECLAIM"},
-	{GFPNoMemalloc, "__GFP_NOMEMALLOC"},
+	{GFPNoMemalloc, "__GFP_NOMEMALLOC"}, {GFPNoRetry, "__GFP_NORETRY"},
 }
 
 var gfpNames = []struct {

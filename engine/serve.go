@@ -65,7 +65,9 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 				return n, true
 			}
 		case st == plainPending && ev.Kind == dma.Map:
-			e.mapped(ev, o, &sp.objs[ev.ID], e.pending, e.pendingErr)
+			if !e.mapped(s, ev, o, &sp.objs[ev.ID], e.pending, e.pendingErr) {
+				return n, true
+			}
 		case st == plainPending:
 			o.Bytes = sp.objs[ev.ID].size // a free or unmap that woke a sleeper
 		default:
@@ -78,11 +80,15 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 			case dma.Free:
 				e.serveFree(s, ev, o)
 			case dma.Map:
-				e.serveMap(s, ev, o)
+				if !e.serveMap(s, ev, o) {
+					return n, true
+				}
 			case dma.Unmap:
 				e.serveUnmap(s, ev, o)
 			default:
-				e.serveOther(s, ev, o)
+				if !e.serveOther(s, ev, o) {
+					return n, true
+				}
 			}
 		}
 		o.Cost = m.Cost
@@ -224,14 +230,12 @@ func (e *Engine) allocated(s *source, ev *dma.Event, o *Outcome, obj *object, bl
 	if uint(ev.Pool) < uint(len(s.sp.pools)) {
 		use = &s.sp.pools[ev.Pool].use
 	}
-	if s.parked {
-		s.parked = false
-		o.Wait = ev.At - s.since
-		o.WaitKind = s.wait.Kind
-		if use != nil {
-			use.Waits++
-			use.WaitNS += o.Wait
-		}
+	if e.unpark(s, ev, o) && use != nil {
+		use.Waits++
+		use.WaitNS += o.Wait
+	}
+	if err != nil && e.plat.Meter.Panicked {
+		e.crash(ev.At)
 	}
 	o.Err = err
 	o.Block, o.Class = blk, e.req.Class
@@ -259,27 +263,47 @@ func (e *Engine) allocated(s *source, ev *dma.Event, o *Outcome, obj *object, bl
 	return true
 }
 
-func (e *Engine) serveMap(s *source, ev *dma.Event, o *Outcome) {
+// unpark ends the sleep of a parked source whose event was served at
+// last, with or without success; it reports whether it had slept.
+func (e *Engine) unpark(s *source, ev *dma.Event, o *Outcome) bool {
+	if !s.parked {
+		return false
+	}
+	s.parked = false
+	o.Wait = ev.At - s.since
+	o.WaitKind = s.wait.Kind
+	return true
+}
+
+// serveMap serves a map; it returns false when its caller was put to
+// sleep (its data buffer's allocation loops in the page allocator).
+func (e *Engine) serveMap(s *source, ev *dma.Event, o *Outcome) bool {
 	obj := claim(s, ev.ID)
 	if obj == nil {
 		o.Misuse = MisuseIDReused
-		return
+		return true
 	}
 	blk, err := e.plat.Mapper.Map(ev.Dev, ev.Size, ev.Dir, ev.GFP)
-	e.mapped(ev, o, obj, blk, err)
+	return e.mapped(s, ev, o, obj, blk, err)
 }
 
-// mapped completes a map event with what the platform returned.
-func (e *Engine) mapped(ev *dma.Event, o *Outcome, obj *object, blk dma.Block, err error) {
+// mapped completes a map event with what the platform returned; it
+// returns false when the caller was put to sleep.
+func (e *Engine) mapped(s *source, ev *dma.Event, o *Outcome, obj *object, blk dma.Block, err error) bool {
+	if err == dma.ErrWouldBlock {
+		return e.park(s, ev.At)
+	}
+	e.unpark(s, ev, o)
 	o.Err = err
 	o.Block = blk
-	if err != nil && e.plat.Bug(ev.Dev) && errors.Is(err, dma.ErrMapFailed) {
+	if err != nil && (e.plat.Meter.Panicked || e.plat.Bug(ev.Dev) && errors.Is(err, dma.ErrMapFailed)) {
 		e.crash(ev.At)
 	}
 	if err == nil {
 		obj.set(blk, ev.Size, stMap, ev.Dir, ev.Line, dma.NoPool)
 		o.Bytes = ev.Size
 	}
+	return true
 }
 
 func (e *Engine) serveUnmap(s *source, ev *dma.Event, o *Outcome) {
@@ -298,8 +322,10 @@ func (e *Engine) serveUnmap(s *source, ev *dma.Event, o *Outcome) {
 	o.Bytes = obj.size
 }
 
-// serveOther serves the rarer kinds, kept out of serve's frame.
-func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
+// serveOther serves the rarer kinds, kept out of serve's frame; it
+// returns false when the caller was put to sleep (a scatterlist's data
+// buffers loop in the page allocator).
+func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) bool {
 	switch ev.Kind {
 	case dma.PoolCreate:
 		s.sp.pools = grow(s.sp.pools, ev.ID)
@@ -349,10 +375,15 @@ func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
 		}
 		slot := s.sp.sgSlot(len(ev.Segs))
 		err := e.mapSG(ev, s.sp.sgs[slot])
+		if err == dma.ErrWouldBlock {
+			s.sp.sgFree = append(s.sp.sgFree, slot)
+			return e.park(s, ev.At)
+		}
+		e.unpark(s, ev, o)
 		o.Err = err
 		if err != nil {
 			s.sp.sgFree = append(s.sp.sgFree, slot)
-			if e.plat.Bug(ev.Dev) && errors.Is(err, dma.ErrMapFailed) {
+			if e.plat.Meter.Panicked || e.plat.Bug(ev.Dev) && errors.Is(err, dma.ErrMapFailed) {
 				e.crash(ev.At)
 			}
 			break
@@ -397,6 +428,7 @@ func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) {
 	default:
 		o.Err = fmt.Errorf("%w: event kind %s is not supported yet", dma.ErrInvalid, ev.Kind)
 	}
+	return true
 }
 
 // mapSG maps a scatterlist through the platform, segment by segment when

@@ -26,9 +26,15 @@ func (e *Engine) park(s *source, now dma.Time) bool {
 	} else {
 		e.Retries++
 	}
-	// The allocator set the request's Wait; it is cleared here for the
-	// next request, which request does not clear.
-	s.wait, e.req.Wait = e.req.Wait, dma.Wait{}
+	// The allocator set the request's Wait, or the page allocator the
+	// meter's Sleep (a loop in __alloc_pages); both are cleared here for
+	// the next request, which request does not clear.
+	m := e.plat.Meter
+	w := e.req.Wait
+	if w.Kind == 0 {
+		w = m.Sleep
+	}
+	s.wait, e.req.Wait, m.Sleep = w, dma.Wait{}, dma.Wait{}
 	s.wakeAt = now + max(s.wait.Timeout, 1)
 	if s.wakeAt-s.since <= e.StallAfter {
 		return false

@@ -131,12 +131,18 @@ func (r *Recorder) Record(o *engine.Outcome) {
 		r.CountFree(o.Bytes, o.Cost)
 		return
 	case dma.Map, dma.MapSG:
+		if o.WaitKind != 0 {
+			r.Waits[o.WaitKind].Add(int64(o.Wait))
+		}
 		if o.Err == nil {
 			r.CountMap(k, o.Bytes, o.Cost, o.Meter)
 			return
 		}
 		r.ByKind[k]++
 		r.Maps++
+		if errors.Is(o.Err, engine.ErrStalled) {
+			r.Stalls++
+		}
 		if errors.Is(o.Err, dma.ErrMapFailed) {
 			r.MapFailures++
 		} else {
@@ -187,6 +193,7 @@ func (r *Recorder) Platform(s map[string]float64) {
 		return
 	}
 	s["atomic_failures"] = float64(r.meter.AtomicFailures)
+	s["oom_kills"] = float64(r.meter.OOMKills)
 	s["bounce_maps"] = float64(r.meter.BounceMaps)
 	s["bounce_bytes"] = float64(r.meter.BounceBytes)
 	s["iotlb_flushes"] = float64(r.meter.IOTLBFlushes)
@@ -363,7 +370,8 @@ func (r *Recorder) Summary(h Host) map[string]float64 {
 		"mempool_waits":         float64(r.Waits[dma.WaitMempool].N()),
 		"mempool_wait_p99_ns":   float64(r.Waits[dma.WaitMempool].Quantile(0.99)),
 		"pool_retry_sleeps":     float64(r.Waits[dma.WaitPoolRetry].N()),
-		"wait_max_ns":           float64(max(r.Waits[dma.WaitMempool].Max, r.Waits[dma.WaitPoolRetry].Max)),
+		"reclaim_retry_sleeps":  float64(r.Waits[dma.WaitReclaim].N()),
+		"wait_max_ns":           float64(max(r.Waits[dma.WaitMempool].Max, r.Waits[dma.WaitPoolRetry].Max, r.Waits[dma.WaitReclaim].Max)),
 		"stalls":                float64(r.Stalls),
 		"pool_errors":           float64(r.PoolErrors),
 	}

@@ -84,3 +84,48 @@ func TestCachelineSharing(t *testing.T) {
 		}
 	}
 }
+
+// TestGFPSemantics: what a sleeping request does when reclaim finds
+// nothing (platform.pressure.gfp_semantics), where it decides a
+// comparison. OHCI's TDs come from the SA-1111's 1 MiB of DMA-able RAM
+// under GFP_NOIO: a modern kernel fails them (no OOM kill for lowmem), a
+// 2002 kernel loops until bounce buffers come back, and dma_pool fails
+// nothing. dmapool_test's 4 MiB of GFP_KERNEL blocks on a 32 MiB PC whose
+// tasks hold 28 MiB: a modern kernel has the OOM killer kill at once, a
+// 2002 one after 1.18 s of looping (ten failures over a second).
+func TestGFPSemantics(t *testing.T) {
+	ohci := func(sem string) map[string]float64 {
+		cfg := defaultConfig(t)
+		cfg.Platform.Pressure.GFPSemantics = sem
+		cfg.Platform.SA1111.RAMMiB = 8
+		cfg.Workload.USB.Storage.TransferBytes = 65536
+		cfg.Workload.USB.Storage.QueueDepth = 64
+		r := matrix.RunCell(matrix.Cell{Scenario: "usb-ohci", Allocator: "dmapool", Platform: "sa1111-1mib", Seed: 1}, NewBuilder(cfg), 100_000)
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		return r.Metrics
+	}
+	if m := ohci("modern"); m["alloc_failures"] == 0 || m["reclaim_retry_sleeps"] != 0 {
+		t.Errorf("modern: %v failures, %v retry sleeps; want failures and no sleeps", m["alloc_failures"], m["reclaim_retry_sleeps"])
+	}
+	if m := ohci("2002"); m["alloc_failures"] != 0 || m["reclaim_retry_sleeps"] == 0 || m["urbs_completed"] == 0 {
+		t.Errorf("2002: %v failures, %v retry sleeps, %v URBs; want no failures and sleeps", m["alloc_failures"], m["reclaim_retry_sleeps"], m["urbs_completed"])
+	}
+	for _, tc := range []struct {
+		sem     string
+		waitMax float64
+	}{{"modern", 0}, {"2002", 1.18e9}} {
+		cfg := defaultConfig(t)
+		cfg.Platform.Pressure.GFPSemantics = tc.sem
+		cfg.Platform.Pressure.AnonMiB = 28
+		cfg.Platform.X86.RAMMiB = 32
+		cfg.Workload.Poolbench.Sizes = []int64{4096}
+		r := matrix.RunCell(matrix.Cell{Scenario: "poolbench/size=4096", Allocator: "dmapool", Platform: "x86", Seed: 1}, NewBuilder(cfg), 20_000)
+		m := r.Metrics
+		if r.Err != nil || m["oom_kills"] != 1 || m["alloc_failures"] != 0 || m["crashed"] != 0 || m["wait_max_ns"] != tc.waitMax {
+			t.Errorf("%s: %v kills, %v failures, crashed %v, longest wait %v ns (%v); want 1 kill, longest wait %v",
+				tc.sem, m["oom_kills"], m["alloc_failures"], m["crashed"], m["wait_max_ns"], r.Err, tc.waitMax)
+		}
+	}
+}

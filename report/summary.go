@@ -128,7 +128,7 @@ func notable(doc *cells.Document) []string {
 		out = append(out, fmt.Sprintf("%s (%d): %s", what, len(xs), strings.Join(shown, ", ")))
 	}
 	list("refused", uniq(refused))
-	list("crashed (map_failure: bug)", crashed)
+	list("crashed (map_failure: bug, or an OOM panic)", crashed)
 	list("cells with failed allocations or maps, or dropped packets", failing)
 	list("allocator served almost nothing (under 1 allocation in 1000 events: no measure of it)", uniq(idle))
 	return out

@@ -189,8 +189,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		}
 		b, err := a.plat.Pages.AllocPages(dev, o, a.coherent.Apply(r.GFP))
 		if err != nil {
-			a.stats.Failures++
-			return dma.Block{}, err
+			return dma.Block{}, a.stats.Fail(err)
 		}
 		a.direct += b.Size
 		a.stats.Allocs++

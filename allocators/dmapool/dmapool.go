@@ -187,8 +187,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	a.meter.Charge(dma.Time(a.cfg.AllocNS))
 	if len(p.free) == 0 {
 		if err := a.grow(p, r.GFP); err != nil {
-			a.stats.Failures++
-			return dma.Block{}, err
+			return dma.Block{}, a.stats.Fail(err)
 		}
 	}
 	i := p.free[len(p.free)-1]
@@ -205,7 +204,9 @@ func (a *Allocator) grow(p *pool, gfp dma.GFP) error {
 	pg, err := a.plat.Pages.AllocPages(p.spec.Dev, p.order, a.coherent.Apply(gfp))
 	p.st.Dips += a.meter.AtomicDips - dips
 	if err != nil {
-		p.st.GrowFailures++
+		if err != dma.ErrWouldBlock {
+			p.st.GrowFailures++
+		}
 		return err
 	}
 	p.pages = append(p.pages, pg)

@@ -2,7 +2,8 @@
 // keeps a reserve of min_nr elements allocated when it is created.
 //
 // Allocation follows mempool_alloc: first the element allocator without
-// sleeping or I/O and without the emergency reserves (__GFP_NOMEMALLOC);
+// sleeping or I/O and without the emergency reserves (__GFP_NOMEMALLOC),
+// never looping in the page allocator (__GFP_NORETRY);
 // then an element from the reserve; then, if the caller may not sleep,
 // failure; else the allocator again with the caller's flags, and if that
 // fails too the caller sleeps until an element comes back to the reserve
@@ -35,7 +36,8 @@ type Config struct {
 	// element (estimate).
 	ReserveNS int64 `mapstructure:"reserve_ns" json:"reserve_ns"`
 	// Era picks mempool_alloc's flags: "modern" (since 2.6: every try
-	// with __GFP_NOMEMALLOC | __GFP_NOWARN, the first without sleeping,
+	// with __GFP_NOMEMALLOC | __GFP_NORETRY | __GFP_NOWARN, so that the
+	// page allocator never loops under it, the first without sleeping,
 	// the reserve before a sleeping try) or "2002" (2.5's: a first try
 	// without sleeping, then, once the reserve is half empty, one with the
 	// caller's own flags, under which the element allocator may sleep, as
@@ -173,7 +175,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	if a.era2002 {
 		return a.alloc2002(id, p, r)
 	}
-	gfp := r.GFP | dma.GFPNoMemalloc | dma.GFPNoWarn
+	gfp := r.GFP | dma.GFPNoMemalloc | dma.GFPNoRetry | dma.GFPNoWarn
 	a.req = *r
 	a.req.GFP = gfp &^ (dma.GFPWait | dma.GFPIO)
 	b, err := a.inner.Alloc(p.inner, &a.req)
@@ -204,7 +206,7 @@ func (a *Allocator) trySleeping(id dma.ID, p *pool, r *dma.Request, gfp dma.GFP)
 	if err == nil {
 		return a.give(id, b), nil
 	}
-	if err == dma.ErrWouldBlock {
+	if err == dma.ErrWouldBlock && a.req.Wait.Kind != 0 {
 		r.Wait = a.req.Wait
 		r.Wait.On = id
 	}

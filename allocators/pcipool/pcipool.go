@@ -189,6 +189,9 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	dips := a.meter.AtomicDips
 	pg, err := a.plat.Pages.AllocPages(p.spec.Dev, p.order, a.coherent.Apply(r.GFP))
 	p.st.Dips += a.meter.AtomicDips - dips
+	if err == dma.ErrWouldBlock {
+		return dma.Block{}, err // the page allocator loops: its wait is the meter's
+	}
 	if err != nil {
 		p.st.GrowFailures++
 		if r.GFP == dma.GFPKernel {

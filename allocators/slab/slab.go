@@ -290,8 +290,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	}
 	if c.head == none {
 		if err := a.grow(c, id, r.GFP); err != nil {
-			a.stats.Failures++
-			return dma.Block{}, err
+			return dma.Block{}, a.stats.Fail(err)
 		}
 	}
 	si := c.head
@@ -327,7 +326,9 @@ func (a *Allocator) grow(c *cache, id dma.ID, gfp dma.GFP) error {
 	pg, err := a.pages.AllocPages(c.spec.Dev, c.order, a.coherent.Apply(gfp))
 	c.st.Dips += a.meter.AtomicDips - dips
 	if err != nil {
-		c.st.GrowFailures++
+		if err != dma.ErrWouldBlock {
+			c.st.GrowFailures++
+		}
 		return err
 	}
 	c.pages++
