@@ -131,6 +131,7 @@ var Catalog = []Def{
 	{"unusable_index_max", Index, Lower, true, "highest unusable free space index at order 3, sampled every 16,384 events and at the end", "matrix", "", ""},
 	{"min_free_headroom_pages", Pages, Higher, true, "lowest free pages minus the min watermark over all zones; negative when atomic callers dipped below min", "matrix", "", ""},
 	{"mempool_reserve_min", Count, Higher, true, "lowest reserve level any pool reached", "allocators/mempool", "", ""},
+	{"mempool_resize_short", Count, Lower, true, "elements a mempool_resize grow could not allocate (frees refill them later)", "allocators/mempool", "mempool cells with resize_at_ms set", ""},
 	{"cache_lines_maintained", Count, Lower, true, "cache lines cleaned or invalidated for DMA: maps, unmaps and syncs, and slab-direct's objects handed over and freed", "platforms/sa1111", "sa1111 platforms", ""},
 	{"cacheline_overlaps", Count, Lower, true, "cached DMA buffers that shared a cache line with another live one (dma_cache_alignment below the line), as DMA-API debugging's cacheline tracking reports them", "platforms/sa1111", "sa1111 platforms", ""},
 	{"swiotlb_slots", Count, Neither, true, "swiotlb's 2 KiB slots at the end (io_tlb_nslabs; dynamic pools included)", "platforms/x64", "cvm and swiotlb platforms", ""},

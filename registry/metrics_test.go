@@ -51,6 +51,7 @@ func TestEveryMetricDeclaredAndProduced(t *testing.T) {
 		matrix.RunCell(matrix.Cell{Scenario: TracePrefix + "../traces/kmem-slab-3.6-i386.trace.gz", Allocator: "dmaalloc", Platform: "x86", Seed: 1}, NewBuilder(cfg), 20_000),
 		matrix.RunCell(matrix.Cell{Scenario: "usb-ehci", Allocator: "dmapool", Platform: "sa1111", Seed: 1}, NewBuilder(crash), 50_000),
 		matrix.RunCell(matrix.Cell{Scenario: "scsi", Allocator: "dmapool", Platform: "cvm", Seed: 1}, NewBuilder(cfg), 20_000),
+		matrix.RunCell(matrix.Cell{Scenario: "hotplug-resize", Allocator: "mempool", Platform: "x86", Seed: 1}, NewBuilder(cfg), 20_000),
 	})
 	for _, d := range metrics.Catalog {
 		if _, ok := produced[d.Key]; !ok {

@@ -129,3 +129,26 @@ func TestGFPSemantics(t *testing.T) {
 		}
 	}
 }
+
+// TestMempoolResize: the hotplug-resize scenario grows every mempool's
+// reserve to 64 elements 310 ms in; the mempool then holds more, and the
+// other allocators, which have no reserve, see the same run as
+// hotplug-pressure.
+func TestMempoolResize(t *testing.T) {
+	cfg := defaultConfig(t)
+	b := NewBuilder(cfg)
+	get := func(s, a string) map[string]float64 {
+		r := matrix.RunCell(matrix.Cell{Scenario: s, Allocator: a, Platform: "x86", Seed: 1}, b, 30_000)
+		if r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		return r.Metrics
+	}
+	grown, plain := get("hotplug-resize", "mempool"), get("hotplug-pressure", "mempool")
+	if grown["peak_reserved_bytes"] <= plain["peak_reserved_bytes"] || grown["mempool_resize_short"] != 0 {
+		t.Errorf("mempool: reserved %v after the resize against %v without, %v short", grown["peak_reserved_bytes"], plain["peak_reserved_bytes"], grown["mempool_resize_short"])
+	}
+	if d1, d2 := get("hotplug-resize", "dmapool"), get("hotplug-pressure", "dmapool"); d1["modeled_cpu_ns"] != d2["modeled_cpu_ns"] || d1["peak_reserved_bytes"] != d2["peak_reserved_bytes"] {
+		t.Errorf("dmapool differs between the two scenarios: %v/%v ns, %v/%v bytes", d1["modeled_cpu_ns"], d2["modeled_cpu_ns"], d1["peak_reserved_bytes"], d2["peak_reserved_bytes"])
+	}
+}

@@ -43,11 +43,19 @@ type Config struct {
 	// caller's own flags, under which the element allocator may sleep, as
 	// pci_pool's SLAB_KERNEL retry does; then the reserve).
 	Era string `mapstructure:"era" json:"era"`
+	// ResizeAtMS and ResizeTo: at that modeled time every pool's reserve
+	// is resized to ResizeTo elements, as a driver calling mempool_resize
+	// does (0: never). A shrink gives the excess back through the element
+	// allocator's free; a grow sets min_nr and allocates the new elements
+	// with GFP_KERNEL, stopping at the first failure: frees refill the
+	// rest, in every version of mempool_resize.
+	ResizeAtMS int64 `mapstructure:"resize_at_ms" json:"resize_at_ms"`
+	ResizeTo   int   `mapstructure:"resize_to" json:"resize_to"`
 }
 
 // DefaultConfig returns the defaults documented in config.yaml.
 func DefaultConfig() Config {
-	return Config{MinNr: 16, Over: "dmapool", TimeoutMS: 5000, ReserveNS: 10, Era: "modern"}
+	return Config{MinNr: 16, Over: "dmapool", TimeoutMS: 5000, ReserveNS: 10, Era: "modern", ResizeTo: 16}
 }
 
 // Validate checks the knobs.
@@ -62,6 +70,9 @@ func (c Config) Validate() error {
 		if n < 1 || n > 1<<20 {
 			return fmt.Errorf("mempool.min_nr_by_pool.%s %d: want 1..1048576", name, n)
 		}
+	}
+	if c.ResizeAtMS < 0 || c.ResizeAtMS > 1e9 || c.ResizeAtMS > 0 && (c.ResizeTo < 1 || c.ResizeTo > 1<<20) {
+		return fmt.Errorf("mempool: resize_at_ms must be in 0..1e9 and, when set, resize_to in 1..1048576 (mempool_resize BUGs on 0)")
 	}
 	if c.TimeoutMS <= 0 || c.ReserveNS < 0 {
 		return fmt.Errorf("mempool: timeout_ms must be positive and reserve_ns not negative")
@@ -94,6 +105,10 @@ type Allocator struct {
 	stats dma.Stats
 	// era2002: cfg.Era is "2002".
 	era2002 bool
+	// resizeAt is when the configured mempool_resize runs (0: never, or
+	// done); resizeShort counts elements a grow could not allocate.
+	resizeAt    dma.Time
+	resizeShort int
 }
 
 var (
@@ -108,7 +123,39 @@ func New(p *dma.Platform, inner dma.Allocator, cfg Config) (*Allocator, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Allocator{cfg: cfg, inner: inner, meter: p.Meter, era2002: cfg.Era == "2002"}, nil
+	return &Allocator{cfg: cfg, inner: inner, meter: p.Meter, era2002: cfg.Era == "2002",
+		resizeAt: dma.Time(cfg.ResizeAtMS) * dma.Millisecond}, nil
+}
+
+// resize is mempool_resize(pool, ResizeTo, GFP_KERNEL) on every live pool,
+// run by the first call at or after its time.
+func (a *Allocator) resize() {
+	a.resizeAt = 0
+	n := a.cfg.ResizeTo
+	r := dma.Request{GFP: dma.GFPKernel}
+	for i := range a.pools {
+		p := &a.pools[i]
+		if p.dead {
+			continue
+		}
+		for len(p.reserve) > n {
+			a.inner.Free(p.reserve[len(p.reserve)-1])
+			p.reserve = p.reserve[:len(p.reserve)-1]
+		}
+		p.min, p.low = n, min(p.low, len(p.reserve))
+		r.Size, r.Dev = p.spec.Size, p.spec.Dev
+		for len(p.reserve) < n {
+			b, err := a.inner.Alloc(p.inner, &r)
+			if err != nil {
+				// A sleep the page allocator asked for is not
+				// taken here: the refill stops, as on a failure.
+				a.meter.Sleep, r.Wait = dma.Wait{}, dma.Wait{}
+				a.resizeShort += n - len(p.reserve)
+				break
+			}
+			p.reserve = append(p.reserve, b)
+		}
+	}
 }
 
 // CreatePool is mempool_create over a pool of the element allocator: the
@@ -162,6 +209,9 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 // Alloc is mempool_alloc (size-based requests go straight to the element
 // allocator: a mempool reserves elements of one size).
 func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
+	if a.resizeAt != 0 && a.meter.Now >= a.resizeAt {
+		a.resize()
+	}
 	if id == dma.NoPool {
 		b, err := a.inner.Alloc(id, r)
 		a.count(err)
@@ -281,6 +331,9 @@ func (a *Allocator) give(id dma.ID, b dma.Block) dma.Block {
 
 // Free is mempool_free.
 func (a *Allocator) Free(b dma.Block) {
+	if a.resizeAt != 0 && a.meter.Now >= a.resizeAt {
+		a.resize()
+	}
 	a.stats.Frees++
 	a.stats.LiveBlocks--
 	if b.Pool == dma.NoPool {
@@ -337,6 +390,9 @@ func (a *Allocator) ReserveMin() int {
 // Report adds the mempool's own metrics.
 func (a *Allocator) Report(add func(key string, value float64)) {
 	add("mempool_reserve_min", float64(a.ReserveMin()))
+	if a.cfg.ResizeAtMS > 0 {
+		add("mempool_resize_short", float64(a.resizeShort))
+	}
 }
 
 // PoolStats implements dma.PoolStatser: the element allocator's pool, and

@@ -253,3 +253,81 @@ func TestEras(t *testing.T) {
 		}
 	}
 }
+
+// counting is an element allocator that counts what it holds and fails
+// once limit elements are out.
+type counting struct{ out, limit int }
+
+func (c *counting) CreatePool(dma.PoolSpec) (dma.ID, error) { return 0, nil }
+func (c *counting) Free(dma.Block)                          { c.out-- }
+func (c *counting) Alloc(_ dma.ID, r *dma.Request) (dma.Block, error) {
+	if c.out == c.limit {
+		return dma.Block{}, dma.ErrNoMem
+	}
+	c.out++
+	return dma.Block{CPU: uint64(c.out) << 12, DMA: uint64(c.out) << 12, Size: r.Size}, nil
+}
+
+// TestResize: mempool_resize at its modeled time, on the first call at or
+// after it. A shrink gives the excess back through the element
+// allocator's free; a grow allocates the new elements and, at the first
+// failure, stops short, counted, and later frees fill the reserve.
+func TestResize(t *testing.T) {
+	for _, tc := range []struct {
+		to, limit, held, short int
+	}{
+		{to: 2, limit: 100, held: 2},            // shrink 8 -> 2
+		{to: 20, limit: 100, held: 20},          // grow 8 -> 20
+		{to: 20, limit: 12, held: 12, short: 9}, // the grow stops at the allocator's limit: 11 of 20
+	} {
+		p := conformance.NewFlat(256)
+		inner := &counting{limit: tc.limit}
+		cfg := DefaultConfig()
+		cfg.MinNr, cfg.ResizeAtMS, cfg.ResizeTo = 8, 5, tc.to
+		a, err := New(p, inner, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dev := &dma.Device{Name: "d", Mask: dma.BitMask(32)}
+		id, err := a.CreatePool(dma.PoolSpec{Name: "td", Dev: dev, Size: 64})
+		if err != nil {
+			t.Fatal(err)
+		}
+		r := &dma.Request{Size: 64, GFP: dma.GFPAtomic, Dev: dev}
+		p.Meter.Now = 4 * dma.Millisecond
+		b, err := a.Alloc(id, r)
+		if err != nil || inner.out != 9 {
+			t.Fatalf("to %d: before the resize: %v, %d held, want 9", tc.to, err, inner.out)
+		}
+		p.Meter.Now = 5 * dma.Millisecond
+		a.Free(b) // the resize runs first; the element then goes back where the new min_nr says
+		var short float64
+		a.Report(func(k string, v float64) {
+			if k == "mempool_resize_short" {
+				short = v
+			}
+		})
+		if inner.out != tc.held || int(short) != tc.short {
+			t.Errorf("to %d (limit %d): %d held, %v short; want %d held, %d short", tc.to, tc.limit, inner.out, short, tc.held, tc.short)
+		}
+		if tc.short > 0 {
+			// Frees refill the reserve to the new min_nr: take the
+			// elements the allocator still has and give them back.
+			inner.limit = 100
+			var bs []dma.Block
+			for range 8 {
+				b, err := a.Alloc(id, r)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bs = append(bs, b)
+			}
+			for _, b := range bs {
+				a.Free(b)
+			}
+			if got := len(a.pools[id].reserve); got != tc.to {
+				t.Errorf("after frees the reserve holds %d, want %d", got, tc.to)
+			}
+		}
+	}
+}
