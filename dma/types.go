@@ -70,6 +70,9 @@ const (
 	// GFPNoRetry: fail rather than loop in the page allocator or call the
 	// OOM killer (__GFP_NORETRY, from 2.6; mempool sets it on every try).
 	GFPNoRetry
+
+	// GFPAll holds every bit above.
+	GFPAll = GFPNoRetry<<1 - 1
 )
 
 // Composite flag sets as the kernel spells them.

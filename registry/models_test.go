@@ -87,30 +87,33 @@ func TestCachelineSharing(t *testing.T) {
 
 // TestGFPSemantics: what a sleeping request does when reclaim finds
 // nothing (platform.pressure.gfp_semantics), where it decides a
-// comparison. OHCI's TDs come from the SA-1111's 1 MiB of DMA-able RAM
-// under GFP_NOIO: a modern kernel fails them (no OOM kill for lowmem), a
-// 2002 kernel loops until bounce buffers come back, and dma_pool fails
-// nothing. dmapool_test's 4 MiB of GFP_KERNEL blocks on a 32 MiB PC whose
-// tasks hold 28 MiB: a modern kernel has the OOM killer kill at once, a
-// 2002 one after 1.18 s of looping (ten failures over a second).
+// comparison; and what asking dma_alloc_coherent with GFP_ATOMIC does
+// there. The default run's ohci-1mib scenarios: OHCI's TDs come from the
+// SA-1111's 1 MiB of DMA-able RAM under GFP_NOIO, which the bounce
+// buffers also use. A modern kernel fails them (no OOM kill for lowmem),
+// a 2002 kernel loops until bounce buffers come back, and dma_pool fails
+// nothing; asked atomically, they may go further below the min watermark
+// and fail nothing either. dmapool_test's 4 MiB of GFP_KERNEL blocks on a
+// 32 MiB PC whose tasks hold 28 MiB: a modern kernel has the OOM killer
+// kill at once, a 2002 one after 1.18 s of looping (ten failures over a
+// second).
 func TestGFPSemantics(t *testing.T) {
-	ohci := func(sem string) map[string]float64 {
-		cfg := defaultConfig(t)
-		cfg.Platform.Pressure.GFPSemantics = sem
-		cfg.Platform.SA1111.RAMMiB = 8
-		cfg.Workload.USB.Storage.TransferBytes = 65536
-		cfg.Workload.USB.Storage.QueueDepth = 64
-		r := matrix.RunCell(matrix.Cell{Scenario: "usb-ohci", Allocator: "dmapool", Platform: "sa1111-1mib", Seed: 1}, NewBuilder(cfg), 100_000)
+	b := NewBuilder(defaultConfig(t))
+	ohci := func(scenario string) map[string]float64 {
+		r := matrix.RunCell(matrix.Cell{Scenario: scenario, Allocator: "dmapool", Platform: "sa1111", Seed: 1}, b, 100_000)
 		if r.Err != nil {
 			t.Fatal(r.Err)
 		}
 		return r.Metrics
 	}
-	if m := ohci("modern"); m["alloc_failures"] == 0 || m["reclaim_retry_sleeps"] != 0 {
+	if m := ohci("ohci-1mib"); m["alloc_failures"] == 0 || m["reclaim_retry_sleeps"] != 0 {
 		t.Errorf("modern: %v failures, %v retry sleeps; want failures and no sleeps", m["alloc_failures"], m["reclaim_retry_sleeps"])
 	}
-	if m := ohci("2002"); m["alloc_failures"] != 0 || m["reclaim_retry_sleeps"] == 0 || m["urbs_completed"] == 0 {
+	if m := ohci("ohci-1mib-2002"); m["alloc_failures"] != 0 || m["reclaim_retry_sleeps"] == 0 || m["urbs_completed"] == 0 {
 		t.Errorf("2002: %v failures, %v retry sleeps, %v URBs; want no failures and sleeps", m["alloc_failures"], m["reclaim_retry_sleeps"], m["urbs_completed"])
+	}
+	if m := ohci("ohci-1mib-atomic"); m["alloc_failures"] != 0 || m["atomic_reserve_dips"] == 0 {
+		t.Errorf("coherent_gfp atomic: %v failures, %v dips; want none and dips", m["alloc_failures"], m["atomic_reserve_dips"])
 	}
 	for _, tc := range []struct {
 		sem     string

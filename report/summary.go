@@ -25,7 +25,8 @@ var headline = []struct{ key, words string }{
 
 // Summary writes what a person reads first after a run, on one screen:
 // per platform, the verdict for each headline metric (WinnerRule), then
-// the lazy/strict IOMMU comparison in a line, the notable cells (refused,
+// the lazy/strict IOMMU comparison in a line, what each knob A/B among the
+// scenarios moved (knobLines), the notable cells (refused,
 // crashed, with failures or drops, and those whose allocator served
 // almost nothing, which say nothing about it), and where the full results
 // are. No line is wider than SummaryWidth.
@@ -45,6 +46,9 @@ func Summary(w io.Writer, doc *cells.Document, path string) error {
 		}
 	}
 	if l := lazyStrict(v); l != "" {
+		add("%s", l)
+	}
+	for _, l := range knobLines(doc, v) {
 		add("%s", l)
 	}
 	for _, l := range notable(doc) {

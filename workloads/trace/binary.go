@@ -33,7 +33,7 @@ const (
 const maxRecord = 1 << 16
 
 // gfpMask holds every GFP bit dma knows.
-const gfpMask = dma.GFPNoMemalloc<<1 - 1
+const gfpMask = dma.GFPAll
 
 var errShort = errors.New("record cut short")
 

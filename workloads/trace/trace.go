@@ -1147,13 +1147,15 @@ var ErrNotTrace = errors.New("not a dmabench trace")
 // it last had (while no other object has taken that id), any other free
 // of nothing as a free of an id never used.
 type Recorder struct {
-	W       *Writer
-	objs    [][]int32 // per workload: its id -> trace id + 1, while live
-	last    [][]int32 // per workload: its id -> the trace id + 1 it last had
-	holder  []holder  // per trace id: the workload object that last had it
-	pools   [][]int32
-	ids     driver.IDs
-	nextP   int32
+	W      *Writer
+	objs   [][]int32 // per workload: its id -> trace id + 1, while live
+	last   [][]int32 // per workload: its id -> the trace id + 1 it last had
+	holder []holder  // per trace id: the workload object that last had it
+	pools  [][]int32
+	ids    driver.IDs
+	nextP  int32
+	// latest is the latest time written.
+	latest  dma.Time
 	Written int64
 }
 
@@ -1206,7 +1208,13 @@ func (r *Recorder) Record(ws, th int, e *dma.Event, failed bool) {
 			*slot(&r.objs, ws, e.ID) = 0
 			break
 		}
-		ev.ID = r.ids.Get()
+		if e.At < r.latest {
+			// A caller that slept is written at the time it went to
+			// sleep: an id freed since then was still live then.
+			ev.ID = r.ids.Fresh()
+		} else {
+			ev.ID = r.ids.Get()
+		}
 		r.take(ws, e.ID, ev.ID)
 	case dma.Free, dma.Unmap, dma.UnmapSG, dma.Sync:
 		o := slot(&r.objs, ws, e.ID)
@@ -1220,6 +1228,7 @@ func (r *Recorder) Record(ws, th int, e *dma.Event, failed bool) {
 			r.ids.Put(ev.ID)
 		}
 	}
+	r.latest = max(r.latest, ev.At)
 	r.W.Write(th, &ev)
 	r.Written++
 }
