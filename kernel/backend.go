@@ -1,0 +1,74 @@
+package kernel
+
+// PageSource gives the kernel code its coherent pages: dmabench's
+// platform (or, in validation, a page source both sides share). ok false
+// is a failed allocation; the kernel code then sees NULL.
+type PageSource interface {
+	AllocPages(size int64, gfp uint32) (cpu, dma uint64, ok bool)
+	FreePages(size int64, cpu, dma uint64)
+}
+
+// Handles to the kernel code's objects, opaque to Go.
+type (
+	Device  uintptr
+	Pool    uintptr
+	Mempool uintptr
+)
+
+// Op is one operation of a stream kd_replay times: Kind 0 an alloc from
+// Pool into Slot, 1 the free of Slot.
+type Op struct {
+	Kind, Pool, Slot int32
+	GFP              uint32
+}
+
+// Backend is a loaded library: the tree's dma_pool and mempool, called
+// one at a time (the library's glue is not made for concurrent callers).
+type Backend interface {
+	Version() string
+	Features() Features
+	// NewDevice makes a struct device whose pages come from src;
+	// Release frees it once its pools are destroyed.
+	NewDevice(src PageSource) Device
+	Release(d Device)
+	PoolCreate(d Device, name string, size, align, boundary int64) Pool
+	// PoolAlloc returns the block's host address (0: NULL) and the
+	// platform's CPU and DMA addresses of it.
+	PoolAlloc(p Pool, gfp uint32) (vaddr uintptr, cpu, dma uint64)
+	PoolFree(p Pool, vaddr uintptr, dma uint64)
+	PoolDestroy(p Pool)
+	HasMempool() bool
+	MempoolCreate(minNr int, inner Pool) Mempool
+	// MempoolAlloc reports slept when mempool_alloc went to sleep for
+	// an element (the caller sleeps and retries).
+	MempoolAlloc(m Mempool, gfp uint32) (vaddr uintptr, cpu, dma uint64, slept bool)
+	MempoolFree(m Mempool, vaddr uintptr)
+	// MempoolWoken reports, and clears, a wake_up on the pool's waiters.
+	MempoolWoken(m Mempool) bool
+	MempoolCurr(m Mempool) int
+	MempoolDestroy(m Mempool)
+	// Replay times a pool operation stream in the library on host pages:
+	// pools (size, align, boundary), the ops, the slots they use; it
+	// returns the thread CPU time of the operations in ns.
+	Replay(pools [][3]int64, ops []Op, slots int) uint64
+	// Errors counts the errors the kernel code reported (dev_err, WARN).
+	Errors() uint64
+}
+
+// Open loads the back end for the tree at path: reads it, builds its
+// library (or finds it built) and loads it.
+func OpenBackend(path string) (Backend, error) {
+	cache, err := CacheDir()
+	if err != nil {
+		return nil, err
+	}
+	t, err := Open(path, cache)
+	if err != nil {
+		return nil, err
+	}
+	lib, err := Build(t, cache)
+	if err != nil {
+		return nil, err
+	}
+	return load(lib, t)
+}

@@ -1,0 +1,285 @@
+/*
+ * dmabench's side of the kernel back end, compiled into the same shared
+ * library as the kernel's files: the DMA API under them (pages come from
+ * dmabench's platform through callbacks), the calls dmabench makes, and a
+ * replay loop that times the kernel code with no cgo crossing per call.
+ */
+#include <time.h>
+#ifdef DMABENCH_MEMPOOL
+#include <linux/mempool.h>
+#endif
+
+unsigned long dmabench_shim_errors;
+
+/* Never called: see shim.h. */
+void *kmem_cache_alloc(struct kmem_cache *c, gfp_t f) { (void)c; (void)f; abort(); }
+void *kmem_cache_alloc_noprof(struct kmem_cache *c, gfp_t f) { (void)c; (void)f; abort(); }
+void kmem_cache_free(struct kmem_cache *c, void *p) { (void)c; (void)p; abort(); }
+unsigned int kmem_cache_size(struct kmem_cache *c) { (void)c; abort(); }
+struct page *alloc_pages(gfp_t f, unsigned int o) { (void)f; (void)o; abort(); }
+struct page *alloc_pages_noprof(gfp_t f, unsigned int o) { (void)f; (void)o; abort(); }
+void __free_pages(struct page *p, unsigned int o) { (void)p; (void)o; abort(); }
+void *page_address(const struct page *p) { (void)p; abort(); }
+size_t __ksize(const void *p) { (void)p; abort(); }
+size_t ksize(const void *p) { (void)p; abort(); }
+
+struct kd_callbacks {
+	int (*alloc)(uintptr_t ctx, size_t size, unsigned gfp, uint64_t *cpu, uint64_t *dma);
+	void (*free)(uintptr_t ctx, size_t size, uint64_t cpu, uint64_t dma);
+};
+static struct kd_callbacks cbs;
+
+void kd_set_callbacks(const struct kd_callbacks *cb) { cbs = *cb; }
+unsigned long kd_errors(void) { return dmabench_shim_errors; }
+
+/*
+ * The kernel code writes into its pages (free lists live in free
+ * blocks), so every page dmabench's platform hands out is backed by host
+ * memory; pages[] maps each host allocation to the platform's addresses,
+ * sorted by host address.
+ */
+struct kd_page { uintptr_t host; size_t size; uint64_t cpu, dma; };
+static struct kd_page *pages;
+static size_t npages, cappages;
+
+static size_t page_at(uintptr_t host)
+{
+	size_t lo = 0, hi = npages;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (pages[mid].host <= host)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo; /* first page above host */
+}
+
+static int page_add(uintptr_t host, size_t size, uint64_t cpu, uint64_t dma)
+{
+	if (npages == cappages) {
+		size_t n = cappages ? cappages * 2 : 256;
+		struct kd_page *p = realloc(pages, n * sizeof(*p));
+		if (!p)
+			return -1;
+		pages = p;
+		cappages = n;
+	}
+	size_t i = page_at(host);
+	memmove(&pages[i + 1], &pages[i], (npages - i) * sizeof(*pages));
+	pages[i] = (struct kd_page){ host, size, cpu, dma };
+	npages++;
+	return 0;
+}
+
+static struct kd_page *page_of(uintptr_t host)
+{
+	size_t i = page_at(host);
+	if (i == 0 || host >= pages[i - 1].host + pages[i - 1].size)
+		return NULL;
+	return &pages[i - 1];
+}
+
+/* dev->ctx 0: host pages only (the timing replay); otherwise dmabench's. */
+void *dma_alloc_coherent(struct device *dev, size_t size, dma_addr_t *handle, gfp_t gfp)
+{
+	void *host = NULL;
+	uint64_t cpu, dma;
+	if (posix_memalign(&host, PAGE_SIZE, size))
+		return NULL;
+	if (dev->ctx == 0) {
+		*handle = (uintptr_t)host;
+		return host;
+	}
+	if (cbs.alloc(dev->ctx, size, gfp, &cpu, &dma) != 0) {
+		free(host);
+		return NULL;
+	}
+	if (page_add((uintptr_t)host, size, cpu, dma) != 0) {
+		cbs.free(dev->ctx, size, cpu, dma);
+		free(host);
+		return NULL;
+	}
+	*handle = dma;
+	return host;
+}
+
+void dma_free_coherent(struct device *dev, size_t size, void *vaddr, dma_addr_t handle)
+{
+	if (dev->ctx != 0) {
+		struct kd_page *p = page_of((uintptr_t)vaddr);
+		if (p) {
+			cbs.free(dev->ctx, size, p->cpu, handle);
+			size_t i = p - pages;
+			memmove(&pages[i], &pages[i + 1], (npages - i - 1) * sizeof(*pages));
+			npages--;
+		}
+	}
+	free(vaddr);
+}
+
+struct device *kd_device(uintptr_t ctx)
+{
+	struct device *d = calloc(1, sizeof(*d));
+	if (d) {
+		INIT_LIST_HEAD(&d->dma_pools);
+		d->ctx = ctx;
+	}
+	return d;
+}
+
+void kd_device_free(struct device *d) { free(d); }
+
+struct dma_pool *kd_pool_create(struct device *dev, const char *name, size_t size, size_t align, size_t boundary)
+{
+#ifdef DMABENCH_CREATE_NODE
+	return dma_pool_create_node(name, dev, size, align, boundary, NUMA_NO_NODE);
+#else
+	return dma_pool_create(name, dev, size, align, boundary);
+#endif
+}
+
+void kd_pool_destroy(struct dma_pool *pool) { dma_pool_destroy(pool); }
+
+/* The platform's CPU address of host address v (0: not a page of ours). */
+static uint64_t cpu_of(void *v)
+{
+	struct kd_page *p = page_of((uintptr_t)v);
+	return p ? p->cpu + ((uintptr_t)v - p->host) : 0;
+}
+
+static uint64_t dma_of(void *v)
+{
+	struct kd_page *p = page_of((uintptr_t)v);
+	return p ? p->dma + ((uintptr_t)v - p->host) : 0;
+}
+
+void *kd_pool_alloc(struct dma_pool *pool, unsigned gfp, uint64_t *cpu, uint64_t *dma)
+{
+	dma_addr_t h = 0;
+	void *v = dma_pool_alloc(pool, gfp, &h);
+	if (v) {
+		*cpu = cpu_of(v);
+		*dma = h;
+	}
+	return v;
+}
+
+void kd_pool_free(struct dma_pool *pool, void *vaddr, uint64_t dma) { dma_pool_free(pool, vaddr, dma); }
+
+static uint64_t thread_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/*
+ * kd_replay replays a pool operation stream on host pages: pools
+ * specs[3*i..3*i+2] (size, align, boundary), then ops (kind 0 alloc, 1
+ * free; pool; slot), and returns the thread CPU time the operations took.
+ * Pool creation and destruction are not timed.
+ */
+struct kd_op { int32_t kind, pool, slot; uint32_t gfp; };
+
+uint64_t kd_replay(const uint64_t *specs, int npools, const struct kd_op *ops, long nops, int nslots)
+{
+	struct device *dev = kd_device(0);
+	struct dma_pool **pools = calloc(npools, sizeof(*pools));
+	void **vaddr = calloc(nslots, sizeof(*vaddr));
+	dma_addr_t *dma = calloc(nslots, sizeof(*dma));
+	int32_t *owner = calloc(nslots, sizeof(*owner));
+	uint64_t took = 0;
+	if (!dev || !pools || !vaddr || !dma || !owner)
+		goto out;
+	for (int i = 0; i < npools; i++)
+		pools[i] = kd_pool_create(dev, "replay", specs[3 * i], specs[3 * i + 1], specs[3 * i + 2]);
+	uint64_t t0 = thread_ns();
+	for (long i = 0; i < nops; i++) {
+		const struct kd_op *o = &ops[i];
+		if (!pools[o->pool])
+			continue;
+		if (o->kind == 0) {
+			vaddr[o->slot] = dma_pool_alloc(pools[o->pool], o->gfp, &dma[o->slot]);
+			owner[o->slot] = o->pool;
+		} else if (vaddr[o->slot]) {
+			dma_pool_free(pools[o->pool], vaddr[o->slot], dma[o->slot]);
+			vaddr[o->slot] = NULL;
+		}
+	}
+	took = thread_ns() - t0;
+	/* What the stream left live goes back, so that destroy frees its pages. */
+	for (int s = 0; s < nslots; s++)
+		if (vaddr[s])
+			dma_pool_free(pools[owner[s]], vaddr[s], dma[s]);
+	for (int i = 0; i < npools; i++)
+		if (pools[i])
+			dma_pool_destroy(pools[i]);
+out:
+	free(owner);
+	free(dma);
+	free(vaddr);
+	free(pools);
+	free(dev);
+	return took;
+}
+
+#ifdef DMABENCH_MEMPOOL
+/*
+ * A mempool over a dma_pool. mempool_alloc sleeps in io_schedule_timeout
+ * when its reserve is empty: the shim leaves the kernel code there (it
+ * holds no lock and nothing allocated at that point) and reports the
+ * sleep, which dmabench's engine models; the caller retries.
+ */
+static jmp_buf *sleeping;
+
+long io_schedule_timeout(long timeout)
+{
+	if (sleeping)
+		longjmp(*sleeping, 1);
+	return timeout;
+}
+
+static void *elem_alloc(gfp_t gfp, void *data) { dma_addr_t h; return dma_pool_alloc(data, gfp, &h); }
+static void elem_free(void *e, void *data) { dma_pool_free(data, e, dma_of(e)); }
+
+mempool_t *kd_mempool_create(int min_nr, struct dma_pool *inner)
+{
+	return mempool_create(min_nr, elem_alloc, elem_free, inner);
+}
+
+void *kd_mempool_alloc(mempool_t *pool, unsigned gfp, uint64_t *cpu, uint64_t *dma, int *slept)
+{
+	jmp_buf env;
+	void *v;
+	*slept = 0;
+	if (setjmp(env)) {
+		sleeping = NULL;
+		*slept = 1;
+		return NULL;
+	}
+	sleeping = &env;
+	v = mempool_alloc(pool, gfp);
+	sleeping = NULL;
+	if (v) {
+		*cpu = cpu_of(v);
+		*dma = dma_of(v);
+	}
+	return v;
+}
+
+void kd_mempool_free(mempool_t *pool, void *v) { mempool_free(v, pool); }
+
+int kd_mempool_woken(mempool_t *pool)
+{
+	int w = pool->wait.woken;
+	pool->wait.woken = 0;
+	return w;
+}
+
+int kd_mempool_curr(mempool_t *pool) { return pool->curr_nr; }
+
+void kd_mempool_destroy(mempool_t *pool) { mempool_destroy(pool); }
+#else
+long io_schedule_timeout(long timeout) { return timeout; }
+#endif
