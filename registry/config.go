@@ -20,6 +20,7 @@ import (
 	"github.com/dmabench/dmabench/allocators/coherent"
 	"github.com/dmabench/dmabench/allocators/dmaalloc"
 	"github.com/dmabench/dmabench/allocators/dmapool"
+	"github.com/dmabench/dmabench/allocators/dmapool26"
 	"github.com/dmabench/dmabench/allocators/mempool"
 	"github.com/dmabench/dmabench/allocators/pcipool"
 	"github.com/dmabench/dmabench/allocators/slab"
@@ -68,13 +69,14 @@ type Config struct {
 		Swiotlb    x64.Config         `mapstructure:"swiotlb" json:"swiotlb"`
 	} `mapstructure:"platform" json:"platform"`
 	Allocator struct {
-		PCIPool    pcipool.Config  `mapstructure:"pcipool" json:"pcipool"`
-		DMAPool    dmapool.Config  `mapstructure:"dmapool" json:"dmapool"`
-		Slab       slab.Config     `mapstructure:"slab" json:"slab"`
-		SlabDirect slab.Config     `mapstructure:"slab_direct" json:"slab_direct"`
-		Mempool    mempool.Config  `mapstructure:"mempool" json:"mempool"`
-		DMAAlloc   dmaalloc.Config `mapstructure:"dmaalloc" json:"dmaalloc"`
-		Coherent   coherent.Config `mapstructure:"coherent" json:"coherent"`
+		PCIPool    pcipool.Config   `mapstructure:"pcipool" json:"pcipool"`
+		DMAPool    dmapool.Config   `mapstructure:"dmapool" json:"dmapool"`
+		DMAPool26  dmapool26.Config `mapstructure:"dmapool_26" json:"dmapool_26"`
+		Slab       slab.Config      `mapstructure:"slab" json:"slab"`
+		SlabDirect slab.Config      `mapstructure:"slab_direct" json:"slab_direct"`
+		Mempool    mempool.Config   `mapstructure:"mempool" json:"mempool"`
+		DMAAlloc   dmaalloc.Config  `mapstructure:"dmaalloc" json:"dmaalloc"`
+		Coherent   coherent.Config  `mapstructure:"coherent" json:"coherent"`
 	} `mapstructure:"allocator" json:"allocator"`
 	Workload struct {
 		USB       usb.Config       `mapstructure:"usb" json:"usb"`
@@ -343,7 +345,7 @@ func unknownColumn(cols []string) string {
 func (c *Config) validateModels() error {
 	for _, err := range []error{
 		c.Platform.X86.Validate(), c.Platform.IOMMU.Validate(), c.Platform.SA1111.Validate(), c.Platform.Pressure.Validate(),
-		c.Allocator.PCIPool.Validate(), c.Allocator.DMAPool.Validate(), c.Allocator.Slab.Validate(),
+		c.Allocator.PCIPool.Validate(), c.Allocator.DMAPool.Validate(), c.Allocator.DMAPool26.Validate(), c.Allocator.Slab.Validate(),
 		c.Allocator.SlabDirect.Validate(), c.Allocator.Mempool.Validate(), c.Allocator.DMAAlloc.Validate(),
 		c.Allocator.Coherent.Validate(),
 		c.Workload.USB.Validate(), c.Workload.SCSI.Validate(), c.Workload.NetRX.Validate(), c.Workload.Poolbench.Validate(),

@@ -17,6 +17,7 @@ import (
 	"github.com/dmabench/dmabench/allocators/coherent"
 	"github.com/dmabench/dmabench/allocators/dmaalloc"
 	"github.com/dmabench/dmabench/allocators/dmapool"
+	"github.com/dmabench/dmabench/allocators/dmapool26"
 	"github.com/dmabench/dmabench/allocators/mempool"
 	"github.com/dmabench/dmabench/allocators/pcipool"
 	"github.com/dmabench/dmabench/allocators/slab"
@@ -140,6 +141,10 @@ func allocatorTable() []allocatorEntry {
 		{name: "dmapool", doc: "dma_pool as reworked in 2023: per-pool LIFO free stack, pages kept until destroy",
 			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
 				return dmapool.New(p, cfg.Allocator.DMAPool)
+			}},
+		{name: "dmapool-2.6", doc: "dma_pool before the 2023 rework (2.6 to 6.2): a free chain per page, the page list searched newest first on alloc and on free",
+			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
+				return dmapool26.New(p, cfg.Allocator.DMAPool26)
 			}},
 		{name: "slab", doc: "kmem_cache per pool with slabs from dma_alloc_coherent: SLUB order rule, HWCACHE_ALIGN, empty slabs given back",
 			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) { return slab.New(p, cfg.Allocator.Slab) }},
