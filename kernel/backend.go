@@ -46,6 +46,9 @@ type Backend interface {
 	// MempoolWoken reports, and clears, a wake_up on the pool's waiters.
 	MempoolWoken(m Mempool) bool
 	MempoolCurr(m Mempool) int
+	// ElementCalls counts the calls mempools made of their element
+	// allocator (dma_pool_alloc and dma_pool_free), ever.
+	ElementCalls() (allocs, frees uint64)
 	MempoolDestroy(m Mempool)
 	// Replay times a pool operation stream in the library on host pages:
 	// pools (size, align, boundary), the ops, the slots they use; it

@@ -77,6 +77,7 @@ type Config struct {
 		Mempool    mempool.Config   `mapstructure:"mempool" json:"mempool"`
 		DMAAlloc   dmaalloc.Config  `mapstructure:"dmaalloc" json:"dmaalloc"`
 		Coherent   coherent.Config  `mapstructure:"coherent" json:"coherent"`
+		Kernel     KernelConfig     `mapstructure:"kernel" json:"kernel"`
 	} `mapstructure:"allocator" json:"allocator"`
 	Workload struct {
 		USB       usb.Config       `mapstructure:"usb" json:"usb"`
@@ -107,6 +108,12 @@ func (c *Config) SetScenarioConfig(name string, d *Config) {
 		c.scenarios = map[string]*Config{}
 	}
 	c.scenarios[name] = d
+}
+
+// KernelConfig points the kernel allocators at a kernel tree.
+type KernelConfig struct {
+	// Tree is a kernel source folder or a linux-source tarball.
+	Tree string `mapstructure:"tree" json:"tree"`
 }
 
 // Scenario is workloads sharing one machine. Its platform, allocator and
@@ -224,8 +231,13 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if err := checkNames("allocator", c.Allocators, AllocatorNames()); err != nil {
+	if err := checkNames("allocator", c.Allocators, append(AllocatorNames(), KernelAllocatorNames()...)); err != nil {
 		return err
+	}
+	for _, a := range c.Allocators {
+		if slices.Contains(KernelAllocatorNames(), a) && c.Allocator.Kernel.Tree == "" {
+			return Usagef("allocator %s needs a kernel tree: set allocator.kernel.tree (--kernel-tree PATH)", a)
+		}
 	}
 	if err := checkNames("platform", c.Platforms, PlatformNames()); err != nil {
 		return err

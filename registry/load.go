@@ -18,7 +18,7 @@ import (
 var flagKeys = map[string]string{
 	"workload": "workloads", "allocator": "allocators", "platform": "platforms",
 	"seeds": "seeds", "events": "events", "jobs": "jobs", "format": "format",
-	"out": "out", "name": "name", "columns": "columns", "seed-list": "seed_list",
+	"out": "out", "name": "name", "columns": "columns", "seed-list": "seed_list", "kernel-tree": "allocator.kernel.tree",
 }
 
 // Load builds the run's config: embedded defaults < file < env < flags.

@@ -13,16 +13,19 @@ import (
 	"os"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/dmabench/dmabench/allocators/coherent"
 	"github.com/dmabench/dmabench/allocators/dmaalloc"
 	"github.com/dmabench/dmabench/allocators/dmapool"
 	"github.com/dmabench/dmabench/allocators/dmapool26"
+	"github.com/dmabench/dmabench/allocators/kernelpool"
 	"github.com/dmabench/dmabench/allocators/mempool"
 	"github.com/dmabench/dmabench/allocators/pcipool"
 	"github.com/dmabench/dmabench/allocators/slab"
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/engine"
+	"github.com/dmabench/dmabench/kernel"
 	"github.com/dmabench/dmabench/matrix"
 	"github.com/dmabench/dmabench/metrics"
 	"github.com/dmabench/dmabench/platforms/iommu"
@@ -53,6 +56,9 @@ type allocatorEntry struct {
 	// cached: the model hands out cached kernel memory, so on a
 	// non-coherent machine its blocks must not share cache lines.
 	cached bool
+	// kernel: the real kernel code of a tree (allocator.kernel.tree),
+	// not a model; listed apart and built only with a tree.
+	kernel bool
 }
 
 type workloadEntry struct {
@@ -172,7 +178,52 @@ func allocatorTable() []allocatorEntry {
 			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
 				return coherent.New(p, cfg.Allocator.Coherent)
 			}},
+		{name: "kernel-dmapool", kernel: true, doc: "the kernel tree's own mm/dmapool.c (allocator.kernel.tree, --kernel-tree), compiled with dmabench's shim",
+			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
+				b, err := KernelBackend(cfg.Allocator.Kernel.Tree)
+				if err != nil {
+					return nil, err
+				}
+				return kernelpool.NewDMAPool(b, p, kernelpool.CostsFor(b.Features(), cfg.Allocator.DMAPool, cfg.Allocator.DMAPool26)), nil
+			}},
+		{name: "kernel-mempool", kernel: true, doc: "the kernel tree's own mm/mempool.c over its mm/dmapool.c, reserves as allocator.mempool sets them",
+			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
+				b, err := KernelBackend(cfg.Allocator.Kernel.Tree)
+				if err != nil {
+					return nil, err
+				}
+				return kernelpool.NewMempool(b, p, kernelpool.CostsFor(b.Features(), cfg.Allocator.DMAPool, cfg.Allocator.DMAPool26), cfg.Allocator.Mempool)
+			}},
 	}
+}
+
+var (
+	kernelMu       sync.Mutex
+	kernelBackends = map[string]kernel.Backend{}
+)
+
+// KernelBackend returns the kernel back end for tree (allocator.kernel.tree),
+// built and loaded once per process. A tree that is not set, not there or
+// not supported is the user's (a UsageError); no compiler, no cgo, no
+// cache folder are the machine's.
+func KernelBackend(tree string) (kernel.Backend, error) {
+	if tree == "" {
+		return nil, Usagef("allocator.kernel.tree is empty: the kernel allocators need a kernel tree (--kernel-tree PATH: a source folder or a linux-source tarball)")
+	}
+	kernelMu.Lock()
+	defer kernelMu.Unlock()
+	if b, ok := kernelBackends[tree]; ok {
+		return b, nil
+	}
+	b, err := kernel.OpenBackend(tree)
+	if err != nil {
+		if errors.Is(err, kernel.ErrUnavailable) {
+			return nil, err
+		}
+		return nil, Usagef("allocator.kernel.tree: %v", err)
+	}
+	kernelBackends[tree] = b
+	return b, nil
 }
 
 // buildAllocator builds the named allocator on p.
@@ -182,7 +233,7 @@ func BuildAllocator(cfg *Config, name string, p *dma.Platform) (dma.Allocator, e
 			return e.build(cfg, p)
 		}
 	}
-	return nil, Usagef("unknown allocator %q (valid: %s)", name, strings.Join(AllocatorNames(), ", "))
+	return nil, Usagef("unknown allocator %q (valid: %s)", name, strings.Join(append(AllocatorNames(), KernelAllocatorNames()...), ", "))
 }
 
 func usbWorkload(ctrl usb.Controller) func(cfg *Config, _ string, seed uint64) ([]dma.Source, error) {
@@ -251,8 +302,27 @@ func names[T, U any](entries []T, name func(T) U) []U {
 func PlatformNames() []string {
 	return names(platforms, func(e platformEntry) string { return e.name })
 }
+
+// AllocatorNames lists the models; KernelAllocatorNames the allocators
+// that run a kernel tree's code.
 func AllocatorNames() []string {
-	return names(allocatorTable(), func(e allocatorEntry) string { return e.name })
+	var out []string
+	for _, e := range allocatorTable() {
+		if !e.kernel {
+			out = append(out, e.name)
+		}
+	}
+	return out
+}
+
+func KernelAllocatorNames() []string {
+	var out []string
+	for _, e := range allocatorTable() {
+		if e.kernel {
+			out = append(out, e.name)
+		}
+	}
+	return out
 }
 func WorkloadNames() []string {
 	return names(workloads, func(e workloadEntry) string { return e.name })

@@ -70,6 +70,7 @@ version, host facts and every cell's metrics.`,
 	f.String("name", "", "results file `NAME` without extension (default: UTC timestamp)")
 	f.IntP("jobs", "j", 0, "`N` cells run in parallel (0: one per CPU)")
 	f.StringArray("set", nil, "set any knob, `KEY=VALUE` with KEY as in config.yaml (platform.x86.ram_mib=64); repeatable")
+	f.String("kernel-tree", "", "kernel source folder or linux-source tarball `PATH` for -a kernel-dmapool,kernel-mempool")
 	f.StringVar(&shard, "shard", "", "run shard `I/N`, or N with I from JOB_COMPLETION_INDEX or SLURM_ARRAY_TASK_ID")
 	f.BoolVar(&resume, "resume", false, "skip the cells DIR/NAME.json or its journal already holds (an interrupted or killed run) and add the rest; refused when they were measured with other settings")
 	f.StringVar(&progressMode, "progress", "auto", "progress on stderr, `MODE`: auto (a bar on a terminal, plain lines otherwise), bar, plain, none")

@@ -240,8 +240,27 @@ long io_schedule_timeout(long timeout)
 	return timeout;
 }
 
-static void *elem_alloc(gfp_t gfp, void *data) { dma_addr_t h; return dma_pool_alloc(data, gfp, &h); }
-static void elem_free(void *e, void *data) { dma_pool_free(data, e, dma_of(e)); }
+/* Calls of the element allocator, for the modeled costs. */
+static unsigned long elem_allocs, elem_frees;
+
+static void *elem_alloc(gfp_t gfp, void *data)
+{
+	dma_addr_t h;
+	elem_allocs++;
+	return dma_pool_alloc(data, gfp, &h);
+}
+
+static void elem_free(void *e, void *data)
+{
+	elem_frees++;
+	dma_pool_free(data, e, dma_of(e));
+}
+
+void kd_element_calls(unsigned long *allocs, unsigned long *frees)
+{
+	*allocs = elem_allocs;
+	*frees = elem_frees;
+}
 
 mempool_t *kd_mempool_create(int min_nr, struct dma_pool *inner)
 {
