@@ -46,6 +46,9 @@ type Backend interface {
 	// MempoolWoken reports, and clears, a wake_up on the pool's waiters.
 	MempoolWoken(m Mempool) bool
 	MempoolCurr(m Mempool) int
+	// MempoolElement is the platform's CPU address of the reserve's
+	// element i (0 <= i < MempoolCurr).
+	MempoolElement(m Mempool, i int) uint64
 	// ElementCalls counts the calls mempools made of their element
 	// allocator (dma_pool_alloc and dma_pool_free), ever.
 	ElementCalls() (allocs, frees uint64)

@@ -40,6 +40,7 @@ static uintptr_t call_malloc(void *f, uintptr_t m, unsigned int gfp, uint64_t *c
 }
 static void call_mfree(void *f, uintptr_t m, uintptr_t v) { ((void (*)(void *, void *))f)((void *)m, (void *)v); }
 static int call_int(void *f, uintptr_t m) { return ((int (*)(void *))f)((void *)m); }
+static uint64_t call_elem(void *f, uintptr_t m, int i) { return ((uint64_t (*)(void *, int))f)((void *)m, i); }
 static unsigned long call_errors(void *f) { return ((unsigned long (*)(void))f)(); }
 static void call_counts(void *f, unsigned long *a, unsigned long *b) { ((void (*)(unsigned long *, unsigned long *))f)(a, b); }
 static uint64_t call_replay(void *f, const uint64_t *specs, int npools, const struct kd_op *ops, long nops, int nslots) {
@@ -87,7 +88,7 @@ func load(path string, t *Tree) (Backend, error) {
 	if t.Mempool != nil {
 		l.mempool = true
 		names = append(names, "kd_mempool_create", "kd_mempool_alloc", "kd_mempool_free", "kd_mempool_woken",
-			"kd_mempool_curr", "kd_mempool_destroy", "kd_element_calls")
+			"kd_mempool_curr", "kd_mempool_destroy", "kd_element_calls", "kd_mempool_element")
 	}
 	for _, n := range names {
 		cn := C.CString(n)
@@ -185,6 +186,12 @@ func (l *lib) MempoolCurr(m Mempool) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return int(C.call_int(l.fn["kd_mempool_curr"], C.uintptr_t(m)))
+}
+
+func (l *lib) MempoolElement(m Mempool, i int) uint64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return uint64(C.call_elem(l.fn["kd_mempool_element"], C.uintptr_t(m), C.int(i)))
 }
 
 func (l *lib) ElementCalls() (uint64, uint64) {

@@ -392,14 +392,32 @@ func (a *Allocator) Stats() dma.Stats {
 		if p.dead {
 			continue
 		}
-		for _, pg := range p.pages {
+		held := a.held(p)
+		for j, pg := range p.pages {
 			s.LiveBlocks += int64(pg.inUse)
-			if pg.inUse == 0 {
+			if held[j] == 0 {
 				s.IdlePages++
 			}
 		}
 	}
 	return s
+}
+
+// held counts, per page of p, the blocks the kernel's dma_pool has out:
+// the caller's and a mempool's reserve.
+func (a *Allocator) held(p *kpool) []int32 {
+	n := make([]int32, len(p.pages))
+	for j, pg := range p.pages {
+		n[j] = pg.inUse
+	}
+	if p.m != 0 {
+		for i := range a.b.MempoolCurr(p.m) {
+			if j := p.page(a.b.MempoolElement(p.m, i)); j >= 0 {
+				n[j]++
+			}
+		}
+	}
+	return n
 }
 
 // PoolStats implements dma.PoolStatser.
@@ -415,8 +433,8 @@ func (a *Allocator) PoolStats(id dma.ID) (dma.PoolStats, bool) {
 	}
 	if !p.dead {
 		s.Pages = int64(len(p.pages))
-		for _, pg := range p.pages {
-			if pg.inUse == 0 {
+		for _, n := range a.held(p) {
+			if n == 0 {
 				s.IdlePages++
 			}
 		}

@@ -341,6 +341,9 @@ int kd_mempool_woken(mempool_t *pool)
 
 int kd_mempool_curr(mempool_t *pool) { return pool->curr_nr; }
 
+/* The platform's CPU address of the reserve's element i. */
+uint64_t kd_mempool_element(mempool_t *pool, int i) { return cpu_of(pool->elements[i]); }
+
 void kd_mempool_destroy(mempool_t *pool) { mempool_destroy(pool); }
 #else
 long io_schedule_timeout(long timeout) { return timeout; }
