@@ -131,6 +131,8 @@ var Catalog = []Def{
 	{"unusable_index_max", Index, Lower, true, "highest unusable free space index at order 3, sampled every 16,384 events and at the end", "matrix", "", ""},
 	{"min_free_headroom_pages", Pages, Higher, true, "lowest free pages minus the min watermark over all zones; negative when atomic callers dipped below min", "matrix", "", ""},
 	{"mempool_reserve_min", Count, Higher, true, "lowest reserve level any pool reached", "allocators/mempool", "", ""},
+	{"host_kernel_ns_per_op", Nanos, Lower, false, "host ns per pool operation of the kernel tree's own dma_pool: the cell's pool operations replayed inside the library, no cgo crossing, on huge-page-backed pages; median of 5 replays", "allocators/kernelpool", "kernel-dmapool cells", "kernel-ns/op"},
+	{"kernel_errors", Count, Lower, true, "errors the kernel tree's code reported (dev_err, pr_err, WARN_ON): a free it found bad, a busy pool destroyed", "allocators/kernelpool", "kernel allocator cells", ""},
 	{"mempool_resize_short", Count, Lower, true, "elements a mempool_resize grow could not allocate (frees refill them later)", "allocators/mempool", "mempool cells with resize_at_ms set", ""},
 	{"cache_lines_maintained", Count, Lower, true, "cache lines cleaned or invalidated for DMA: maps, unmaps and syncs, and slab-direct's objects handed over and freed", "platforms/sa1111", "sa1111 platforms", ""},
 	{"cacheline_overlaps", Count, Lower, true, "cached DMA buffers that shared a cache line with another live one (dma_cache_alignment below the line), as DMA-API debugging's cacheline tracking reports them", "platforms/sa1111", "sa1111 platforms", ""},

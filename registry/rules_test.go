@@ -97,10 +97,12 @@ func TestWorkloadsKeepTheRules(t *testing.T) {
 	if testing.Short() {
 		events = 8_000
 	}
-	b := NewBuilder(defaultConfig(t))
+	cfg := defaultConfig(t)
+	allocs := testAllocators(t, cfg)
+	b := NewBuilder(cfg)
 	for _, w := range []string{"usb-uhci", "usb-ohci", "usb-ehci", "scsi", "netrx", "mixed-pressure", "hotplug-pressure", "nvme", "virtio-blk", "virtio-net", "cvm-mixed"} {
 		for _, pe := range platforms {
-			for _, ae := range allocatorTable() {
+			for _, ae := range allocs {
 				c := matrix.Cell{Scenario: w, Allocator: ae.name, Platform: pe.name, Seed: 1}
 				p, a, err := b.Machine(c)
 				if err != nil {
@@ -164,7 +166,7 @@ func FuzzReplay(f *testing.F) {
 		n, _ := io.ReadFull(zr, head)
 		seeds = append(seeds, head[:bytes.LastIndexByte(head[:n], '\n')+1])
 	}
-	allocs := allocatorTable()
+	allocs := modelTable()
 	for pi := range platforms {
 		for ai := range allocs {
 			f.Add(uint8(pi), uint8(ai), seeds[(pi+ai)%len(seeds)])

@@ -10,7 +10,7 @@
 // counted from where the kernel's blocks land), so that a cell's modeled
 // metrics compare with the models'; the kernel code's own host time is
 // measured apart, by replaying the cell's pool operations inside the
-// library (kernel_host_ns_per_op).
+// library (host_kernel_ns_per_op).
 package kernelpool
 
 import (
@@ -62,9 +62,9 @@ type kpool struct {
 	dead    bool
 	st      dma.PoolStats
 	// mempool
-	m       kernel.Mempool
-	min     int
-	low     int
+	m   kernel.Mempool
+	min int
+	low int
 }
 
 // device is a struct device of the kernel code: its pages come from the
@@ -325,6 +325,10 @@ func (a *Allocator) Free(b dma.Block) {
 		dma.FreeWholePages(a.plat.Pages, &a.stats, b)
 		return
 	}
+	if uint(b.Pool) >= uint(len(a.pools)) || a.pools[b.Pool].dead {
+		// The kernel code would use freed memory: stop here instead.
+		dma.Broken("kernel-dmapool", "a free names a block of a live pool", "pool %d", b.Pool)
+	}
 	a.stats.Frees++
 	p := &a.pools[b.Pool]
 	pi := p.page(b.CPU)
@@ -472,5 +476,5 @@ func (a *Allocator) Report(add func(key string, value float64)) {
 		runs = append(runs, a.b.Replay(pools, a.ops, len(a.slots)))
 	}
 	slices.Sort(runs)
-	add("kernel_host_ns_per_op", float64(runs[2])/float64(len(a.ops)))
+	add("host_kernel_ns_per_op", float64(runs[2])/float64(len(a.ops)))
 }
