@@ -606,3 +606,34 @@ func MetricEntries() []Entry {
 	}
 	return es
 }
+
+// KernelTraffic returns what `validate kernel` needs of tree: its back
+// end, every workload (as cells name them) and their sources.
+func KernelTraffic(tree string) (kernel.Backend, []string, func(string) ([]dma.Source, error), error) {
+	cfg, err := Default()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	b, err := KernelBackend(tree)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	bld := NewBuilder(cfg)
+	return b, bld.TrafficNames(), bld.PoolTraffic, nil
+}
+
+// PoolTraffic returns workload w's sources for a differential run (seed 1):
+// the workloads of a validation, not a cell's.
+func (b *Builder) PoolTraffic(w string) ([]dma.Source, error) {
+	return b.Sources(matrix.Cell{Scenario: w, Allocator: "dmapool", Platform: "x86", Seed: 1})
+}
+
+// TrafficNames lists every workload, expanded as cells name them
+// (poolbench/size=N), for a differential run.
+func (b *Builder) TrafficNames() []string {
+	var out []string
+	for i := range workloads {
+		out = append(out, workloads[i].ScenarioNames(b.cfg)...)
+	}
+	return out
+}

@@ -8,6 +8,7 @@
 package validate
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"maps"
@@ -29,6 +30,23 @@ type Result struct {
 	Misses, Notes  []string
 	// Skipped counts the lines skipped, by reason (as import skips them).
 	Skipped map[string]int
+}
+
+// ErrNothing is a validation that found nothing to compare.
+var ErrNothing = errors.New("nothing to validate")
+
+// Judge says whether r passes: nil when at least minMatch percent of
+// what it compared matched, ErrNothing (wrapped, with the reasons lines
+// were skipped) when it compared nothing, an error naming the share
+// otherwise (the models disagree with the kernel data).
+func (r *Result) Judge(minMatch float64) error {
+	if r.Total == 0 {
+		return fmt.Errorf("%s: %w; skipped %v", r.Name, ErrNothing, r.SkippedReasons())
+	}
+	if float64(r.Matched)*100 < minMatch*float64(r.Total) {
+		return fmt.Errorf("matched %d of %d: below --min-match", r.Matched, r.Total)
+	}
+	return nil
 }
 
 // Write prints the result: the notes, "NAME: matched M of N", and the

@@ -165,8 +165,10 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 	if busy := len(p.blocks) - len(p.free); busy > 0 {
 		a.stats.LeakedBlocks += int64(busy)
 	} else {
-		for _, pg := range p.pages {
-			a.plat.Pages.FreePages(pg)
+		// dma_pool_destroy walks its page list from the head: the
+		// newest page goes back first.
+		for i := len(p.pages) - 1; i >= 0; i-- {
+			a.plat.Pages.FreePages(p.pages[i])
 		}
 		a.stats.ReservedBytes -= int64(len(p.pages)) * (dma.PageSize << p.order)
 	}

@@ -249,7 +249,7 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 		return dma.ErrBadPool
 	}
 	p := &a.pools[id]
-	for i := range p.pages {
+	for i := len(p.pages) - 1; i >= 0; i-- { // the list from its head: newest first
 		pg := &p.pages[i]
 		if pg.dead {
 			continue

@@ -2,7 +2,6 @@ package main
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"strconv"
@@ -10,17 +9,10 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/dmabench/dmabench/allocators/dmaalloc"
+	"github.com/dmabench/dmabench/registry"
 	"github.com/dmabench/dmabench/validate"
 	"github.com/dmabench/dmabench/workloads/trace"
 )
-
-// errBelowMin is returned when a validation matched less than --min-match:
-// the models disagree with the kernel data (exit status 1).
-type errBelowMin struct{ matched, total int }
-
-func (e errBelowMin) Error() string {
-	return fmt.Sprintf("matched %d of %d: below --min-match", e.matched, e.total)
-}
 
 func newValidateCmd(stdout io.Writer) *cobra.Command {
 	cmd := &cobra.Command{
@@ -30,6 +22,7 @@ func newValidateCmd(stdout io.Writer) *cobra.Command {
   validate ftrace FILE [--sizes T]        kmalloc size classes vs bytes_alloc
   validate pools FILE...                   dma_pool blocks per page vs sysfs pools files
   validate slabinfo FILE... [--cpus N]     SLUB objects and pages per slab vs /proc/slabinfo
+  validate kernel --kernel-tree PATH       a kernel tree's mm/dmapool.c vs the model of its design
 Each prints "matched M of N" and the mismatches, and exits 1 when the share
 matched is below --min-match (default 100).`,
 	}
@@ -45,13 +38,11 @@ matched is below --min-match (default 100).`,
 			return err
 		}
 		r.Write(stdout)
-		if r.Total == 0 {
-			return usagef("%s: nothing to validate; skipped %v", r.Name, r.SkippedReasons())
+		if err := r.Judge(minMatch); errors.Is(err, validate.ErrNothing) {
+			return usageError{Err: err}
+		} else {
+			return err
 		}
-		if float64(r.Matched)*100 < minMatch*float64(r.Total) {
-			return errBelowMin{r.Matched, r.Total}
-		}
-		return nil
 	}
 	var sizes string
 	var line int64
@@ -93,7 +84,24 @@ matched is below --min-match (default 100).`,
 	}
 	si.Flags().StringVar(&cpus, "cpus", "auto", "CPU count of the machine, or auto: the count that fits best")
 	si.Flags().IntVar(&maxOrder, "max-order", 3, "slub_max_order")
-	cmd.AddCommand(ft, pools, si)
+	var tree string
+	var seeds, ops int
+	kc := &cobra.Command{
+		Use:   "kernel --kernel-tree PATH",
+		Short: "Does the tree's dma_pool hand out, operation by operation, the model's addresses (random sequences, then each workload's pool traffic)?",
+		Args:  usageArgs(cobra.NoArgs),
+		RunE: func(_ *cobra.Command, _ []string) error {
+			b, names, traffic, err := registry.KernelTraffic(tree)
+			if err != nil {
+				return err
+			}
+			return show(validate.Kernel(b, seeds, ops, names, traffic))
+		},
+	}
+	kc.Flags().StringVar(&tree, "kernel-tree", "", "kernel source folder or linux-source tarball `PATH`")
+	kc.Flags().IntVar(&seeds, "seeds", 20, "random sequences")
+	kc.Flags().IntVar(&ops, "ops", 20000, "operations per sequence and per workload")
+	cmd.AddCommand(ft, pools, si, kc)
 	return cmd
 }
 

@@ -66,3 +66,26 @@ func TestValidateBadInput(t *testing.T) {
 		}
 	}
 }
+
+// TestValidateKernel: the command runs the differential validation of a
+// kernel tree (when one is here) and passes; without a tree, or with a
+// path that is no tree, it is the user's error.
+func TestValidateKernel(t *testing.T) {
+	if code, _, errs := run(t, "validate", "kernel"); code != 2 || !strings.Contains(errs, "allocator.kernel.tree") {
+		t.Fatalf("no tree: exit %d: %s", code, errs)
+	}
+	if code, _, errs := run(t, "validate", "kernel", "--kernel-tree", t.TempDir()); code != 2 || !strings.Contains(errs, "Makefile") {
+		t.Fatalf("not a tree: exit %d: %s", code, errs)
+	}
+	tree := "/usr/src/linux-source-6.12.tar.xz"
+	if _, err := os.Stat(tree); err != nil {
+		if os.Getenv("DMABENCH_REQUIRE_KERNEL") != "" {
+			t.Fatal(err)
+		}
+		t.Skip("no Linux 6.12 tree: install linux-source-6.12 (.ci/run does)")
+	}
+	code, out, errs := run(t, "validate", "kernel", "--kernel-tree", tree, "--seeds", "2", "--ops", "3000")
+	if code != 0 || !strings.Contains(out, "against dmapool, operation by operation: matched") || !strings.Contains(out, "workload usb-ehci") {
+		t.Fatalf("exit %d:\n%s%s", code, out, errs)
+	}
+}
