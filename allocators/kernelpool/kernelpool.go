@@ -92,7 +92,6 @@ type Allocator struct {
 	free    []int32
 	stats   dma.Stats
 	ops     []kernel.Op
-	opSlot  []int32 // per block slot: its slot in ops (the stream's own numbering)
 	elemA   uint64
 	elemF   uint64
 }
