@@ -235,8 +235,14 @@ func (c *Config) Validate() error {
 		return err
 	}
 	for _, a := range c.Allocators {
-		if slices.Contains(KernelAllocatorNames(), a) && c.Allocator.Kernel.Tree == "" {
+		if !slices.Contains(KernelAllocatorNames(), a) {
+			continue
+		}
+		if c.Allocator.Kernel.Tree == "" {
 			return Usagef("allocator %s needs a kernel tree: set allocator.kernel.tree (--kernel-tree PATH)", a)
+		}
+		if _, err := os.Stat(c.Allocator.Kernel.Tree); err != nil {
+			return Usagef("allocator.kernel.tree: %v", err)
 		}
 	}
 	if err := checkNames("platform", c.Platforms, PlatformNames()); err != nil {
