@@ -53,7 +53,7 @@ var allowed = []struct {
 	{pkg: "journal", may: []string{"cells"}},
 	{pkg: "sweep", may: []string{"cells", "journal", "matrix", "progress", "registry", "report", "workloads/trace"}},
 	{pkg: "sizing", may: []string{"matrix", "platforms/swiotlb", "registry"}},
-	{pkg: "validate", may: []string{"allocators/*", "dma", "ftrace", "kernel", "workloads/trace"}},
+	{pkg: "validate", may: []string{"allocators/*", "dma", "engine", "ftrace", "kernel", "workloads/trace"}},
 	{pkg: "cmd/dmabench", may: []string{"*"}},
 }
 
