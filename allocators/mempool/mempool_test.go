@@ -224,19 +224,10 @@ func (s *sleepy) Alloc(_ dma.ID, r *dma.Request) (dma.Block, error) {
 // reserve is used first.
 func TestEras(t *testing.T) {
 	for era, sleepsAt := range map[string]int{"2002": 2, "modern": 4} {
-		p := conformance.NewFlat(256)
 		inner := &sleepy{}
 		cfg := DefaultConfig()
 		cfg.MinNr, cfg.Era = 4, era
-		a, err := New(p, inner, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dev := &dma.Device{Name: "d", Mask: dma.BitMask(32)}
-		id, err := a.CreatePool(dma.PoolSpec{Name: "td", Dev: dev, Size: 64})
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, _, dev, id := tdPool(t, inner, cfg)
 		inner.fail = true
 		for k := 0; k <= 4; k++ {
 			r := &dma.Request{Size: 64, GFP: dma.GFPKernel, Dev: dev}
@@ -280,19 +271,10 @@ func TestResize(t *testing.T) {
 		{to: 20, limit: 100, held: 20},          // grow 8 -> 20
 		{to: 20, limit: 12, held: 12, short: 9}, // the grow stops at the allocator's limit: 11 of 20
 	} {
-		p := conformance.NewFlat(256)
 		inner := &counting{limit: tc.limit}
 		cfg := DefaultConfig()
 		cfg.MinNr, cfg.ResizeAtMS, cfg.ResizeTo = 8, 5, tc.to
-		a, err := New(p, inner, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		dev := &dma.Device{Name: "d", Mask: dma.BitMask(32)}
-		id, err := a.CreatePool(dma.PoolSpec{Name: "td", Dev: dev, Size: 64})
-		if err != nil {
-			t.Fatal(err)
-		}
+		a, p, dev, id := tdPool(t, inner, cfg)
 		r := &dma.Request{Size: 64, GFP: dma.GFPAtomic, Dev: dev}
 		p.Meter.Now = 4 * dma.Millisecond
 		b, err := a.Alloc(id, r)
@@ -330,4 +312,21 @@ func TestResize(t *testing.T) {
 			}
 		}
 	}
+}
+
+// tdPool makes a mempool of cfg over inner on a flat platform, with one
+// pool of 64-byte elements.
+func tdPool(t *testing.T, inner dma.Allocator, cfg Config) (*Allocator, *dma.Platform, *dma.Device, dma.ID) {
+	t.Helper()
+	p := conformance.NewFlat(256)
+	a, err := New(p, inner, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dev := &dma.Device{Name: "d", Mask: dma.BitMask(32)}
+	id, err := a.CreatePool(dma.PoolSpec{Name: "td", Dev: dev, Size: 64})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a, p, dev, id
 }
