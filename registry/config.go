@@ -15,6 +15,8 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dmabench/dmabench"
+
 	"gopkg.in/yaml.v3"
 
 	"github.com/dmabench/dmabench/allocators/coherent"
@@ -144,18 +146,8 @@ func (s Scenario) Sections() map[string]any {
 // settings lists the knobs a scenario sets as sorted key=value strings.
 func (s Scenario) Settings() []string {
 	var out []string
-	var walk func(prefix string, v any)
-	walk = func(prefix string, v any) {
-		if m, ok := v.(map[string]any); ok {
-			for k, x := range m {
-				walk(prefix+"."+k, x)
-			}
-			return
-		}
-		out = append(out, fmt.Sprintf("%s=%v", prefix, v))
-	}
 	for k, m := range s.Sections() {
-		walk(k, m)
+		dmabench.Knobs(k, m, func(key string, v any) { out = append(out, fmt.Sprintf("%s=%v", key, v)) })
 	}
 	sort.Strings(out)
 	return out

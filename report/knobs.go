@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/dmabench/dmabench"
 	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/metrics"
 )
@@ -32,19 +33,9 @@ type scenarioDef struct {
 // settings flattens the knobs a scenario sets to key -> value.
 func (s scenarioDef) settings() map[string]string {
 	out := map[string]string{}
-	var walk func(prefix string, v any)
-	walk = func(prefix string, v any) {
-		if m, ok := v.(map[string]any); ok {
-			for k, x := range m {
-				walk(prefix+"."+k, x)
-			}
-			return
-		}
-		out[prefix] = fmt.Sprint(v)
-	}
 	for k, m := range map[string]map[string]any{"platform": s.Platform, "allocator": s.Allocator, "workload": s.Workload} {
 		for kk, x := range m {
-			walk(k+"."+kk, x)
+			dmabench.Knobs(k+"."+kk, x, func(key string, v any) { out[key] = fmt.Sprint(v) })
 		}
 	}
 	for w, ms := range s.StartMS {
