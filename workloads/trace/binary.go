@@ -45,10 +45,11 @@ type dec struct {
 }
 
 func (d *dec) uv() uint64 {
-	if d.i < len(d.b) && d.b[d.i] < 0x80 {
-		v := d.b[d.i]
-		d.i++
-		return uint64(v)
+	if i := d.i; uint(i) < uint(len(d.b)) {
+		if v := d.b[i]; v < 0x80 {
+			d.i = i + 1
+			return uint64(v)
+		}
 	}
 	return d.uvLong()
 }
@@ -72,6 +73,44 @@ func (d *dec) uvLong() uint64 {
 	}
 	d.i += n
 	return v
+}
+
+// plainFields is, per kind, how many varints an event record of it holds
+// after its tag (time, thread, id and the kind's own), or 0 for the kinds
+// with a string or a list (decoded field by field).
+var plainFields = [dma.NumKinds]int{dma.Alloc: 9, dma.Free: 3, dma.Map: 7, dma.Unmap: 5, dma.Sync: 4}
+
+// varints decodes len(f) varints into f; false (d.err set) when the
+// record ends first or one overflows.
+func (d *dec) varints(f []uint64) bool {
+	b, i := d.b, d.i
+	for j := range f {
+		if uint(i) < uint(len(b)) && b[i] < 0x80 {
+			f[j] = uint64(b[i])
+			i++
+			continue
+		}
+		var v uint64
+		for s := uint(0); ; s += 7 {
+			if i >= len(b) {
+				d.err = errShort
+				return false
+			}
+			c := b[i]
+			i++
+			if s == 63 && c > 1 {
+				d.err = errors.New("varint overflows 64 bits")
+				return false
+			}
+			v |= uint64(c&0x7f) << s
+			if c < 0x80 {
+				break
+			}
+		}
+		f[j] = v
+	}
+	d.i = i
+	return true
 }
 
 func (d *dec) sv() int64 {
@@ -203,27 +242,44 @@ func (r *Reader) binRecord(b []byte, e *dma.Event) (isEvent bool, n int, err err
 	}
 	r.events = true
 	*e = dma.Event{Kind: k, Ctx: ctx, Pool: dma.NoPool, Line: r.line}
-	t := r.binTime + d.sv()
-	th := d.uv()
-	rawID := d.uv()
 	have := uint32(fID)
 	var dev, size, align, boundary, pool, gfp uint64
 	var dir byte
 	var kernel int64
 	var name []byte
+	var t int64
+	var th, rawID uint64
+	if n := plainFields[k]; n > 0 {
+		// The common kinds: every field a varint (a direction, a byte
+		// below 0x80, reads as one), decoded in one loop.
+		var f [9]uint64
+		if !d.varints(f[:n]) {
+			return false, 0, r.binErr(d.err)
+		}
+		t, th, rawID = r.binTime+(int64(f[0]>>1)^-int64(f[0]&1)), f[1], f[2]
+		switch k {
+		case dma.Alloc:
+			pool, dev, size, gfp, align, kernel = f[3], f[4], f[5], f[6], f[7], int64(f[8]>>1)^-int64(f[8]&1)
+			have |= fPool | fDev | fSize | fGFP
+		case dma.Map:
+			dev, size, dir, gfp = f[3], f[4], byte(min(f[5], 255)), f[6]
+			have |= fDev | fSize | fDir | fGFP
+		case dma.Unmap:
+			size, dir = f[3], byte(min(f[4], 255))
+			have |= fSize | fDir
+		case dma.Sync:
+			dir = byte(min(f[3], 255))
+			have |= fDir
+		}
+	} else {
+		t = r.binTime + d.sv()
+		th = d.uv()
+		rawID = d.uv()
+	}
 	switch k {
 	case dma.PoolCreate:
 		dev, size, align, boundary, name = d.uv(), d.uv(), d.uv(), d.uv(), d.str()
 		have |= fDev | fSize | fName | fBoundary | fBoundary<<1
-	case dma.Alloc:
-		pool, dev, size, gfp, align, kernel = d.uv(), d.uv(), d.uv(), d.uv(), d.uv(), d.sv()
-		have |= fPool | fDev | fSize | fGFP
-	case dma.Map:
-		dev, size, dir, gfp = d.uv(), d.uv(), d.byte(), d.uv()
-		have |= fDev | fSize | fDir | fGFP
-	case dma.Unmap:
-		size, dir = d.uv(), d.byte()
-		have |= fSize | fDir
 	case dma.MapSG:
 		dev, gfp, dir = d.uv(), d.uv(), d.byte()
 		r.binSegs(&d, e)
@@ -232,9 +288,6 @@ func (r *Reader) binRecord(b []byte, e *dma.Event) (isEvent bool, n int, err err
 		dir = d.byte()
 		r.binSegs(&d, e)
 		have |= fDir | fSegs
-	case dma.Sync:
-		dir = d.byte()
-		have |= fDir
 	}
 	if d.err != nil {
 		return false, 0, r.binErr(d.err)
