@@ -49,16 +49,17 @@ type Backend interface {
 	// MempoolElement is the platform's CPU address of the reserve's
 	// element i (0 <= i < MempoolCurr).
 	MempoolElement(m Mempool, i int) uint64
-	// ElementCalls counts the calls mempools made of their element
-	// allocator (dma_pool_alloc and dma_pool_free), ever.
-	ElementCalls() (allocs, frees uint64)
+	// ElementCalls counts the calls the mempool over p made of it
+	// (dma_pool_alloc and dma_pool_free), ever.
+	ElementCalls(p Pool) (allocs, frees uint64)
 	MempoolDestroy(m Mempool)
 	// Replay times a pool operation stream in the library on host pages:
 	// pools (size, align, boundary), the ops, the slots they use; it
 	// returns the thread CPU time of the operations in ns.
 	Replay(pools [][3]int64, ops []Op, slots int) uint64
-	// Errors counts the errors the kernel code reported (dev_err, WARN).
-	Errors() uint64
+	// Errors counts the errors the kernel code reported (dev_err, WARN)
+	// in calls for device d.
+	Errors(d Device) uint64
 }
 
 // Open loads the back end for the tree at path: reads it, builds its

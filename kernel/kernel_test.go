@@ -72,10 +72,10 @@ func TestBackendRunsTheTreesCode(t *testing.T) {
 			b.PoolFree(p, vs[i], ds[i])
 		}
 		b.PoolDestroy(p)
-		b.Release(d)
-		if src.pages != 0 || b.Errors() != 0 {
-			t.Fatalf("%s (Linux %s): %d pages left, %d errors", tree, b.Version(), src.pages, b.Errors())
+		if src.pages != 0 || b.Errors(d) != 0 {
+			t.Fatalf("%s (Linux %s): %d pages left, %d errors", tree, b.Version(), src.pages, b.Errors(d))
 		}
+		b.Release(d)
 		t.Logf("%s: Linux %s, %+v", tree, b.Version(), b.Features())
 	}
 }

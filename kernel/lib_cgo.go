@@ -41,8 +41,10 @@ static uintptr_t call_malloc(void *f, uintptr_t m, unsigned int gfp, uint64_t *c
 static void call_mfree(void *f, uintptr_t m, uintptr_t v) { ((void (*)(void *, void *))f)((void *)m, (void *)v); }
 static int call_int(void *f, uintptr_t m) { return ((int (*)(void *))f)((void *)m); }
 static uint64_t call_elem(void *f, uintptr_t m, int i) { return ((uint64_t (*)(void *, int))f)((void *)m, i); }
-static unsigned long call_errors(void *f) { return ((unsigned long (*)(void))f)(); }
-static void call_counts(void *f, unsigned long *a, unsigned long *b) { ((void (*)(unsigned long *, unsigned long *))f)(a, b); }
+static unsigned long call_errors(void *f, uintptr_t d) { return ((unsigned long (*)(void *))f)((void *)d); }
+static void call_counts(void *f, uintptr_t p, unsigned long *a, unsigned long *b) {
+	((void (*)(void *, unsigned long *, unsigned long *))f)((void *)p, a, b);
+}
 static uint64_t call_replay(void *f, const uint64_t *specs, int npools, const struct kd_op *ops, long nops, int nslots) {
 	return ((uint64_t (*)(const uint64_t *, int, const struct kd_op *, long, int))f)(specs, npools, ops, nops, nslots);
 }
@@ -194,14 +196,14 @@ func (l *lib) MempoolElement(m Mempool, i int) uint64 {
 	return uint64(C.call_elem(l.fn["kd_mempool_element"], C.uintptr_t(m), C.int(i)))
 }
 
-func (l *lib) ElementCalls() (uint64, uint64) {
+func (l *lib) ElementCalls(p Pool) (uint64, uint64) {
 	if !l.mempool {
 		return 0, 0
 	}
 	var a, f C.ulong
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	C.call_counts(l.fn["kd_element_calls"], &a, &f)
+	C.call_counts(l.fn["kd_element_calls"], C.uintptr_t(p), &a, &f)
 	return uint64(a), uint64(f)
 }
 
@@ -233,8 +235,8 @@ func (l *lib) Replay(pools [][3]int64, ops []Op, slots int) uint64 {
 	return uint64(C.call_replay(l.fn["kd_replay"], (*C.uint64_t)(cspecs), C.int(len(pools)), (*C.struct_kd_op)(cops), C.long(len(ops)), C.int(slots)))
 }
 
-func (l *lib) Errors() uint64 {
+func (l *lib) Errors(d Device) uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return uint64(C.call_errors(l.fn["kd_errors"]))
+	return uint64(C.call_errors(l.fn["kd_errors"], C.uintptr_t(d)))
 }

@@ -159,3 +159,22 @@ func modelTable() []allocatorEntry {
 	}
 	return out
 }
+
+// TestKernelCellsDeterministicInParallel: cells running the kernel code
+// side by side (one library, one lock) give the results they give one at
+// a time: element calls and errors are counted per pool and device.
+func TestKernelCellsDeterministicInParallel(t *testing.T) {
+	cfg := kernelConfig(t, "6.12")
+	cfg.Workloads = []string{"hotplug-pressure", "usb-ehci", "mixed-pressure"}
+	cfg.Allocators = []string{"kernel-mempool", "kernel-dmapool"}
+	cfg.Platforms = []string{"x86", "sa1111"}
+	cells := Cells(cfg)
+	one := matrix.Run(cells, NewBuilder(cfg), matrix.Options{Events: 20_000, Jobs: 1})
+	four := matrix.Run(cells, NewBuilder(cfg), matrix.Options{Events: 20_000, Jobs: 4})
+	for i := range one {
+		sameModeled(t, one[i].Cell.String(), one[i], four[i])
+		if one[i].Metrics["kernel_errors"] != four[i].Metrics["kernel_errors"] {
+			t.Errorf("%s: kernel_errors %v alone, %v in parallel", one[i].Cell, one[i].Metrics["kernel_errors"], four[i].Metrics["kernel_errors"])
+		}
+	}
+}

@@ -62,9 +62,9 @@ type kpool struct {
 	dead    bool
 	st      dma.PoolStats
 	// mempool
-	m   kernel.Mempool
-	min int
-	low int
+	m            kernel.Mempool
+	min, low     int
+	elemA, elemF uint64 // its element calls charged so far
 }
 
 // device is a struct device of the kernel code: its pages come from the
@@ -92,8 +92,6 @@ type Allocator struct {
 	free    []int32
 	stats   dma.Stats
 	ops     []kernel.Op
-	elemA   uint64
-	elemF   uint64
 }
 
 var (
@@ -117,7 +115,6 @@ func NewMempool(b kernel.Backend, p *dma.Platform, c Costs, cfg mempool.Config) 
 	}
 	a := NewDMAPool(b, p, c)
 	a.mem = &cfg
-	a.elemA, a.elemF = b.ElementCalls()
 	return a, nil
 }
 
@@ -213,7 +210,7 @@ func (a *Allocator) CreatePool(spec dma.PoolSpec) (dma.ID, error) {
 		a.serving = p
 		p.m = a.b.MempoolCreate(n, k)
 		a.serving = nil
-		a.chargeElements()
+		a.chargeElements(p)
 		if p.m == 0 {
 			a.serving = p
 			a.b.PoolDestroy(k)
@@ -226,11 +223,11 @@ func (a *Allocator) CreatePool(spec dma.PoolSpec) (dma.ID, error) {
 	return id, nil
 }
 
-// chargeElements charges the element allocator calls a mempool made.
-func (a *Allocator) chargeElements() {
-	al, fr := a.b.ElementCalls()
-	a.meter.Charge(dma.Time(int64(al-a.elemA)*a.costs.AllocNS + int64(fr-a.elemF)*a.costs.FreeNS))
-	a.elemA, a.elemF = al, fr
+// chargeElements charges the element allocator calls p's mempool made.
+func (a *Allocator) chargeElements(p *kpool) {
+	al, fr := a.b.ElementCalls(p.k)
+	a.meter.Charge(dma.Time(int64(al-p.elemA)*a.costs.AllocNS + int64(fr-p.elemF)*a.costs.FreeNS))
+	p.elemA, p.elemF = al, fr
 }
 
 // Alloc is dma_pool_alloc or mempool_alloc (or, for dma.NoPool,
@@ -252,7 +249,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		curr := a.b.MempoolCurr(p.m)
 		var slept bool
 		v, cpu, dmaAddr, slept = a.b.MempoolAlloc(p.m, uint32(r.GFP))
-		a.chargeElements()
+		a.chargeElements(p)
 		if now := a.b.MempoolCurr(p.m); now != curr {
 			a.meter.Charge(dma.Time(mempoolReserveNS(a.mem)))
 			p.low = min(p.low, now)
@@ -343,7 +340,7 @@ func (a *Allocator) Free(b dma.Block) {
 	if p.m != 0 {
 		curr := a.b.MempoolCurr(p.m)
 		a.b.MempoolFree(p.m, v)
-		a.chargeElements()
+		a.chargeElements(p)
 		if a.b.MempoolCurr(p.m) != curr {
 			a.meter.Charge(dma.Time(mempoolReserveNS(a.mem)))
 		}
@@ -378,7 +375,7 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 		// engine still holds are counted in live (pages' inUse counts
 		// only those).
 		a.b.MempoolDestroy(p.m)
-		a.chargeElements()
+		a.chargeElements(p)
 	}
 	a.b.PoolDestroy(p.k)
 	a.serving = nil
@@ -449,7 +446,11 @@ func (a *Allocator) PoolStats(id dma.ID) (dma.PoolStats, bool) {
 // cell's pool operations inside the library (no cgo crossing per
 // operation, host pages), and what the kernel code reported as errors.
 func (a *Allocator) Report(add func(key string, value float64)) {
-	add("kernel_errors", float64(a.b.Errors()))
+	var errs uint64
+	for _, d := range a.devs {
+		errs += a.b.Errors(d.k)
+	}
+	add("kernel_errors", float64(errs))
 	if a.mem != nil {
 		low := -1
 		for i := range a.pools {

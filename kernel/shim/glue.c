@@ -10,7 +10,19 @@
 #include <linux/mempool.h>
 #endif
 
-unsigned long dmabench_shim_errors;
+static unsigned long no_device_errors;
+unsigned long *dmabench_shim_errors = &no_device_errors;
+
+/* A pool as the glue hands it out: the kernel's, its device, and the
+ * calls a mempool over it made (for the modeled costs). */
+struct kd_pool {
+	struct dma_pool *pool;
+	struct device *dev;
+	unsigned long elem_allocs, elem_frees;
+};
+
+/* serve points the shim's error count at dev's for the call. */
+static void serve(struct device *dev) { dmabench_shim_errors = &dev->errors; }
 
 /* Never called: see shim.h. */
 void *kmem_cache_alloc(struct kmem_cache *c, gfp_t f) { (void)c; (void)f; abort(); }
@@ -31,7 +43,7 @@ struct kd_callbacks {
 static struct kd_callbacks cbs;
 
 void kd_set_callbacks(const struct kd_callbacks *cb) { cbs = *cb; }
-unsigned long kd_errors(void) { return dmabench_shim_errors; }
+unsigned long kd_errors(struct device *dev) { return dev->errors; }
 
 /*
  * The kernel code writes into its pages (free lists live in free
@@ -172,16 +184,31 @@ struct device *kd_device(uintptr_t ctx)
 
 void kd_device_free(struct device *d) { free(d); }
 
-struct dma_pool *kd_pool_create(struct device *dev, const char *name, size_t size, size_t align, size_t boundary)
+struct kd_pool *kd_pool_create(struct device *dev, const char *name, size_t size, size_t align, size_t boundary)
 {
+	struct kd_pool *kp = calloc(1, sizeof(*kp));
+	if (!kp)
+		return NULL;
+	serve(dev);
 #ifdef DMABENCH_CREATE_NODE
-	return dma_pool_create_node(name, dev, size, align, boundary, NUMA_NO_NODE);
+	kp->pool = dma_pool_create_node(name, dev, size, align, boundary, NUMA_NO_NODE);
 #else
-	return dma_pool_create(name, dev, size, align, boundary);
+	kp->pool = dma_pool_create(name, dev, size, align, boundary);
 #endif
+	if (!kp->pool) {
+		free(kp);
+		return NULL;
+	}
+	kp->dev = dev;
+	return kp;
 }
 
-void kd_pool_destroy(struct dma_pool *pool) { dma_pool_destroy(pool); }
+void kd_pool_destroy(struct kd_pool *kp)
+{
+	serve(kp->dev);
+	dma_pool_destroy(kp->pool);
+	free(kp);
+}
 
 /* The platform's CPU address of host address v (0: not a page of ours). */
 static uint64_t cpu_of(void *v)
@@ -196,10 +223,11 @@ static uint64_t dma_of(void *v)
 	return p ? p->dma + ((uintptr_t)v - p->host) : 0;
 }
 
-void *kd_pool_alloc(struct dma_pool *pool, unsigned gfp, uint64_t *cpu, uint64_t *dma)
+void *kd_pool_alloc(struct kd_pool *kp, unsigned gfp, uint64_t *cpu, uint64_t *dma)
 {
 	dma_addr_t h = 0;
-	void *v = dma_pool_alloc(pool, gfp, &h);
+	serve(kp->dev);
+	void *v = dma_pool_alloc(kp->pool, gfp, &h);
 	if (v) {
 		*cpu = cpu_of(v);
 		*dma = h;
@@ -207,7 +235,11 @@ void *kd_pool_alloc(struct dma_pool *pool, unsigned gfp, uint64_t *cpu, uint64_t
 	return v;
 }
 
-void kd_pool_free(struct dma_pool *pool, void *vaddr, uint64_t dma) { dma_pool_free(pool, vaddr, dma); }
+void kd_pool_free(struct kd_pool *kp, void *vaddr, uint64_t dma)
+{
+	serve(kp->dev);
+	dma_pool_free(kp->pool, vaddr, dma);
+}
 
 static uint64_t thread_ns(void)
 {
@@ -227,7 +259,7 @@ struct kd_op { int32_t kind, pool, slot; uint32_t gfp; };
 uint64_t kd_replay(const uint64_t *specs, int npools, const struct kd_op *ops, long nops, int nslots)
 {
 	struct device *dev = kd_device(0);
-	struct dma_pool **pools = calloc(npools, sizeof(*pools));
+	struct kd_pool **pools = calloc(npools, sizeof(*pools));
 	void **vaddr = calloc(nslots, sizeof(*vaddr));
 	dma_addr_t *dma = calloc(nslots, sizeof(*dma));
 	int32_t *owner = calloc(nslots, sizeof(*owner));
@@ -242,10 +274,10 @@ uint64_t kd_replay(const uint64_t *specs, int npools, const struct kd_op *ops, l
 		if (!pools[o->pool])
 			continue;
 		if (o->kind == 0) {
-			vaddr[o->slot] = dma_pool_alloc(pools[o->pool], o->gfp, &dma[o->slot]);
+			vaddr[o->slot] = dma_pool_alloc(pools[o->pool]->pool, o->gfp, &dma[o->slot]);
 			owner[o->slot] = o->pool;
 		} else if (vaddr[o->slot]) {
-			dma_pool_free(pools[o->pool], vaddr[o->slot], dma[o->slot]);
+			dma_pool_free(pools[o->pool]->pool, vaddr[o->slot], dma[o->slot]);
 			vaddr[o->slot] = NULL;
 		}
 	}
@@ -253,10 +285,10 @@ uint64_t kd_replay(const uint64_t *specs, int npools, const struct kd_op *ops, l
 	/* What the stream left live goes back, so that destroy frees its pages. */
 	for (int s = 0; s < nslots; s++)
 		if (vaddr[s])
-			dma_pool_free(pools[owner[s]], vaddr[s], dma[s]);
+			dma_pool_free(pools[owner[s]]->pool, vaddr[s], dma[s]);
 	for (int i = 0; i < npools; i++)
 		if (pools[i])
-			dma_pool_destroy(pools[i]);
+			kd_pool_destroy(pools[i]);
 	arena_release();
 out:
 	free(owner);
@@ -283,38 +315,42 @@ long io_schedule_timeout(long timeout)
 	return timeout;
 }
 
-/* Calls of the element allocator, for the modeled costs. */
-static unsigned long elem_allocs, elem_frees;
-
 static void *elem_alloc(gfp_t gfp, void *data)
 {
+	struct kd_pool *kp = data;
 	dma_addr_t h;
-	elem_allocs++;
-	return dma_pool_alloc(data, gfp, &h);
+	kp->elem_allocs++;
+	return dma_pool_alloc(kp->pool, gfp, &h);
 }
 
 static void elem_free(void *e, void *data)
 {
-	elem_frees++;
-	dma_pool_free(data, e, dma_of(e));
+	struct kd_pool *kp = data;
+	kp->elem_frees++;
+	dma_pool_free(kp->pool, e, dma_of(e));
 }
 
-void kd_element_calls(unsigned long *allocs, unsigned long *frees)
+void kd_element_calls(struct kd_pool *kp, unsigned long *allocs, unsigned long *frees)
 {
-	*allocs = elem_allocs;
-	*frees = elem_frees;
+	*allocs = kp->elem_allocs;
+	*frees = kp->elem_frees;
 }
 
-mempool_t *kd_mempool_create(int min_nr, struct dma_pool *inner)
+mempool_t *kd_mempool_create(int min_nr, struct kd_pool *inner)
 {
+	serve(inner->dev);
 	return mempool_create(min_nr, elem_alloc, elem_free, inner);
 }
+
+/* The mempool's device: its element pool's. */
+static void serve_mempool(mempool_t *pool) { serve(((struct kd_pool *)pool->pool_data)->dev); }
 
 void *kd_mempool_alloc(mempool_t *pool, unsigned gfp, uint64_t *cpu, uint64_t *dma, int *slept)
 {
 	jmp_buf env;
 	void *v;
 	*slept = 0;
+	serve_mempool(pool);
 	if (setjmp(env)) {
 		sleeping = NULL;
 		*slept = 1;
@@ -330,7 +366,11 @@ void *kd_mempool_alloc(mempool_t *pool, unsigned gfp, uint64_t *cpu, uint64_t *d
 	return v;
 }
 
-void kd_mempool_free(mempool_t *pool, void *v) { mempool_free(v, pool); }
+void kd_mempool_free(mempool_t *pool, void *v)
+{
+	serve_mempool(pool);
+	mempool_free(v, pool);
+}
 
 int kd_mempool_woken(mempool_t *pool)
 {
@@ -344,7 +384,11 @@ int kd_mempool_curr(mempool_t *pool) { return pool->curr_nr; }
 /* The platform's CPU address of the reserve's element i. */
 uint64_t kd_mempool_element(mempool_t *pool, int i) { return cpu_of(pool->elements[i]); }
 
-void kd_mempool_destroy(mempool_t *pool) { mempool_destroy(pool); }
+void kd_mempool_destroy(mempool_t *pool)
+{
+	serve_mempool(pool);
+	mempool_destroy(pool);
+}
 #else
 long io_schedule_timeout(long timeout) { return timeout; }
 #endif
