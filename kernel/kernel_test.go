@@ -79,3 +79,56 @@ func TestBackendRunsTheTreesCode(t *testing.T) {
 		t.Logf("%s: Linux %s, %+v", tree, b.Version(), b.Features())
 	}
 }
+
+// TestCreateNodeTree: a tree whose dma_pool_create is
+// dma_pool_create_node (mainline's shape, made here from 6.12's file by
+// adding the node argument) is recognised and runs.
+func TestCreateNodeTree(t *testing.T) {
+	var src string
+	for _, tree := range Trees(t) {
+		if strings.Contains(tree, "6.12") {
+			src = tree
+		}
+	}
+	if src == "" {
+		t.Skip("no Linux 6.12 tree")
+	}
+	cache, err := CacheDir()
+	if err != nil {
+		t.Skip(err)
+	}
+	base, err := Open(src, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	old := "struct dma_pool *dma_pool_create(const char *name, struct device *dev,\n\t\t\t\t size_t size, size_t align, size_t boundary)"
+	if !strings.Contains(string(base.DMAPool), old) {
+		t.Skip("6.12's dma_pool_create is not spelled as this test expects")
+	}
+	dir := t.TempDir()
+	node := strings.Replace(string(base.DMAPool), old,
+		"struct dma_pool *dma_pool_create_node(const char *name, struct device *dev,\n\t\tsize_t size, size_t align, size_t boundary, int node)", 1)
+	node = strings.Replace(node, "EXPORT_SYMBOL(dma_pool_create);", "EXPORT_SYMBOL(dma_pool_create_node);", 1)
+	for name, b := range map[string]string{"Makefile": "VERSION = 6\nPATCHLEVEL = 99\nSUBLEVEL = 0\n", "mm/dmapool.c": node} {
+		os.MkdirAll(filepath.Join(dir, filepath.Dir(name)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(b), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := OpenBackend(dir)
+	if errors.Is(err, ErrUnavailable) && (strings.Contains(err.Error(), "without cgo") || strings.Contains(err.Error(), "no C compiler")) {
+		t.Skip(err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if f := b.Features(); !f.CreateNode || !f.BlockList || b.HasMempool() || b.Version() != "6.99.0" {
+		t.Fatalf("features %+v, mempool %v, version %s", f, b.HasMempool(), b.Version())
+	}
+	src2 := &flat{next: 1 << 20}
+	d := b.NewDevice(src2)
+	p := b.PoolCreate(d, "x", 64, 64, 0)
+	if v, _, dma := b.PoolAlloc(p, 0); v == 0 || dma != 1<<20 {
+		t.Fatalf("alloc: %#x at dma %#x", v, dma)
+	}
+}

@@ -82,7 +82,7 @@ func load(path string, t *Tree) (Backend, error) {
 	defer C.free(unsafe.Pointer(cpath))
 	h := C.dlopen(cpath, C.RTLD_NOW|C.RTLD_LOCAL)
 	if h == nil {
-		return nil, fmt.Errorf("%w: dlopen %s: %s", ErrUnavailable, path, C.GoString(C.dlerror()))
+		return nil, fmt.Errorf("kernel back end: loading %s: %s", path, C.GoString(C.dlerror()))
 	}
 	l := &lib{tree: t, fn: map[string]unsafe.Pointer{}, devs: map[Device]cgo.Handle{}}
 	names := []string{"kd_set_callbacks", "kd_device", "kd_device_free", "kd_pool_create", "kd_pool_alloc",
@@ -97,7 +97,7 @@ func load(path string, t *Tree) (Backend, error) {
 		f := C.dlsym(h, cn)
 		C.free(unsafe.Pointer(cn))
 		if f == nil {
-			return nil, fmt.Errorf("%w: %s has no %s", ErrUnavailable, path, n)
+			return nil, fmt.Errorf("kernel back end: %s has no %s", path, n)
 		}
 		l.fn[n] = f
 	}

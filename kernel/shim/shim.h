@@ -109,6 +109,19 @@ extern unsigned long *dmabench_shim_errors;
 #define might_fault() ((void)0)
 #define kmemleak_update_trace(p) ((void)0)
 
+/* Static keys: plain flags, off unless the code turns them on. */
+struct static_key_false { int enabled; };
+struct static_key_true { int enabled; };
+#define DEFINE_STATIC_KEY_FALSE(n) struct static_key_false n = { 0 }
+#define DEFINE_STATIC_KEY_TRUE(n) struct static_key_true n = { 1 }
+#define DECLARE_STATIC_KEY_FALSE(n) extern struct static_key_false n
+#define DECLARE_STATIC_KEY_TRUE(n) extern struct static_key_true n
+#define static_branch_likely(k) ((k)->enabled)
+#define static_branch_unlikely(k) ((k)->enabled)
+#define static_branch_enable(k) ((k)->enabled = 1)
+#define static_branch_disable(k) ((k)->enabled = 0)
+#define static_key_enabled(k) ((k)->enabled)
+
 /* Locks: the kernel back end runs one thread per pool set. */
 typedef struct { int held; } spinlock_t;
 struct mutex { int held; };
@@ -268,7 +281,16 @@ void dma_free_coherent(struct device *dev, size_t size, void *vaddr, dma_addr_t 
 
 /* Declarations the files expect from their own headers. */
 struct dma_pool;
+#ifdef DMABENCH_CREATE_NODE
+/* Mainline: dma_pool_create is dmapool.h's inline wrapper. */
+struct dma_pool *dma_pool_create_node(const char *name, struct device *dev, size_t size, size_t align, size_t boundary, int node);
+static inline struct dma_pool *dma_pool_create(const char *name, struct device *dev, size_t size, size_t align, size_t boundary)
+{
+	return dma_pool_create_node(name, dev, size, align, boundary, NUMA_NO_NODE);
+}
+#else
 struct dma_pool *dma_pool_create(const char *name, struct device *dev, size_t size, size_t align, size_t boundary);
+#endif
 void dma_pool_destroy(struct dma_pool *pool);
 void *dma_pool_alloc(struct dma_pool *pool, gfp_t mem_flags, dma_addr_t *handle);
 void dma_pool_free(struct dma_pool *pool, void *vaddr, dma_addr_t addr);
