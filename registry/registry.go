@@ -305,20 +305,14 @@ func PlatformNames() []string {
 
 // AllocatorNames lists the models; KernelAllocatorNames the allocators
 // that run a kernel tree's code.
-func AllocatorNames() []string {
-	var out []string
-	for _, e := range allocatorTable() {
-		if !e.kernel {
-			out = append(out, e.name)
-		}
-	}
-	return out
-}
+func AllocatorNames() []string { return allocatorNames(false) }
 
-func KernelAllocatorNames() []string {
+func KernelAllocatorNames() []string { return allocatorNames(true) }
+
+func allocatorNames(kernel bool) []string {
 	var out []string
 	for _, e := range allocatorTable() {
-		if e.kernel {
+		if e.kernel == kernel {
 			out = append(out, e.name)
 		}
 	}
