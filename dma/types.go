@@ -25,6 +25,10 @@ const (
 	PageSize  int64 = 1 << PageShift
 	// MaxOrder is the largest buddy order (MAX_ORDER-1 in 2.x kernels).
 	MaxOrder = 10
+	// CostlyOrder is PAGE_ALLOC_COSTLY_ORDER: the largest order the kernel
+	// tries hard to satisfy (a sleeping request above it may fail rather
+	// than loop).
+	CostlyOrder = 3
 )
 
 // Order returns get_order(size): the smallest order whose page block holds

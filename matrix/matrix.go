@@ -179,7 +179,7 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress fun
 			crashed, crashedAt = r.Crashed, r.CrashedAt
 			realDone = r.Events < n || h.Events >= events || r.Crashed
 			if plat.Frag != nil && (h.Events%FragEvery == 0 || realDone) {
-				unusableMax = max(unusableMax, plat.Frag().Unusable[CostlyOrder])
+				unusableMax = max(unusableMax, plat.Frag().Unusable[dma.CostlyOrder])
 			}
 		}
 		if !nullDone {
@@ -255,11 +255,6 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress fun
 	}
 	return res
 }
-
-// CostlyOrder is PAGE_ALLOC_COSTLY_ORDER: the largest order the kernel
-// tries hard to satisfy. unusable_index_max samples the unusable free space
-// index at this order after every batch.
-const CostlyOrder = 3
 
 // Expand returns every cell of scenarios × allocators × platforms ×
 // seeds, in that order of nesting: the order results are written in, at

@@ -47,10 +47,6 @@ type Pressure struct {
 	OOMStallMS   int64 `mapstructure:"oom_stall_ms" json:"oom_stall_ms"`
 }
 
-// CostlyOrder is PAGE_ALLOC_COSTLY_ORDER: larger requests may fail
-// rather than loop.
-const CostlyOrder = 3
-
 // DefaultPressure returns no background pressure, with the kernel's
 // reclaim batch and a 1 ms stall per batch.
 func DefaultPressure() Pressure {
@@ -272,7 +268,7 @@ const (
 // exhausted applies the page allocator's rules of the configured era to
 // a sleeping order-o request that reclaim could not help.
 func (m *Memory) exhausted(zones []int, o int, gfp dma.GFP) outcome {
-	if o > CostlyOrder || gfp&dma.GFPNoRetry != 0 {
+	if o > dma.CostlyOrder || gfp&dma.GFPNoRetry != 0 {
 		return fail
 	}
 	if m.cfg.GFPSemantics == "2002" {
