@@ -136,6 +136,20 @@ func AllocWholePages(pages Pages, st *Stats, dev *Device, size int64, gfp GFP) (
 	return b, nil
 }
 
+// Grow takes an order-o page block for a pool from pages with gfp,
+// counting in st the allocations that succeeded only below the min
+// watermark (m's AtomicDips) and those that failed; a sleep the page
+// allocator asks for (ErrWouldBlock) is not a failure.
+func (st *PoolStats) Grow(pages Pages, m *Meter, dev *Device, order int, gfp GFP) (Block, error) {
+	dips := m.AtomicDips
+	b, err := pages.AllocPages(dev, order, gfp)
+	st.Dips += m.AtomicDips - dips
+	if err != nil && err != ErrWouldBlock {
+		st.GrowFailures++
+	}
+	return b, err
+}
+
 // Fail counts a failed allocation and returns err; ErrWouldBlock is not
 // a failure (the caller sleeps and tries again).
 func (st *Stats) Fail(err error) error {

@@ -202,13 +202,8 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 // grow is pool_alloc_page + pool_initialise_page: a new allocation whose
 // blocks come off the stack lowest address first.
 func (a *Allocator) grow(p *pool, gfp dma.GFP) error {
-	dips := a.meter.AtomicDips
-	pg, err := a.plat.Pages.AllocPages(p.spec.Dev, p.order, a.coherent.Apply(gfp))
-	p.st.Dips += a.meter.AtomicDips - dips
+	pg, err := p.st.Grow(a.plat.Pages, a.meter, p.spec.Dev, p.order, a.coherent.Apply(gfp))
 	if err != nil {
-		if err != dma.ErrWouldBlock {
-			p.st.GrowFailures++
-		}
 		return err
 	}
 	p.pages = append(p.pages, pg)

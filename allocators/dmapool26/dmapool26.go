@@ -193,13 +193,8 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 // grow is pool_alloc_page with pool_initialise_page: a new page, its
 // chain in ascending order, at the head of the list.
 func (a *Allocator) grow(p *pool, gfp dma.GFP) error {
-	dips := a.meter.AtomicDips
-	b, err := a.plat.Pages.AllocPages(p.spec.Dev, p.order, a.coherent.Apply(gfp))
-	p.st.Dips += a.meter.AtomicDips - dips
+	b, err := p.st.Grow(a.plat.Pages, a.meter, p.spec.Dev, p.order, a.coherent.Apply(gfp))
 	if err != nil {
-		if err != dma.ErrWouldBlock {
-			p.st.GrowFailures++
-		}
 		return err
 	}
 	if len(p.pages) >= 1<<(31-idxBits) {

@@ -121,25 +121,19 @@ func NewMempool(b kernel.Backend, p *dma.Platform, c Costs, cfg mempool.Config) 
 // AllocPages is the kernel code's dma_alloc_coherent for d.
 func (d *device) AllocPages(size int64, gfp uint32) (uint64, uint64, bool) {
 	a, p := d.a, d.a.serving
-	dips := a.meter.AtomicDips
-	blk, err := a.plat.Pages.AllocPages(d.dev, dma.Order(size), a.costs.Coherent.Apply(dma.GFP(gfp)))
-	if p != nil {
-		p.st.Dips += a.meter.AtomicDips - dips
+	if p == nil {
+		dma.Broken("kernel-dmapool", "the kernel code takes pages only inside a pool's call", "%d bytes", size)
 	}
+	blk, err := p.st.Grow(a.plat.Pages, a.meter, d.dev, dma.Order(size), a.costs.Coherent.Apply(dma.GFP(gfp)))
 	if err != nil {
-		if p != nil && err != dma.ErrWouldBlock {
-			p.st.GrowFailures++
-		}
 		return 0, 0, false
 	}
 	a.stats.ReservedBytes += blk.Size
-	if p != nil {
-		a.meter.Charge(dma.Time(a.costs.PageInitNS * p.perPage))
-		i := sort.Search(len(p.pages), func(i int) bool { return p.pages[i].blk.CPU > blk.CPU })
-		p.pages = slices.Insert(p.pages, i, kpage{blk: blk, born: p.born})
-		p.born++
-		p.st.PeakPages = max(p.st.PeakPages, int64(len(p.pages)))
-	}
+	a.meter.Charge(dma.Time(a.costs.PageInitNS * p.perPage))
+	i := sort.Search(len(p.pages), func(i int) bool { return p.pages[i].blk.CPU > blk.CPU })
+	p.pages = slices.Insert(p.pages, i, kpage{blk: blk, born: p.born})
+	p.born++
+	p.st.PeakPages = max(p.st.PeakPages, int64(len(p.pages)))
 	return blk.CPU, blk.DMA, true
 }
 

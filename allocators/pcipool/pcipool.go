@@ -186,14 +186,11 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		}
 	}
 	a.meter.Charge(dma.Time(int64(visited) * a.cfg.ChunkNS))
-	dips := a.meter.AtomicDips
-	pg, err := a.plat.Pages.AllocPages(p.spec.Dev, p.order, a.coherent.Apply(r.GFP))
-	p.st.Dips += a.meter.AtomicDips - dips
+	pg, err := p.st.Grow(a.plat.Pages, a.meter, p.spec.Dev, p.order, a.coherent.Apply(r.GFP))
 	if err == dma.ErrWouldBlock {
 		return dma.Block{}, err // the page allocator loops: its wait is the meter's
 	}
 	if err != nil {
-		p.st.GrowFailures++
 		if r.GFP == dma.GFPKernel {
 			r.Wait = dma.Wait{Kind: dma.WaitPoolRetry, Timeout: dma.Time(a.cfg.RetryMS) * dma.Millisecond, On: id}
 			return dma.Block{}, dma.ErrWouldBlock

@@ -322,13 +322,8 @@ func (a *Allocator) handOver(addr uint64, size int64) {
 }
 
 func (a *Allocator) grow(c *cache, id dma.ID, gfp dma.GFP) error {
-	dips := a.meter.AtomicDips
-	pg, err := a.pages.AllocPages(c.spec.Dev, c.order, a.coherent.Apply(gfp))
-	c.st.Dips += a.meter.AtomicDips - dips
+	pg, err := c.st.Grow(a.pages, a.meter, c.spec.Dev, c.order, a.coherent.Apply(gfp))
 	if err != nil {
-		if err != dma.ErrWouldBlock {
-			c.st.GrowFailures++
-		}
 		return err
 	}
 	c.pages++
