@@ -150,6 +150,13 @@ func (st *PoolStats) Grow(pages Pages, m *Meter, dev *Device, order int, gfp GFP
 	return b, err
 }
 
+// Closer is implemented by an allocator that holds what Go's garbage
+// collector cannot take back (memory outside Go, handles): the runner
+// closes it once a cell's results are read.
+type Closer interface {
+	Close()
+}
+
 // Fail counts a failed allocation and returns err; ErrWouldBlock is not
 // a failure (the caller sleeps and tries again).
 func (st *Stats) Fail(err error) error {

@@ -28,7 +28,8 @@ type Backend interface {
 	Version() string
 	Features() Features
 	// NewDevice makes a struct device whose pages come from src;
-	// Release frees it once its pools are destroyed.
+	// Release frees it once its pools are destroyed, with the host memory
+	// of any page they leaked.
 	NewDevice(src PageSource) Device
 	Release(d Device)
 	PoolCreate(d Device, name string, size, align, boundary int64) Pool
@@ -62,7 +63,7 @@ type Backend interface {
 	Errors(d Device) uint64
 }
 
-// Open loads the back end for the tree at path: reads it, builds its
+// OpenBackend loads the back end for the tree at path: reads it, builds its
 // library (or finds it built) and loads it.
 func OpenBackend(path string) (Backend, error) {
 	cache, err := CacheDir()

@@ -138,6 +138,9 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress fun
 		res.Err = err
 		return res
 	}
+	if c, ok := alloc.(dma.Closer); ok {
+		defer c.Close()
+	}
 	rec := &metrics.Recorder{}
 	real := engine.New(plat, alloc, rec, srcs...)
 	nullAlloc, nullPlat := engine.NewNull()

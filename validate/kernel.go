@@ -34,9 +34,9 @@ func KernelModel(f kernel.Features) (string, func(p *dma.Platform) dma.Allocator
 	return "dmapool-2.6", func(p *dma.Platform) dma.Allocator { a, _ := dmapool26.New(p, dmapool26.DefaultConfig()); return a }
 }
 
-// twin serves every request with the model and with the kernel code, each
-// on its own page source of the same shape, and compares what they hand
-// out; the engine sees the model's blocks.
+// twin serves every request with the model and with the kernel code, on
+// one page source (see newTwin), and compares what they hand out; the
+// engine sees the model's blocks.
 type twin struct {
 	model, kern dma.Allocator
 	pools       map[dma.ID]dma.ID    // model pool -> kernel pool
@@ -225,6 +225,7 @@ func Kernel(b kernel.Backend, seeds, ops int, workloads []string, sources func(s
 	for seed := 1; seed <= seeds; seed++ {
 		t, _ := newTwin(b)
 		random(t, uint64(seed), ops)
+		t.kern.(dma.Closer).Close()
 		add(fmt.Sprintf("random sequence, seed %d", seed), t)
 	}
 	for _, w := range workloads {
@@ -233,7 +234,9 @@ func Kernel(b kernel.Backend, seeds, ops int, workloads []string, sources func(s
 			return nil, err
 		}
 		t, p := newTwin(b)
-		if _, err := engine.New(p, t, nopRecorder{}, srcs...).Run(int64(ops)); err != nil {
+		_, err = engine.New(p, t, nopRecorder{}, srcs...).Run(int64(ops))
+		t.kern.(dma.Closer).Close()
+		if err != nil {
 			return nil, fmt.Errorf("%s: %w", w, err)
 		}
 		add("workload "+w, t)

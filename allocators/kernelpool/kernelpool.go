@@ -100,6 +100,7 @@ var (
 	_ dma.StatsReporter = (*Allocator)(nil)
 	_ dma.PoolStatser   = (*Allocator)(nil)
 	_ dma.Reporter      = (*Allocator)(nil)
+	_ dma.Closer        = (*Allocator)(nil)
 )
 
 // NewDMAPool returns kernel-dmapool on platform p.
@@ -376,6 +377,22 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 	a.stats.LeakedBlocks += max(live, 0)
 	p.dead = true
 	return nil
+}
+
+// Close lets go of what the kernel code holds for this allocator: every
+// live pool is destroyed (a busy one leaks its pages, as the kernel does),
+// then the devices, whose host pages go with them. The allocator is not
+// used after.
+func (a *Allocator) Close() {
+	for id := range a.pools {
+		if !a.pools[id].dead {
+			a.DestroyPool(dma.ID(id))
+		}
+	}
+	for _, d := range a.devs {
+		a.b.Release(d.k)
+	}
+	a.devs, a.slots, a.ops = nil, nil, nil
 }
 
 // Stats returns the allocator's counters.

@@ -51,7 +51,7 @@ unsigned long kd_errors(struct device *dev) { return dev->errors; }
  * memory; pages[] maps each host allocation to the platform's addresses,
  * sorted by host address.
  */
-struct kd_page { uintptr_t host; size_t size; uint64_t cpu, dma; };
+struct kd_page { uintptr_t host; size_t size; uint64_t cpu, dma; struct device *dev; };
 static struct kd_page *pages;
 static size_t npages, cappages;
 
@@ -68,7 +68,7 @@ static size_t page_at(uintptr_t host)
 	return lo; /* first page above host */
 }
 
-static int page_add(uintptr_t host, size_t size, uint64_t cpu, uint64_t dma)
+static int page_add(uintptr_t host, size_t size, uint64_t cpu, uint64_t dma, struct device *dev)
 {
 	if (npages == cappages) {
 		size_t n = cappages ? cappages * 2 : 256;
@@ -80,7 +80,7 @@ static int page_add(uintptr_t host, size_t size, uint64_t cpu, uint64_t dma)
 	}
 	size_t i = page_at(host);
 	memmove(&pages[i + 1], &pages[i], (npages - i) * sizeof(*pages));
-	pages[i] = (struct kd_page){ host, size, cpu, dma };
+	pages[i] = (struct kd_page){ host, size, cpu, dma, dev };
 	npages++;
 	return 0;
 }
@@ -147,7 +147,7 @@ void *dma_alloc_coherent(struct device *dev, size_t size, dma_addr_t *handle, gf
 		free(host);
 		return NULL;
 	}
-	if (page_add((uintptr_t)host, size, cpu, dma) != 0) {
+	if (page_add((uintptr_t)host, size, cpu, dma, dev) != 0) {
 		cbs.free(dev->ctx, size, cpu, dma);
 		free(host);
 		return NULL;
@@ -182,7 +182,23 @@ struct device *kd_device(uintptr_t ctx)
 	return d;
 }
 
-void kd_device_free(struct device *d) { free(d); }
+/*
+ * kd_device_free lets a device go once its pools are destroyed, with the
+ * host memory of the pages the kernel code never gave back (a busy pool's,
+ * which dma_pool_destroy leaks as the kernel does).
+ */
+void kd_device_free(struct device *d)
+{
+	size_t j = 0;
+	for (size_t i = 0; i < npages; i++) {
+		if (pages[i].dev == d)
+			free((void *)pages[i].host);
+		else
+			pages[j++] = pages[i];
+	}
+	npages = j;
+	free(d);
+}
 
 struct kd_pool *kd_pool_create(struct device *dev, const char *name, size_t size, size_t align, size_t boundary)
 {
