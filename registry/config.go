@@ -15,10 +15,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/dmabench/dmabench"
-
 	"gopkg.in/yaml.v3"
 
+	"github.com/dmabench/dmabench"
 	"github.com/dmabench/dmabench/allocators/coherent"
 	"github.com/dmabench/dmabench/allocators/dmaalloc"
 	"github.com/dmabench/dmabench/allocators/dmapool"
@@ -223,7 +222,7 @@ func (c *Config) Validate() error {
 			}
 		}
 	}
-	if err := checkNames("allocator", c.Allocators, append(AllocatorNames(), KernelAllocatorNames()...)); err != nil {
+	if err := checkNames("allocator", c.Allocators, everyAllocatorName()); err != nil {
 		return err
 	}
 	for _, a := range c.Allocators {

@@ -180,21 +180,31 @@ func allocatorTable() []allocatorEntry {
 			}},
 		{name: "kernel-dmapool", kernel: true, doc: "the kernel tree's own mm/dmapool.c (allocator.kernel.tree, --kernel-tree), compiled with dmabench's shim",
 			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
-				b, err := KernelBackend(cfg.Allocator.Kernel.Tree)
+				b, costs, err := kernelCode(cfg)
 				if err != nil {
 					return nil, err
 				}
-				return kernelpool.NewDMAPool(b, p, kernelpool.CostsFor(b.Features(), cfg.Allocator.DMAPool, cfg.Allocator.DMAPool26)), nil
+				return kernelpool.NewDMAPool(b, p, costs), nil
 			}},
 		{name: "kernel-mempool", kernel: true, doc: "the kernel tree's own mm/mempool.c over its mm/dmapool.c, reserves as allocator.mempool sets them",
 			build: func(cfg *Config, p *dma.Platform) (dma.Allocator, error) {
-				b, err := KernelBackend(cfg.Allocator.Kernel.Tree)
+				b, costs, err := kernelCode(cfg)
 				if err != nil {
 					return nil, err
 				}
-				return kernelpool.NewMempool(b, p, kernelpool.CostsFor(b.Features(), cfg.Allocator.DMAPool, cfg.Allocator.DMAPool26), cfg.Allocator.Mempool)
+				return kernelpool.NewMempool(b, p, costs, cfg.Allocator.Mempool)
 			}},
 	}
+}
+
+// kernelCode is the back end of cfg's kernel tree and the cost table of
+// the model of its dma_pool design.
+func kernelCode(cfg *Config) (kernel.Backend, kernelpool.Costs, error) {
+	b, err := KernelBackend(cfg.Allocator.Kernel.Tree)
+	if err != nil {
+		return nil, kernelpool.Costs{}, err
+	}
+	return b, kernelpool.CostsFor(b.Features(), cfg.Allocator.DMAPool, cfg.Allocator.DMAPool26), nil
 }
 
 var (
@@ -233,7 +243,7 @@ func BuildAllocator(cfg *Config, name string, p *dma.Platform) (dma.Allocator, e
 			return e.build(cfg, p)
 		}
 	}
-	return nil, Usagef("unknown allocator %q (valid: %s)", name, strings.Join(append(AllocatorNames(), KernelAllocatorNames()...), ", "))
+	return nil, Usagef("unknown allocator %q (valid: %s)", name, strings.Join(everyAllocatorName(), ", "))
 }
 
 func usbWorkload(ctrl usb.Controller) func(cfg *Config, _ string, seed uint64) ([]dma.Source, error) {
@@ -308,6 +318,11 @@ func PlatformNames() []string {
 func AllocatorNames() []string { return allocatorNames(false) }
 
 func KernelAllocatorNames() []string { return allocatorNames(true) }
+
+// everyAllocatorName lists the models and the kernel allocators.
+func everyAllocatorName() []string {
+	return names(allocatorTable(), func(e allocatorEntry) string { return e.name })
+}
 
 func allocatorNames(kernel bool) []string {
 	var out []string

@@ -34,9 +34,7 @@ type scenarioDef struct {
 func (s scenarioDef) settings() map[string]string {
 	out := map[string]string{}
 	for k, m := range map[string]map[string]any{"platform": s.Platform, "allocator": s.Allocator, "workload": s.Workload} {
-		for kk, x := range m {
-			dmabench.Knobs(k+"."+kk, x, func(key string, v any) { out[key] = fmt.Sprint(v) })
-		}
+		dmabench.Knobs(k, m, func(key string, v any) { out[key] = fmt.Sprint(v) })
 	}
 	for w, ms := range s.StartMS {
 		out["start_ms."+w] = fmt.Sprint(ms)
@@ -96,7 +94,9 @@ func knobPairs(doc *cells.Document, scenarios []string) []knobPair {
 // they are the same or differ in more than two knob names.
 func foldedDiff(base, twin map[string]string) string {
 	byLeaf := map[string]map[string]bool{} // leaf -> folded key=value
-	keys := slices.Sorted(maps.Keys(mergeKeys(base, twin)))
+	both := maps.Clone(base)
+	maps.Copy(both, twin)
+	keys := slices.Sorted(maps.Keys(both))
 	// A knob set for several allocators is one knob.
 	allocs := map[string]int{}
 	for _, k := range keys {
@@ -106,11 +106,11 @@ func foldedDiff(base, twin map[string]string) string {
 	}
 	for _, k := range keys {
 		vb, inb := base[k]
-		vt, int := twin[k]
-		if inb == int && vb == vt {
+		vt, intw := twin[k]
+		if inb == intw && vb == vt {
 			continue
 		}
-		if !int {
+		if !intw {
 			vt = "(default)"
 		}
 		parts := strings.Split(k, ".")
@@ -144,17 +144,6 @@ func missing(in, from map[string]string) bool {
 	return false
 }
 
-func mergeKeys(a, b map[string]string) map[string]bool {
-	out := map[string]bool{}
-	for k := range a {
-		out[k] = true
-	}
-	for k := range b {
-		out[k] = true
-	}
-	return out
-}
-
 // knobLines sums up each knob pair of a run: the knobs, then per platform
 // where any cell differs, the totals over allocators (means over seeds)
 // of the metrics that moved, base → twin.
@@ -179,7 +168,8 @@ func knobLines(doc *cells.Document, v *view) []string {
 				if n == 0 || x == y || math.IsNaN(x) || math.IsNaN(y) {
 					continue
 				}
-				moved = append(moved, fmt.Sprintf("%s %s → %s", m, human(m, x), human(m, y)))
+				d, _ := metrics.Lookup(m)
+				moved = append(moved, fmt.Sprintf("%s %s → %s", m, d.Human(x), d.Human(y)))
 			}
 			if len(moved) > 0 {
 				per = append(per, fmt.Sprintf("  %s: %s", p, strings.Join(moved[:min(len(moved), 3)], ", ")))
@@ -193,12 +183,4 @@ func knobLines(doc *cells.Document, v *view) []string {
 		out = append(out, per...)
 	}
 	return out
-}
-
-// human formats a total of metric m with its unit.
-func human(m string, x float64) string {
-	if d, ok := metrics.Lookup(m); ok {
-		return d.Human(x)
-	}
-	return fmt.Sprintf("%.4g", x)
 }

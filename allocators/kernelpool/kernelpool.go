@@ -246,7 +246,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 		v, cpu, dmaAddr, slept = a.b.MempoolAlloc(p.m, uint32(r.GFP))
 		a.chargeElements(p)
 		if now := a.b.MempoolCurr(p.m); now != curr {
-			a.meter.Charge(dma.Time(mempoolReserveNS(a.mem)))
+			a.meter.Charge(dma.Time(a.mem.ReserveNS))
 			p.low = min(p.low, now)
 		}
 		if slept {
@@ -289,8 +289,6 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	a.record(0, id, slot, uint32(r.GFP))
 	return dma.Block{CPU: cpu, DMA: dmaAddr, Size: p.size, Owner: dma.Owner{Pool: id, Handle: slot}}, nil
 }
-
-func mempoolReserveNS(c *mempool.Config) int64 { return c.ReserveNS }
 
 func (a *Allocator) slot(v uintptr) int32 {
 	if n := len(a.free); n > 0 {
@@ -337,7 +335,7 @@ func (a *Allocator) Free(b dma.Block) {
 		a.b.MempoolFree(p.m, v)
 		a.chargeElements(p)
 		if a.b.MempoolCurr(p.m) != curr {
-			a.meter.Charge(dma.Time(mempoolReserveNS(a.mem)))
+			a.meter.Charge(dma.Time(a.mem.ReserveNS))
 		}
 		if a.b.MempoolWoken(p.m) {
 			a.meter.Wake = b.Pool + 1
