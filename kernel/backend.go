@@ -22,6 +22,14 @@ type Op struct {
 	GFP              uint32
 }
 
+// MempoolDid is what a mempool_alloc did beside its result: Slept when it
+// went to sleep for an element (the caller sleeps and retries), Reserve
+// when it took from the reserve (or refilled it), Curr the reserve after.
+type MempoolDid struct {
+	Slept, Reserve bool
+	Curr           int
+}
+
 // Backend is a loaded library: the tree's dma_pool and mempool, called
 // one at a time (the library's glue is not made for concurrent callers).
 type Backend interface {
@@ -40,12 +48,11 @@ type Backend interface {
 	PoolDestroy(p Pool)
 	HasMempool() bool
 	MempoolCreate(minNr int, inner Pool) Mempool
-	// MempoolAlloc reports slept when mempool_alloc went to sleep for
-	// an element (the caller sleeps and retries).
-	MempoolAlloc(m Mempool, gfp uint32) (vaddr uintptr, cpu, dma uint64, slept bool)
-	MempoolFree(m Mempool, vaddr uintptr)
-	// MempoolWoken reports, and clears, a wake_up on the pool's waiters.
-	MempoolWoken(m Mempool) bool
+	// MempoolAlloc is mempool_alloc: the element, and what the call did.
+	MempoolAlloc(m Mempool, gfp uint32) (vaddr uintptr, cpu, dma uint64, did MempoolDid)
+	// MempoolFree is mempool_free: whether the element went to the
+	// reserve, and whether it woke the pool's sleepers.
+	MempoolFree(m Mempool, vaddr uintptr) (reserve, woken bool)
 	MempoolCurr(m Mempool) int
 	// MempoolElement is the platform's CPU address of the reserve's
 	// element i (0 <= i < MempoolCurr).

@@ -35,10 +35,10 @@ static void call_free(void *f, uintptr_t pool, uintptr_t v, uint64_t dma) {
 static uintptr_t call_mcreate(void *f, int min, uintptr_t inner) {
 	return (uintptr_t)((void *(*)(int, void *))f)(min, (void *)inner);
 }
-static uintptr_t call_malloc(void *f, uintptr_t m, unsigned int gfp, uint64_t *cpu, uint64_t *dma, int *slept) {
-	return (uintptr_t)((void *(*)(void *, unsigned int, uint64_t *, uint64_t *, int *))f)((void *)m, gfp, cpu, dma, slept);
+static uintptr_t call_malloc(void *f, uintptr_t m, unsigned int gfp, uint64_t *cpu, uint64_t *dma, int *did, int *curr) {
+	return (uintptr_t)((void *(*)(void *, unsigned int, uint64_t *, uint64_t *, int *, int *))f)((void *)m, gfp, cpu, dma, did, curr);
 }
-static void call_mfree(void *f, uintptr_t m, uintptr_t v) { ((void (*)(void *, void *))f)((void *)m, (void *)v); }
+static int call_mfree(void *f, uintptr_t m, uintptr_t v) { return ((int (*)(void *, void *))f)((void *)m, (void *)v); }
 static int call_int(void *f, uintptr_t m) { return ((int (*)(void *))f)((void *)m); }
 static uint64_t call_elem(void *f, uintptr_t m, int i) { return ((uint64_t (*)(void *, int))f)((void *)m, i); }
 static unsigned long call_errors(void *f, uintptr_t d) { return ((unsigned long (*)(void *))f)((void *)d); }
@@ -89,8 +89,8 @@ func load(path string, t *Tree) (Backend, error) {
 		"kd_pool_free", "kd_pool_destroy", "kd_errors", "kd_replay"}
 	if t.Mempool != nil {
 		l.mempool = true
-		names = append(names, "kd_mempool_create", "kd_mempool_alloc", "kd_mempool_free", "kd_mempool_woken",
-			"kd_mempool_curr", "kd_mempool_destroy", "kd_element_calls", "kd_mempool_element")
+		names = append(names, "kd_mempool_create", "kd_mempool_alloc", "kd_mempool_free", "kd_mempool_curr",
+			"kd_mempool_destroy", "kd_element_calls", "kd_mempool_element")
 	}
 	for _, n := range names {
 		cn := C.CString(n)
@@ -163,25 +163,28 @@ func (l *lib) MempoolCreate(minNr int, inner Pool) Mempool {
 	return Mempool(C.call_mcreate(l.fn["kd_mempool_create"], C.int(minNr), C.uintptr_t(inner)))
 }
 
-func (l *lib) MempoolAlloc(m Mempool, gfp uint32) (uintptr, uint64, uint64, bool) {
+// The glue's flags of what a mempool call did (KD_SLEPT, KD_RESERVE,
+// KD_WOKEN).
+const (
+	didSlept   = 1
+	didReserve = 2
+	didWoken   = 4
+)
+
+func (l *lib) MempoolAlloc(m Mempool, gfp uint32) (uintptr, uint64, uint64, MempoolDid) {
 	var cpu, dma C.uint64_t
-	var slept C.int
+	var did, curr C.int
 	l.mu.Lock()
-	v := C.call_malloc(l.fn["kd_mempool_alloc"], C.uintptr_t(m), C.uint(gfp), &cpu, &dma, &slept)
+	v := C.call_malloc(l.fn["kd_mempool_alloc"], C.uintptr_t(m), C.uint(gfp), &cpu, &dma, &did, &curr)
 	l.mu.Unlock()
-	return uintptr(v), uint64(cpu), uint64(dma), slept != 0
+	return uintptr(v), uint64(cpu), uint64(dma), MempoolDid{Slept: did&didSlept != 0, Reserve: did&didReserve != 0, Curr: int(curr)}
 }
 
-func (l *lib) MempoolFree(m Mempool, vaddr uintptr) {
+func (l *lib) MempoolFree(m Mempool, vaddr uintptr) (bool, bool) {
 	l.mu.Lock()
-	C.call_mfree(l.fn["kd_mempool_free"], C.uintptr_t(m), C.uintptr_t(vaddr))
+	did := C.call_mfree(l.fn["kd_mempool_free"], C.uintptr_t(m), C.uintptr_t(vaddr))
 	l.mu.Unlock()
-}
-
-func (l *lib) MempoolWoken(m Mempool) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return C.call_int(l.fn["kd_mempool_woken"], C.uintptr_t(m)) != 0
+	return did&didReserve != 0, did&didWoken != 0
 }
 
 func (l *lib) MempoolCurr(m Mempool) int {

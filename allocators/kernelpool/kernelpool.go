@@ -241,15 +241,14 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	var v uintptr
 	var cpu, dmaAddr uint64
 	if p.m != 0 {
-		curr := a.b.MempoolCurr(p.m)
-		var slept bool
-		v, cpu, dmaAddr, slept = a.b.MempoolAlloc(p.m, uint32(r.GFP))
+		var did kernel.MempoolDid
+		v, cpu, dmaAddr, did = a.b.MempoolAlloc(p.m, uint32(r.GFP))
 		a.chargeElements(p)
-		if now := a.b.MempoolCurr(p.m); now != curr {
+		if did.Reserve {
 			a.meter.Charge(dma.Time(a.mem.ReserveNS))
-			p.low = min(p.low, now)
+			p.low = min(p.low, did.Curr)
 		}
-		if slept {
+		if did.Slept {
 			a.serving = nil
 			r.Wait = dma.Wait{Kind: dma.WaitMempool, Timeout: dma.Time(a.mem.TimeoutMS) * dma.Millisecond, On: id}
 			return dma.Block{}, dma.ErrWouldBlock
@@ -331,13 +330,12 @@ func (a *Allocator) Free(b dma.Block) {
 	a.free = append(a.free, b.Handle)
 	a.serving = p
 	if p.m != 0 {
-		curr := a.b.MempoolCurr(p.m)
-		a.b.MempoolFree(p.m, v)
+		reserve, woken := a.b.MempoolFree(p.m, v)
 		a.chargeElements(p)
-		if a.b.MempoolCurr(p.m) != curr {
+		if reserve {
 			a.meter.Charge(dma.Time(a.mem.ReserveNS))
 		}
-		if a.b.MempoolWoken(p.m) {
+		if woken {
 			a.meter.Wake = b.Pool + 1
 		}
 	} else {

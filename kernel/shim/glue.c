@@ -361,38 +361,48 @@ mempool_t *kd_mempool_create(int min_nr, struct kd_pool *inner)
 /* The mempool's device: its element pool's. */
 static void serve_mempool(mempool_t *pool) { serve(((struct kd_pool *)pool->pool_data)->dev); }
 
-void *kd_mempool_alloc(mempool_t *pool, unsigned gfp, uint64_t *cpu, uint64_t *dma, int *slept)
+/* What a mempool call did, beside its result (kd_mempool_alloc, _free). */
+enum { KD_SLEPT = 1, KD_RESERVE = 2, KD_WOKEN = 4 };
+
+/* kd_mempool_alloc is mempool_alloc; *did says whether the caller slept
+ * and whether the reserve moved, *curr is the reserve after. */
+void *kd_mempool_alloc(mempool_t *pool, unsigned gfp, uint64_t *cpu, uint64_t *dma, int *did, int *curr)
 {
 	jmp_buf env;
-	void *v;
-	*slept = 0;
+	void *v = NULL;
+	int before = pool->curr_nr;
+	*did = 0;
 	serve_mempool(pool);
 	if (setjmp(env)) {
-		sleeping = NULL;
-		*slept = 1;
-		return NULL;
+		*did = KD_SLEPT;
+	} else {
+		sleeping = &env;
+		v = mempool_alloc(pool, gfp);
 	}
-	sleeping = &env;
-	v = mempool_alloc(pool, gfp);
 	sleeping = NULL;
 	if (v) {
 		*cpu = cpu_of(v);
 		*dma = dma_of(v);
 	}
+	if (pool->curr_nr != before)
+		*did |= KD_RESERVE;
+	*curr = pool->curr_nr;
 	return v;
 }
 
-void kd_mempool_free(mempool_t *pool, void *v)
+/* kd_mempool_free is mempool_free: whether the element went to the
+ * reserve, and whether it woke the pool's sleepers. */
+int kd_mempool_free(mempool_t *pool, void *v)
 {
+	int before = pool->curr_nr, did = 0;
 	serve_mempool(pool);
 	mempool_free(v, pool);
-}
-
-int kd_mempool_woken(mempool_t *pool)
-{
-	int w = pool->wait.woken;
+	if (pool->curr_nr != before)
+		did |= KD_RESERVE;
+	if (pool->wait.woken)
+		did |= KD_WOKEN;
 	pool->wait.woken = 0;
-	return w;
+	return did;
 }
 
 int kd_mempool_curr(mempool_t *pool) { return pool->curr_nr; }
