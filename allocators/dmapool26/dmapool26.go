@@ -106,14 +106,13 @@ type page struct {
 	offset int64   // page->offset: the first free block, Allocation or more when none
 	next   []int64 // the chain: the offset a free block holds
 	inUse  int32
-	dead   bool // leaked busy at destroy, or freed
 }
 
 type pool struct {
 	spec   dma.PoolSpec
 	layout Layout
 	order  int
-	pages  []page // oldest first: the list is walked from the end
+	pages  []page // oldest first: the list is walked from the end; none once dead
 	dead   bool
 	st     dma.PoolStats
 }
@@ -169,7 +168,7 @@ func (a *Allocator) Alloc(id dma.ID, r *dma.Request) (dma.Block, error) {
 	// list_for_each_entry from the newest page.
 	pi := len(p.pages) - 1
 	for ; pi >= 0; pi-- {
-		if pg := &p.pages[pi]; !pg.dead && pg.offset < l.Allocation {
+		if p.pages[pi].offset < l.Allocation {
 			break
 		}
 	}
@@ -202,21 +201,10 @@ func (a *Allocator) grow(p *pool, gfp dma.GFP) error {
 		return fmt.Errorf("%w: dmapool-2.6 pool %q has %d pages", dma.ErrNoMem, p.spec.Name, len(p.pages))
 	}
 	p.pages = append(p.pages, page{blk: b, next: slices.Clone(p.layout.Next)})
-	p.st.PeakPages = max(p.st.PeakPages, int64(p.live()))
+	p.st.PeakPages = max(p.st.PeakPages, int64(len(p.pages)))
 	a.meter.Charge(dma.Time(a.cfg.PageInitNS * int64(len(p.layout.Offsets))))
 	a.stats.ReservedBytes += b.Size
 	return nil
-}
-
-// live counts the pages the pool holds.
-func (p *pool) live() int {
-	n := 0
-	for i := range p.pages {
-		if !p.pages[i].dead {
-			n++
-		}
-	}
-	return n
 }
 
 // Free is dma_pool_free: pool_find_page walks the list from the newest
@@ -229,6 +217,10 @@ func (a *Allocator) Free(b dma.Block) {
 	a.stats.Frees++
 	p := &a.pools[b.Pool]
 	pi, i := int(b.Handle>>idxBits), b.Handle&(1<<idxBits-1)
+	if pi >= len(p.pages) {
+		// A destroyed pool keeps no pages: the engine passes no such free.
+		dma.Broken("dmapool-2.6", "a free names a block of a live pool", "pool %q, page %d of %d", p.spec.Name, pi, len(p.pages))
+	}
 	a.meter.Charge(dma.Time(a.cfg.FreeNS + int64(len(p.pages)-pi)*a.cfg.PageNS))
 	pg := &p.pages[pi]
 	pg.next[i] = pg.offset
@@ -246,18 +238,14 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 	p := &a.pools[id]
 	for i := len(p.pages) - 1; i >= 0; i-- { // the list from its head: newest first
 		pg := &p.pages[i]
-		if pg.dead {
-			continue
-		}
 		if pg.inUse > 0 {
 			a.stats.LeakedBlocks += int64(pg.inUse)
 		} else {
 			a.plat.Pages.FreePages(pg.blk)
 			a.stats.ReservedBytes -= pg.blk.Size
 		}
-		pg.dead = true
 	}
-	p.dead = true
+	p.pages, p.dead = nil, true
 	return nil
 }
 
@@ -265,12 +253,10 @@ func (a *Allocator) DestroyPool(id dma.ID) error {
 func (a *Allocator) Stats() dma.Stats {
 	s := a.stats
 	for i := range a.pools {
-		for j := range a.pools[i].pages {
-			if pg := &a.pools[i].pages[j]; !pg.dead {
-				s.LiveBlocks += int64(pg.inUse)
-				if pg.inUse == 0 {
-					s.IdlePages++
-				}
+		for _, pg := range a.pools[i].pages {
+			s.LiveBlocks += int64(pg.inUse)
+			if pg.inUse == 0 {
+				s.IdlePages++
 			}
 		}
 	}
@@ -285,12 +271,10 @@ func (a *Allocator) PoolStats(id dma.ID) (dma.PoolStats, bool) {
 	p := &a.pools[id]
 	s := p.st
 	s.BlockSize, s.PerPage, s.PageBytes, s.ReserveMin = p.layout.Size, int64(len(p.layout.Offsets)), p.layout.Allocation, -1
-	for i := range p.pages {
-		if pg := &p.pages[i]; !pg.dead {
-			s.Pages++
-			if pg.inUse == 0 {
-				s.IdlePages++
-			}
+	s.Pages = int64(len(p.pages))
+	for _, pg := range p.pages {
+		if pg.inUse == 0 {
+			s.IdlePages++
 		}
 	}
 	return s, true
