@@ -234,7 +234,7 @@ func (e *Engine) allocated(s *source, ev *dma.Event, o *Outcome, obj *object, bl
 		use.Waits++
 		use.WaitNS += o.Wait
 	}
-	if err != nil && e.plat.Meter.Panicked {
+	if err != nil && e.fatal(ev, err) {
 		e.crash(ev.At)
 	}
 	o.Err = err
@@ -261,6 +261,13 @@ func (e *Engine) allocated(s *source, ev *dma.Event, o *Outcome, obj *object, bl
 		}
 	}
 	return true
+}
+
+// fatal reports whether a failure stops the machine: a map failed where
+// the driver's answer is BUG(), or the OOM killer found nothing to kill
+// (a panic).
+func (e *Engine) fatal(ev *dma.Event, err error) bool {
+	return e.plat.Meter.Panicked || e.plat.Bug(ev.Dev) && errors.Is(err, dma.ErrMapFailed)
 }
 
 // unpark ends the sleep of a parked source whose event was served at
@@ -296,7 +303,7 @@ func (e *Engine) mapped(s *source, ev *dma.Event, o *Outcome, obj *object, blk d
 	e.unpark(s, ev, o)
 	o.Err = err
 	o.Block = blk
-	if err != nil && (e.plat.Meter.Panicked || e.plat.Bug(ev.Dev) && errors.Is(err, dma.ErrMapFailed)) {
+	if err != nil && e.fatal(ev, err) {
 		e.crash(ev.At)
 	}
 	if err == nil {
@@ -383,7 +390,7 @@ func (e *Engine) serveOther(s *source, ev *dma.Event, o *Outcome) bool {
 		o.Err = err
 		if err != nil {
 			s.sp.sgFree = append(s.sp.sgFree, slot)
-			if e.plat.Meter.Panicked || e.plat.Bug(ev.Dev) && errors.Is(err, dma.ErrMapFailed) {
+			if e.fatal(ev, err) {
 				e.crash(ev.At)
 			}
 			break

@@ -220,9 +220,11 @@ func (l *lib) Replay(pools [][3]int64, ops []Op, slots int) uint64 {
 	if len(pools) == 0 || len(ops) == 0 {
 		return 0
 	}
-	specs := make([]C.uint64_t, 0, 3*len(pools))
-	for _, p := range pools {
-		specs = append(specs, C.uint64_t(p[0]), C.uint64_t(p[1]), C.uint64_t(p[2]))
+	cspecs := C.malloc(C.size_t(len(pools)) * 3 * 8)
+	defer C.free(cspecs)
+	specs := unsafe.Slice((*C.uint64_t)(cspecs), 3*len(pools))
+	for i, p := range pools {
+		specs[3*i], specs[3*i+1], specs[3*i+2] = C.uint64_t(p[0]), C.uint64_t(p[1]), C.uint64_t(p[2])
 	}
 	cops := C.malloc(C.size_t(len(ops)) * C.size_t(unsafe.Sizeof(C.struct_kd_op{})))
 	defer C.free(cops)
@@ -230,9 +232,6 @@ func (l *lib) Replay(pools [][3]int64, ops []Op, slots int) uint64 {
 	for i, o := range ops {
 		cs[i] = C.struct_kd_op{kind: C.int32_t(o.Kind), pool: C.int32_t(o.Pool), slot: C.int32_t(o.Slot), gfp: C.uint32_t(o.GFP)}
 	}
-	cspecs := C.malloc(C.size_t(len(specs)) * 8)
-	defer C.free(cspecs)
-	copy(unsafe.Slice((*C.uint64_t)(cspecs), len(specs)), specs)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return uint64(C.call_replay(l.fn["kd_replay"], (*C.uint64_t)(cspecs), C.int(len(pools)), (*C.struct_kd_op)(cops), C.long(len(ops)), C.int(slots)))
