@@ -4,9 +4,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
@@ -204,5 +206,133 @@ func TestReadKnobsBothEncodings(t *testing.T) {
 		if err != nil || len(k) != 1 || k[0].Key != "platform.pressure.fill_mib_per_s" || k[0].Value != "400" {
 			t.Errorf("%s: knobs %+v, %v", name, k, err)
 		}
+	}
+}
+
+// decodeEach reads a binary trace with binRecord alone (slow) or with
+// binFast in front, and returns what each step gave: the event, its raw
+// id and thread, or the error.
+func decodeEach(data []byte, slow bool) []string {
+	binFastOff = slow
+	defer func() { binFastOff = false }()
+	r, err := NewReader("t", bytes.NewReader(data))
+	if err != nil {
+		return []string{err.Error()}
+	}
+	var out []string
+	for {
+		var e dma.Event
+		if err := r.Next(&e); err != nil {
+			return append(out, err.Error(), fmt.Sprint("cut ", r.Cut()))
+		}
+		dev := ""
+		if e.Dev != nil {
+			dev = fmt.Sprintf("%+v", *e.Dev)
+		}
+		e.Dev = nil
+		out = append(out, fmt.Sprintf("%+v dev=%s raw=%d thread=%d", e, dev, r.RawID(), r.Thread()))
+	}
+}
+
+// TestBinFastIsBinRecord: the fast path for the common records gives
+// every event, raw id, thread and error that binRecord alone gives, on
+// random traces of every kind (ids below and past DenseIDs, pools that
+// exist and not, live ids reused, failed kernel allocations, sizes and
+// alignments in and out of bounds, new threads, time going back), whole
+// and with bytes broken.
+func TestBinFastIsBinRecord(t *testing.T) {
+	devs := []*dma.Device{{Name: "a", Mask: dma.BitMask(32)}, {Name: "b", Mask: dma.BitMask(24), CoherentMask: dma.BitMask(32)}}
+	kinds := []dma.Kind{dma.Alloc, dma.Free, dma.Map, dma.Unmap, dma.Sync, dma.PoolCreate, dma.PoolDestroy, dma.MapSG, dma.UnmapSG}
+	pick := func(rng *rand.Rand, vs ...int64) int64 { return vs[rng.IntN(len(vs))] }
+	fast := 0
+	for seed := range uint64(200) {
+		rng := rand.New(rand.NewPCG(seed, 7))
+		var bin bytes.Buffer
+		tw := NewBinaryWriter(&bin)
+		at := dma.Time(0)
+		live := map[dma.ID]dma.Kind{}
+		pools := map[dma.ID]bool{}
+		ids := []dma.ID{0, 1, 2, 63, 64, 4095, DenseIDs - 1, DenseIDs, DenseIDs + 1, 1 << 30}
+		for range 2000 {
+			at += dma.Time(pick(rng, 0, 1, 100, 70_000))
+			e := dma.Event{At: at, Kind: kinds[rng.IntN(len(kinds))], Ctx: dma.Context(rng.IntN(3)),
+				ID: ids[rng.IntN(len(ids))], Pool: dma.NoPool, Dev: devs[rng.IntN(2)], Size: pick(rng, 8, 96, 4096),
+				Align: pick(rng, 0, 0, 32, 4096), GFP: dma.GFP(pick(rng, int64(dma.GFPKernel), int64(dma.GFPAtomic))),
+				Dir: dma.Dir(rng.IntN(3)), Kernel: pick(rng, 0, 0, 128, dma.KernelFailed), Name: "p"}
+			switch k := e.Kind; {
+			case k == dma.PoolCreate || k == dma.PoolDestroy:
+				e.ID = dma.ID(rng.IntN(6))
+				if pools[e.ID] == (k == dma.PoolCreate) {
+					continue
+				}
+				pools[e.ID] = k == dma.PoolCreate
+			case k == dma.Alloc || k == dma.Map || k == dma.MapSG:
+				if _, ok := live[e.ID]; ok {
+					continue
+				}
+				if k == dma.Alloc && rng.IntN(2) == 0 {
+					for p, ok := range pools {
+						if ok {
+							e.Pool = p
+						}
+					}
+				}
+				if k != dma.Alloc || e.Kernel != dma.KernelFailed {
+					live[e.ID] = k
+				}
+			default:
+				k0, ok := live[e.ID]
+				if !ok || k == dma.Free && k0 != dma.Alloc || k == dma.Unmap && k0 != dma.Map || k == dma.UnmapSG && k0 != dma.MapSG {
+					continue
+				}
+				if k != dma.Sync {
+					delete(live, e.ID)
+				}
+			}
+			if e.Kind == dma.MapSG || e.Kind == dma.UnmapSG {
+				e.Segs = []int64{4096, 512}
+			}
+			if rng.IntN(800) == 0 {
+				// Something a faulty writer would write.
+				switch rng.IntN(6) {
+				case 0:
+					e.At -= 5
+				case 1:
+					e.Size = pick(rng, 0, MaxSize+1)
+				case 2:
+					e.Align = 48
+				case 3:
+					e.GFP = 1 << 31
+				case 4:
+					e.Pool = 5
+				case 5:
+					e.Dir = 9
+				}
+			}
+			tw.Write(rng.IntN(4), &e)
+		}
+		if err := tw.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		data := bin.Bytes()
+		if seed%2 == 1 {
+			data = bytes.Clone(data)
+			for range 1 + rng.IntN(3) {
+				data[len(BinHeader)+1+rng.IntN(len(data)-len(BinHeader)-1)] = byte(rng.Uint32())
+			}
+		}
+		slow, quick := decodeEach(data, true), decodeEach(data, false)
+		if !slices.Equal(slow, quick) {
+			for i := range min(len(slow), len(quick)) {
+				if slow[i] != quick[i] {
+					t.Fatalf("seed %d, step %d:\nbinRecord %s\n  binFast %s", seed, i, slow[i], quick[i])
+				}
+			}
+			t.Fatalf("seed %d: %d steps, %d with binFast", seed, len(slow), len(quick))
+		}
+		fast += len(quick)
+	}
+	if fast < 80_000 {
+		t.Fatalf("only %d steps compared", fast)
 	}
 }

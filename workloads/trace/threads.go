@@ -138,6 +138,7 @@ type Split struct {
 	threads []*thread
 	byNum   []*thread // by thread number
 	held    int
+	last    *thread // whose event the file had last
 	err     error
 	done    func()
 }
@@ -155,6 +156,9 @@ func NewSplit(r *Reader, nums []int, done func()) *Split {
 			s.byNum = append(s.byNum, nil)
 		}
 		s.byNum[n] = t
+	}
+	if len(s.threads) > 0 {
+		s.last = s.threads[0]
 	}
 	return s
 }
@@ -203,13 +207,62 @@ func (s *Split) read(want *thread, e *dma.Event) (direct, ok bool) {
 		ev = &t.q[len(t.q)-1]
 		s.held++
 	}
-	if len(ev.Segs) > 0 {
-		// The reader reuses its segment buffer: the thread keeps a copy.
-		k := len(t.segs)
-		t.segs = append(t.segs, ev.Segs...)
-		ev.Segs = t.segs[k:len(t.segs):len(t.segs)]
-	}
+	t.keepSegs(ev)
 	return t == want, true
+}
+
+// readQueued reads the file's next event straight onto the end of a
+// queue: the queue of the thread whose event the file had last, as a
+// thread's events come in runs (a copy of an event is a good part of a
+// file replay's time), moved to its own thread's queue when the guess
+// was wrong. ok is false when the file has ended or failed (s.err);
+// owner is the thread whose event it was.
+func (s *Split) readQueued() (owner *thread, ok bool) {
+	if s.err != nil {
+		return nil, false
+	}
+	g := s.last
+	n := len(g.q)
+	if n == cap(g.q) {
+		g.q = slices.Grow(g.q, 1)
+	}
+	// Every decoder sets the whole event, so the slot's old contents do
+	// not matter; the slot is past any batch handed out.
+	g.q = g.q[:n+1]
+	e := &g.q[n]
+	if err := s.r.Next(e); err != nil {
+		g.q = g.q[:n]
+		s.fail(err)
+		return nil, false
+	}
+	var t *thread
+	if th := s.r.Thread(); th < len(s.byNum) {
+		t = s.byNum[th]
+	}
+	if t == nil {
+		g.q = g.q[:n]
+		s.fail(&Error{File: s.r.name, Line: s.r.line, Field: "thread", Msg: fmt.Sprintf("thread %d was not in the trace when it was scanned", s.r.Thread())})
+		return nil, false
+	}
+	if t != g {
+		t.q = append(t.q, *e)
+		g.q = g.q[:n]
+		e = &t.q[len(t.q)-1]
+		s.last = t
+	}
+	s.held++
+	t.keepSegs(e)
+	return t, true
+}
+
+// keepSegs gives e, an event of t's queue or the engine's buffer, its own
+// copy of its segment lengths: the reader reuses its buffer.
+func (t *thread) keepSegs(e *dma.Event) {
+	if len(e.Segs) > 0 {
+		k := len(t.segs)
+		t.segs = append(t.segs, e.Segs...)
+		e.Segs = t.segs[k:len(t.segs):len(t.segs)]
+	}
 }
 
 // fail ends the split with err (io.EOF at the end of the file).
@@ -244,10 +297,9 @@ func (t *thread) NextBatch() ([]dma.Event, error) {
 	s := t.s
 	t.compact()
 	if t.head == len(t.q) {
-		var e dma.Event
 		for len(t.q) < batchMax && s.held < MaxAhead {
-			_, ok := s.read(nil, &e)
-			if !ok || len(t.q) > 0 && s.r.Thread() != t.num {
+			owner, ok := s.readQueued()
+			if !ok || owner != t && len(t.q) > 0 {
 				break // the file's end, or the thread's run of events
 			}
 		}

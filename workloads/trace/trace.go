@@ -243,6 +243,9 @@ func (r *Reader) CheckHeader() error {
 
 // Next implements dma.Source.
 func (r *Reader) Next(e *dma.Event) error {
+	if r.bin {
+		return r.binNext(e) // past the header, which says so
+	}
 	if err := r.CheckHeader(); err != nil {
 		return err
 	}
