@@ -135,8 +135,12 @@ type Row struct {
 	// allocator's on the same kind of stream in the same round (0 for
 	// the others).
 	OfLimit, OfNull float64
-	Note            string
-	Refused         bool
+	// OfMemory, for a file replay, is the median over rounds of its rate
+	// over the replay of the same stream from memory through the same
+	// model (0 for the others).
+	OfMemory float64
+	Note     string
+	Refused  bool
 }
 
 // Report is a whole bench run.
@@ -157,6 +161,9 @@ type measure struct {
 	rates   []float64
 	refused bool
 	model   bool // an allocator model: compared with the null allocator
+	// vs, for a file replay, is the replay of the same stream from
+	// memory, compared round by round.
+	vs *measure
 }
 
 // Run measures with opt on the machines b builds.
@@ -242,8 +249,12 @@ func Run(b matrix.Builder, opt Options) (*Report, error) {
 	limit := &measure{name: "bare loop over pre-decoded events (the limit)"}
 	ms = append(ms, limit)
 	nullDecoded := add(decodedReplay("pre-decoded stream: null allocator, full metrics", ""))
+	var dmapoolDecoded *measure
 	for _, name := range allocators {
-		add(decodedReplay("pre-decoded stream: "+name+" on "+opt.Platform+", full metrics", name))
+		m := add(decodedReplay("pre-decoded stream: "+name+" on "+opt.Platform+", full metrics", name))
+		if name == "dmapool" {
+			dmapoolDecoded = m
+		}
 	}
 	genOnly := live("generated: null allocator, no metrics (counts thrown away)", nop, "")
 	nullLive := live("generated: null allocator, full metrics", full, "")
@@ -315,7 +326,7 @@ func Run(b matrix.Builder, opt Options) (*Report, error) {
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			return nil, err
 		}
-		add(&measure{name: "file replay, " + enc.name + ": dmapool on " + opt.Platform + ", full metrics", run: func() (int64, time.Duration, error) {
+		add(&measure{name: "file replay, " + enc.name + ": dmapool on " + opt.Platform + ", full metrics", vs: dmapoolDecoded, run: func() (int64, time.Duration, error) {
 			p, a, err := machine("dmapool")
 			if err != nil {
 				return 0, 0, err
@@ -389,19 +400,28 @@ func Run(b matrix.Builder, opt Options) (*Report, error) {
 				if m == dmapoolLive {
 					null = nullLive
 				}
-				var ratios []float64
-				for i := range min(len(m.rates), len(null.rates)) {
-					ratios = append(ratios, m.rates[i]/null.rates[i])
-				}
-				row.OfNull = median(ratios)
+				row.OfNull = median(ratios(m, null))
 			}
 			if m.bytes > 0 {
 				row.Note = fmt.Sprintf("%.0f MB/s", row.Median*float64(m.bytes)/float64(len(evs))/1e6)
+			}
+			if m.vs != nil && len(m.vs.rates) > 0 {
+				row.OfMemory = median(ratios(m, m.vs))
+				row.Note = fmt.Sprintf("%.0f%% of from memory", 100*row.OfMemory)
 			}
 		}
 		rep.Rows = append(rep.Rows, row)
 	}
 	return rep, nil
+}
+
+// ratios returns m's rate over base's, round by round.
+func ratios(m, base *measure) []float64 {
+	var out []float64
+	for i := range min(len(m.rates), len(base.rates)) {
+		out = append(out, m.rates[i]/base.rates[i])
+	}
+	return out
 }
 
 // Write prints the report as a table and a line that says what was

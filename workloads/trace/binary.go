@@ -213,10 +213,16 @@ func (r *Reader) binFast(b []byte, e *dma.Event) (n int, ok bool) {
 	var f [9]uint64
 	i := 1
 	for j := range f[:nf] {
-		if i < len(b) && b[i] < 0x80 {
-			f[j] = uint64(b[i])
-			i++
-			continue
+		if i+1 < len(b) {
+			if c := b[i]; c < 0x80 {
+				f[j] = uint64(c)
+				i++
+				continue
+			} else if d := b[i+1]; d < 0x80 {
+				f[j] = uint64(c&0x7f) | uint64(d)<<7
+				i += 2
+				continue
+			}
 		}
 		v, m := binary.Uvarint(b[min(i, len(b)):])
 		if m <= 0 {
@@ -229,49 +235,52 @@ func (r *Reader) binFast(b []byte, e *dma.Event) (n int, ok bool) {
 	if t < 0 || t > 1<<62 || th >= uint64(len(r.lasts)) || dma.Time(t) < r.lasts[th] || id >= DenseIDs {
 		return 0, false
 	}
-	ev := dma.Event{At: dma.Time(t), Kind: k, Ctx: ctx, ID: dma.ID(id), Pool: dma.NoPool, Line: r.line}
-	var dev uint64
+	var dev, size, align, gfp, dir uint64
+	var kernel int64
+	pool := dma.NoPool
 	switch k {
 	case dma.Alloc:
-		pool, size, gfp, align, kernel := f[3], f[5], f[6], f[7], int64(f[8]>>1)^-int64(f[8]&1)
-		dev = f[4]
-		if size-1 >= MaxSize || align > MaxSize || align&(align-1) != 0 || gfp&^uint64(gfpMask) != 0 ||
-			kernel < 0 || kernel > MaxSize || pool > MaxPool || pool > 0 && !bit(r.pools, int64(pool-1)) {
+		dev, size, gfp, align, kernel = f[4], f[5], f[6], f[7], int64(f[8]>>1)^-int64(f[8]&1)
+		if p := f[3]; p > MaxPool || p > 0 && !bit(r.pools, int64(p-1)) {
 			return 0, false
+		} else if p > 0 {
+			pool = dma.ID(p - 1)
 		}
-		ev.Size, ev.Align, ev.GFP, ev.Kernel = int64(size), int64(align), dma.GFP(gfp), kernel
-		if pool > 0 {
-			ev.Pool = dma.ID(pool - 1)
+		if size-1 >= MaxSize || align > MaxSize || align&(align-1) != 0 || kernel < 0 || kernel > MaxSize {
+			return 0, false
 		}
 	case dma.Map:
-		size, dir, gfp := f[4], f[5], f[6]
-		dev = f[3]
-		if size-1 >= MaxSize || dir > uint64(dma.NoDir) || gfp&^uint64(gfpMask) != 0 {
+		dev, size, dir, gfp = f[3], f[4], f[5], f[6]
+		if size-1 >= MaxSize {
 			return 0, false
 		}
-		ev.Size, ev.Dir, ev.GFP = int64(size), dma.Dir(dir), dma.GFP(gfp)
 	case dma.Unmap:
-		if f[3] > MaxSize || f[4] > uint64(dma.NoDir) {
+		size, dir = f[3], f[4]
+		if size > MaxSize {
 			return 0, false
 		}
-		ev.Size, ev.Dir = int64(f[3]), dma.Dir(f[4])
 	case dma.Sync:
-		if f[3] > uint64(dma.NoDir) {
-			return 0, false
-		}
-		ev.Dir = dma.Dir(f[3])
+		dir = f[3]
 	}
+	if dir > uint64(dma.NoDir) || gfp&^uint64(gfpMask) != 0 {
+		return 0, false
+	}
+	var d *dma.Device
 	switch k {
 	case dma.Alloc, dma.Map:
 		if dev >= uint64(len(r.devs)) || r.devs[dev] == nil || bit(r.live, int64(id)) {
 			return 0, false
 		}
-		ev.Dev = r.devs[dev]
+		d = r.devs[dev]
 		setBit(&r.live, int64(id), true)
 	case dma.Free, dma.Unmap:
 		setBit(&r.live, int64(id), false)
 	}
-	*e = ev
+	// Field by field: an event built aside and copied whole stalls on its
+	// own stores (a good part of this path's time).
+	e.At, e.Kind, e.Ctx, e.Dir, e.Notify, e.GFP = dma.Time(t), k, ctx, dma.Dir(dir), false, dma.GFP(gfp)
+	e.Dev, e.ID, e.Pool, e.Size, e.Align, e.Boundary = d, dma.ID(id), pool, int64(size), int64(align), 0
+	e.Name, e.Segs, e.Line, e.Kernel = "", nil, r.line, kernel
 	r.events, r.binTime, r.thread, r.rawID = true, t, int(th), int64(id)
 	r.lasts[th] = dma.Time(t)
 	return i, true

@@ -224,13 +224,19 @@ func (s *Split) readQueued() (owner *thread, ok bool) {
 	g := s.last
 	n := len(g.q)
 	if n == cap(g.q) {
-		g.q = slices.Grow(g.q, 1)
+		g.q = slices.Grow(g.q, batchMax)
 	}
 	// Every decoder sets the whole event, so the slot's old contents do
 	// not matter; the slot is past any batch handed out.
 	g.q = g.q[:n+1]
 	e := &g.q[n]
-	if err := s.r.Next(e); err != nil {
+	var err error
+	if s.r.bin {
+		err = s.r.binNext(e) // Next's first step, a call less
+	} else {
+		err = s.r.Next(e)
+	}
+	if err != nil {
 		g.q = g.q[:n]
 		s.fail(err)
 		return nil, false
@@ -316,27 +322,32 @@ func (t *thread) NextBatch() ([]dma.Event, error) {
 }
 
 // compact empties a drained queue, and moves the events of a queue that
-// other threads keep filling (so never drained) to its front once half
-// of it is handed out: it would grow without end. The engine holds none
-// of the events handed out before (see dma.Batcher).
+// other threads keep filling (so never drained) to its front: at once
+// when they are few, else once half of the queue is handed out. A queue
+// left to grow would walk through memory no longer in the cache (and
+// without end). The engine holds none of the events handed out before
+// (see dma.Batcher).
 func (t *thread) compact() {
 	if t.head == len(t.q) {
 		t.q, t.head, t.segs = t.q[:0], 0, t.segs[:0]
 		return
 	}
-	if t.head < 1024 || t.head < len(t.q)/2 {
+	if t.head == 0 || len(t.q)-t.head > 64 && (t.head < 1024 || t.head < len(t.q)/2) {
 		return
 	}
 	rest := t.q[t.head:]
-	var segs []int64
+	// The segments of the events kept move to the front of segs too: each
+	// event's lie at or past where they go (events and their segments
+	// are queued in the same order), so none is overwritten unread.
+	k := 0
 	for i := range rest {
-		if len(rest[i].Segs) > 0 {
-			k := len(segs)
-			segs = append(segs, rest[i].Segs...)
-			rest[i].Segs = segs[k:len(segs):len(segs)]
+		if n := len(rest[i].Segs); n > 0 {
+			copy(t.segs[k:k+n], rest[i].Segs)
+			rest[i].Segs = t.segs[k : k+n : k+n]
+			k += n
 		}
 	}
-	t.q, t.head, t.segs = t.q[:copy(t.q, rest)], 0, segs
+	t.q, t.head, t.segs = t.q[:copy(t.q, rest)], 0, t.segs[:k]
 }
 
 // Result implements dma.Batcher: the events after event i of the last
