@@ -169,17 +169,22 @@ func TestBinaryRefusesWhatTextRefuses(t *testing.T) {
 }
 
 // FuzzBinaryReader: no byte string after the binary header panics the
-// reader or makes it accept an impossible event.
+// reader or makes it accept an impossible event, and the fast path reads
+// it as binRecord alone does.
 func FuzzBinaryReader(f *testing.F) {
 	var bin bytes.Buffer
 	Convert("seed", strings.NewReader(richText), NewBinaryWriter(&bin), nil)
 	f.Add(bin.Bytes()[len(BinHeader)+1:])
 	f.Fuzz(func(t *testing.T, data []byte) {
-		evs, _ := readAll(t, "fuzz", append([]byte(BinHeader+"\n"), data...))
+		trace := append([]byte(BinHeader+"\n"), data...)
+		evs, _ := readAll(t, "fuzz", trace)
 		for _, e := range evs {
 			if e.ID < 0 || e.Size < 0 || e.Size > MaxSize || e.Kernel < dma.KernelFailed {
 				t.Fatalf("accepted %+v", e)
 			}
+		}
+		if slow, quick := decodeEach(trace, true), decodeEach(trace, false); !slices.Equal(slow, quick) {
+			t.Fatalf("binFast differs from binRecord:\n%q\n%q", slow, quick)
 		}
 	})
 }
