@@ -407,7 +407,7 @@ func Run(b matrix.Builder, opt Options) (*Report, error) {
 			}
 			if m.vs != nil && len(m.vs.rates) > 0 {
 				row.OfMemory = median(ratios(m, m.vs))
-				row.Note = fmt.Sprintf("%.0f%% of from memory", 100*row.OfMemory)
+				row.Note = fmt.Sprintf("%.0f%% of in-memory", 100*row.OfMemory)
 			}
 		}
 		rep.Rows = append(rep.Rows, row)

@@ -164,7 +164,7 @@ func TestBenchCommand(t *testing.T) {
 	}
 	for _, want := range []string{"(the limit)", "100.0%", "pre-decoded stream: null allocator, full metrics", "pre-decoded stream: dmapool on x86", "coherent on x86",
 		"generated: null allocator, no metrics", "generated: dmapool on x86, full metrics", "trace parsing", "MB/s", "peak RSS",
-		"of null", "spread", "median of 5 interleaved rounds", "file replay, binary: dmapool"} {
+		"of null", "spread", "median of 5 interleaved rounds", "file replay, binary: dmapool", "% of in-memory"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("bench output lacks %q:\n%s", want, out)
 		}
