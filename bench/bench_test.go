@@ -18,12 +18,17 @@ import (
 // through dmapool on x86, from a file in the encoding w writes: open,
 // parse, split into threads, engine, model, metrics. Reported per event.
 func fileReplay(b *testing.B, w func(*bytes.Buffer) *trace.Writer, name string) {
+	fileReplayOf(b, "usb-uhci", w, name)
+}
+
+// fileReplayOf is fileReplay of workload wl's capture.
+func fileReplayOf(b *testing.B, wl string, w func(*bytes.Buffer) *trace.Writer, name string) {
 	cfg, err := registry.Default()
 	if err != nil {
 		b.Fatal(err)
 	}
 	reg := registry.NewBuilder(cfg)
-	cell := matrix.Cell{Scenario: "usb-uhci", Allocator: "dmapool", Platform: "x86", Seed: 1}
+	cell := matrix.Cell{Scenario: wl, Allocator: "dmapool", Platform: "x86", Seed: 1}
 	var text bytes.Buffer
 	tr := trace.NewRecorder(trace.NewWriter(&text))
 	if _, err := bench.Decoded(reg, cell, 200_000, tr); err != nil {
@@ -75,6 +80,12 @@ func replayFile(b *testing.B, reg *registry.Builder, cell matrix.Cell, path stri
 
 func BenchmarkFileReplayBinary(b *testing.B) {
 	fileReplay(b, func(o *bytes.Buffer) *trace.Writer { return trace.NewBinaryWriter(o) }, "uhci.trace.bin")
+}
+
+// BenchmarkFileReplayOneThread is BenchmarkFileReplayBinary with a
+// capture of one thread (netrx), which the replay reads without a split.
+func BenchmarkFileReplayOneThread(b *testing.B) {
+	fileReplayOf(b, "netrx", func(o *bytes.Buffer) *trace.Writer { return trace.NewBinaryWriter(o) }, "netrx.trace.bin")
 }
 
 func BenchmarkFileReplayText(b *testing.B) {

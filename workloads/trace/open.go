@@ -106,8 +106,13 @@ func (t *fileSource) NextBatch() ([]dma.Event, error) {
 		return nil, t.end
 	}
 	t.buf, t.segs, t.base = t.buf[:0], t.segs[:0], 0
+	if cap(t.buf) < batchMax {
+		t.buf = make([]dma.Event, 0, batchMax)
+	}
 	for len(t.buf) < batchMax {
-		t.buf = append(t.buf, dma.Event{})
+		// Every decoder sets the whole event: the slot is not cleared
+		// first.
+		t.buf = t.buf[:len(t.buf)+1]
 		e := &t.buf[len(t.buf)-1]
 		if err := t.Next(e); err != nil {
 			t.buf, t.end = t.buf[:len(t.buf)-1], err
