@@ -193,12 +193,8 @@ func (s *Split) read(want *thread, e *dma.Event) (direct, ok bool) {
 		s.fail(err)
 		return false, false
 	}
-	var t *thread
-	if n := s.r.Thread(); n < len(s.byNum) {
-		t = s.byNum[n]
-	}
+	t := s.owner()
 	if t == nil {
-		s.fail(&Error{File: s.r.name, Line: s.r.line, Field: "thread", Msg: fmt.Sprintf("thread %d was not in the trace when it was scanned", s.r.Thread())})
 		return false, false
 	}
 	ev := e
@@ -241,13 +237,9 @@ func (s *Split) readQueued() (owner *thread, ok bool) {
 		s.fail(err)
 		return nil, false
 	}
-	var t *thread
-	if th := s.r.Thread(); th < len(s.byNum) {
-		t = s.byNum[th]
-	}
+	t := s.owner()
 	if t == nil {
 		g.q = g.q[:n]
-		s.fail(&Error{File: s.r.name, Line: s.r.line, Field: "thread", Msg: fmt.Sprintf("thread %d was not in the trace when it was scanned", s.r.Thread())})
 		return nil, false
 	}
 	if t != g {
@@ -259,6 +251,16 @@ func (s *Split) readQueued() (owner *thread, ok bool) {
 	s.held++
 	t.keepSegs(e)
 	return t, true
+}
+
+// owner returns the thread of the event just read; nil, the split
+// failed, when the scan did not find that thread.
+func (s *Split) owner() *thread {
+	if n := s.r.Thread(); n < len(s.byNum) && s.byNum[n] != nil {
+		return s.byNum[n]
+	}
+	s.fail(&Error{File: s.r.name, Line: s.r.line, Field: "thread", Msg: fmt.Sprintf("thread %d was not in the trace when it was scanned", s.r.Thread())})
+	return nil
 }
 
 // keepSegs gives e, an event of t's queue or the engine's buffer, its own

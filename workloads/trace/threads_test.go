@@ -1,6 +1,7 @@
 package trace
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -80,5 +81,34 @@ func TestScanBoundedByTheReplay(t *testing.T) {
 	}
 	if got, _ := ScanThreads(strings.NewReader(b.String())); !slices.Equal(got, []int{1, 7}) {
 		t.Errorf("whole scan: %v, want [1 7]", got)
+	}
+}
+
+// TestSplitRefusesAThreadNotScanned: an event on a thread the scan did
+// not list ends the replay with an error naming its line and field,
+// whether the engine asks for a batch or for one event.
+func TestSplitRefusesAThreadNotScanned(t *testing.T) {
+	text := "dmabench-trace 1\ndev 0 d mask=0xff\n" +
+		"5 1 process alloc id=0 pool=- dev=0 size=8 gfp=GFP_KERNEL\n" +
+		"6 4 process alloc id=1 pool=- dev=0 size=8 gfp=GFP_KERNEL\n"
+	for _, batch := range []bool{true, false} {
+		r, err := NewReader("t", strings.NewReader(text))
+		if err != nil {
+			t.Fatal(err)
+		}
+		th := NewSplit(r, []int{1}, nil).Threads()[0]
+		var e dma.Event
+		// The first call hands out line 3's event; the second meets line 4.
+		if batch {
+			if _, err = th.(dma.Batcher).NextBatch(); err == nil {
+				_, err = th.(dma.Batcher).NextBatch()
+			}
+		} else if err = th.Next(&e); err == nil {
+			err = th.Next(&e)
+		}
+		var te *Error
+		if !errors.As(err, &te) || te.Line != 4 || te.Field != "thread" || !strings.Contains(te.Msg, "thread 4") {
+			t.Errorf("batch %v: %v, want line 4's thread refused", batch, err)
+		}
 	}
 }
