@@ -129,9 +129,10 @@ var ErrIdle = errors.New("thread idle")
 // failed is unwound), so the engine reports outcomes with Result.
 type Batcher interface {
 	// NextBatch returns the source's next events, at least one, or an
-	// error as Next does. They are the source's own and stay valid, and
-	// the engine may change their times, until the next NextBatch call.
-	// Every event handed out before was served, or voided by a Result.
+	// error as Next does. They are the source's own and stay valid until
+	// the next NextBatch call; the engine only reads them (a source may
+	// hand the same events to several replays). Every event handed out
+	// before was served, or voided by a Result.
 	NextBatch() ([]Event, error)
 	// Result reports event i of the last batch: it failed (err is not
 	// nil), or it succeeded and has Notify set. The events before it were

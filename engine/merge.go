@@ -15,12 +15,14 @@ import (
 type source struct {
 	src dma.Source
 	ws  int // workload index
-	// ev is the head event: &head, or, for a dma.Batcher, evs[bi-1].
-	ev   *dma.Event
-	head dma.Event
-	bat  dma.Batcher
-	evs  []dma.Event
-	bi   int
+	// ev is the head event: &head, or, for a dma.Batcher, evs[bi-1], or
+	// &delayed, a copy of either that runs later than its time.
+	ev      *dma.Event
+	head    dma.Event
+	delayed dma.Event
+	bat     dma.Batcher
+	evs     []dma.Event
+	bi      int
 	// epoch, for a dma.Epocher, counts the work scheduled on the source;
 	// idleAt is its value when the source went idle.
 	epoch  *uint64

@@ -23,8 +23,8 @@
 //     the batch's stop, at an event at or past the horizon, or at a bad
 //     event, which is left untaken for batch to report.
 //  5. The time of an event plain served is not written back (no one
-//     reads it); an event left pending is raised to when it ran, since
-//     serve reads it.
+//     reads it); an event left pending is raised to when it ran, in a
+//     copy (source.delay), since serve reads it.
 //  6. The head's time lives in the meter's Now while plain runs, which
 //     the models only read.
 
@@ -48,7 +48,8 @@ const (
 // The stretch ends as serve's does. It returns how many it served, the
 // head's time, and why it stopped. No one reads the time of an event
 // plain served, so plain does not raise it (the event is not written at
-// all); an event it leaves pending, which serve finishes, is raised.
+// all); an event it leaves pending, which serve finishes, is raised in a
+// copy.
 func (e *Engine) plain(s *source, key dma.Time) (n int64, _ dma.Time, st int) {
 	t, m := e.tally, e.plat.Meter
 	// The head is ev here: s.ev, a pointer in the heap, is written back
@@ -164,11 +165,11 @@ loop:
 		st = plainEnd
 	}
 	key = m.Now
+	s.ev = ev
 	if st == plainPending && ev.At != key {
 		// serve, which finishes the event, reads its time.
-		ev.At = key
+		s.delay(key)
 	}
-	s.ev = ev
 	n = int64(s.bi - bi0)
 	if st == plainEnd {
 		// The head was served, at key; with plainNext or plainPending,

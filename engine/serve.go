@@ -71,7 +71,12 @@ func (e *Engine) serve(si int, s *source, key, horizon dma.Time, limit int64) (n
 		case st == plainPending:
 			o.Bytes = sp.objs[ev.ID].size // a free or unmap that woke a sleeper
 		default:
-			start(ev, m, key)
+			if ev.At != key {
+				ev = s.delay(key)
+				o.Event = ev
+			}
+			m.Cost = 0
+			m.Now = key
 			switch ev.Kind {
 			case dma.Alloc:
 				if !e.serveAlloc(s, ev, o) {
@@ -135,15 +140,17 @@ func (e *Engine) crash(at dma.Time) {
 	e.crashed, e.crashedAt, e.rescan = true, at, true
 }
 
-// start begins serving ev at key on meter m. The event's time is raised
-// to when it runs; an event on time is not written, so a stream replayed
-// from memory stays clean in the cache.
-func start(ev *dma.Event, m *dma.Meter, key dma.Time) {
-	if ev.At != key {
-		ev.At = key
+// delay makes s's head event run at key, later than its time: as a copy
+// in s's own slot, since the engine never writes a source's events
+// (several replays may read the same ones, see dma.Batcher). The copy is
+// the head until the source moves on.
+func (s *source) delay(key dma.Time) *dma.Event {
+	if s.ev != &s.delayed {
+		s.delayed = *s.ev
+		s.ev = &s.delayed
 	}
-	m.Cost = 0
-	m.Now = key
+	s.delayed.At = key
+	return s.ev
 }
 
 // serveFree serves a free.
