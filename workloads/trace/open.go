@@ -49,10 +49,7 @@ func (o *Opener) Open(path string) (dma.Source, error) {
 		f.Close()
 		return nil, err
 	}
-	if len(nums) > 1 {
-		return NewSplit(r, nums, func() { f.Close() }), nil
-	}
-	return &fileSource{Reader: r, f: f}, nil
+	return NewShared(r, nums, func() { f.Close() }).Source(), nil
 }
 
 // scan returns the threads of the trace f holds (ScanThreads) and rewinds
@@ -82,66 +79,6 @@ func (o *Opener) scan(f *os.File) ([]int, error) {
 		o.mu.Unlock()
 	}
 	return nums, nil
-}
-
-// fileSource reads a trace file and closes it at the end.
-type fileSource struct {
-	*Reader
-	f    *os.File
-	buf  []dma.Event // the last batch
-	segs []int64     // its scatterlists' segments
-	base int         // the event of buf to hand out again (Result)
-	end  error       // what ended the file (io.EOF), once read
-}
-
-// NextBatch implements dma.Batcher: up to batchMax events read on.
-func (t *fileSource) NextBatch() ([]dma.Event, error) {
-	if t.base < len(t.buf) {
-		// Handed out again after a Result: the events it voided.
-		t.buf = append(t.buf[:0], t.buf[t.base:]...)
-		t.base = len(t.buf)
-		return t.buf, nil
-	}
-	if t.end != nil {
-		return nil, t.end
-	}
-	t.buf, t.segs, t.base = t.buf[:0], t.segs[:0], 0
-	if cap(t.buf) < batchMax {
-		t.buf = make([]dma.Event, 0, batchMax)
-	}
-	for len(t.buf) < batchMax {
-		// Every decoder sets the whole event: the slot is not cleared
-		// first.
-		t.buf = t.buf[:len(t.buf)+1]
-		e := &t.buf[len(t.buf)-1]
-		if err := t.Next(e); err != nil {
-			t.buf, t.end = t.buf[:len(t.buf)-1], err
-			if len(t.buf) == 0 {
-				return nil, err
-			}
-			break
-		}
-		if len(e.Segs) > 0 {
-			k := len(t.segs)
-			t.segs = append(t.segs, e.Segs...)
-			e.Segs = t.segs[k:len(t.segs):len(t.segs)]
-		}
-	}
-	t.base = len(t.buf)
-	return t.buf, nil
-}
-
-// Result implements dma.Batcher: the events after event i of the last
-// batch are handed out again.
-func (t *fileSource) Result(i int, _ error) { t.base = i + 1 }
-
-func (t *fileSource) Next(e *dma.Event) error {
-	err := t.Reader.Next(e)
-	if err != nil && t.f != nil {
-		t.f.Close()
-		t.f = nil
-	}
-	return err
 }
 
 // OpenFile opens a text file a user gave (a trace, a capture, a pools or

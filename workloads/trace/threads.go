@@ -132,33 +132,45 @@ func threadOf(b []byte) (int, bool) {
 // threads share the trace's ids. Events keep their file lines, which
 // break ties in time between threads in file order. Each thread's source
 // reads ahead in the file to its next event, holding the events of other
-// threads it passes, at most MaxAhead of them.
+// threads it passes, at most MaxAhead of them. A thread's events are
+// handed out where the Shared decoded them, a run of them at a time.
 type Split struct {
-	r       *Reader
+	sh      *Shared
 	threads []*thread
 	byNum   []*thread // by thread number
-	held    int
-	last    *thread // whose event the file had last
-	err     error
-	done    func()
+	// seq and i: the file's next event no thread has taken, event i of
+	// chunk seq.
+	seq    int64
+	i      int
+	held   int
+	err    error
+	closed bool
 }
 
-var _ dma.Threads = (*Split)(nil)
+var (
+	_ dma.Threads = (*Split)(nil)
+	_ dma.Closer  = (*Split)(nil)
+)
 
 // NewSplit splits the trace r reads into threads nums (ScanThreads), in
-// that order; done is called once r reaches its end or an error.
+// that order, for one replay; done is called once r reaches its end or an
+// error.
 func NewSplit(r *Reader, nums []int, done func()) *Split {
-	s := &Split{r: r, done: done}
-	for _, n := range nums {
-		t := &thread{s: s, num: n}
+	sh := NewShared(r, nums, done)
+	s := newSplit(sh)
+	sh.users = append(sh.users, s)
+	return s
+}
+
+func newSplit(sh *Shared) *Split {
+	s := &Split{sh: sh, seq: sh.base}
+	for _, n := range sh.nums {
+		t := &thread{s: s, num: n, out: noChunk}
 		s.threads = append(s.threads, t)
 		for len(s.byNum) <= n {
 			s.byNum = append(s.byNum, nil)
 		}
 		s.byNum[n] = t
-	}
-	if len(s.threads) > 0 {
-		s.last = s.threads[0]
 	}
 	return s
 }
@@ -174,121 +186,58 @@ func (s *Split) Threads() []dma.Source {
 
 // Cut reports whether the trace was cut (Reader.Cut), once it has been
 // read to its end.
-func (s *Split) Cut() bool { return s.r.Cut() }
+func (s *Split) Cut() bool { return s.sh.cut }
 
 // Next is never called: the engine runs the threads. (Reading the file
 // here as well would take events from under them.)
 func (s *Split) Next(*dma.Event) error { return io.EOF }
 
-// read takes the file's next event: straight into e when it is want's
-// (whose queue is empty), else into its thread's queue; ok is false when
-// the file has ended or failed (s.err).
-func (s *Split) read(want *thread, e *dma.Event) (direct, ok bool) {
-	if s.err != nil {
-		return false, false
+// Close implements dma.Closer: the replay is over, and the Shared no
+// longer keeps events for it.
+func (s *Split) Close() { s.closed = true }
+
+// low implements user: the first chunk a thread may still hand out, or
+// the last batch it handed out lies in.
+func (s *Split) low() int64 {
+	if s.closed {
+		return noChunk
 	}
-	// Decoded straight into e, the engine's own buffer: most often it is
-	// want's, and otherwise e is not yet in use.
-	if err := s.r.Next(e); err != nil {
-		s.fail(err)
-		return false, false
+	low := s.seq
+	for _, t := range s.threads {
+		low = min(low, t.out)
+		if t.h < len(t.spans) {
+			low = min(low, t.spans[t.h].seq)
+		}
 	}
-	t := s.owner()
-	if t == nil {
-		return false, false
-	}
-	ev := e
-	if t != want {
-		t.q = append(t.q, *e)
-		ev = &t.q[len(t.q)-1]
-		s.held++
-	}
-	t.keepSegs(ev)
-	return t == want, true
+	return low
 }
 
-// readQueued reads the file's next event straight onto the end of a
-// queue: the queue of the thread whose event the file had last, as a
-// thread's events come in runs (a copy of an event is a good part of a
-// file replay's time), moved to its own thread's queue when the guess
-// was wrong. ok is false when the file has ended or failed (s.err);
-// owner is the thread whose event it was.
-func (s *Split) readQueued() (owner *thread, ok bool) {
-	if s.err != nil {
-		return nil, false
-	}
-	g := s.last
-	n := len(g.q)
-	if n == cap(g.q) {
-		g.q = slices.Grow(g.q, batchMax)
-	}
-	// Every decoder sets the whole event, so the slot's old contents do
-	// not matter; the slot is past any batch handed out.
-	g.q = g.q[:n+1]
-	e := &g.q[n]
-	var err error
-	if s.r.bin {
-		err = s.r.binNext(e) // Next's first step, a call less
-	} else {
-		err = s.r.Next(e)
-	}
-	if err != nil {
-		g.q = g.q[:n]
-		s.fail(err)
-		return nil, false
-	}
-	t := s.owner()
-	if t == nil {
-		g.q = g.q[:n]
-		return nil, false
-	}
-	if t != g {
-		t.q = append(t.q, *e)
-		g.q = g.q[:n]
-		e = &t.q[len(t.q)-1]
-		s.last = t
-	}
-	s.held++
-	t.keepSegs(e)
-	return t, true
-}
-
-// owner returns the thread of the event just read; nil, the split
+// owner is the thread of number th, whose event e is; nil, the split
 // failed, when the scan did not find that thread.
-func (s *Split) owner() *thread {
-	if n := s.r.Thread(); n < len(s.byNum) && s.byNum[n] != nil {
-		return s.byNum[n]
+func (s *Split) owner(th int, e *dma.Event) *thread {
+	if th < len(s.byNum) && s.byNum[th] != nil {
+		return s.byNum[th]
 	}
-	s.fail(&Error{File: s.r.name, Line: s.r.line, Field: "thread", Msg: fmt.Sprintf("thread %d was not in the trace when it was scanned", s.r.Thread())})
+	s.err = &Error{File: s.sh.r.name, Line: e.Line, Field: "thread", Msg: fmt.Sprintf("thread %d was not in the trace when it was scanned", th)}
 	return nil
 }
 
-// keepSegs gives e, an event of t's queue or the engine's buffer, its own
-// copy of its segment lengths: the reader reuses its buffer.
-func (t *thread) keepSegs(e *dma.Event) {
-	if len(e.Segs) > 0 {
-		k := len(t.segs)
-		t.segs = append(t.segs, e.Segs...)
-		e.Segs = t.segs[k:len(t.segs):len(t.segs)]
-	}
+// span is a run of one thread's events: events lo to hi of chunk seq.
+type span struct {
+	seq    int64
+	lo, hi int
 }
 
-// fail ends the split with err (io.EOF at the end of the file).
-func (s *Split) fail(err error) {
-	s.err = err
-	if s.done != nil {
-		s.done()
-	}
-}
-
-// thread is one thread's source: its events read so far and not yet
-// handed out (from head; base: where the last batch began).
+// thread is one thread's source: the runs of its events read ahead for
+// it (spans from h), and the last batch it handed out (last, in chunk
+// out; noChunk when none is out).
 type thread struct {
-	s          *Split
-	num        int
-	q          []dma.Event
-	head, base int
-	segs       []int64
+	s     *Split
+	num   int
+	spans []span
+	h     int
+	last  span
+	out   int64
 }
 
 // batchMax bounds a batch: a thread's run of consecutive events in the
@@ -301,86 +250,94 @@ var _ dma.Batcher = (*thread)(nil)
 // or, when there are none, its next run of consecutive events in the
 // file (at most batchMax), reading past other threads' events to its
 // first; dma.ErrIdle when MaxAhead events are held for others first.
-func (t *thread) NextBatch() ([]dma.Event, error) {
+func (t *thread) NextBatch() ([]dma.Event, error) { return t.take(batchMax) }
+
+// take hands out up to max of the thread's next events, in place.
+func (t *thread) take(max int) ([]dma.Event, error) {
 	s := t.s
-	t.compact()
-	if t.head == len(t.q) {
-		for len(t.q) < batchMax && s.held < MaxAhead {
-			owner, ok := s.readQueued()
-			if !ok || owner != t && len(t.q) > 0 {
-				break // the file's end, or the thread's run of events
+	t.out = noChunk
+	if t.h < len(t.spans) {
+		sp := &t.spans[t.h]
+		n := min(sp.hi-sp.lo, max)
+		t.last = span{sp.seq, sp.lo, sp.lo + n}
+		if sp.lo += n; sp.lo == sp.hi {
+			if t.h++; t.h == len(t.spans) {
+				t.spans, t.h = t.spans[:0], 0
 			}
 		}
-		if len(t.q) == 0 {
-			if s.err != nil {
-				return nil, s.err
-			}
-			return nil, dma.ErrIdle
-		}
+		s.held -= n
+		return t.hand(), nil
 	}
-	t.base, t.head = t.head, len(t.q)
-	s.held -= t.head - t.base
-	return t.q[t.base:], nil
+	for s.held < MaxAhead {
+		if s.err != nil {
+			return nil, s.err
+		}
+		c := s.sh.at(s.seq)
+		if c == nil {
+			s.err = s.sh.end
+			continue
+		}
+		if s.i == len(c.evs) {
+			s.seq, s.i = s.seq+1, 0
+			continue
+		}
+		th := c.th[s.i]
+		owner := s.owner(int(th), &c.evs[s.i])
+		if owner == nil {
+			continue
+		}
+		// The run of th's events from here, no further than what may be
+		// held: a thread's own events count while it reads them, as the
+		// events it passes do.
+		end := min(len(c.evs), s.i+MaxAhead-s.held)
+		j := s.i + 1
+		for j < end && c.th[j] == th {
+			j++
+		}
+		if owner == t {
+			j = min(j, s.i+max)
+			t.last, s.i = span{s.seq, s.i, j}, j
+			return t.hand(), nil
+		}
+		owner.spans = append(owner.spans, span{s.seq, s.i, j})
+		s.held += j - s.i
+		s.i = j
+	}
+	return nil, dma.ErrIdle
 }
 
-// compact empties a drained queue, and moves the events of a queue that
-// other threads keep filling (so never drained) to its front: at once
-// when they are few, else once half of the queue is handed out. A queue
-// left to grow would walk through memory no longer in the cache (and
-// without end). The engine holds none of the events handed out before
-// (see dma.Batcher).
-func (t *thread) compact() {
-	if t.head == len(t.q) {
-		t.q, t.head, t.segs = t.q[:0], 0, t.segs[:0]
-		return
-	}
-	if t.head == 0 || len(t.q)-t.head > 64 && (t.head < 1024 || t.head < len(t.q)/2) {
-		return
-	}
-	rest := t.q[t.head:]
-	// The segments of the events kept move to the front of segs too: each
-	// event's lie at or past where they go (events and their segments
-	// are queued in the same order), so none is overwritten unread.
-	k := 0
-	for i := range rest {
-		if n := len(rest[i].Segs); n > 0 {
-			copy(t.segs[k:k+n], rest[i].Segs)
-			rest[i].Segs = t.segs[k : k+n : k+n]
-			k += n
-		}
-	}
-	t.q, t.head, t.segs = t.q[:copy(t.q, rest)], 0, t.segs[:k]
+// hand returns the events of t.last, which stay where they are until the
+// thread's next call.
+func (t *thread) hand() []dma.Event {
+	t.out = t.last.seq
+	c := t.s.sh.chunks[t.last.seq-t.s.sh.base]
+	return c.evs[t.last.lo:t.last.hi]
 }
 
 // Result implements dma.Batcher: the events after event i of the last
 // batch are handed out again.
 func (t *thread) Result(i int, _ error) {
-	n := t.head - (t.base + i + 1)
-	t.head -= n
-	t.s.held += n
+	rest := span{t.last.seq, t.last.lo + i + 1, t.last.hi}
+	if rest.lo >= rest.hi {
+		return
+	}
+	if t.h > 0 {
+		t.h--
+		t.spans[t.h] = rest
+	} else {
+		t.spans = slices.Insert(t.spans, 0, rest)
+	}
+	t.s.held += rest.hi - rest.lo
+	t.last.hi = rest.lo
 }
 
 // Next implements dma.Source: the thread's next event, reading ahead to
 // it; dma.ErrIdle when MaxAhead events are held for other threads first.
 func (t *thread) Next(e *dma.Event) error {
-	s := t.s
-	t.compact()
-	for t.head == len(t.q) {
-		// Drained: what the last event pointed to is no longer in use.
-		t.compact()
-		if s.held >= MaxAhead {
-			return dma.ErrIdle
-		}
-		direct, ok := s.read(t, e)
-		if !ok {
-			return s.err
-		}
-		if direct {
-			return nil
-		}
+	b, err := t.take(1)
+	if err != nil {
+		return err
 	}
-	*e = t.q[t.head]
-	t.head++
-	s.held--
+	*e = b[0]
 	return nil
 }
