@@ -118,90 +118,164 @@ func RunCell(c Cell, b Builder, events int64) Result { return runCell(c, b, even
 
 // runCell is RunCell, stopped between batches when stop is closed.
 func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress func(int64)) Result {
-	res := Result{Cell: c}
-	nullSrcs, err := b.Sources(c)
+	srcs, nullSrcs, err := SourcesTwice(b, c)
 	if err != nil {
-		res.Err = err
-		return res
+		return Result{Cell: c, Err: err}
 	}
-	srcs, err := b.Sources(c)
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	plat, alloc, err := b.Machine(c)
-	if errors.Is(err, dma.ErrUnsupported) {
-		res.Refused = err.Error()
-		return res
-	}
-	if err != nil {
-		res.Err = err
-		return res
-	}
-	if c, ok := alloc.(dma.Closer); ok {
-		defer c.Close()
-	}
-	rec := &metrics.Recorder{}
-	real := engine.New(plat, alloc, rec, srcs...)
-	nullAlloc, nullPlat := engine.NewNull()
-	null := engine.New(nullPlat, nullAlloc, &metrics.Recorder{}, nullSrcs...)
 	// Host time is the CPU time of the thread that runs the cell, read
 	// around each batch: the goroutine stays on one thread.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	real.Clock, null.Clock = threadCPU, threadCPU
-	gc := []gcmetrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}
-	var h metrics.Host
-	var crashed bool
-	var crashedAt dma.Time
-	unusableMax := 0.0
-	realDone, nullDone := false, false
-	for !realDone || !nullDone {
-		if stopped(stop) {
-			return Result{Cell: c, Err: ErrStopped}
-		}
-		var pair metrics.Pair
-		// A pair during which the garbage collector ran (its assists and
-		// write barriers slow whichever replay they fall in) is marked,
-		// and left out of the estimate.
-		gcmetrics.Read(gc)
-		cycles := gc[0].Value.Uint64()
-		if !realDone {
-			n := min(Batch, events-h.Events)
-			r, err := real.Run(n)
-			if err != nil {
-				res.Err = err
-				return res
-			}
-			h.NS += r.HostNS
-			h.Events += r.Events
-			if progress != nil {
-				progress(r.Events)
-			}
-			pair.NS, pair.Events = r.HostNS, r.Events
-			crashed, crashedAt = r.Crashed, r.CrashedAt
-			realDone = r.Events < n || h.Events >= events || r.Crashed
-			if plat.Frag != nil && (h.Events%FragEvery == 0 || realDone) {
-				unusableMax = max(unusableMax, plat.Frag().Unusable[dma.CostlyOrder])
-			}
-		}
-		if !nullDone {
-			n := min(Batch, events-h.NullEvents)
-			r, err := null.Run(n)
-			if err != nil {
-				res.Err = err
-				return res
-			}
-			h.NullNS += r.HostNS
-			h.NullEvents += r.Events
-			pair.NullNS, pair.NullEvents = r.HostNS, r.Events
-			nullDone = r.Events < n || h.NullEvents >= events
-		}
-		gcmetrics.Read(gc)
-		pair.GC = gc[0].Value.Uint64() != cycles
-		h.Pairs = append(h.Pairs, pair)
+	r, res, ok := startCell(c, b, events, srcs, nullSrcs)
+	if !ok {
+		return res
 	}
-	res.Metrics = rec.Summary(h)
+	for {
+		if stopped(stop) {
+			return r.stop()
+		}
+		if r.pair(progress) {
+			return r.finish()
+		}
+	}
+}
+
+// SourcesTwice builds a cell's sources for its real and its null replay
+// apart (Builder.Sources twice).
+func SourcesTwice(b Builder, c Cell) (real, null []dma.Source, err error) {
+	if null, err = b.Sources(c); err != nil {
+		return nil, nil, err
+	}
+	if real, err = b.Sources(c); err != nil {
+		CloseSources(null)
+		return nil, nil, err
+	}
+	return real, null, nil
+}
+
+// cellRun is a cell being replayed: its real and null replays, and what
+// has been measured of them so far.
+type cellRun struct {
+	c              Cell
+	res            Result
+	events         int64
+	plat           *dma.Platform
+	alloc          dma.Allocator
+	rec            *metrics.Recorder
+	real, null     *engine.Engine
+	srcs, nullSrcs []dma.Source
+	gc             []gcmetrics.Sample
+	h              metrics.Host
+	crashed        bool
+	crashedAt      dma.Time
+	unusableMax    float64
+	realDone       bool
+	nullDone       bool
+}
+
+// startCell builds cell c's machine and replays over srcs and nullSrcs;
+// ok is false, with the cell's final result, when it cannot run (its
+// sources are then let go).
+func startCell(c Cell, b Builder, events int64, srcs, nullSrcs []dma.Source) (r *cellRun, res Result, ok bool) {
+	plat, alloc, err := b.Machine(c)
+	if err != nil {
+		CloseSources(srcs)
+		CloseSources(nullSrcs)
+		res = Result{Cell: c}
+		if errors.Is(err, dma.ErrUnsupported) {
+			res.Refused = err.Error()
+		} else {
+			res.Err = err
+		}
+		return nil, res, false
+	}
+	r = &cellRun{c: c, res: Result{Cell: c}, events: events, plat: plat, alloc: alloc, rec: &metrics.Recorder{},
+		srcs: srcs, nullSrcs: nullSrcs, gc: []gcmetrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}}
+	r.real = engine.New(plat, alloc, r.rec, srcs...)
+	nullAlloc, nullPlat := engine.NewNull()
+	r.null = engine.New(nullPlat, nullAlloc, &metrics.Recorder{}, nullSrcs...)
+	r.real.Clock, r.null.Clock = threadCPU, threadCPU
+	return r, Result{}, true
+}
+
+// release lets go of what the cell holds past its replay: the allocator's
+// memory outside Go, the sources' share of a trace.
+func (r *cellRun) release() {
+	if c, ok := r.alloc.(dma.Closer); ok {
+		c.Close()
+	}
+	CloseSources(r.srcs)
+	CloseSources(r.nullSrcs)
+}
+
+// stop ends the cell unfinished.
+func (r *cellRun) stop() Result {
+	r.release()
+	return Result{Cell: r.c, Err: ErrStopped}
+}
+
+// pair replays one batch of the real replay and one of the null replay,
+// on the calling thread; done reports that the cell is over (finish, or
+// r.res.Err set).
+func (r *cellRun) pair(progress func(int64)) (done bool) {
+	var pair metrics.Pair
+	// A pair during which the garbage collector ran (its assists and
+	// write barriers slow whichever replay they fall in) is marked, and
+	// left out of the estimate.
+	gcmetrics.Read(r.gc)
+	cycles := r.gc[0].Value.Uint64()
+	h := &r.h
+	if !r.realDone {
+		n := min(Batch, r.events-h.Events)
+		res, err := r.real.Run(n)
+		if err != nil {
+			r.res.Err = err
+			return true
+		}
+		h.NS += res.HostNS
+		h.Events += res.Events
+		if progress != nil {
+			progress(res.Events)
+		}
+		pair.NS, pair.Events = res.HostNS, res.Events
+		r.crashed, r.crashedAt = res.Crashed, res.CrashedAt
+		r.realDone = res.Events < n || h.Events >= r.events || res.Crashed
+		if r.plat.Frag != nil && (h.Events%FragEvery == 0 || r.realDone) {
+			r.unusableMax = max(r.unusableMax, r.plat.Frag().Unusable[dma.CostlyOrder])
+		}
+		if r.realDone {
+			CloseSources(r.srcs)
+		}
+	}
+	if !r.nullDone {
+		n := min(Batch, r.events-h.NullEvents)
+		res, err := r.null.Run(n)
+		if err != nil {
+			r.res.Err = err
+			return true
+		}
+		h.NullNS += res.HostNS
+		h.NullEvents += res.Events
+		pair.NullNS, pair.NullEvents = res.HostNS, res.Events
+		r.nullDone = res.Events < n || h.NullEvents >= r.events
+		if r.nullDone {
+			CloseSources(r.nullSrcs)
+		}
+	}
+	gcmetrics.Read(r.gc)
+	pair.GC = r.gc[0].Value.Uint64() != cycles
+	h.Pairs = append(h.Pairs, pair)
+	return r.realDone && r.nullDone
+}
+
+// finish returns the cell's result, once pair has said it is over.
+func (r *cellRun) finish() Result {
+	defer r.release()
+	res, rec, alloc, plat, srcs := r.res, r.rec, r.alloc, r.plat, r.srcs
+	if res.Err != nil {
+		return res
+	}
+	res.Metrics = rec.Summary(r.h)
 	if sr, ok := alloc.(dma.StatsReporter); ok {
 		res.Metrics["pages_held_idle"] = float64(sr.Stats().IdlePages)
 	}
@@ -210,13 +284,13 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress fun
 			rp.Report(func(k string, v float64) { res.Metrics[k] = v })
 		}
 	}
-	live := real.Live()
+	live := r.real.Live()
 	res.Metrics["live_at_end"] = float64(live)
 	res.Metrics["leaks"] = 0
-	if real.Ended() && !cut(srcs) {
+	if r.real.Ended() && !cut(srcs) {
 		// A workload that ended by itself left these objects behind.
 		res.Metrics["leaks"] = float64(live)
-		res.Leaks = real.Leaks(100)
+		res.Leaks = r.real.Leaks(100)
 	}
 	res.Misuse = rec.MisuseList
 	rec.Platform(res.Metrics)
@@ -234,7 +308,7 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress fun
 		res.Workloads = append(res.Workloads, w)
 	}
 	ps, _ := alloc.(dma.PoolStatser)
-	for _, u := range real.Pools() {
+	for _, u := range r.real.Pools() {
 		pr := cells.PoolResult{Workload: names[u.Workload], PoolUse: u}
 		if ps != nil && !u.CreateFailed {
 			if st, ok := ps.PoolStats(u.ID); ok {
@@ -244,14 +318,14 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress fun
 		res.Pools = append(res.Pools, pr)
 	}
 	res.Metrics["crashed"] = 0
-	if crashed {
+	if r.crashed {
 		res.Metrics["crashed"] = 1
-		res.Metrics["crash_time_ns"] = float64(crashedAt)
+		res.Metrics["crash_time_ns"] = float64(r.crashedAt)
 	}
 	if plat.Frag != nil {
 		f := plat.Frag()
 		res.Extfrag = &f
-		res.Metrics["unusable_index_max"] = unusableMax
+		res.Metrics["unusable_index_max"] = r.unusableMax
 	}
 	if plat.MinHeadroom != nil {
 		res.Metrics["min_free_headroom_pages"] = float64(plat.MinHeadroom())
@@ -274,6 +348,16 @@ func Expand(scenarios, allocators, platforms []string, seeds []uint64) []Cell {
 		}
 	}
 	return out
+}
+
+// CloseSources lets go of what sources hold past their replay
+// (dma.Closer); it may be called more than once.
+func CloseSources(srcs []dma.Source) {
+	for _, s := range srcs {
+		if c, ok := s.(dma.Closer); ok {
+			c.Close()
+		}
+	}
 }
 
 // cut reports whether a source is a trace recorded from a run that went
