@@ -139,8 +139,12 @@ type Row struct {
 	// over the replay of the same stream from memory through the same
 	// model (0 for the others).
 	OfMemory float64
-	Note     string
-	Refused  bool
+	// OfParts, for every model replayed at once from one decoding of the
+	// file, is the median over rounds of its time over the time of one
+	// parse of the file and each model's replay from memory, added up.
+	OfParts float64
+	Note    string
+	Refused bool
 }
 
 // Report is a whole bench run.
@@ -164,6 +168,10 @@ type measure struct {
 	// vs, for a file replay, is the replay of the same stream from
 	// memory, compared round by round.
 	vs *measure
+	// parts, for every model replayed at once, are the measurements
+	// whose times for as many events add up to what it is compared with
+	// (one parse, each model's replay from memory), round by round.
+	parts []*measure
 }
 
 // Run measures with opt on the machines b builds.
@@ -250,8 +258,10 @@ func Run(b matrix.Builder, opt Options) (*Report, error) {
 	ms = append(ms, limit)
 	nullDecoded := add(decodedReplay("pre-decoded stream: null allocator, full metrics", ""))
 	var dmapoolDecoded *measure
+	models := map[string]*measure{}
 	for _, name := range allocators {
 		m := add(decodedReplay("pre-decoded stream: "+name+" on "+opt.Platform+", full metrics", name))
+		models[name] = m
 		if name == "dmapool" {
 			dmapoolDecoded = m
 		}
@@ -299,6 +309,8 @@ func Run(b matrix.Builder, opt Options) (*Report, error) {
 			return nil, err
 		}
 	}
+	var binParse *measure // parsing the binary file
+	var binPath string
 	dir, err := os.MkdirTemp("", "dmabench-bench-")
 	if err != nil {
 		return nil, err
@@ -309,7 +321,7 @@ func Run(b matrix.Builder, opt Options) (*Report, error) {
 		data       []byte
 	}{{"text", "bench.trace", text.Bytes()}, {"binary", "bench.trace.bin", bin.Bytes()}} {
 		data := enc.data
-		add(&measure{name: "trace parsing, " + enc.name, bytes: int64(len(data)), run: func() (int64, time.Duration, error) {
+		parse := add(&measure{name: "trace parsing, " + enc.name, bytes: int64(len(data)), run: func() (int64, time.Duration, error) {
 			start := time.Now()
 			r, err := trace.NewReader("bench", bytes.NewReader(data))
 			if err != nil {
@@ -325,6 +337,9 @@ func Run(b matrix.Builder, opt Options) (*Report, error) {
 		path := filepath.Join(dir, enc.file)
 		if err := os.WriteFile(path, data, 0o644); err != nil {
 			return nil, err
+		}
+		if enc.name == "binary" {
+			binParse, binPath = parse, path
 		}
 		add(&measure{name: "file replay, " + enc.name + ": dmapool on " + opt.Platform + ", full metrics", vs: dmapoolDecoded, run: func() (int64, time.Duration, error) {
 			p, a, err := machine("dmapool")
@@ -352,6 +367,59 @@ func Run(b matrix.Builder, opt Options) (*Report, error) {
 			return n, d, nil
 		}})
 	}
+	// Every model at once over the binary file, as a run's cells that
+	// replay one trace do: one decoding, read in place by each model's
+	// replay in turn. Against one parse of the file plus each model's
+	// replay from memory (their times added up, round by round).
+	every := &measure{name: "file replay, binary: every model, one decoding"}
+	every.run = func() (int64, time.Duration, error) {
+		var plats []*dma.Platform
+		var allocs []dma.Allocator
+		every.parts = []*measure{binParse}
+		for _, name := range allocators {
+			p, a, err := machine(name)
+			if err != nil {
+				continue // refused
+			}
+			plats, allocs = append(plats, p), append(allocs, a)
+			every.parts = append(every.parts, models[name])
+		}
+		start := time.Now()
+		sh, err := (&trace.Opener{}).OpenShared(binPath)
+		if err != nil {
+			return 0, 0, err
+		}
+		srcs := make([]dma.Source, len(plats))
+		engines := make([]*engine.Engine, len(plats))
+		left := make([]int64, len(plats))
+		for i := range plats {
+			srcs[i] = sh.Source()
+			engines[i] = engine.New(plats[i], allocs[i], &metrics.Recorder{}, srcs[i])
+			left[i] = int64(len(evs))
+		}
+		var n int64
+		for busy := true; busy; {
+			busy = false
+			for i, e := range engines {
+				if left[i] == 0 {
+					continue
+				}
+				k := min(left[i], matrix.Batch*matrix.Turn)
+				res, err := e.Run(k)
+				if err != nil {
+					return 0, 0, err
+				}
+				n += res.Events
+				if left[i] -= res.Events; res.Events < k {
+					left[i] = 0
+				}
+				busy = busy || left[i] > 0
+			}
+		}
+		matrix.CloseSources(srcs)
+		return n, time.Since(start), nil
+	}
+	add(every)
 	runRound := func(ms []*measure) error {
 		for _, m := range ms {
 			n, d, err := m.run()
@@ -404,6 +472,22 @@ func Run(b matrix.Builder, opt Options) (*Report, error) {
 			}
 			if m.bytes > 0 {
 				row.Note = fmt.Sprintf("%.0f MB/s", row.Median*float64(m.bytes)/float64(len(evs))/1e6)
+			}
+			if len(m.parts) > 0 {
+				// Seconds an event of each part, added up, against the
+				// measurement's seconds for as many events of each.
+				var rs []float64
+				for i := range m.rates {
+					sum := 0.0
+					for _, p := range m.parts {
+						if i < len(p.rates) {
+							sum += 1 / p.rates[i]
+						}
+					}
+					rs = append(rs, float64(len(m.parts)-1)/m.rates[i]/sum)
+				}
+				row.OfParts = median(rs)
+				row.Note = fmt.Sprintf("%.0f%% of 1 parse + each from memory", 100*row.OfParts)
 			}
 			if m.vs != nil && len(m.vs.rates) > 0 {
 				row.OfMemory = median(ratios(m, m.vs))

@@ -52,6 +52,25 @@ type Options struct {
 // from starting.
 var ErrStopped = errors.New("stopped before it finished")
 
+// Sharer is a Builder whose cells may share the work of their sources:
+// the cells of one share key (a trace file) read one decoding of it,
+// taking turns on one thread.
+type Sharer interface {
+	// ShareKey names what c's sources can share with other cells'; ""
+	// when nothing.
+	ShareKey(c Cell) string
+	// SharedSources builds, for each of cells (of one share key), the
+	// sources of its real and of its null replay, all reading one
+	// decoder; they are used on one goroutine.
+	SharedSources(cells []Cell) (real, null [][]dma.Source, err error)
+}
+
+// Turn is how many batch pairs a cell of a group replays before the next
+// cell takes its turn: enough that the cell's models stay warm in the
+// cache for most of its pairs, few enough that the decoded events a group
+// holds stay few (about Turn × Batch events a cell).
+const Turn = 32
+
 // Run runs every cell and returns results in cell order.
 func Run(cells []Cell, b Builder, opt Options) []Result {
 	jobs := opt.Jobs
@@ -63,30 +82,131 @@ func Run(cells []Cell, b Builder, opt Options) []Result {
 	// runCell); the cells' garbage is small.
 	defer debug.SetGCPercent(debug.SetGCPercent(400))
 	out := make([]Result, len(cells))
-	next := make(chan int)
+	finished := func(i int) {
+		if opt.Done != nil && out[i].Err == nil {
+			opt.Done(i, &out[i])
+		}
+	}
+	next := make(chan []int)
 	var wg sync.WaitGroup
 	for w := 0; w < jobs; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
+			for unit := range next {
 				if stopped(opt.Stop) {
-					out[i] = Result{Cell: cells[i], Err: ErrStopped}
+					for _, i := range unit {
+						out[i] = Result{Cell: cells[i], Err: ErrStopped}
+					}
 					continue
 				}
-				out[i] = runCell(cells[i], b, opt.Events, opt.Stop, opt.Progress)
-				if opt.Done != nil && out[i].Err == nil {
-					opt.Done(i, &out[i])
+				if len(unit) == 1 {
+					out[unit[0]] = runCell(cells[unit[0]], b, opt.Events, opt.Stop, opt.Progress)
+					finished(unit[0])
+					continue
 				}
+				runGroup(unit, cells, b.(Sharer), b, opt, out, finished)
 			}
 		}()
 	}
-	for i := range cells {
-		next <- i
+	for _, unit := range plan(cells, b, jobs) {
+		next <- unit
 	}
 	close(next)
 	wg.Wait()
 	return out
+}
+
+// plan divides the cells into units of work, each run by one worker: a
+// cell alone, or the cells that share their sources' work (Sharer), in
+// at most jobs groups, so that every worker can take one.
+func plan(cells []Cell, b Builder, jobs int) [][]int {
+	sh, ok := b.(Sharer)
+	if !ok {
+		units := make([][]int, len(cells))
+		for i := range cells {
+			units[i] = []int{i}
+		}
+		return units
+	}
+	var units [][]int
+	byKey := map[string]int{} // a key's unit in units, while it gathers
+	for i, c := range cells {
+		key := sh.ShareKey(c)
+		if key == "" {
+			units = append(units, []int{i})
+			continue
+		}
+		if u, ok := byKey[key]; ok {
+			units[u] = append(units[u], i)
+			continue
+		}
+		byKey[key] = len(units)
+		units = append(units, []int{i})
+	}
+	var out [][]int
+	for _, u := range units {
+		parts := min(jobs, len(u))
+		for p := range parts {
+			out = append(out, u[p*len(u)/parts:(p+1)*len(u)/parts])
+		}
+	}
+	return out
+}
+
+// runGroup runs cells unit, which share their sources' work, on one
+// thread, each replaying Turn batch pairs in turn; each result is
+// finished as its cell ends.
+func runGroup(unit []int, cells []Cell, sh Sharer, b Builder, opt Options, out []Result, finished func(int)) {
+	cs := make([]Cell, len(unit))
+	for k, i := range unit {
+		cs[k] = cells[i]
+	}
+	real, null, err := sh.SharedSources(cs)
+	if err != nil {
+		for _, i := range unit {
+			out[i] = Result{Cell: cells[i], Err: err}
+		}
+		return
+	}
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	runs := make([]*cellRun, len(unit))
+	active := 0
+	for k, i := range unit {
+		r, res, ok := startCell(cs[k], b, opt.Events, real[k], null[k])
+		if !ok {
+			out[i] = res
+			finished(i)
+			continue
+		}
+		runs[k] = r
+		active++
+	}
+	for active > 0 {
+		for k, r := range runs {
+			if r == nil {
+				continue
+			}
+			for range Turn {
+				if stopped(opt.Stop) {
+					for k, r := range runs {
+						if r != nil {
+							out[unit[k]] = r.stop()
+						}
+					}
+					return
+				}
+				if r.pair(opt.Progress) {
+					out[unit[k]] = r.finish()
+					finished(unit[k])
+					runs[k] = nil
+					active--
+					break
+				}
+			}
+		}
+	}
 }
 
 // stopped reports whether stop is closed.

@@ -175,3 +175,66 @@ func TestEngineLeavesEventsAlone(t *testing.T) {
 		t.Fatal("no event ran late: the test shows nothing")
 	}
 }
+
+// TestSharedTraceCellsMatchAlone: the cells of a run that replay one
+// trace share its decoding, taking turns on one thread (in one group at
+// -j 1, in two at -j 2); each gives exactly the modeled results it gives
+// run alone. Traces of one thread, of several, and of a pressure scenario
+// whose callers sleep; a model that refuses a platform is refused in the
+// group without holding the others back.
+func TestSharedTraceCellsMatchAlone(t *testing.T) {
+	base := defaultConfig(t)
+	dir := t.TempDir()
+	const events = 30_000
+	var traces []string
+	for i, c := range []matrix.Cell{
+		{Scenario: "netrx", Allocator: "dmapool", Platform: "x86", Seed: 1},
+		{Scenario: "usb-uhci", Allocator: "pcipool", Platform: "x86", Seed: 2},
+		{Scenario: "nvme", Allocator: "dmapool", Platform: "iommu", Seed: 3},
+		{Scenario: "hotplug-pressure", Allocator: "pcipool", Platform: "sa1111", Seed: 1},
+		{Scenario: "ohci-1mib-2002", Allocator: "pcipool", Platform: "sa1111", Seed: 1},
+	} {
+		var buf bytes.Buffer
+		b := NewBuilder(base)
+		if _, err := matrix.Record(c, b, events, trace.NewBinaryWriter(&buf), b.TraceKnobs(c), nil); err != nil {
+			t.Fatal(err)
+		}
+		path := filepath.Join(dir, fmt.Sprintf("%d.trace.bin", i))
+		if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		traces = append(traces, TracePrefix+path)
+	}
+	for _, tr := range traces {
+		cfg := defaultConfig(t)
+		cfg.Workloads = []string{tr}
+		if _, err := cfg.ApplyTraceKnobs(); err != nil {
+			t.Fatal(err)
+		}
+		cells := matrix.Expand([]string{tr}, []string{"pcipool", "dmapool", "slab-direct", "mempool", "coherent"}, []string{"x86", "iommu", "sa1111"}, []uint64{1, 2})
+		alone := make([]matrix.Result, len(cells))
+		for i, c := range cells {
+			alone[i] = matrix.RunCell(c, NewBuilder(cfg), events)
+		}
+		for _, jobs := range []int{1, 2} {
+			together := matrix.Run(cells, NewBuilder(cfg), matrix.Options{Events: events, Jobs: jobs})
+			for i, c := range cells {
+				a, g := alone[i], together[i]
+				if a.Err != nil || g.Err != nil || a.Refused != g.Refused {
+					t.Fatalf("%s -j %d: alone %v %q, together %v %q", c, jobs, a.Err, a.Refused, g.Err, g.Refused)
+				}
+				if a.Refused != "" {
+					continue
+				}
+				for k, v := range a.Metrics {
+					if !strings.HasPrefix(k, "host_") && g.Metrics[k] != v {
+						t.Errorf("%s -j %d: %s alone %v, together %v", c, jobs, k, v, g.Metrics[k])
+					}
+				}
+				if len(a.Misuse) != len(g.Misuse) || len(a.Leaks) != len(g.Leaks) || len(a.Pools) != len(g.Pools) {
+					t.Errorf("%s -j %d: misuse, leaks or pools differ", c, jobs)
+				}
+			}
+		}
+	}
+}

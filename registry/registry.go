@@ -408,6 +408,34 @@ func (b *Builder) workloadOf(scenario string) *workloadEntry {
 	return nil
 }
 
+// ShareKey implements matrix.Sharer: the cells that replay one trace
+// share its decoding.
+func (b *Builder) ShareKey(c matrix.Cell) string {
+	path, _ := strings.CutPrefix(c.Scenario, TracePrefix)
+	if path == c.Scenario {
+		return ""
+	}
+	return path
+}
+
+// SharedSources implements matrix.Sharer: one decoding of the trace the
+// cells replay, read by each one's real and null replay.
+func (b *Builder) SharedSources(cells []matrix.Cell) (real, null [][]dma.Source, err error) {
+	sh, err := b.traces.OpenShared(b.ShareKey(cells[0]))
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return nil, nil, UsageError{err}
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	for range cells {
+		real = append(real, []dma.Source{sh.Source()})
+		null = append(null, []dma.Source{sh.Source()})
+	}
+	return real, null, nil
+}
+
 // Sources implements matrix.Builder: a trace (trace:FILE), the members of
 // a configured scenario, or one workload.
 func (b *Builder) Sources(c matrix.Cell) ([]dma.Source, error) {

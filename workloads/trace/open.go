@@ -35,6 +35,16 @@ type fileKey struct {
 // source ends. An error opening the file is returned as it is (an
 // *os.PathError); a malformed header as an *Error.
 func (o *Opener) Open(path string) (dma.Source, error) {
+	sh, err := o.OpenShared(path)
+	if err != nil {
+		return nil, err
+	}
+	return sh.Source(), nil
+}
+
+// OpenShared opens path for the replays that share one decoding of it
+// (Shared.Source for each); errors as Open's.
+func (o *Opener) OpenShared(path string) (*Shared, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
@@ -49,7 +59,7 @@ func (o *Opener) Open(path string) (dma.Source, error) {
 		f.Close()
 		return nil, err
 	}
-	return NewShared(r, nums, func() { f.Close() }).Source(), nil
+	return NewShared(r, nums, func() { f.Close() }), nil
 }
 
 // scan returns the threads of the trace f holds (ScanThreads) and rewinds

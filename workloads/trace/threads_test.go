@@ -112,3 +112,53 @@ func TestSplitRefusesAThreadNotScanned(t *testing.T) {
 		}
 	}
 }
+
+// TestSharedLetsGoOfWhatNoReplayNeeds: a Shared keeps the decoded events
+// from the slowest replay's place on, and no more: a replay far behind
+// holds them all, one closed holds none, and each replay reads every
+// event, in order, whatever the others do.
+func TestSharedLetsGoOfWhatNoReplayNeeds(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("dmabench-trace 1\ndev 0 d mask=0xffffffff\n")
+	const n = 50 * chunkLen
+	for i := 0; i < n; i++ {
+		fmt.Fprintf(&b, "%d 0 process free id=%d\n", i, i%100)
+	}
+	for _, threads := range [][]int{{0}, {0, 7}} {
+		r, err := NewReader("t", strings.NewReader(b.String()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sh := NewShared(r, threads, nil)
+		fast, slow := sh.Source(), sh.Source()
+		first := func(s dma.Source) dma.Source {
+			if sp, ok := s.(*Split); ok {
+				return sp.Threads()[0]
+			}
+			return s
+		}
+		read := func(s dma.Source, k int, from int64) {
+			t.Helper()
+			var e dma.Event
+			for i := range k {
+				if err := first(s).Next(&e); err != nil || e.At != dma.Time(from)+dma.Time(i) {
+					t.Fatalf("threads %v: event %d: at %d, %v", threads, int(from)+i, e.At, err)
+				}
+			}
+		}
+		read(fast, 20*chunkLen, 0)
+		if got := len(sh.chunks); got < 20 {
+			t.Fatalf("threads %v: %d chunks kept with a replay at the start", threads, got)
+		}
+		read(slow, 10*chunkLen, 0)
+		read(fast, chunkLen, 20*chunkLen) // decodes one more chunk, letting go of those behind slow
+		if got := len(sh.chunks); got > 13 {
+			t.Fatalf("threads %v: %d chunks kept, the slowest replay %d chunks behind the fastest", threads, got, 11)
+		}
+		slow.(dma.Closer).Close()
+		read(fast, 3*chunkLen, 21*chunkLen)
+		if got := len(sh.chunks); got > 2 {
+			t.Fatalf("threads %v: %d chunks kept for a closed replay", threads, got)
+		}
+	}
+}
