@@ -346,10 +346,8 @@ func (r *cellRun) pair(progress func(int64)) (done bool) {
 	cycles := r.gc[0].Value.Uint64()
 	h := &r.h
 	if !r.realDone {
-		n := min(Batch, r.events-h.Events)
-		res, err := r.real.Run(n)
+		res, n, err := r.step(r.real, h.Events)
 		if err != nil {
-			r.res.Err = err
 			return true
 		}
 		h.NS += res.HostNS
@@ -368,10 +366,8 @@ func (r *cellRun) pair(progress func(int64)) (done bool) {
 		}
 	}
 	if !r.nullDone {
-		n := min(Batch, r.events-h.NullEvents)
-		res, err := r.null.Run(n)
+		res, n, err := r.step(r.null, h.NullEvents)
 		if err != nil {
-			r.res.Err = err
 			return true
 		}
 		h.NullNS += res.HostNS
@@ -386,6 +382,16 @@ func (r *cellRun) pair(progress func(int64)) (done bool) {
 	pair.GC = r.gc[0].Value.Uint64() != cycles
 	h.Pairs = append(h.Pairs, pair)
 	return r.realDone && r.nullDone
+}
+
+// step replays a batch of e, the real or the null replay, which has
+// served done events: n of them at most. An error is the cell's.
+func (r *cellRun) step(e *engine.Engine, done int64) (res engine.Result, n int64, err error) {
+	n = min(Batch, r.events-done)
+	if res, err = e.Run(n); err != nil {
+		r.res.Err = err
+	}
+	return res, n, err
 }
 
 // finish returns the cell's result, once pair has said it is over.
