@@ -11,12 +11,14 @@ import (
 	"runtime"
 	"runtime/debug"
 	gcmetrics "runtime/metrics"
+	"slices"
 	"sync"
 
 	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/dma"
 	"github.com/dmabench/dmabench/engine"
 	"github.com/dmabench/dmabench/metrics"
+	"github.com/dmabench/dmabench/workloads/trace"
 )
 
 // Cell names one replay (cells.Cell).
@@ -291,6 +293,10 @@ type cellRun struct {
 	unusableMax    float64
 	realDone       bool
 	nullDone       bool
+	// decoders are the trace decoders the cell's sources read, timed
+	// apart: whichever replay first reads a chunk of a trace decodes it,
+	// and that is left out of both replays' host time.
+	decoders []*trace.Shared
 }
 
 // startCell builds cell c's machine and replays over srcs and nullSrcs;
@@ -315,7 +321,22 @@ func startCell(c Cell, b Builder, events int64, srcs, nullSrcs []dma.Source) (r 
 	nullAlloc, nullPlat := engine.NewNull()
 	r.null = engine.New(nullPlat, nullAlloc, &metrics.Recorder{}, nullSrcs...)
 	r.real.Clock, r.null.Clock = threadCPU, threadCPU
+	for _, src := range append(slices.Clone(srcs), nullSrcs...) {
+		if d, ok := src.(trace.Decoder); ok && !slices.Contains(r.decoders, d.Decoder()) {
+			d.Decoder().SetClock(threadCPU)
+			r.decoders = append(r.decoders, d.Decoder())
+		}
+	}
 	return r, Result{}, true
+}
+
+// decodeNS is the host time the cell's trace decoders have taken so far.
+func (r *cellRun) decodeNS() int64 {
+	var ns int64
+	for _, d := range r.decoders {
+		ns += d.DecodeNS()
+	}
+	return ns
 }
 
 // release lets go of what the cell holds past its replay: the allocator's
@@ -336,7 +357,9 @@ func (r *cellRun) stop() Result {
 
 // pair replays one batch of the real replay and one of the null replay,
 // on the calling thread; done reports that the cell is over (finish, or
-// r.res.Err set).
+// r.res.Err set). The two take turns going first: whatever the first
+// one pays for the second (reading a trace's decoded events into the
+// cache, say) falls on each alike.
 func (r *cellRun) pair(progress func(int64)) (done bool) {
 	var pair metrics.Pair
 	// A pair during which the garbage collector ran (its assists and
@@ -344,53 +367,78 @@ func (r *cellRun) pair(progress func(int64)) (done bool) {
 	// left out of the estimate.
 	gcmetrics.Read(r.gc)
 	cycles := r.gc[0].Value.Uint64()
-	h := &r.h
-	if !r.realDone {
-		res, n, err := r.step(r.real, h.Events)
-		if err != nil {
-			return true
-		}
-		h.NS += res.HostNS
-		h.Events += res.Events
-		if progress != nil {
-			progress(res.Events)
-		}
-		pair.NS, pair.Events = res.HostNS, res.Events
-		r.crashed, r.crashedAt = res.Crashed, res.CrashedAt
-		r.realDone = res.Events < n || h.Events >= r.events || res.Crashed
-		if r.plat.Frag != nil && (h.Events%FragEvery == 0 || r.realDone) {
-			r.unusableMax = max(r.unusableMax, r.plat.Frag().Unusable[dma.CostlyOrder])
-		}
-		if r.realDone {
-			CloseSources(r.srcs)
-		}
+	ok := true
+	if len(r.h.Pairs)%2 == 0 {
+		ok = r.realBatch(&pair, progress) && r.nullBatch(&pair)
+	} else {
+		ok = r.nullBatch(&pair) && r.realBatch(&pair, progress)
 	}
-	if !r.nullDone {
-		res, n, err := r.step(r.null, h.NullEvents)
-		if err != nil {
-			return true
-		}
-		h.NullNS += res.HostNS
-		h.NullEvents += res.Events
-		pair.NullNS, pair.NullEvents = res.HostNS, res.Events
-		r.nullDone = res.Events < n || h.NullEvents >= r.events
-		if r.nullDone {
-			CloseSources(r.nullSrcs)
-		}
+	if !ok {
+		return true
 	}
 	gcmetrics.Read(r.gc)
 	pair.GC = r.gc[0].Value.Uint64() != cycles
-	h.Pairs = append(h.Pairs, pair)
+	r.h.Pairs = append(r.h.Pairs, pair)
 	return r.realDone && r.nullDone
+}
+
+// realBatch replays a batch of the real replay, unless it is over, into
+// pair; false on an error (the cell's).
+func (r *cellRun) realBatch(pair *metrics.Pair, progress func(int64)) bool {
+	h := &r.h
+	if r.realDone {
+		return true
+	}
+	res, n, err := r.step(r.real, h.Events)
+	if err != nil {
+		return false
+	}
+	h.NS += res.HostNS
+	h.Events += res.Events
+	if progress != nil {
+		progress(res.Events)
+	}
+	pair.NS, pair.Events = res.HostNS, res.Events
+	r.crashed, r.crashedAt = res.Crashed, res.CrashedAt
+	r.realDone = res.Events < n || h.Events >= r.events || res.Crashed
+	if r.plat.Frag != nil && (h.Events%FragEvery == 0 || r.realDone) {
+		r.unusableMax = max(r.unusableMax, r.plat.Frag().Unusable[dma.CostlyOrder])
+	}
+	if r.realDone {
+		CloseSources(r.srcs)
+	}
+	return true
+}
+
+// nullBatch is realBatch for the null replay.
+func (r *cellRun) nullBatch(pair *metrics.Pair) bool {
+	h := &r.h
+	if r.nullDone {
+		return true
+	}
+	res, n, err := r.step(r.null, h.NullEvents)
+	if err != nil {
+		return false
+	}
+	h.NullNS += res.HostNS
+	h.NullEvents += res.Events
+	pair.NullNS, pair.NullEvents = res.HostNS, res.Events
+	r.nullDone = res.Events < n || h.NullEvents >= r.events
+	if r.nullDone {
+		CloseSources(r.nullSrcs)
+	}
+	return true
 }
 
 // step replays a batch of e, the real or the null replay, which has
 // served done events: n of them at most. An error is the cell's.
 func (r *cellRun) step(e *engine.Engine, done int64) (res engine.Result, n int64, err error) {
 	n = min(Batch, r.events-done)
+	decoded := r.decodeNS()
 	if res, err = e.Run(n); err != nil {
 		r.res.Err = err
 	}
+	res.HostNS -= r.decodeNS() - decoded
 	return res, n, err
 }
 

@@ -38,7 +38,23 @@ type Shared struct {
 	users  []user
 	end    error // what ended the file, once it has
 	cut    bool
+	// clock, when set, times the decoding (decodeNS): a replay's host
+	// time leaves it out, since whichever replay reads a chunk first
+	// decodes it.
+	clock    func() int64
+	decodeNS int64
 }
+
+// SetClock has the decoding timed by clock (DecodeNS).
+func (sh *Shared) SetClock(clock func() int64) { sh.clock = clock }
+
+// DecodeNS is the time the decoding has taken, by the clock SetClock
+// gave (0 without one).
+func (sh *Shared) DecodeNS() int64 { return sh.decodeNS }
+
+// Decoder is implemented by the sources a Shared hands out: the Shared
+// they read.
+type Decoder interface{ Decoder() *Shared }
 
 // user is a replay reading a Shared: low is the first chunk it may still
 // read (noChunk once it needs none).
@@ -85,6 +101,10 @@ func (sh *Shared) at(seq int64) *chunk {
 
 // decode lets go the chunks no user needs, and decodes the next.
 func (sh *Shared) decode() {
+	if sh.clock != nil {
+		start := sh.clock()
+		defer func() { sh.decodeNS += sh.clock() - start }()
+	}
 	low := sh.base + int64(len(sh.chunks))
 	for _, u := range sh.users {
 		low = min(low, u.low())
@@ -192,6 +212,9 @@ func (o *oneThread) Next(e *dma.Event) error {
 // Cut reports whether the trace was cut (Reader.Cut), once it has been
 // read to its end.
 func (o *oneThread) Cut() bool { return o.sh.cut }
+
+// Decoder implements Decoder.
+func (o *oneThread) Decoder() *Shared { return o.sh }
 
 // Close implements dma.Closer: the replay is over, and the Shared no
 // longer keeps events for it.

@@ -188,6 +188,9 @@ func (s *Split) Threads() []dma.Source {
 // read to its end.
 func (s *Split) Cut() bool { return s.sh.cut }
 
+// Decoder implements Decoder.
+func (s *Split) Decoder() *Shared { return s.sh }
+
 // Next is never called: the engine runs the threads. (Reading the file
 // here as well would take events from under them.)
 func (s *Split) Next(*dma.Event) error { return io.EOF }

@@ -116,7 +116,8 @@ func TestSplitRefusesAThreadNotScanned(t *testing.T) {
 // TestSharedLetsGoOfWhatNoReplayNeeds: a Shared keeps the decoded events
 // from the slowest replay's place on, and no more: a replay far behind
 // holds them all, one closed holds none, and each replay reads every
-// event, in order, whatever the others do.
+// event, in order, whatever the others do. Its decoding is timed, chunk
+// by chunk, by the clock it is given.
 func TestSharedLetsGoOfWhatNoReplayNeeds(t *testing.T) {
 	var b strings.Builder
 	b.WriteString("dmabench-trace 1\ndev 0 d mask=0xffffffff\n")
@@ -130,6 +131,8 @@ func TestSharedLetsGoOfWhatNoReplayNeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 		sh := NewShared(r, threads, nil)
+		var now int64
+		sh.SetClock(func() int64 { now++; return now }) // each decoding takes 1
 		fast, slow := sh.Source(), sh.Source()
 		first := func(s dma.Source) dma.Source {
 			if sp, ok := s.(*Split); ok {
@@ -159,6 +162,9 @@ func TestSharedLetsGoOfWhatNoReplayNeeds(t *testing.T) {
 		read(fast, 3*chunkLen, 21*chunkLen)
 		if got := len(sh.chunks); got > 2 {
 			t.Fatalf("threads %v: %d chunks kept for a closed replay", threads, got)
+		}
+		if d := sh.DecodeNS(); d != sh.base+int64(len(sh.chunks)) || fast.(Decoder).Decoder() != sh {
+			t.Fatalf("threads %v: decoding timed at %d for %d chunks", threads, d, sh.base+int64(len(sh.chunks)))
 		}
 	}
 }
