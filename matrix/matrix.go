@@ -119,9 +119,14 @@ func Run(cells []Cell, b Builder, opt Options) []Result {
 	return out
 }
 
+// GroupMax bounds the cells of a group: its cells finish together, at
+// its end, so a run stopped part way keeps the groups already done.
+const GroupMax = 8
+
 // plan divides the cells into units of work, each run by one worker: a
 // cell alone, or the cells that share their sources' work (Sharer), in
-// at most jobs groups, so that every worker can take one.
+// groups of at most GroupMax, and in at least jobs groups where there are
+// enough cells, so that every worker can take one.
 func plan(cells []Cell, b Builder, jobs int) [][]int {
 	sh, ok := b.(Sharer)
 	if !ok {
@@ -148,7 +153,7 @@ func plan(cells []Cell, b Builder, jobs int) [][]int {
 	}
 	var out [][]int
 	for _, u := range units {
-		parts := min(jobs, len(u))
+		parts := max(min(jobs, len(u)), (len(u)+GroupMax-1)/GroupMax)
 		for p := range parts {
 			out = append(out, u[p*len(u)/parts:(p+1)*len(u)/parts])
 		}
