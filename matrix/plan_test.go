@@ -12,7 +12,7 @@ import (
 type sharer struct{}
 
 func (sharer) Machine(Cell) (*dma.Platform, dma.Allocator, error) { return nil, nil, nil }
-func (sharer) Sources(Cell) ([]dma.Source, error)                  { return nil, nil }
+func (sharer) Sources(Cell) ([]dma.Source, error)                 { return nil, nil }
 func (sharer) ShareKey(c Cell) string {
 	if strings.HasPrefix(c.Scenario, "trace:") {
 		return c.Scenario
