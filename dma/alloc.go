@@ -1,5 +1,7 @@
 package dma
 
+import "fmt"
+
 // Request is what a driver asks an allocator for: what the models read.
 // The time is the platform Meter's Now; a pool's blocks are aligned and
 // bounded as the pool was created.
@@ -72,6 +74,30 @@ type PoolSpec struct {
 	Size     int64
 	Align    int64
 	Boundary int64 // "allocation" in the 2002 pci_pool API
+}
+
+// PoolGeometry applies dma_pool_create's rules, the same in every kernel
+// since 2.6: align a power of two (1 when 0); the block size at least
+// minBlock, rounded up to align; an allocation of at least a page; the
+// boundary a power of two no smaller than the block (the allocation when
+// 0). It returns ErrInvalid (wrapped) where the kernel returns NULL.
+func PoolGeometry(size, align, boundary, minBlock int64) (block, allocation, bound int64, err error) {
+	if align == 0 {
+		align = 1
+	} else if align < 0 || align&(align-1) != 0 {
+		return 0, 0, 0, fmt.Errorf("%w: align %d is not a power of two", ErrInvalid, align)
+	}
+	if size <= 0 || size > 1<<30 {
+		return 0, 0, 0, fmt.Errorf("%w: size %d", ErrInvalid, size)
+	}
+	block = (max(size, minBlock) + align - 1) &^ (align - 1)
+	allocation = max(block, PageSize)
+	if boundary == 0 {
+		boundary = allocation
+	} else if boundary < block || boundary&(boundary-1) != 0 {
+		return 0, 0, 0, fmt.Errorf("%w: boundary %d (block size %d)", ErrInvalid, boundary, block)
+	}
+	return block, allocation, boundary, nil
 }
 
 // Allocator is a model of a DMA allocator. It serves requests from pools it

@@ -61,26 +61,9 @@ func (l *Layout) BlocksPerPage() int { return len(l.Offsets) }
 // NewLayout applies dma_pool_create's rules. It returns dma.ErrInvalid
 // (wrapped) where the kernel returns NULL.
 func NewLayout(size, align, boundary int64) (Layout, error) {
-	if align == 0 {
-		align = 1
-	} else if align < 0 || align&(align-1) != 0 {
-		return Layout{}, fmt.Errorf("%w: align %d is not a power of two", dma.ErrInvalid, align)
-	}
-	if size <= 0 {
-		return Layout{}, fmt.Errorf("%w: size %d", dma.ErrInvalid, size)
-	}
-	if size > 1<<30 {
-		return Layout{}, fmt.Errorf("%w: size %d too large", dma.ErrInvalid, size)
-	}
-	if size < MinBlock {
-		size = MinBlock
-	}
-	size = (size + align - 1) &^ (align - 1)
-	allocation := max(size, dma.PageSize)
-	if boundary == 0 {
-		boundary = allocation
-	} else if boundary < size || boundary&(boundary-1) != 0 {
-		return Layout{}, fmt.Errorf("%w: boundary %d (block size %d)", dma.ErrInvalid, boundary, size)
+	size, allocation, boundary, err := dma.PoolGeometry(size, align, boundary, MinBlock)
+	if err != nil {
+		return Layout{}, err
 	}
 	boundary = min(boundary, allocation)
 	l := Layout{Size: size, Allocation: allocation, Boundary: boundary}

@@ -58,22 +58,9 @@ type Layout struct {
 // smaller than the size, the allocation when 0) and walks
 // pool_initialise_page's chain.
 func NewLayout(size, align, boundary int64) (Layout, error) {
-	switch {
-	case align == 0:
-		align = 1
-	case align < 0 || align&(align-1) != 0:
-		return Layout{}, fmt.Errorf("%w: align %d is not a power of two", dma.ErrInvalid, align)
-	}
-	if size <= 0 || size > 1<<30 {
-		return Layout{}, fmt.Errorf("%w: size %d", dma.ErrInvalid, size)
-	}
-	size = max(size, 4)
-	size = (size + align - 1) &^ (align - 1)
-	allocation := max(size, dma.PageSize)
-	if boundary == 0 {
-		boundary = allocation
-	} else if boundary < size || boundary&(boundary-1) != 0 {
-		return Layout{}, fmt.Errorf("%w: boundary %d (block size %d)", dma.ErrInvalid, boundary, size)
+	size, allocation, boundary, err := dma.PoolGeometry(size, align, boundary, 4)
+	if err != nil {
+		return Layout{}, err
 	}
 	l := Layout{Size: size, Allocation: allocation, Boundary: boundary}
 	offset, nextBoundary := int64(0), boundary
