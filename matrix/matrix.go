@@ -247,7 +247,7 @@ func RunCell(c Cell, b Builder, events int64) Result { return runCell(c, b, even
 // runCell is RunCell, stopped between batches when stop is closed.
 func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress func(int64)) Result {
 	cleanHeap()
-	srcs, nullSrcs, err := SourcesTwice(b, c)
+	srcs, nullSrcs, err := sourcesTwice(b, c)
 	if err != nil {
 		return Result{Cell: c, Err: err}
 	}
@@ -277,9 +277,9 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress fun
 // process fall within 5% of each other.
 func cleanHeap() { runtime.GC() }
 
-// SourcesTwice builds a cell's sources for its real and its null replay
+// sourcesTwice builds a cell's sources for its real and its null replay
 // apart (Builder.Sources twice).
-func SourcesTwice(b Builder, c Cell) (real, null []dma.Source, err error) {
+func sourcesTwice(b Builder, c Cell) (real, null []dma.Source, err error) {
 	if null, err = b.Sources(c); err != nil {
 		return nil, nil, err
 	}
@@ -293,21 +293,18 @@ func SourcesTwice(b Builder, c Cell) (real, null []dma.Source, err error) {
 // cellRun is a cell being replayed: its real and null replays, and what
 // has been measured of them so far.
 type cellRun struct {
-	c              Cell
-	res            Result
-	events         int64
-	plat           *dma.Platform
-	alloc          dma.Allocator
-	rec            *metrics.Recorder
-	real, null     *engine.Engine
-	srcs, nullSrcs []dma.Source
-	gc             []gcmetrics.Sample
-	h              metrics.Host
-	crashed        bool
-	crashedAt      dma.Time
-	unusableMax    float64
-	realDone       bool
-	nullDone       bool
+	c           Cell
+	res         Result
+	events      int64
+	plat        *dma.Platform
+	alloc       dma.Allocator
+	rec         *metrics.Recorder
+	real, null  replay
+	gc          []gcmetrics.Sample
+	pairs       []metrics.Pair
+	crashed     bool
+	crashedAt   dma.Time
+	unusableMax float64
 	// decoders are the trace decoders the cell's sources read, timed
 	// apart: whichever replay first reads a chunk of a trace decodes it,
 	// and that is left out of both replays' host time.
@@ -331,11 +328,11 @@ func startCell(c Cell, b Builder, events int64, srcs, nullSrcs []dma.Source) (r 
 		return nil, res, false
 	}
 	r = &cellRun{c: c, res: Result{Cell: c}, events: events, plat: plat, alloc: alloc, rec: &metrics.Recorder{},
-		srcs: srcs, nullSrcs: nullSrcs, gc: []gcmetrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}}
-	r.real = engine.New(plat, alloc, r.rec, srcs...)
+		gc: []gcmetrics.Sample{{Name: "/gc/cycles/total:gc-cycles"}}}
 	nullAlloc, nullPlat := engine.NewNull()
-	r.null = engine.New(nullPlat, nullAlloc, &metrics.Recorder{}, nullSrcs...)
-	r.real.Clock, r.null.Clock = threadCPU, threadCPU
+	r.real = replay{e: engine.New(plat, alloc, r.rec, srcs...), srcs: srcs}
+	r.null = replay{e: engine.New(nullPlat, nullAlloc, &metrics.Recorder{}, nullSrcs...), srcs: nullSrcs}
+	r.real.e.Clock, r.null.e.Clock = threadCPU, threadCPU
 	for _, src := range append(slices.Clone(srcs), nullSrcs...) {
 		if d, ok := src.(trace.Decoder); ok && !slices.Contains(r.decoders, d.Decoder()) {
 			d.Decoder().SetClock(threadCPU)
@@ -360,14 +357,23 @@ func (r *cellRun) release() {
 	if c, ok := r.alloc.(dma.Closer); ok {
 		c.Close()
 	}
-	CloseSources(r.srcs)
-	CloseSources(r.nullSrcs)
+	CloseSources(r.real.srcs)
+	CloseSources(r.null.srcs)
 }
 
 // stop ends the cell unfinished.
 func (r *cellRun) stop() Result {
 	r.release()
 	return Result{Cell: r.c, Err: ErrStopped}
+}
+
+// replay is one of a cell's two replays: the models' or the null
+// allocator's, with the host time and events it has taken so far.
+type replay struct {
+	e          *engine.Engine
+	srcs       []dma.Source
+	ns, events int64
+	done       bool
 }
 
 // pair replays one batch of the real replay and one of the null replay,
@@ -382,89 +388,66 @@ func (r *cellRun) pair(progress func(int64)) (done bool) {
 	// left out of the estimate.
 	gcmetrics.Read(r.gc)
 	cycles := r.gc[0].Value.Uint64()
-	ok := true
-	if len(r.h.Pairs)%2 == 0 {
-		ok = r.realBatch(&pair, progress) && r.nullBatch(&pair)
-	} else {
-		ok = r.nullBatch(&pair) && r.realBatch(&pair, progress)
+	order := [2]*replay{&r.real, &r.null}
+	if len(r.pairs)%2 == 1 {
+		order[0], order[1] = order[1], order[0]
 	}
-	if !ok {
-		return true
+	for _, rp := range order {
+		if rp.done {
+			continue
+		}
+		res, ok := r.batch(rp)
+		if !ok {
+			return true
+		}
+		if rp == &r.null {
+			pair.NullNS, pair.NullEvents = res.HostNS, res.Events
+			continue
+		}
+		pair.NS, pair.Events = res.HostNS, res.Events
+		if progress != nil {
+			progress(res.Events)
+		}
+		r.crashed, r.crashedAt = res.Crashed, res.CrashedAt
+		if r.plat.Frag != nil && (rp.events%FragEvery == 0 || rp.done) {
+			r.unusableMax = max(r.unusableMax, r.plat.Frag().Unusable[dma.CostlyOrder])
+		}
 	}
 	gcmetrics.Read(r.gc)
 	pair.GC = r.gc[0].Value.Uint64() != cycles
-	r.h.Pairs = append(r.h.Pairs, pair)
-	return r.realDone && r.nullDone
+	r.pairs = append(r.pairs, pair)
+	return r.real.done && r.null.done
 }
 
-// realBatch replays a batch of the real replay, unless it is over, into
-// pair; false on an error (the cell's).
-func (r *cellRun) realBatch(pair *metrics.Pair, progress func(int64)) bool {
-	h := &r.h
-	if r.realDone {
-		return true
-	}
-	res, n, err := r.step(r.real, h.Events)
-	if err != nil {
-		return false
-	}
-	h.NS += res.HostNS
-	h.Events += res.Events
-	if progress != nil {
-		progress(res.Events)
-	}
-	pair.NS, pair.Events = res.HostNS, res.Events
-	r.crashed, r.crashedAt = res.Crashed, res.CrashedAt
-	r.realDone = res.Events < n || h.Events >= r.events || res.Crashed
-	if r.plat.Frag != nil && (h.Events%FragEvery == 0 || r.realDone) {
-		r.unusableMax = max(r.unusableMax, r.plat.Frag().Unusable[dma.CostlyOrder])
-	}
-	if r.realDone {
-		CloseSources(r.srcs)
-	}
-	return true
-}
-
-// nullBatch is realBatch for the null replay.
-func (r *cellRun) nullBatch(pair *metrics.Pair) bool {
-	h := &r.h
-	if r.nullDone {
-		return true
-	}
-	res, n, err := r.step(r.null, h.NullEvents)
-	if err != nil {
-		return false
-	}
-	h.NullNS += res.HostNS
-	h.NullEvents += res.Events
-	pair.NullNS, pair.NullEvents = res.HostNS, res.Events
-	r.nullDone = res.Events < n || h.NullEvents >= r.events
-	if r.nullDone {
-		CloseSources(r.nullSrcs)
-	}
-	return true
-}
-
-// step replays a batch of e, the real or the null replay, which has
-// served done events: n of them at most. An error is the cell's.
-func (r *cellRun) step(e *engine.Engine, done int64) (res engine.Result, n int64, err error) {
-	n = min(Batch, r.events-done)
+// batch replays a batch of rp, at most Batch of the events left, with
+// the decoding of a trace left out of its host time; false on an error
+// (the cell's). A replay that ends, or crashes, lets go of its sources.
+func (r *cellRun) batch(rp *replay) (engine.Result, bool) {
+	n := min(Batch, r.events-rp.events)
 	decoded := r.decodeNS()
-	if res, err = e.Run(n); err != nil {
+	res, err := rp.e.Run(n)
+	if err != nil {
 		r.res.Err = err
+		return res, false
 	}
 	res.HostNS -= r.decodeNS() - decoded
-	return res, n, err
+	rp.ns += res.HostNS
+	rp.events += res.Events
+	rp.done = res.Events < n || rp.events >= r.events || res.Crashed
+	if rp.done {
+		CloseSources(rp.srcs)
+	}
+	return res, true
 }
 
 // finish returns the cell's result, once pair has said it is over.
 func (r *cellRun) finish() Result {
 	defer r.release()
-	res, rec, alloc, plat, srcs := r.res, r.rec, r.alloc, r.plat, r.srcs
+	res, rec, alloc, plat, srcs := r.res, r.rec, r.alloc, r.plat, r.real.srcs
 	if res.Err != nil {
 		return res
 	}
-	res.Metrics = rec.Summary(r.h)
+	res.Metrics = rec.Summary(metrics.Host{NS: r.real.ns, Events: r.real.events, NullNS: r.null.ns, NullEvents: r.null.events, Pairs: r.pairs})
 	if sr, ok := alloc.(dma.StatsReporter); ok {
 		res.Metrics["pages_held_idle"] = float64(sr.Stats().IdlePages)
 	}
@@ -473,13 +456,13 @@ func (r *cellRun) finish() Result {
 			rp.Report(func(k string, v float64) { res.Metrics[k] = v })
 		}
 	}
-	live := r.real.Live()
+	live := r.real.e.Live()
 	res.Metrics["live_at_end"] = float64(live)
 	res.Metrics["leaks"] = 0
-	if r.real.Ended() && !cut(srcs) {
+	if r.real.e.Ended() && !cut(srcs) {
 		// A workload that ended by itself left these objects behind.
 		res.Metrics["leaks"] = float64(live)
-		res.Leaks = r.real.Leaks(100)
+		res.Leaks = r.real.e.Leaks(100)
 	}
 	res.Misuse = rec.MisuseList
 	rec.Platform(res.Metrics)
@@ -497,7 +480,7 @@ func (r *cellRun) finish() Result {
 		res.Workloads = append(res.Workloads, w)
 	}
 	ps, _ := alloc.(dma.PoolStatser)
-	for _, u := range r.real.Pools() {
+	for _, u := range r.real.e.Pools() {
 		pr := cells.PoolResult{Workload: names[u.Workload], PoolUse: u}
 		if ps != nil && !u.CreateFailed {
 			if st, ok := ps.PoolStats(u.ID); ok {
