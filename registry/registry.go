@@ -411,21 +411,16 @@ func (b *Builder) workloadOf(scenario string) *workloadEntry {
 // ShareKey implements matrix.Sharer: the cells that replay one trace
 // share its decoding.
 func (b *Builder) ShareKey(c matrix.Cell) string {
-	path, _ := strings.CutPrefix(c.Scenario, TracePrefix)
-	if path == c.Scenario {
-		return ""
+	if path, ok := strings.CutPrefix(c.Scenario, TracePrefix); ok {
+		return path
 	}
-	return path
+	return ""
 }
 
 // SharedSources implements matrix.Sharer: one decoding of the trace the
 // cells replay, read by each one's real and null replay.
 func (b *Builder) SharedSources(cells []matrix.Cell) (real, null [][]dma.Source, err error) {
-	sh, err := b.traces.OpenShared(b.ShareKey(cells[0]))
-	var pe *os.PathError
-	if errors.As(err, &pe) {
-		return nil, nil, UsageError{err}
-	}
+	sh, err := b.openTrace(b.ShareKey(cells[0]))
 	if err != nil {
 		return nil, nil, err
 	}
@@ -436,19 +431,25 @@ func (b *Builder) SharedSources(cells []matrix.Cell) (real, null [][]dma.Source,
 	return real, null, nil
 }
 
+// openTrace opens a trace for replay; a file that cannot be opened is the
+// user's error.
+func (b *Builder) openTrace(path string) (*trace.Shared, error) {
+	sh, err := b.traces.OpenShared(path)
+	if pe := (*os.PathError)(nil); errors.As(err, &pe) {
+		return nil, UsageError{err}
+	}
+	return sh, err
+}
+
 // Sources implements matrix.Builder: a trace (trace:FILE), the members of
 // a configured scenario, or one workload.
 func (b *Builder) Sources(c matrix.Cell) ([]dma.Source, error) {
 	if path, ok := strings.CutPrefix(c.Scenario, TracePrefix); ok {
-		src, err := b.traces.Open(path)
-		var pe *os.PathError
-		if errors.As(err, &pe) {
-			return nil, UsageError{err}
-		}
+		sh, err := b.openTrace(path)
 		if err != nil {
 			return nil, err
 		}
-		return []dma.Source{src}, nil
+		return []dma.Source{sh.Source()}, nil
 	}
 	if sc, ok := b.cfg.Scenario[c.Scenario]; ok {
 		cfg := b.cfg.ForScenario(c.Scenario)
