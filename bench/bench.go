@@ -168,9 +168,11 @@ type measure struct {
 	// vs, for a file replay, is the replay of the same stream from
 	// memory, compared round by round.
 	vs *measure
-	// parts, for every model replayed at once, are the measurements
-	// whose times for as many events add up to what it is compared with
-	// (one parse, each model's replay from memory), round by round.
+	// parse and parts, for every model replayed at once from one
+	// decoding, are what it is compared with, round by round: one parse
+	// of the file and each model's replay from memory, their times for
+	// as many events added up.
+	parse *measure
 	parts []*measure
 }
 
@@ -371,18 +373,19 @@ func Run(b matrix.Builder, opt Options) (*Report, error) {
 	// replay one trace do: one decoding, read in place by each model's
 	// replay in turn. Against one parse of the file plus each model's
 	// replay from memory (their times added up, round by round).
-	every := &measure{name: "file replay, binary: every model, one decoding"}
+	every := &measure{name: "file replay, binary: every model, one decoding", parse: binParse}
+	for _, name := range allocators {
+		every.parts = append(every.parts, models[name])
+	}
 	every.run = func() (int64, time.Duration, error) {
 		var plats []*dma.Platform
 		var allocs []dma.Allocator
-		every.parts = []*measure{binParse}
 		for _, name := range allocators {
 			p, a, err := machine(name)
 			if err != nil {
-				continue // refused
+				continue // refused, as its replay from memory is
 			}
 			plats, allocs = append(plats, p), append(allocs, a)
-			every.parts = append(every.parts, models[name])
 		}
 		start := time.Now()
 		sh, err := (&trace.Opener{}).OpenShared(binPath)
@@ -473,18 +476,20 @@ func Run(b matrix.Builder, opt Options) (*Report, error) {
 			if m.bytes > 0 {
 				row.Note = fmt.Sprintf("%.0f MB/s", row.Median*float64(m.bytes)/float64(len(evs))/1e6)
 			}
-			if len(m.parts) > 0 {
-				// Seconds an event of each part, added up, against the
-				// measurement's seconds for as many events of each.
+			if m.parse != nil {
+				// Seconds an event of the parse and of each model's
+				// replay from memory, added up, against the measurement's
+				// seconds for as many events of each model.
 				var rs []float64
 				for i := range m.rates {
-					sum := 0.0
+					sum, models := 1/m.parse.rates[i], 0
 					for _, p := range m.parts {
-						if i < len(p.rates) {
+						if i < len(p.rates) { // not refused
 							sum += 1 / p.rates[i]
+							models++
 						}
 					}
-					rs = append(rs, float64(len(m.parts)-1)/m.rates[i]/sum)
+					rs = append(rs, float64(models)/m.rates[i]/sum)
 				}
 				row.OfParts = median(rs)
 				row.Note = fmt.Sprintf("%.0f%% of 1 parse + each from memory", 100*row.OfParts)
