@@ -295,6 +295,71 @@ func ConfigDiff(a, b any, allow ...string) []string {
 	})
 }
 
+// DiffKeys words keys that differ (ConfigDiff) for a message, and gives
+// what --allow takes to accept them: up to eight keys by name; more by
+// section (a key's first two parts, platform.cvm.ram_mib in platform.cvm),
+// each with its count, since results from two builds of dmabench that
+// added knobs between them can differ in a hundred.
+func DiffKeys(keys []string) (text, allow string) {
+	if len(keys) <= 8 {
+		return strings.Join(keys, ", "), strings.Join(keys, ",")
+	}
+	var sections []string
+	members := map[string][]string{}
+	for _, k := range keys {
+		s := k
+		if parts := strings.SplitN(k, ".", 3); len(parts) == 3 {
+			s = parts[0] + "." + parts[1]
+		}
+		if members[s] == nil {
+			sections = append(sections, s)
+		}
+		members[s] = append(members[s], k)
+	}
+	words := make([]string, len(sections))
+	for i, s := range sections {
+		if m := members[s]; len(m) == 1 {
+			words[i] = m[0]
+			sections[i] = m[0]
+		} else {
+			words[i] = fmt.Sprintf("%s.* (%d keys)", s, len(m))
+		}
+	}
+	return fmt.Sprintf("%d keys: %s", len(keys), strings.Join(words, ", ")), strings.Join(sections, ",")
+}
+
+// Incomparable words why results measured with configurations a and b,
+// which differ in keys (ConfigDiff), are not compared: the keys
+// (DiffKeys), the --allow that compares them anyway, and, when one has
+// keys the other lacks, that two builds of dmabench wrote them.
+func Incomparable(a, b any, keys []string) string {
+	text, allow := DiffKeys(keys)
+	msg := fmt.Sprintf("%s (--allow %s compares them anyway, for an A/B of those knobs)", text, allow)
+	if n := onlyInOne(a, b); n > 0 {
+		msg += fmt.Sprintf("; %d of the keys are in one result only: two builds of dmabench that know other knobs wrote them, so re-measure the older one with this build", n)
+	}
+	return msg
+}
+
+// onlyInOne counts the keys one configuration has and the other lacks:
+// results written by two builds of dmabench, one of which knows knobs the
+// other does not.
+func onlyInOne(a, b any) int {
+	fa, fb := flatten(a), flatten(b)
+	n := 0
+	for k := range fa {
+		if _, ok := fb[k]; !ok {
+			n++
+		}
+	}
+	for k := range fb {
+		if _, ok := fa[k]; !ok {
+			n++
+		}
+	}
+	return n
+}
+
 // flatten returns a config's leaves by dotted path, each as its JSON.
 func flatten(config any) map[string]string {
 	data, _ := json.Marshal(config)

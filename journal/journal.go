@@ -19,7 +19,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -40,7 +39,8 @@ type MismatchError struct {
 }
 
 func (e *MismatchError) Error() string {
-	return fmt.Sprintf("%s was measured with another configuration: %s differ (resume with the same settings, or choose another --name)", e.File, strings.Join(e.Keys, ", "))
+	text, _ := cells.DiffKeys(e.Keys)
+	return fmt.Sprintf("%s was measured with another configuration: %s differ (resume with the same settings, or choose another --name)", e.File, text)
 }
 
 // Run is the on-disk state of one named run. Add is safe from several

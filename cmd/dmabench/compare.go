@@ -58,8 +58,7 @@ when the results cannot be compared (cells that do not match are listed),
 			}
 			old, new := docs[0], docs[1]
 			if d := cells.ConfigDiff(old.Config, new.Config, allow...); len(d) > 0 {
-				return usagef("compare: %s and %s were measured with other settings: %s (--allow %s compares them anyway, for an A/B of those knobs)",
-					args[0], args[1], strings.Join(d, ", "), strings.Join(d, ","))
+				return usagef("compare: %s and %s were measured with other settings: %s", args[0], args[1], cells.Incomparable(old.Config, new.Config, d))
 			}
 			changes, missing := report.Compare(old, new, report.CompareOptions{Metrics: metricKeys, Threshold: threshold, Alpha: alpha, Holm: holm})
 			if len(missing) > 0 {
