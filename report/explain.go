@@ -55,7 +55,7 @@ func Explain(w io.Writer, doc *cells.Document, scenario, platform, a, b string, 
 	}
 	fmt.Fprintf(w, "%s on %s, seed %d: %s against %s, pool by pool\n\n", scenario, platform, seed, a, b)
 	t := tablewriter.NewTable(w, tablewriter.WithHeaderAutoFormat(tw.Off), tablewriter.WithRowAlignment(tw.AlignRight))
-	t.Header("workload", "pool", "block", "per page", "pages peak", "pages end", "idle", "allocs", "failures (atomic)", "dips", "waits", "")
+	t.Header("workload", "pool", "block", "page", "per page", "pages peak", "pages end", "idle", "held peak", "allocs", "failures (atomic)", "dips", "waits", "design")
 	var verdicts []string
 	for _, pa := range ca.Pools {
 		i := slices.IndexFunc(cb.Pools, func(p cells.PoolResult) bool { return p.Workload == pa.Workload && p.Name == pa.Name })
@@ -71,8 +71,8 @@ func Explain(w io.Writer, doc *cells.Document, scenario, platform, a, b string, 
 			if m == nil {
 				m = &dmaPoolNone
 			}
-			t.Append(r.p.Workload, r.p.Name, fmt.Sprint(m.BlockSize), fmt.Sprint(m.PerPage), fmt.Sprint(m.PeakPages), fmt.Sprint(m.Pages),
-				fmt.Sprint(m.IdlePages), fmt.Sprint(r.p.Allocs), fmt.Sprintf("%d (%d)", r.p.Failures, r.p.AtomicFailures), fmt.Sprint(m.Dips), fmt.Sprint(r.p.Waits), r.name)
+			t.Append(r.p.Workload, r.p.Name, fmt.Sprint(m.BlockSize), bytesHuman(m.PageBytes), fmt.Sprint(m.PerPage), fmt.Sprint(m.PeakPages), fmt.Sprint(m.Pages),
+				fmt.Sprint(m.IdlePages), bytesHuman(m.PeakPages*m.PageBytes), fmt.Sprint(r.p.Allocs), fmt.Sprintf("%d (%d)", r.p.Failures, r.p.AtomicFailures), fmt.Sprint(m.Dips), fmt.Sprint(r.p.Waits), r.name)
 		}
 		verdicts = append(verdicts, poolVerdict(a, b, pa, pb))
 	}
@@ -99,6 +99,9 @@ func Explain(w io.Writer, doc *cells.Document, scenario, platform, a, b string, 
 	return nil
 }
 
+// bytesHuman prints n bytes as the results' byte metrics are printed.
+func bytesHuman(n int64) string { return metrics.MustLookup("peak_reserved_bytes").Human(float64(n)) }
+
 // dmaPoolNone stands for a pool the model keeps no stats of (a
 // size-based model).
 var dmaPoolNone = dma.PoolStats{ReserveMin: -1}
@@ -119,17 +122,30 @@ func poolVerdict(a, b string, pa, pb cells.PoolResult) string {
 			diffs = append(diffs, fmt.Sprintf("%s %d against %d", what, x, y))
 		}
 	}
-	add("blocks per page", ma.PerPage, mb.PerPage)
-	add("pages at peak", ma.PeakPages, mb.PeakPages)
-	add("pages at the end", ma.Pages, mb.Pages)
-	add("idle pages", ma.IdlePages, mb.IdlePages)
+	// Memory is compared in bytes: a slab's page allocation may be of a
+	// higher order than a pool's page (128 slabs of 32 KiB hold what
+	// 1024 pages of 4 KiB do).
+	addBytes := func(what string, x, y int64) {
+		if x != y {
+			diffs = append(diffs, fmt.Sprintf("%s %s against %s", what, bytesHuman(x), bytesHuman(y)))
+		}
+	}
+	if ma.PageBytes != mb.PageBytes {
+		diffs = append(diffs, fmt.Sprintf("%d blocks per %s page allocation against %d per %s", ma.PerPage, bytesHuman(ma.PageBytes), mb.PerPage, bytesHuman(mb.PageBytes)))
+	} else {
+		add("blocks per page", ma.PerPage, mb.PerPage)
+	}
+	addBytes("held at peak", ma.PeakPages*ma.PageBytes, mb.PeakPages*mb.PageBytes)
+	addBytes("held at the end", ma.Pages*ma.PageBytes, mb.Pages*mb.PageBytes)
+	addBytes("idle", ma.IdlePages*ma.PageBytes, mb.IdlePages*mb.PageBytes)
 	add("failures", pa.Failures, pb.Failures)
 	add("reserve dips", ma.Dips, mb.Dips)
 	add("sleeps", pa.Waits, pb.Waits)
 	name := pa.Workload + "/" + pa.Name
 	if len(diffs) == 0 {
-		return fmt.Sprintf("%s: no difference: both lay out %d blocks of %d B per %d-byte page, held %d pages at peak and %d at the end, and served %d allocations with %d failures",
-			name, ma.PerPage, ma.BlockSize, ma.PageBytes, ma.PeakPages, ma.Pages, pa.Allocs, pa.Failures)
+		return fmt.Sprintf("%s: no difference: both lay out %s of %d B per %d-byte page, held %s at peak and %d at the end, and served %s with %s",
+			name, plural(int(ma.PerPage), "block"), ma.BlockSize, ma.PageBytes, plural(int(ma.PeakPages), "page"), ma.Pages,
+			plural(int(pa.Allocs), "allocation"), plural(int(pa.Failures), "failure"))
 	}
 	return fmt.Sprintf("%s: %s against %s: %s", name, a, b, strings.Join(diffs, ", "))
 }

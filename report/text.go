@@ -57,7 +57,7 @@ func WriteText(path string, docs []*cells.Document, inputs []string) error {
 		para(l + ".")
 	}
 	if f := poolFindings(docs[0], 6); len(f) > 0 {
-		b.WriteString("Pools whose memory differs most between designs (pages at peak):\n\n")
+		b.WriteString("Pools whose memory differs most between designs (held at peak):\n\n")
 		for _, l := range f {
 			for i, w := range wrap(l, TextWidth-2) {
 				if i == 0 {
@@ -109,14 +109,16 @@ func reproduce(doc *cells.Document) string {
 		strings.Join(cfg.Workloads, ","), strings.Join(cfg.Allocators, ","), strings.Join(cfg.Platforms, ","), cfg.Seeds, cfg.Events, dmabench.Version)
 }
 
-// poolFindings returns, for the pools whose peak pages differ most
-// between allocators of one scenario, platform and seed, a line each.
+// poolFindings returns, for the pools whose memory held at peak differs
+// most between allocators of one scenario, platform and seed, a line
+// each. Memory is in bytes, since the models' page allocations differ in
+// size (a slab of 4 KiB objects takes 32 KiB at a time).
 func poolFindings(doc *cells.Document, most int) []string {
 	type finding struct {
 		line   string
 		spread int64
 	}
-	group := map[string]map[string]int64{} // pool in scenario/platform/seed -> allocator -> peak pages
+	group := map[string]map[string]int64{} // pool in scenario/platform/seed -> allocator -> bytes held at peak
 	var order []string
 	for _, c := range doc.Cells {
 		if c.Seed != doc.Cells[0].Seed {
@@ -131,7 +133,7 @@ func poolFindings(doc *cells.Document, most int) []string {
 				group[k] = map[string]int64{}
 				order = append(order, k)
 			}
-			group[k][c.Allocator] = p.Model.PeakPages
+			group[k][c.Allocator] = p.Model.PeakPages * p.Model.PageBytes
 		}
 	}
 	var fs []finding
@@ -145,7 +147,7 @@ func poolFindings(doc *cells.Document, most int) []string {
 				lo = n
 			}
 			hi = max(hi, n)
-			parts = append(parts, fmt.Sprintf("%s %d", a, n))
+			parts = append(parts, fmt.Sprintf("%s %s", a, bytesHuman(n)))
 		}
 		if len(g) > 1 && hi > lo {
 			fs = append(fs, finding{k + ": " + strings.Join(parts, ", "), hi - lo})

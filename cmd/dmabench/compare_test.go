@@ -284,6 +284,24 @@ func TestExplainSaysWhy(t *testing.T) {
 	}
 }
 
+// TestExplainComparesBytes: a slab of 4 KiB objects takes its memory 32
+// KiB at a time, dma_pool a page at a time; the same 4 MiB at peak is no
+// difference, though the page counts are 128 and 1024. A scenario whose
+// name holds a slash is a --cell too.
+func TestExplainComparesBytes(t *testing.T) {
+	dir := t.TempDir()
+	if code, _, errs := run(t, "run", "-w", "poolbench/size=4096", "-a", "slab,dmapool", "-p", "x86", "-n", "20000", "--out", dir, "--name", "e"); code != 0 {
+		t.Fatal(errs)
+	}
+	code, out, errs := run(t, "explain", filepath.Join(dir, "e.json"), "--cell", "poolbench/size=4096/x86", "-a", "slab,dmapool")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errs)
+	}
+	if !strings.Contains(out, "8 blocks per 32.0 KiB page allocation against 1 per 4.00 KiB") || strings.Contains(out, "held at peak") {
+		t.Errorf("explain of 4 KiB blocks:\n%s", out)
+	}
+}
+
 // TestReportAB: report NEW --baseline OLD writes before and after side by
 // side with the change, as HTML and as text of at most 72 columns; two
 // results of other settings given as they are do the same.

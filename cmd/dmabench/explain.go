@@ -20,7 +20,8 @@ func newExplainCmd(stdout io.Writer) *cobra.Command {
 side, pool by pool, and says for each pool where they differ, or why not.`,
 		Args: usageArgs(cobra.ExactArgs(1)),
 		RunE: func(_ *cobra.Command, args []string) error {
-			sc, plat, ok := strings.Cut(cell, "/")
+			i := strings.LastIndex(cell, "/")
+			sc, plat, ok := cell[:max(i, 0)], cell[i+1:], i > 0
 			if !ok || sc == "" || plat == "" {
 				return usagef("explain: --cell %q: want SCENARIO/PLATFORM", cell)
 			}
