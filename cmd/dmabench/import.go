@@ -10,6 +10,7 @@ import (
 	"github.com/dmabench/dmabench/ftrace"
 	"github.com/dmabench/dmabench/progress"
 	"github.com/dmabench/dmabench/registry"
+	"github.com/dmabench/dmabench/report"
 	"github.com/dmabench/dmabench/validate"
 	"github.com/dmabench/dmabench/workloads/trace"
 )
@@ -46,8 +47,8 @@ converted and how many it skipped, by reason.`,
 			}
 			defer pr.Wait()
 			var st ftrace.Stats
-			err = atomicFile(out, func(w io.Writer) error {
-				st, err = ftrace.Import(args[0], progress.Reader(in, pr), newTraceWriter(out, w), validate.SlabKnobs(slab), "slab allocator: "+validate.DescribeSlab(slab))
+			err = report.WriteAtomic(out, func(w io.Writer) error {
+				st, err = ftrace.Import(args[0], progress.Reader(in, pr), trace.NewWriterFor(out, w), validate.SlabKnobs(slab), "slab allocator: "+validate.DescribeSlab(slab))
 				return err
 			})
 			if err != nil {

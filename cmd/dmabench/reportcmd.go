@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -39,7 +40,7 @@ instead: before and after side by side, never an average of the two.`,
 			if err := report.WriteAny(out, docs, args, baseline != ""); err != nil {
 				return err
 			}
-			fmt.Fprintf(stdout, "%s: report of %d results\n", out, len(docs))
+			fmt.Fprintf(stdout, "%s: a report of %s\n", out, strings.Join(args, ", "))
 			return nil
 		},
 	}

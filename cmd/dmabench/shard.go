@@ -30,7 +30,7 @@ func newMergeCmd(stdout io.Writer) *cobra.Command {
 			if err != nil {
 				return usageError{Err: err}
 			}
-			if err := atomicFile(out, func(w io.Writer) error { return report.EncodeJSON(w, doc) }); err != nil {
+			if err := report.WriteAtomic(out, func(w io.Writer) error { return report.EncodeJSON(w, doc) }); err != nil {
 				return err
 			}
 			fmt.Fprintf(stdout, "%s: %d cells from %d shards\n", out, len(doc.Cells), len(args))

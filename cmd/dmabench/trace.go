@@ -14,11 +14,6 @@ import (
 	"github.com/dmabench/dmabench/workloads/trace"
 )
 
-// atomicFile writes path atomically (gzip for .gz), see report.WriteAtomic.
-func atomicFile(path string, write func(io.Writer) error) error {
-	return report.WriteAtomic(path, write)
-}
-
 func newRecordCmd(stdout, stderr io.Writer) *cobra.Command {
 	var workload, platform, allocator, out, configFile, progressMode string
 	var events int64
@@ -50,9 +45,9 @@ gives the same modeled metrics as running the workload.`,
 			}
 			defer pr.Wait()
 			var written int64
-			err = atomicFile(out, func(w io.Writer) error {
+			err = report.WriteAtomic(out, func(w io.Writer) error {
 				b := registry.NewBuilder(cfg)
-				written, err = matrix.Record(c, b, events, newTraceWriter(out, w), b.TraceKnobs(c), pr.Events)
+				written, err = matrix.Record(c, b, events, trace.NewWriterFor(out, w), b.TraceKnobs(c), pr.Events)
 				return err
 			})
 			if err != nil {
@@ -95,15 +90,6 @@ func newReplayCmd(stdout, stderr io.Writer) *cobra.Command {
 	return cmd
 }
 
-// newTraceWriter writes a trace to w in the encoding path's name asks for
-// (trace.IsBinaryName).
-func newTraceWriter(path string, w io.Writer) *trace.Writer {
-	if trace.IsBinaryName(path) {
-		return trace.NewBinaryWriter(w)
-	}
-	return trace.NewWriter(w)
-}
-
 func newConvertCmd(stdout io.Writer) *cobra.Command {
 	var out string
 	return &cobra.Command{
@@ -133,8 +119,8 @@ its id as written, the cut line.`,
 			}
 			defer in.Close()
 			var n int64
-			if err := atomicFile(out, func(w io.Writer) error {
-				n, err = trace.Convert(args[0], in, newTraceWriter(out, w), threads)
+			if err := report.WriteAtomic(out, func(w io.Writer) error {
+				n, err = trace.Convert(args[0], in, trace.NewWriterFor(out, w), threads)
 				return err
 			}); err != nil {
 				return err

@@ -919,6 +919,15 @@ func IsBinaryName(name string) bool {
 	return strings.HasSuffix(strings.TrimSuffix(name, ".gz"), ".bin")
 }
 
+// NewWriterFor writes a trace to w in the encoding a file named name asks
+// for (IsBinaryName): binary or text.
+func NewWriterFor(name string, w io.Writer) *Writer {
+	if IsBinaryName(name) {
+		return NewBinaryWriter(w)
+	}
+	return NewWriter(w)
+}
+
 // Threads writes a threads record: the threads the events come from
 // (ascending), before the first event.
 func (tw *Writer) Threads(nums []int) {
