@@ -61,6 +61,11 @@ type Result struct {
 	Err error `json:"-"`
 }
 
+// TracePrefix names a trace file as a workload: trace:FILE. A trace
+// replays alike for every seed (the seed shapes only generated
+// workloads), so its modeled results are exact.
+const TracePrefix = "trace:"
+
 // Schema names the results document's version.
 const Schema = "dmabench/results/v1"
 

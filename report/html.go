@@ -476,7 +476,8 @@ const Alpha = 0.05
 // WinnerRule says how winners are decided, for the reports to print.
 var WinnerRule = fmt.Sprintf("An allocator is named the winner only when it is better than the runner-up by more than %.0f%% "+
 	"and the difference is significant over the seeds (Mann-Whitney U test, the seeds as samples, p < %.2f); "+
-	"otherwise the cell says tie. With fewer than 4 seeds no difference can be significant: the leader is shown, untested.", 100*TieMargin, Alpha)
+	"otherwise the cell says tie. With fewer than 4 seeds no difference can be significant: the leader is shown, untested. "+
+	"A trace replays alike for every seed: over traces alone, a difference beyond the margin is exact.", 100*TieMargin, Alpha)
 
 // seedSamples returns, per seed, the metric aggregated over scenarios for
 // allocator a on platform p, as overScenarios aggregates the means: the
@@ -506,6 +507,19 @@ func (v *view) seedSamples(m, a, p string) []float64 {
 		}
 	}
 	return out
+}
+
+// traceOnly reports whether every scenario metric m is aggregated over
+// on platform p is a trace, whose modeled results do not depend on the
+// seed.
+func (v *view) traceOnly(m, p string) bool {
+	scs, _ := v.aggregation(m, p)
+	for _, s := range scs {
+		if !strings.HasPrefix(s, cells.TracePrefix) {
+			return false
+		}
+	}
+	return len(scs) > 0
 }
 
 // verdict decides one platform and metric: the allocators ranked by their
@@ -551,6 +565,11 @@ func (v *view) verdict(m summaryMetric, p string, scale float64) string {
 	rel := math.Abs(best.x-runner.x) / math.Max(math.Abs(runner.x), math.Abs(best.x))
 	if rel <= TieMargin {
 		return fmt.Sprintf("tie within %.0f%%: %s, %s (%s)", 100*TieMargin, best.name, runner.name, fmtTick(best.x*scale))
+	}
+	if v.traceOnly(m.Key, p) {
+		// A trace replays alike for every seed: the difference is exact,
+		// and seeds would only repeat it.
+		return fmt.Sprintf("%s (%s; %.0f%% better than %s, exact for the trace)", best.name, fmtTick(best.x*scale), 100*rel, runner.name)
 	}
 	sa, sb := v.seedSamples(m.Key, best.name, p), v.seedSamples(m.Key, runner.name, p)
 	if len(sa) < 4 || len(sb) < 4 {

@@ -113,6 +113,21 @@ dev 0 nic mask=0xffffffff
 
 // TestShippedTracesReplay: every trace in traces/ replays on the default
 // build without errors or misuse.
+// TestTraceWinnerIsExact: a trace replays alike for every seed, so a
+// difference between two designs over it is exact with one seed, and
+// named as such; a generated workload's single seed stays untested.
+func TestTraceWinnerIsExact(t *testing.T) {
+	dir := t.TempDir()
+	code, out, errs := run(t, "replay", "../../traces/kmem-slab-3.6-i386.trace.gz", "-a", "dmapool,dmaalloc", "-p", "x86", "--out", dir, "--name", "t")
+	if code != 0 || !strings.Contains(out, "better than dmapool, exact for the trace") || strings.Contains(out, "untested (") {
+		t.Fatalf("trace: exit %d %s\n%s", code, errs, out)
+	}
+	code, out, errs = run(t, "run", "-w", "usb-ehci", "-a", "dmapool,dmaalloc", "-p", "x86", "-n", "20000", "--out", dir, "--name", "g")
+	if code != 0 || strings.Contains(out, "exact for the trace") || !strings.Contains(out, "untested (1 seed)") {
+		t.Fatalf("generated: exit %d %s\n%s", code, errs, out)
+	}
+}
+
 func TestShippedTracesReplay(t *testing.T) {
 	files, _ := filepath.Glob("../../traces/*.trace.gz")
 	if len(files) < 9 {
