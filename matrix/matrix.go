@@ -27,6 +27,9 @@ type Cell = cells.Cell
 // Result is one cell's outcome (cells.Result).
 type Result = cells.Result
 
+// TracePrefix names a trace file as a workload: trace:FILE (cells.TracePrefix).
+const TracePrefix = cells.TracePrefix
+
 // Builder wires concrete models for a cell. It is called from several
 // goroutines at once and must return fresh, unshared values each time.
 type Builder interface {

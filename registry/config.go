@@ -25,8 +25,8 @@ import (
 	"github.com/dmabench/dmabench/allocators/mempool"
 	"github.com/dmabench/dmabench/allocators/pcipool"
 	"github.com/dmabench/dmabench/allocators/slab"
-	"github.com/dmabench/dmabench/cells"
 	"github.com/dmabench/dmabench/dma"
+	"github.com/dmabench/dmabench/matrix"
 	"github.com/dmabench/dmabench/metrics"
 	"github.com/dmabench/dmabench/platforms/iommu"
 	"github.com/dmabench/dmabench/platforms/pagealloc"
@@ -43,7 +43,7 @@ import (
 )
 
 // TracePrefix names a trace file as a workload: trace:FILE.
-const TracePrefix = cells.TracePrefix
+const TracePrefix = matrix.TracePrefix
 
 // Config is a whole run: what to run and every model's knobs. It is filled
 // from the embedded config.yaml, then a config file, then DMABENCH_*
