@@ -231,6 +231,17 @@ func sameValues(a, b []float64) bool {
 	return true
 }
 
+// CompareMetrics are the metrics compare compares unless told: the
+// modeled headline metrics, exact for a seed on any machine, so that a
+// result compares with a baseline measured elsewhere or earlier.
+var CompareMetrics = []string{"modeled_ops_per_sec", "failure_rate", "peak_reserved_bytes", "latency_p99_ns"}
+
+// HostNote says why host timings are left out unless named: two runs of
+// the same code, one after the other on one machine, flagged host
+// regressions in a third to a half of the pairs (docs/ci.md), since a
+// cell's seeds run back to back and share the machine's state.
+const HostNote = "note: host timings are compared only when named (--metric host_harness_ratio): they drift between runs of the same code, so compare them between two runs made side by side (docs/ci.md)"
+
 // Unreachable returns a note for each sampled metric on which no change
 // could have been significant: the smallest p its samples allow, once
 // adjusted for the cells compared, is not below alpha. More seeds per

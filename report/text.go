@@ -174,7 +174,7 @@ func sortedKeys(m map[string]int64) []string {
 }
 
 // abMetrics are the metrics an A/B report sets before and after.
-var abMetrics = []string{"modeled_ops_per_sec", "peak_reserved_bytes", "failure_rate", "atomic_reserve_dips", "latency_p99_ns", "host_harness_ratio"}
+var abMetrics = []string{"modeled_ops_per_sec", "peak_reserved_bytes", "failure_rate", "atomic_reserve_dips", "latency_p99_ns"}
 
 // WriteAB writes an A/B report of two results measured with other
 // settings (or a run and its baseline): the keys that differ, then for

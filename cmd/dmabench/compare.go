@@ -32,7 +32,9 @@ func newCompareCmd(stdout io.Writer) *cobra.Command {
 		Short: "Compare two results and fail on a significant regression",
 		Long: `compare matches the cells of two results and compares each metric's
 per-seed samples: modeled metrics exactly (they are deterministic for a
-seed), host timings with a Mann-Whitney U test, as benchstat does
+seed; the default metrics), host timings, when named with --metric (they
+drift between runs: compare two runs made side by side), with a
+Mann-Whitney U test, as benchstat does
 (golang.org/x/perf), their p-values adjusted for the number of cells
 tested (Holm-Bonferroni; --holm=false tests each cell alone, as benchstat
 does, and then a result compared with itself over 30 cells shows a
@@ -43,7 +45,7 @@ chosen metric got significantly worse by more than --threshold percent, 2
 when the results cannot be compared (cells that do not match are listed),
 0 otherwise.`,
 		Args: usageArgs(cobra.ExactArgs(2)),
-		RunE: func(_ *cobra.Command, args []string) error {
+		RunE: func(cmd *cobra.Command, args []string) error {
 			if alpha <= 0 || alpha >= 1 || threshold < 0 {
 				return usagef("compare: --alpha must be in (0,1) and --threshold >= 0")
 			}
@@ -76,6 +78,9 @@ when the results cannot be compared (cells that do not match are listed),
 			for _, note := range report.Unreachable(changes, alpha) {
 				fmt.Fprintln(stdout, note)
 			}
+			if !cmd.Flags().Changed("metric") {
+				fmt.Fprintln(stdout, report.HostNote)
+			}
 			if bad := report.Regressions(changes); len(bad) > 0 {
 				return errRegression{bad}
 			}
@@ -83,7 +88,7 @@ when the results cannot be compared (cells that do not match are listed),
 		},
 	}
 	f := cmd.Flags()
-	f.StringSliceVar(&metricKeys, "metric", []string{"modeled_ops_per_sec", "failure_rate", "peak_reserved_bytes", "latency_p99_ns", "host_harness_ratio"}, "metrics to compare")
+	f.StringSliceVar(&metricKeys, "metric", report.CompareMetrics, "metrics to compare (host timings only when named)")
 	f.StringVarP(&format, "format", "f", "table", "output: table, markdown, or gha (GitHub ::error/::notice annotations)")
 	f.BoolVar(&onlyChanged, "only-changed", false, "show only the significant changes")
 	f.Float64Var(&threshold, "threshold", 5, "percent a metric may get worse before compare fails")
