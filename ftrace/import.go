@@ -3,6 +3,7 @@ package ftrace
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -205,8 +206,13 @@ func Import(name string, r io.Reader, tw *trace.Writer, knobs [][2]string, notes
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<16), 1<<20)
 	n := 0
+	var first []byte // the file's first line, for an error
+	firstEvent, events := 0, 0
 	for sc.Scan() {
 		n++
+		if n == 1 {
+			first = bytes.Clone(sc.Bytes()[:min(len(sc.Bytes()), 80)])
+		}
 		l, err := Parse(sc.Bytes())
 		if err == ErrNotEvent {
 			continue
@@ -214,6 +220,9 @@ func Import(name string, r io.Reader, tw *trace.Writer, knobs [][2]string, notes
 		if err != nil {
 			st.Skipped[unparsed(sc.Bytes())]++
 			continue
+		}
+		if events++; firstEvent == 0 {
+			firstEvent = n
 		}
 		if raw, ok := im.pending[l.CPU]; ok {
 			delete(im.pending, l.CPU)
@@ -233,7 +242,39 @@ func Import(name string, r io.Reader, tw *trace.Writer, knobs [][2]string, notes
 	if err := sc.Err(); err != nil {
 		return *st, &dma.InputError{File: name, Line: n + 1, Err: err}
 	}
+	// A capture that gives no event is the wrong file (trace-cmd's binary
+	// trace.dat, a log) or a capture of other events: an empty trace
+	// would replay nothing, so it is refused.
+	converted := 0
+	for _, k := range st.Converted {
+		converted += k
+	}
+	switch {
+	case converted > 0:
+	case n == 0:
+		return *st, dma.Inputf(name, 1, "", "the file is empty: give the text of trace-cmd report, or of tracefs trace or trace_pipe")
+	case events == 0:
+		return *st, dma.Inputf(name, 1, "", "no ftrace event line in %d lines (the first: %q): give the text of trace-cmd report, or of tracefs trace or trace_pipe", n, first)
+	default:
+		return *st, dma.Inputf(name, firstEvent, "", "none of its %d events is one dmabench converts (kmem, dma, iommu, swiotlb: trace-cmd record -e kmem -e dma -e iommu); skipped: %s", events, st.skippedText())
+	}
 	return *st, tw.Flush()
+}
+
+// skippedText lists the reasons lines were skipped, most frequent first,
+// for a message.
+func (s *Stats) skippedText() string {
+	reasons := slices.Collect(maps.Keys(s.Skipped))
+	slices.SortFunc(reasons, func(a, b string) int { return cmp.Or(s.Skipped[b]-s.Skipped[a], strings.Compare(a, b)) })
+	var parts []string
+	for i, r := range reasons {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("and %d more reasons", len(reasons)-3))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s (%d)", r, s.Skipped[r]))
+	}
+	return strings.Join(parts, ", ")
 }
 
 func (im *importer) emit(l *Line, e dma.Event) {

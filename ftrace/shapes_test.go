@@ -2,6 +2,7 @@ package ftrace
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
@@ -64,7 +65,8 @@ func TestSkippedLinesByReason(t *testing.T) {
 		"bash-1 [000] .... 1.000003: my_driver_probe: hello from the driver\n" +
 		"bash-1 [000] .... 1.000004: bprint: foo: bar\n" +
 		"bash-1 [000] .... 1.000005: sched_switch: prev_comm=a prev_pid=1\n" +
-		"ptr=f5e0c5c0 bytes_req=24 bytes_alloc=32\n"
+		"ptr=f5e0c5c0 bytes_req=24 bytes_alloc=32\n" +
+		"bash-1 [000] .... 1.000006: kmalloc: call_site=c1 ptr=f0 bytes_req=24 bytes_alloc=32 gfp_flags=GFP_KERNEL\n"
 	st, _ := importText(t, text)
 	for reason, n := range map[string]int{
 		"function tracer line": 1, "stack trace line": 3, "trace_printk line": 2,
@@ -72,6 +74,26 @@ func TestSkippedLinesByReason(t *testing.T) {
 	} {
 		if st.Skipped[reason] != n {
 			t.Errorf("%q: %d, want %d (all: %v)", reason, st.Skipped[reason], n, st.Skipped)
+		}
+	}
+}
+
+// TestNothingToImportIsRefused: a file with no ftrace event line (a log,
+// trace-cmd's binary trace.dat, an empty file), or whose events are none
+// dmabench converts, is refused naming the file and line and why, rather
+// than written as a trace that replays nothing.
+func TestNothingToImportIsRefused(t *testing.T) {
+	for _, tc := range []struct{ text, want string }{
+		{"", "in:1: the file is empty"},
+		{"root:x:0:0:root:/root:/bin/bash\nhello\n", `in:1: no ftrace event line in 2 lines (the first: "root:x:0:0:root:/root:/bin/bash")`},
+		{"# tracer: nop\nbash-1 [000] .... 1.000005: sched_switch: prev_comm=a prev_pid=1\nbash-1 [000] .... 1.000006: sched_switch: prev_comm=b prev_pid=1\n",
+			"in:2: none of its 2 events is one dmabench converts (kmem, dma, iommu, swiotlb: trace-cmd record -e kmem -e dma -e iommu); skipped: sched_switch: event not modeled (2)"},
+	} {
+		var out bytes.Buffer
+		_, err := Import("in", strings.NewReader(tc.text), trace.NewWriter(&out), nil)
+		var ie *dma.InputError
+		if !errors.As(err, &ie) || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%q: %v, want an input error %q", tc.text, err, tc.want)
 		}
 	}
 }

@@ -146,6 +146,9 @@ func DetectSlab(path string) (dmaalloc.Detection, error) {
 
 // DescribeSlab says what a detection found, for a person.
 func DescribeSlab(d dmaalloc.Detection) string {
+	if d.Total == 0 {
+		return "not found: the capture has no kmalloc events (dmaalloc replays with the sizes configured)"
+	}
 	what := strings.ToUpper(d.Table.String())
 	if d.Table == dmaalloc.SLAB {
 		what += fmt.Sprintf(" (cache line %d)", d.CacheLine)
