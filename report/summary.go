@@ -38,7 +38,7 @@ func Summary(w io.Writer, doc *cells.Document, path string) error {
 	for _, c := range doc.Cells {
 		seeds[c.Seed] = true
 	}
-	add("%d cells: %s x %s x %s x %s", len(doc.Cells), plural(len(v.scenarios), "scenario"), plural(len(v.allocators), "allocator"), plural(len(v.platforms), "platform"), plural(len(seeds), "seed"))
+	add("%s: %s x %s x %s x %s", plural(len(doc.Cells), "cell"), plural(len(v.scenarios), "scenario"), plural(len(v.allocators), "allocator"), plural(len(v.platforms), "platform"), plural(len(seeds), "seed"))
 	for _, p := range v.platforms {
 		add("%s", p)
 		for _, h := range headline {
