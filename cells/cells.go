@@ -221,7 +221,8 @@ func Merge(names []string, docs []*Document, expected func(config json.RawMessag
 	seen := map[Cell]bool{}
 	for i, doc := range docs {
 		if i > 0 && ConfigHash(doc.Config) != ConfigHash(first.Config) {
-			return nil, fmt.Errorf("%s: measured another configuration than %s", names[i], names[0])
+			text, _ := DiffKeys(ConfigDiff(first.Config, doc.Config))
+			return nil, fmt.Errorf("%s: measured another configuration than %s: %s differ", names[i], names[0], text)
 		}
 		for _, r := range doc.Cells {
 			if seen[r.Cell] {

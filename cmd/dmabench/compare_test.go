@@ -152,6 +152,14 @@ func TestShardsMergeToTheWhole(t *testing.T) {
 	if code != 2 || !strings.Contains(errs, "cells missing") || !strings.Contains(errs, "seed=") {
 		t.Fatalf("merge with a shard missing: exit %d %q", code, errs)
 	}
+	// A shard measured with other settings is refused, naming them.
+	if code, _, errs := run(t, append(args, "--name", "other", "--shard", "3/3", "-n", "5000")...); code != 0 {
+		t.Fatal(errs)
+	}
+	code, _, errs = run(t, "merge", "-o", filepath.Join(dir, "mixed.json"), shards[0], shards[1], filepath.Join(dir, "other.json"))
+	if code != 2 || !strings.Contains(errs, "measured another configuration than") || !strings.Contains(errs, "events differ") {
+		t.Fatalf("merge of a shard of other settings: exit %d %q", code, errs)
+	}
 	// Resume: the first shard's file is completed with the rest.
 	if code, _, errs := run(t, append(args, "--name", "shard1", "--resume")...); code != 0 {
 		t.Fatal(errs)
