@@ -173,11 +173,11 @@ func (g *group) column(key string) string {
 		return "<res" // below what the measurement resolves
 	}
 	med, _ := stats.Median(vals)
-	lo, hi := slices.Min(vals), slices.Max(vals)
-	if lo == hi {
+	lo, hi := d.Human(slices.Min(vals)), d.Human(slices.Max(vals))
+	if lo == hi { // the seeds agree, or differ below what is printed
 		return d.Human(med)
 	}
-	return d.Human(med) + " [" + d.Human(lo) + "–" + d.Human(hi) + "]"
+	return d.Human(med) + " [" + lo + "–" + hi + "]"
 }
 
 // TableNote says what the table's values are.
