@@ -106,11 +106,11 @@ func Run(cells []Cell, b Builder, opt Options) []Result {
 					continue
 				}
 				if len(unit) == 1 {
-					out[unit[0]] = runCell(cells[unit[0]], b, opt.Events, opt.Stop, opt.Progress)
+					out[unit[0]] = runCell(cells[unit[0]], b, opt.Events, opt.Stop, opt.Progress, w)
 					finished(unit[0])
 					continue
 				}
-				runGroup(unit, cells, b.(Sharer), b, opt, out, finished)
+				runGroup(unit, cells, b.(Sharer), b, opt, out, finished, w)
 			}
 		}()
 	}
@@ -167,7 +167,7 @@ func plan(cells []Cell, b Builder, jobs int) [][]int {
 // runGroup runs cells unit, which share their sources' work, on one
 // thread, each replaying Turn batch pairs in turn; each result is
 // finished as its cell ends.
-func runGroup(unit []int, cells []Cell, sh Sharer, b Builder, opt Options, out []Result, finished func(int)) {
+func runGroup(unit []int, cells []Cell, sh Sharer, b Builder, opt Options, out []Result, finished func(int), worker int) {
 	cs := make([]Cell, len(unit))
 	for k, i := range unit {
 		cs[k] = cells[i]
@@ -182,6 +182,7 @@ func runGroup(unit []int, cells []Cell, sh Sharer, b Builder, opt Options, out [
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	defer pin(worker)()
 	runs := make([]*cellRun, len(unit))
 	active := 0
 	for k, i := range unit {
@@ -245,19 +246,22 @@ const FragEvery = 1 << 14
 // workload. The null replay measures what the harness itself costs; since
 // both replays alternate, both see the same machine (other cells, other
 // processes), and subtracting one from the other is fair.
-func RunCell(c Cell, b Builder, events int64) Result { return runCell(c, b, events, nil, nil) }
+func RunCell(c Cell, b Builder, events int64) Result { return runCell(c, b, events, nil, nil, 0) }
 
-// runCell is RunCell, stopped between batches when stop is closed.
-func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress func(int64)) Result {
+// runCell is RunCell, stopped between batches when stop is closed, on
+// the CPU of worker (pin).
+func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress func(int64), worker int) Result {
 	cleanHeap()
 	srcs, nullSrcs, err := sourcesTwice(b, c)
 	if err != nil {
 		return Result{Cell: c, Err: err}
 	}
 	// Host time is the CPU time of the thread that runs the cell, read
-	// around each batch: the goroutine stays on one thread.
+	// around each batch: the goroutine stays on one thread, and the
+	// thread on one CPU.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	defer pin(worker)()
 	r, res, ok := startCell(c, b, events, srcs, nullSrcs)
 	if !ok {
 		return res
