@@ -236,11 +236,24 @@ func sameValues(a, b []float64) bool {
 // result compares with a baseline measured elsewhere or earlier.
 var CompareMetrics = []string{"modeled_ops_per_sec", "failure_rate", "peak_reserved_bytes", "latency_p99_ns"}
 
-// HostNote says why host timings are left out unless named: two runs of
-// the same code, one after the other on one machine, flagged host
-// regressions in a third to a half of the pairs (docs/ci.md), since a
-// cell's seeds run back to back and share the machine's state.
-const HostNote = "note: host timings are compared only when named (--metric host_harness_ratio): they drift between runs of the same code, so compare them between two runs made side by side (docs/ci.md)"
+// HostNote says what a comparison of host timings can claim: left out
+// unless named (defaulted), or, named, that the test takes a cell's seeds
+// as samples though they ran back to back and share the machine's state,
+// so drift between the two runs reads as a change. Two runs of the same
+// code, one after the other on one machine, flagged host regressions in
+// a third to four fifths of the pairs (docs/ci.md). "" when keys name no
+// host timing and were given.
+func HostNote(keys []string, defaulted bool) string {
+	if defaulted {
+		return "note: host timings are compared only when named (--metric host_harness_ratio): they drift between runs of the same code, so compare them between two runs made side by side (docs/ci.md)"
+	}
+	for _, k := range keys {
+		if !metrics.MustLookup(k).Exact {
+			return "note: host timings: each run's seeds of a cell ran one after the other, so drift between the two runs reads as a significant change; believe a regression that a side-by-side re-run repeats (docs/ci.md)"
+		}
+	}
+	return ""
+}
 
 // Unreachable returns a note for each sampled metric on which no change
 // could have been significant: the smallest p its samples allow, once

@@ -78,8 +78,8 @@ when the results cannot be compared (cells that do not match are listed),
 			for _, note := range report.Unreachable(changes, alpha) {
 				fmt.Fprintln(stdout, note)
 			}
-			if !cmd.Flags().Changed("metric") {
-				fmt.Fprintln(stdout, report.HostNote)
+			if note := report.HostNote(metricKeys, !cmd.Flags().Changed("metric")); note != "" {
+				fmt.Fprintln(stdout, note)
 			}
 			if bad := report.Regressions(changes); len(bad) > 0 {
 				return errRegression{bad}

@@ -68,6 +68,10 @@ func TestCompareGate(t *testing.T) {
 	if code != 0 || strings.Contains(out, "worse") || strings.Count(out, "~") < 16 || !strings.Contains(out, "host timings are compared only when named") { // 4 cells x 4 metrics
 		t.Fatalf("self-compare: exit %d %s\n%s", code, errs, out)
 	}
+	// Host timings named: compared, with what their test cannot see.
+	if _, out, _ := run(t, "compare", "--metric", "host_harness_ratio", old, same); !strings.Contains(out, "drift between the two runs reads as a significant change") {
+		t.Fatalf("host timings compared without their caveat:\n%s", out)
+	}
 	// A slower dma_pool (double the modeled cost of an alloc).
 	t.Setenv("DMABENCH_ALLOCATOR_DMAPOOL_ALLOC_NS", "40")
 	if code, _, errs := run(t, append(args, "--name", "new")...); code != 0 {
