@@ -20,7 +20,7 @@ func threadCPU() int64 {
 	return ts.Nano()
 }
 
-// pin binds the calling OS thread, which the caller has locked its
+// Pin binds the calling OS thread, which the caller has locked its
 // goroutine to, to one CPU while it runs a cell, and returns what gives
 // the thread back its CPUs. Worker w takes the w-th CPU from the top of
 // the ones the process may use, the same one in every run: a thread the
@@ -29,7 +29,11 @@ func threadCPU() int64 {
 // one cell 0.33 and 0.40 as its host_harness_ratio, and five runs held
 // 221 of 416 cells within 10% unpinned against 309 and 331 pinned to
 // either CPU). Where affinity cannot be set, the thread stays as it is.
-func pin(w int) (unpin func()) {
+// It suits measurements in thread CPU time only: bench, which reads wall
+// time, spread 63% between rounds pinned against 35% unpinned (time
+// another task takes on the pinned CPU counts, and the thread cannot move
+// to an idle one).
+func Pin(w int) (unpin func()) {
 	var all unix.CPUSet
 	if unix.SchedGetaffinity(0, &all) != nil {
 		return func() {}
