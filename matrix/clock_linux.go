@@ -20,7 +20,7 @@ func threadCPU() int64 {
 	return ts.Nano()
 }
 
-// Pin binds the calling OS thread, which the caller has locked its
+// pin binds the calling OS thread, which the caller has locked its
 // goroutine to, to one CPU while it runs a cell, and returns what gives
 // the thread back its CPUs. Worker w takes the w-th CPU from the top of
 // the ones the process may use, the same one in every run: a thread the
@@ -33,7 +33,7 @@ func threadCPU() int64 {
 // time, spread 63% between rounds pinned against 35% unpinned (time
 // another task takes on the pinned CPU counts, and the thread cannot move
 // to an idle one).
-func Pin(w int) (unpin func()) {
+func pin(w int) (unpin func()) {
 	var all unix.CPUSet
 	if unix.SchedGetaffinity(0, &all) != nil {
 		return func() {}

@@ -10,5 +10,5 @@ var start = time.Now()
 // clock to be had without cgo.
 func threadCPU() int64 { return int64(time.Since(start)) }
 
-// Pin does nothing where threads cannot be bound to a CPU without cgo.
-func Pin(int) (unpin func()) { return func() {} }
+// pin does nothing where threads cannot be bound to a CPU without cgo.
+func pin(int) (unpin func()) { return func() {} }

@@ -182,7 +182,7 @@ func runGroup(unit []int, cells []Cell, sh Sharer, b Builder, opt Options, out [
 	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	defer Pin(worker)()
+	defer pin(worker)()
 	runs := make([]*cellRun, len(unit))
 	active := 0
 	for k, i := range unit {
@@ -249,7 +249,7 @@ const FragEvery = 1 << 14
 func RunCell(c Cell, b Builder, events int64) Result { return runCell(c, b, events, nil, nil, 0) }
 
 // runCell is RunCell, stopped between batches when stop is closed, on
-// the CPU of worker (Pin).
+// the CPU of worker (pin).
 func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress func(int64), worker int) Result {
 	cleanHeap()
 	srcs, nullSrcs, err := sourcesTwice(b, c)
@@ -261,7 +261,7 @@ func runCell(c Cell, b Builder, events int64, stop <-chan struct{}, progress fun
 	// thread on one CPU.
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	defer Pin(worker)()
+	defer pin(worker)()
 	r, res, ok := startCell(c, b, events, srcs, nullSrcs)
 	if !ok {
 		return res

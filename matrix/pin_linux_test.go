@@ -26,7 +26,7 @@ func TestPinBindsOneCPUAndGivesThemBack(t *testing.T) {
 		}
 	}
 	for w, want := range top {
-		unpin := Pin(w)
+		unpin := pin(w)
 		var now unix.CPUSet
 		if err := unix.SchedGetaffinity(0, &now); err != nil || now.Count() != 1 || !now.IsSet(want) {
 			t.Errorf("worker %d: affinity %v after pin, want CPU %d alone", w, now, want)
