@@ -27,8 +27,9 @@ func threadCPU() int64 {
 // kernel moves between CPUs, or a run that lands on another CPU than the
 // last, reads another machine (on the project's 2-core VM, two CPUs gave
 // one cell 0.33 and 0.40 as its host_harness_ratio, and five runs held
-// 221 of 416 cells within 10% unpinned against 309 and 331 pinned to
-// either CPU). Where affinity cannot be set, the thread stays as it is.
+// 221 of 416 cells' host_harness_ratio within 10% unpinned against 309
+// and 331 with the process pinned to either CPU; docs/design.md has the
+// interleaved sets). Where affinity cannot be set, the thread stays as it is.
 // It suits measurements in thread CPU time only: bench, which reads wall
 // time, spread 63% between rounds pinned against 35% unpinned (time
 // another task takes on the pinned CPU counts, and the thread cannot move
