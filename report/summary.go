@@ -104,7 +104,7 @@ func lazyStrict(v *view) string {
 // notable lists the cells a reader must know of: refused, crashed, with
 // failures or drops, serving almost nothing.
 func notable(doc *cells.Document) []string {
-	var refused, crashed, failing, idle []string
+	var refused, crashed, failing, idle, empty []string
 	for _, c := range doc.Cells {
 		name := c.Scenario + "/" + c.Allocator + "/" + c.Platform
 		m := c.Metrics
@@ -115,7 +115,9 @@ func notable(doc *cells.Document) []string {
 			crashed = append(crashed, name)
 		case m["alloc_failures"] > 0 || m["map_failures"] > 0 || m["rx_drops"] > 0:
 			failing = append(failing, name)
-		case m["events"] > 0 && m["allocs"] < m["events"]/1000:
+		case m["events"] == 0:
+			empty = append(empty, name)
+		case m["allocs"] < m["events"]/1000:
 			idle = append(idle, c.Scenario+" on "+c.Allocator)
 		}
 	}
@@ -135,6 +137,7 @@ func notable(doc *cells.Document) []string {
 	list("crashed (map_failure: bug, or an OOM panic)", crashed)
 	list("cells with failed allocations or maps, or dropped packets", failing)
 	list("allocator served almost nothing (under 1 allocation in 1000 events: no measure of it)", uniq(idle))
+	list("cells that replayed no event (an empty trace?): their metrics measure nothing", empty)
 	return out
 }
 

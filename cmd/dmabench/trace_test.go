@@ -128,6 +128,20 @@ func TestTraceWinnerIsExact(t *testing.T) {
 	}
 }
 
+// TestEmptyTraceSaysSo: a trace with no event replays (it is a legal
+// file), and the summary says its cells measured nothing.
+func TestEmptyTraceSaysSo(t *testing.T) {
+	dir := t.TempDir()
+	empty := filepath.Join(dir, "empty.trace")
+	if err := os.WriteFile(empty, []byte("dmabench-trace 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := run(t, "replay", empty, "-a", "dmapool", "-p", "x86", "--out", dir, "--name", "e")
+	if code != 0 || !strings.Contains(out, "cells that replayed no event") {
+		t.Fatalf("exit %d %s\n%s", code, errs, out)
+	}
+}
+
 func TestShippedTracesReplay(t *testing.T) {
 	files, _ := filepath.Glob("../../traces/*.trace.gz")
 	if len(files) < 9 {
